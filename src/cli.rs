@@ -1,0 +1,317 @@
+//! The `entrain` command line.
+//!
+//! Owns: argument parsing (clap), reading profile files, progress and human summaries, exit
+//! codes. May call everything else; it is the control half's front door.
+//!
+//! Exit codes: 0 success; 1 a run failed (I/O, recorder); 2 bad input (arguments, profile,
+//! coupling files); 130 interrupted by Ctrl-C (outputs are complete up to the stop).
+
+use crate::engine::{self, offline, Counters};
+use crate::profile::{self, Profile};
+use crate::record::{self, Recorder, Summary};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Real-time closed-loop phase-locked stimulation: simulate a rhythm, estimate its phase, and
+/// stimulate at a chosen phase through a safety limiter — offline or on hardware.
+#[derive(Debug, Parser)]
+#[command(name = "entrain", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a profile offline (as fast as possible, deterministic) and write its outputs.
+    Run {
+        /// Profile file (TOML). Omit it to run the embedded quickstart.
+        profile: Option<PathBuf>,
+        /// Output folder (default: runs/<profile name>-<n>, never overwriting an earlier run).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the profile's duration, seconds.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// Override any profile value, e.g. --set stimulation.target_phase_deg=90 (repeatable).
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        set: Vec<String>,
+        /// Print only errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate a profile and print the resolved configuration and its declared latency.
+    Check {
+        /// Profile file (TOML). Omit it to check the embedded quickstart.
+        profile: Option<PathBuf>,
+        /// Override any profile value, as for `run`.
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+/// Parse the arguments and run; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            profile,
+            out,
+            duration,
+            mut set,
+            quiet,
+        } => {
+            if let Some(d) = duration {
+                set.push(format!("run.duration_s={d}"));
+            }
+            run(profile.as_deref(), out, &set, quiet)
+        }
+        Command::Check { profile, set } => check(profile.as_deref(), &set),
+    }
+}
+
+const BAD_INPUT: u8 = 2;
+const FAILED: u8 = 1;
+const INTERRUPTED: u8 = 130;
+
+/// Read and validate a profile; prints problems and returns the exit code on failure.
+fn load(path: Option<&Path>, set: &[String]) -> Result<(Profile, String), ExitCode> {
+    let (name, text) = match path {
+        None => (
+            "<embedded quickstart>".to_string(),
+            profile::QUICKSTART.to_string(),
+        ),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(text) => (p.display().to_string(), text),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read profile '{}': {e}\n  (omit the profile to run the embedded quickstart, or see profiles/)",
+                    p.display()
+                );
+                return Err(ExitCode::from(BAD_INPUT));
+            }
+        },
+    };
+    match profile::load(&name, &text, set) {
+        Ok((profile, warnings)) => {
+            for w in warnings {
+                eprintln!("warning: {name}: {w}");
+            }
+            Ok((profile, name))
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            Err(ExitCode::from(BAD_INPUT))
+        }
+    }
+}
+
+fn check(path: Option<&Path>, set: &[String]) -> ExitCode {
+    let (profile, name) = match load(path, set) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let built = match engine::build(&profile) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {name}: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    match toml::to_string(&profile) {
+        Ok(text) => println!("{text}"),
+        Err(_) => println!(
+            "{}",
+            serde_json::to_string_pretty(&profile).unwrap_or_default()
+        ),
+    }
+    let info = &built.info;
+    let fs = info.sample_rate_hz;
+    println!("# {name}: valid");
+    println!(
+        "# declared loop latency: {} samples = {:.3} ms at {} Hz",
+        info.latency_samples,
+        info.latency_samples as f64 / fs * 1e3,
+        fs
+    );
+    println!(
+        "# plant: {} × {} nodes, step {:.3} µs, {} bytes of state and delay history",
+        profile.model.kind.name(),
+        profile.model.nodes,
+        profile.model.dt(fs) * 1e6,
+        info.plant_bytes
+    );
+    println!(
+        "# estimator settles in {:.3} s; stimulation {:.3}–{:.3} s of {:.3} s",
+        info.settling_samples as f64 / fs,
+        info.stim_start_sample as f64 / fs,
+        info.stim_stop_sample as f64 / fs,
+        info.total_samples as f64 / fs
+    );
+    ExitCode::SUCCESS
+}
+
+fn run(path: Option<&Path>, out: Option<PathBuf>, set: &[String], quiet: bool) -> ExitCode {
+    let (profile, name) = match load(path, set) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut built = match engine::build(&profile) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {name}: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let out_dir = out.unwrap_or_else(|| default_out_dir(path));
+    let recorder = match Recorder::spawn(built.telemetry, &out_dir, &built.info) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        // A second handler cannot be installed in the same process; runs then just lack Ctrl-C.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    }
+    let info = built.info.clone();
+    let show_progress = !quiet && std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let ending = offline::run(
+        &mut built.processor,
+        &built.commands,
+        info.total_samples,
+        info.block_frames,
+        &interrupt,
+        None,
+        |p| {
+            if show_progress {
+                let done = p.samples as f64 / p.total.max(1) as f64;
+                let sim = p.samples as f64 / info.sample_rate_hz;
+                let speed = sim / p.elapsed.as_secs_f64().max(1e-9);
+                let eta = (p.total.saturating_sub(p.samples)) as f64
+                    / info.sample_rate_hz
+                    / speed.max(1e-9);
+                eprint!(
+                    "\r  {:5.1} %  {:.1} / {:.1} s simulated  {:.1}× real time  ETA {:.0} s   ",
+                    100.0 * done,
+                    sim,
+                    p.total as f64 / info.sample_rate_hz,
+                    speed,
+                    eta
+                );
+            }
+        },
+    );
+    if show_progress {
+        eprintln!();
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let recorded = match recorder.finish() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: recording failed: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    let samples = built.processor.sample();
+    let summary = Summary {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        profile: serde_json::to_value(&profile).unwrap_or(serde_json::Value::Null),
+        sample_rate: info.sample_rate_hz,
+        block: info.block_frames,
+        latency_samples: info.latency_samples,
+        samples,
+        ending: match ending {
+            offline::Ending::Completed => "completed".into(),
+            offline::Ending::Interrupted => "interrupted".into(),
+        },
+        pulses: recorded.pulses,
+        suppressed_pulses: recorded.suppressed_pulses,
+        phase_error: recorded.phase_error.clone(),
+        plv: recorded.plv.clone(),
+        dropped_records: Counters::get(&built.counters.dropped_records),
+        late_blocks: Counters::get(&built.counters.late_blocks),
+        xruns: 0,
+        commands: recorded.commands,
+        clamped_commands: recorded.clamped_commands,
+        channels: record::channel_names(&info.record_nodes),
+        block_time: recorded.block_time.clone(),
+        wall_time_s: wall,
+        realtime_factor: samples as f64 / info.sample_rate_hz / wall.max(1e-9),
+        estimator_settling_s: info.settling_samples as f64 / info.sample_rate_hz,
+        plant_state_bytes: info.plant_bytes,
+    };
+    if let Err(e) = record::write_summary(&out_dir, &summary) {
+        eprintln!("error: {e}");
+        return ExitCode::from(FAILED);
+    }
+    if !quiet {
+        print_summary(&summary, &out_dir);
+    }
+    match ending {
+        offline::Ending::Completed => ExitCode::SUCCESS,
+        offline::Ending::Interrupted => {
+            eprintln!("interrupted: output ramped to zero; outputs are complete up to the stop");
+            ExitCode::from(INTERRUPTED)
+        }
+    }
+}
+
+/// `runs/<profile stem>-<n>` with the first n whose folder does not exist yet.
+fn default_out_dir(path: Option<&Path>) -> PathBuf {
+    let stem = path
+        .and_then(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "quickstart".into());
+    (1..)
+        .map(|n| PathBuf::from("runs").join(format!("{stem}-{n:03}")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| PathBuf::from("runs").join(stem))
+}
+
+fn print_summary(s: &Summary, out: &Path) {
+    let simulated = s.samples as f64 / s.sample_rate;
+    println!(
+        "{simulated:.1} s simulated in {:.2} s ({:.0}× real time) → {}",
+        s.wall_time_s,
+        s.realtime_factor,
+        out.display()
+    );
+    println!(
+        "  pulses: {} delivered, {} refused by the limiter",
+        s.pulses, s.suppressed_pulses
+    );
+    let e = &s.phase_error;
+    match (e.mean_deg, e.sd_deg, e.r) {
+        (Some(m), Some(sd), Some(r)) => println!(
+            "  phase error (arrival − target): mean {m:+.1}°, circular SD {sd:.1}°, R {r:.3}, n {}",
+            e.n
+        ),
+        _ => println!("  phase error: none (no pulses with a target reached the plant)"),
+    }
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
+    println!(
+        "  PLV stimulus↔plant: before {}, during {}, after {}",
+        f(s.plv.before),
+        f(s.plv.during),
+        f(s.plv.after)
+    );
+    if s.dropped_records > 0 {
+        println!("  warning: {} telemetry records dropped", s.dropped_records);
+    }
+    println!(
+        "  outputs: summary.json, events.csv, signals.wav ({})",
+        s.channels.join(", ")
+    );
+}

@@ -1,0 +1,350 @@
+//! The engine: the control half that builds a run and the real-time half that runs it.
+//!
+//! Owns: [`build`] (control half: allocates and wires every component from a validated
+//! [`Profile`]), the [`Processor`] (real-time half: [`Processor::process_block`]), the telemetry
+//! [`Record`]s it emits, the [`Command`]s it accepts, and the [`offline`] driver.
+//! May call: [`crate::model`], [`crate::estimate`], [`crate::stim`], [`crate::profile`].
+//!
+//! Lifecycle: `build` allocates everything (plant state, delay histories, filter state, the
+//! latency line, the telemetry ring and the command queue) and hands back a [`Run`]; its
+//! [`Processor`] is `Send + 'static` and moves to whatever thread drives it (the offline loop,
+//! or an audio callback). From then on `process_block` never allocates, locks, blocks, prints or
+//! touches files: telemetry goes out by a non-blocking push into a lock-free SPSC ring (full:
+//! the record is dropped and counted), commands come in by a non-blocking pop from a bounded
+//! channel and are applied at block boundaries.
+
+pub mod offline;
+mod processor;
+
+pub use processor::Processor;
+
+use crate::estimate::{BandpassHilbert, BandpassHilbertConfig, PhaseEstimator};
+use crate::model::harmonic;
+use crate::model::{Coupling, Kuramoto, Plant, PlantCommon, StuartLandau};
+use crate::profile::{
+    EstimatorSection, ModelParams, PolicySpec, Profile, SensorNode, Shape, StimNodes,
+};
+use crate::stim::{
+    Limiter, PeriodicConfig, PeriodicPulses, PhaseLockedConfig, PhaseLockedPulses, Policy,
+    PulseShape, SafetyLimits, Sham, StimCommand, TacsConfig, TacsSine,
+};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use ringbuf::traits::Split;
+use ringbuf::{HeapCons, HeapRb};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One telemetry record: fixed-size and `Copy`, so pushing it never allocates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Record {
+    /// The state of the loop at one sample. Followed by one [`Record::Node`] per recorded node.
+    Frame {
+        /// Sample index.
+        sample: u64,
+        /// What the sensor delivered (observable plus sensor noise).
+        observable: f32,
+        /// Estimated phase, rad.
+        phase: f32,
+        /// Estimated amplitude, observable units.
+        amplitude: f32,
+        /// Stimulus emitted at this sample (after the limiter), stimulus units.
+        stimulus: f32,
+        /// The plant's own phase at this sample (before this sample's forcing acts), rad; NaN
+        /// where the plant defines none.
+        true_phase: f32,
+        /// The policy's stimulation clock phase at this sample, rad; NaN where there is none.
+        clock_phase: f32,
+    },
+    /// A recorded node's observable at the preceding frame's sample.
+    Node {
+        /// Observable of the node.
+        value: f32,
+    },
+    /// A pulse the limiter accepted, at its emission sample.
+    Pulse {
+        /// Emission sample.
+        sample: u64,
+        /// Target phase, rad (NaN for policies without one).
+        target: f32,
+        /// The estimator's predicted phase at the trigger (its estimate of the phase at arrival).
+        estimated: f32,
+        /// Delivered amplitude at the onset sample, stimulus units.
+        amplitude: f32,
+    },
+    /// A pulse the policy asked for and the limiter refused.
+    Suppressed {
+        /// Sample.
+        sample: u64,
+    },
+    /// One processed block's timing.
+    Block {
+        /// First sample of the block.
+        first_sample: u64,
+        /// Frames in the block.
+        frames: u32,
+        /// Wall time spent in `process_block`, ns.
+        busy_ns: u64,
+    },
+    /// A command was applied; `clamped` when it asked for more than the safety limits allow.
+    Command {
+        /// Sample at which it was applied (a block boundary).
+        sample: u64,
+        /// Whether the limiter's bounds changed what it asked for.
+        clamped: bool,
+    },
+}
+
+/// A request from the control half, applied at the next block boundary.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Command {
+    /// A stimulation change (target phase, amplitude, stop/start of stimulation).
+    Stim(StimCommand),
+    /// End the run: ramp the output to zero, then report [`Processor::finished`].
+    EndRun,
+}
+
+/// Counters shared between the real-time half and the control half (relaxed atomics).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Telemetry records dropped because the queue was full.
+    pub dropped_records: AtomicU64,
+    /// Blocks whose processing took longer than their period.
+    pub late_blocks: AtomicU64,
+    /// Samples processed.
+    pub samples: AtomicU64,
+    /// Set once the run has ended and the output is silent.
+    pub finished: AtomicBool,
+}
+
+impl Counters {
+    /// Read a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// What the recorder and the drivers need to know about a built run.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// The sample clock, Hz.
+    pub sample_rate_hz: f64,
+    /// Frames per block.
+    pub block_frames: usize,
+    /// Declared loop latency, samples.
+    pub latency_samples: usize,
+    /// Samples in the whole run.
+    pub total_samples: u64,
+    /// First sample of stimulation.
+    pub stim_start_sample: u64,
+    /// Sample at which stimulation starts ramping down.
+    pub stim_stop_sample: u64,
+    /// Nodes recorded as extra channels.
+    pub record_nodes: Vec<usize>,
+    /// Whether the sensor's ground-truth phase comes from the plant.
+    pub plant_phase: bool,
+    /// Whether the policy stimulates at all (false for sham).
+    pub stimulates: bool,
+    /// The estimator's settling time, samples.
+    pub settling_samples: usize,
+    /// Bytes of plant state and delay history.
+    pub plant_bytes: usize,
+}
+
+/// A built run: the real-time half plus the control half's handles.
+pub struct Run {
+    /// The real-time half; move it to the thread that drives it.
+    pub processor: Processor,
+    /// The telemetry consumer; give it to the recorder.
+    pub telemetry: HeapCons<Record>,
+    /// Send commands here (bounded; `try_send` never blocks the caller either).
+    pub commands: crossbeam_channel::Sender<Command>,
+    /// Counters readable while the run goes on.
+    pub counters: Arc<Counters>,
+    /// Facts about the run.
+    pub info: RunInfo,
+}
+
+/// Capacity of the command queue: commands are rare, and a full queue rejects, never blocks.
+const COMMAND_CAPACITY: usize = 64;
+
+/// Build a run from a validated profile. Allocation and file reading (CSV coupling) happen here
+/// and nowhere later. Errors name the profile key at fault.
+pub fn build(profile: &Profile) -> Result<Run, String> {
+    let fs = profile.run.sample_rate_hz;
+    let latency = profile.run.latency_samples();
+    let plant = build_plant(profile)?;
+    let estimator = build_estimator(profile, latency)?;
+    let policy = build_policy(profile)?;
+    let limits = safety_limits(profile);
+    let limiter = Limiter::new(&limits, fs).map_err(|e| format!("safety: {e}"))?;
+
+    let nodes = profile.model.nodes;
+    let mut forcing_gain = vec![0.0; nodes];
+    match &profile.stimulation.nodes {
+        StimNodes::All(_) => forcing_gain.fill(profile.model.forcing_gain),
+        StimNodes::List(list) => {
+            for &i in list {
+                forcing_gain[i] = profile.model.forcing_gain;
+            }
+        }
+    }
+
+    let total = profile.run.total_samples();
+    let ramp = (profile.safety.ramp_s * fs).round() as u64;
+    let start = ((profile.stimulation.start_s * fs).round() as u64).min(total);
+    // Stimulation ends early enough that the ramp-down is complete when the run ends.
+    let stop_requested = profile
+        .stimulation
+        .stop_s
+        .map_or(total, |s| (s * fs).round() as u64);
+    let stop = stop_requested.min(total.saturating_sub(ramp)).max(start);
+
+    let record_nodes = profile.output.record_nodes.clone();
+    let frames_capacity = (profile.output.telemetry_buffer_s * fs).ceil() as usize;
+    let capacity = frames_capacity * (1 + record_nodes.len()) + 4096;
+    let (producer, consumer) = HeapRb::<Record>::new(capacity).split();
+    let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
+    let counters = Arc::new(Counters::default());
+
+    let sensor_rng = {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(profile.run.seed);
+        rng.long_jump();
+        rng
+    };
+    let info = RunInfo {
+        sample_rate_hz: fs,
+        block_frames: profile.run.block_frames,
+        latency_samples: latency,
+        total_samples: total,
+        stim_start_sample: start,
+        stim_stop_sample: stop,
+        record_nodes: record_nodes.clone(),
+        plant_phase: true,
+        stimulates: !matches!(profile.stimulation.policy, PolicySpec::None),
+        settling_samples: estimator.settling_samples(),
+        plant_bytes: plant.state_bytes(),
+    };
+    let processor = Processor::new(processor::Parts {
+        plant,
+        sensor: profile.sensor.node,
+        sensor_noise_sd: profile.sensor.noise_sd,
+        sensor_rng,
+        estimator,
+        policy,
+        limiter,
+        forcing_gain,
+        samples_per_step: profile.model.samples_per_step,
+        latency_samples: latency,
+        stim_start_sample: start,
+        stim_stop_sample: stop,
+        record_nodes,
+        sample_rate_hz: fs,
+        max_amplitude: limits.max_amplitude,
+        telemetry: producer,
+        commands: command_rx,
+        counters: Arc::clone(&counters),
+    });
+    Ok(Run {
+        processor,
+        telemetry: consumer,
+        commands: command_tx,
+        counters,
+        info,
+    })
+}
+
+fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
+    let m = &profile.model;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(profile.run.seed);
+    rng.jump();
+    rng.jump();
+    let coupling = Coupling::build(&profile.network.spec, m.nodes, &mut rng)
+        .map_err(|e| format!("network: {e}"))?;
+    let common = PlantCommon {
+        nodes: m.nodes,
+        scheme: m.integrator,
+        dt: m.dt(profile.run.sample_rate_hz),
+        noise_sd: m.noise_sd,
+        coupling,
+        gain: profile.network.gain,
+        seed: profile.run.seed,
+    };
+    Ok(match &m.params {
+        ModelParams::StuartLandau(p) => Box::new(StuartLandau::new(&common, p)?),
+        ModelParams::Kuramoto(p) => Box::new(Kuramoto::new(&common, p)?),
+        ModelParams::Harmonic(p) => Box::new(harmonic::build(&common, p)?),
+    })
+}
+
+fn build_estimator(profile: &Profile, latency: usize) -> Result<Box<dyn PhaseEstimator>, String> {
+    let fs = profile.run.sample_rate_hz;
+    match &profile.estimator {
+        EstimatorSection::BandpassHilbert(spec) => {
+            let config = BandpassHilbertConfig {
+                low_hz: spec.low_hz,
+                high_hz: spec.high_hz,
+                sections: spec.sections,
+                freq_smoothing_s: spec.freq_smoothing_s,
+            };
+            let estimator = BandpassHilbert::new(&config, fs, latency as f64)
+                .map_err(|e| format!("estimator: {e}"))?;
+            Ok(Box::new(estimator))
+        }
+    }
+}
+
+fn build_policy(profile: &Profile) -> Result<Box<dyn Policy>, String> {
+    let fs = profile.run.sample_rate_hz;
+    let pulse = |width_s: f64, amplitude: f64, shape: Shape| PulseShape {
+        width_s,
+        amplitude,
+        biphasic: shape == Shape::Biphasic,
+    };
+    let policy: Box<dyn Policy> = match &profile.stimulation.policy {
+        PolicySpec::PhaseLocked(p) => Box::new(PhaseLockedPulses::new(
+            &PhaseLockedConfig {
+                target_phase_deg: p.target_phase_deg,
+                min_interval_s: p.min_interval_s,
+                amplitude_threshold: p.amplitude_threshold,
+                pulse: pulse(p.width_s, p.amplitude, p.shape),
+            },
+            fs,
+        )?),
+        PolicySpec::Periodic(p) => Box::new(PeriodicPulses::new(
+            &PeriodicConfig {
+                rate_hz: p.rate_hz,
+                pulse: pulse(p.width_s, p.amplitude, p.shape),
+            },
+            fs,
+        )?),
+        PolicySpec::Tacs(p) => Box::new(TacsSine::new(
+            &TacsConfig {
+                freq_hz: p.freq_hz,
+                amplitude: p.amplitude,
+                phase_deg: p.phase_deg,
+            },
+            fs,
+        )?),
+        PolicySpec::None => Box::new(Sham),
+    };
+    Ok(policy)
+}
+
+/// The limiter's bounds from `[safety]`.
+pub fn safety_limits(profile: &Profile) -> SafetyLimits {
+    let s = &profile.safety;
+    SafetyLimits {
+        max_amplitude: s.max_amplitude,
+        max_pulse_rate_hz: s.max_pulse_rate_hz,
+        max_duty_cycle: s.max_duty_cycle,
+        duty_window_s: s.duty_window_s,
+        charge_balance: s.charge_balance,
+        ramp_s: s.ramp_s,
+    }
+}
+
+/// Whether the sensor reads the mean field.
+pub(crate) fn sensor_is_mean(node: SensorNode) -> bool {
+    matches!(node, SensorNode::Mean(_))
+}

@@ -1,0 +1,88 @@
+//! The offline driver: calls `process_block` in a plain loop, as fast as the machine allows.
+//!
+//! Deterministic: the same profile and seed give the same samples. Unlike the real-time driver
+//! it may wait, so it waits for room in the telemetry ring before each block instead of letting
+//! records drop — an offline run loses nothing.
+
+use super::{Command, Processor};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How an offline run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// All samples of the profile's duration were processed.
+    Completed,
+    /// Interrupted (Ctrl-C): the output was ramped to zero and the run ended early.
+    Interrupted,
+}
+
+/// Progress of a run, reported about every `interval`.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Samples processed.
+    pub samples: u64,
+    /// Samples in the whole run.
+    pub total: u64,
+    /// Wall time since the start.
+    pub elapsed: Duration,
+}
+
+/// Drive `processor` for `total` samples in blocks of `block` frames. `output` receives every
+/// output sample (for tests and file sinks; pass `None` to discard). `interrupt` set by the
+/// caller (e.g. a Ctrl-C handler) ends the run early with a ramp to zero.
+pub fn run(
+    processor: &mut Processor,
+    commands: &crossbeam_channel::Sender<Command>,
+    total: u64,
+    block: usize,
+    interrupt: &AtomicBool,
+    mut output: Option<&mut Vec<f32>>,
+    mut progress: impl FnMut(Progress),
+) -> Ending {
+    let started = Instant::now();
+    let mut buffer = vec![0.0f32; block];
+    let mut last_report = Instant::now();
+    let mut ending = Ending::Completed;
+    let needed = block * processor.records_per_sample() + 16;
+    loop {
+        let done = processor.sample();
+        if ending == Ending::Interrupted {
+            if processor.finished() {
+                break;
+            }
+        } else if done >= total {
+            break;
+        } else if interrupt.load(Ordering::Relaxed) {
+            ending = Ending::Interrupted;
+            // The queue holds at most a few commands; if it were full the run is ending anyway.
+            let _ = commands.try_send(Command::EndRun);
+        }
+        let frames = if ending == Ending::Interrupted {
+            block
+        } else {
+            block.min((total - done) as usize)
+        };
+        while processor.telemetry_vacancy() < needed {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        processor.process_block(&mut buffer[..frames]);
+        if let Some(out) = output.as_deref_mut() {
+            out.extend_from_slice(&buffer[..frames]);
+        }
+        if last_report.elapsed() >= Duration::from_millis(250) {
+            last_report = Instant::now();
+            progress(Progress {
+                samples: processor.sample(),
+                total,
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+    progress(Progress {
+        samples: processor.sample(),
+        total,
+        elapsed: started.elapsed(),
+    });
+    ending
+}

@@ -1,0 +1,39 @@
+//! # entrain — a real-time closed-loop phase-locked stimulation engine
+//!
+//! Data flows one way, once per sample of a single sample clock:
+//!
+//! ```text
+//! plant ─► sensor ─► estimator ─► stimulator ─► limiter ─► outputs
+//!   ▲                                                        │
+//!   └──── forcing, exactly `latency_samples` after emission ◄┘
+//! every stage ─► telemetry (lock-free SPSC) ─► recorder thread ─► files
+//! ```
+//!
+//! Every component has the same lifecycle: it is *built* by the control half (allocation allowed,
+//! from a validated [`profile::Profile`]), may be `reset()` (real-time safe), and *runs* inside
+//! [`engine::Processor::process_block`], which never allocates, locks, blocks, prints or touches
+//! files. The offline driver ([`engine::offline`]) and the real-time audio driver call the same
+//! `process_block`; nothing below the engine knows which one runs it.
+//!
+//! Module map (each module may call only the ones listed before it):
+//! - [`analysis`] — circular statistics, PLV, the offline (non-causal) ground-truth phase.
+//! - [`model`] — plants: Stuart–Landau, Kuramoto, harmonic networks, topologies, delay lines.
+//! - [`integrate`] — fixed-step integrators (Euler, Heun, RK4, stochastic variants).
+//! - [`estimate`] — causal phase/amplitude/frequency estimators that predict ahead.
+//! - [`stim`] — stimulation policies and the safety limiter.
+//! - [`profile`] — the TOML experiment description, validation and `--set` overrides.
+//! - [`engine`] — the control half that builds a run and the real-time half that runs it.
+//! - [`record`] — the recorder thread and the run outputs (`summary.json`, `events.csv`,
+//!   `signals.wav`).
+//! - [`cli`] — the `entrain` command line.
+#![deny(missing_docs)]
+
+pub mod analysis;
+pub mod cli;
+pub mod engine;
+pub mod estimate;
+pub mod integrate;
+pub mod model;
+pub mod profile;
+pub mod record;
+pub mod stim;

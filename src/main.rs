@@ -1,0 +1,5 @@
+//! The `entrain` binary: see [`entrain::cli`].
+
+fn main() -> std::process::ExitCode {
+    entrain::cli::main()
+}

@@ -1,0 +1,269 @@
+//! Stuart–Landau (Hopf normal form) network (MODELS.md §3):
+//! `dz_i/dt = (λ_i + iω_i) z_i − (μ_i + iβ_i)|z_i|² z_i + G Σ_j C_ij (z_j(t − τ_ij) − z_i) + F_i + σ ξ_i`.
+//!
+//! With `μ = β = 0` this is the harmonic-oscillator network of MODELS.md §2 (see
+//! [`super::harmonic`]), so both share this implementation.
+//! Observable: `Re z`; phase: `arg z`. Time in seconds, λ and μ in 1/s, ω = 2π·`freq_hz`.
+
+use super::delay::DelayLine;
+use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use crate::integrate::{Dynamics, Integrator};
+use num_complex::Complex64;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::f64::consts::TAU;
+
+/// `[model.params]` of `kind = "stuart_landau"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StuartLandauParams {
+    /// Bifurcation parameter λ, 1/s: > 0 limit cycle of radius √(λ/μ), < 0 damped focus.
+    pub lambda: ParamSpec,
+    /// Natural frequency, Hz (ω = 2π f).
+    pub freq_hz: ParamSpec,
+    /// Nonlinear saturation μ (> 0), 1/(s·unit²).
+    #[serde(default = "one")]
+    pub mu: ParamSpec,
+    /// Shear / nonisochronicity β, 1/(s·unit²): the cycle's frequency is ω − βλ/μ.
+    #[serde(default = "zero")]
+    pub beta: ParamSpec,
+    /// Initial |z|; default: the limit-cycle radius (λ > 0) or 1. Initial phases are uniform
+    /// random from the run's seed.
+    #[serde(default)]
+    pub initial_amplitude: Option<f64>,
+}
+
+fn one() -> ParamSpec {
+    ParamSpec::Value(1.0)
+}
+fn zero() -> ParamSpec {
+    ParamSpec::Value(0.0)
+}
+
+/// Per-node coefficients in rad/s.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeCoefficients {
+    pub lambda: Vec<f64>,
+    pub omega: Vec<f64>,
+    pub mu: Vec<f64>,
+    pub beta: Vec<f64>,
+    /// Whether the cubic term is present at all (false for the harmonic network).
+    pub cubic: bool,
+    pub initial: Vec<Complex64>,
+}
+
+/// The right-hand side, with everything a step reads: coefficients, coupling, history, forcing.
+struct SlField {
+    nodes: usize,
+    coef: NodeCoefficients,
+    plan: CouplingPlan,
+    gain: f64,
+    history: DelayLine,
+    forcing: Vec<Complex64>,
+    delayed: Vec<Complex64>,
+    stage_z: Vec<Complex64>,
+    input: Vec<Complex64>,
+    noise: Option<Vec<f64>>,
+}
+
+impl Dynamics for SlField {
+    fn dim(&self) -> usize {
+        2 * self.nodes
+    }
+
+    fn drift(&mut self, state: &[f64], out: &mut [f64]) {
+        let coupled = self.gain != 0.0;
+        if coupled {
+            if self.plan.has_instant() {
+                for (z, s) in self.stage_z.iter_mut().zip(state.chunks_exact(2)) {
+                    *z = Complex64::new(s[0], s[1]);
+                }
+            }
+            self.plan
+                .total_input(&self.delayed, &self.stage_z, &mut self.input);
+        }
+        let c = &self.coef;
+        for (i, (s, o)) in state
+            .chunks_exact(2)
+            .zip(out.chunks_exact_mut(2))
+            .enumerate()
+        {
+            let z = Complex64::new(s[0], s[1]);
+            let mut dz = Complex64::new(c.lambda[i], c.omega[i]) * z + self.forcing[i];
+            if c.cubic {
+                dz -= Complex64::new(c.mu[i], c.beta[i]) * z.norm_sqr() * z;
+            }
+            if coupled {
+                dz += self.gain * (self.input[i] - self.plan.row_sum[i] * z);
+            }
+            o[0] = dz.re;
+            o[1] = dz.im;
+        }
+    }
+
+    fn noise_sd(&self) -> Option<&[f64]> {
+        self.noise.as_deref()
+    }
+}
+
+/// A Stuart–Landau (or, with the cubic term off, harmonic-oscillator) network.
+pub struct StuartLandau {
+    field: SlField,
+    integrator: Integrator,
+    /// Interleaved `[Re z_0, Im z_0, Re z_1, …]`.
+    state: Vec<f64>,
+    rng: Xoshiro256PlusPlus,
+    seed: u64,
+    steps: u64,
+}
+
+impl StuartLandau {
+    /// Build from the common plant settings and the SL parameters.
+    pub fn new(common: &PlantCommon, params: &StuartLandauParams) -> Result<Self, String> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(common.seed);
+        let n = common.nodes;
+        let realize = |name: &str, spec: &ParamSpec, rng: &mut Xoshiro256PlusPlus| {
+            spec.realize(n, rng)
+                .map_err(|e| format!("model.params.{name}: {e}"))
+        };
+        let lambda = realize("lambda", &params.lambda, &mut rng)?;
+        let freq = realize("freq_hz", &params.freq_hz, &mut rng)?;
+        let mu = realize("mu", &params.mu, &mut rng)?;
+        let beta = realize("beta", &params.beta, &mut rng)?;
+        if let Some(m) = mu.iter().find(|m| **m <= 0.0) {
+            return Err(format!(
+                "model.params.mu: must be > 0 (it bounds the amplitude), got {m}"
+            ));
+        }
+        let amplitude = |i: usize| {
+            params.initial_amplitude.unwrap_or(if lambda[i] > 0.0 {
+                (lambda[i] / mu[i]).sqrt()
+            } else {
+                1.0
+            })
+        };
+        let initial = (0..n)
+            .map(|i| Complex64::from_polar(amplitude(i), rng.random::<f64>() * TAU))
+            .collect();
+        let coef = NodeCoefficients {
+            lambda,
+            omega: freq.iter().map(|f| TAU * f).collect(),
+            mu,
+            beta,
+            cubic: true,
+            initial,
+        };
+        Ok(Self::from_coefficients(common, coef))
+    }
+
+    pub(crate) fn from_coefficients(common: &PlantCommon, coef: NodeCoefficients) -> Self {
+        let n = common.nodes;
+        let plan = CouplingPlan::new(&common.coupling, n, common.dt);
+        let history = DelayLine::new(n, plan.max_delay_steps, &coef.initial);
+        let state = coef.initial.iter().flat_map(|z| [z.re, z.im]).collect();
+        let noise = (common.noise_sd > 0.0).then(|| vec![common.noise_sd; 2 * n]);
+        let field = SlField {
+            nodes: n,
+            coef,
+            plan,
+            gain: common.gain,
+            history,
+            forcing: vec![Complex64::default(); n],
+            delayed: vec![Complex64::default(); n],
+            stage_z: vec![Complex64::default(); n],
+            input: vec![Complex64::default(); n],
+            noise,
+        };
+        Self {
+            integrator: Integrator::new(common.scheme, 2 * n, common.dt),
+            field,
+            state,
+            rng: noise_rng(common.seed),
+            seed: common.seed,
+            steps: 0,
+        }
+    }
+
+    /// The complex state of `node`.
+    pub fn z(&self, node: usize) -> Complex64 {
+        Complex64::new(self.state[2 * node], self.state[2 * node + 1])
+    }
+
+    /// Overwrite the state of `node` (for experiments and tests; history is not rewritten).
+    pub fn set_z(&mut self, node: usize, z: Complex64) {
+        self.state[2 * node] = z.re;
+        self.state[2 * node + 1] = z.im;
+    }
+}
+
+impl Plant for StuartLandau {
+    fn nodes(&self) -> usize {
+        self.field.nodes
+    }
+
+    fn dt(&self) -> f64 {
+        self.integrator.dt()
+    }
+
+    fn time(&self) -> f64 {
+        self.steps as f64 * self.integrator.dt()
+    }
+
+    fn step(&mut self, forcing: &[Complex64]) {
+        self.field.forcing.copy_from_slice(forcing);
+        if self.field.gain != 0.0 {
+            self.field
+                .plan
+                .delayed_input(&self.field.history, &mut self.field.delayed);
+        }
+        self.integrator
+            .step(&mut self.field, &mut self.state, &mut self.rng);
+        if self.field.plan.max_delay_steps > 0 {
+            let state = &self.state;
+            self.field
+                .history
+                .push(state.chunks_exact(2).map(|s| Complex64::new(s[0], s[1])));
+        }
+        self.steps += 1;
+    }
+
+    fn observable(&self, node: usize) -> f64 {
+        self.state[2 * node]
+    }
+
+    fn phase(&self, node: usize) -> Option<f64> {
+        Some(self.z(node).arg())
+    }
+
+    fn mean_observable(&self) -> f64 {
+        self.state.iter().step_by(2).sum::<f64>() / self.field.nodes as f64
+    }
+
+    fn mean_phase(&self) -> Option<f64> {
+        let sum: Complex64 = (0..self.field.nodes).map(|i| self.z(i)).sum();
+        Some(sum.arg())
+    }
+
+    fn reset(&mut self) {
+        for (i, z) in self.field.coef.initial.iter().enumerate() {
+            self.state[2 * i] = z.re;
+            self.state[2 * i + 1] = z.im;
+        }
+        self.field.history.reset(&self.field.coef.initial);
+        self.rng = noise_rng(self.seed);
+        self.steps = 0;
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.len() * 8 + self.field.history.bytes()
+    }
+}
+
+/// The noise generator of a plant: a stream of the run's seed disjoint from the one that drew
+/// the parameters and initial conditions, so a reset repeats the first run's noise exactly.
+pub(crate) fn noise_rng(seed: u64) -> Xoshiro256PlusPlus {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    rng.jump();
+    rng
+}

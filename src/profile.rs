@@ -1,0 +1,1149 @@
+//! Profiles: the TOML description of a whole experiment, its validation and `--set` overrides.
+//!
+//! Owns: the section types (`[run]`, `[model]`, `[network]`, `[sensor]`, `[estimator]`,
+//! `[stimulation]`, `[safety]`, `[output]`), loading with errors that name the file, line and key
+//! and say what is expected, and the resolved [`Profile`] every other part is built from.
+//! May call: [`crate::model`], [`crate::integrate`] (their parameter types). No I/O besides
+//! reading the profile text, which the caller hands in.
+//!
+//! Names carry units (`duration_s`, `freq_hz`, `target_phase_deg`). Every value can be
+//! overridden with `--set section.key=value` (the value is parsed as TOML; a bare word is taken as
+//! a string).
+
+use crate::integrate::Scheme;
+use crate::model::harmonic::HarmonicParams;
+use crate::model::network::NetworkSpec;
+use crate::model::{KuramotoParams, ModelKind, StuartLandauParams};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The quickstart profile, embedded so that `entrain run` works with no file at all.
+pub const QUICKSTART: &str = include_str!("../profiles/quickstart.toml");
+
+/// A validated experiment description with every default filled in.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Profile {
+    /// `[run]`: clock, length, seed, loop latency.
+    pub run: RunSection,
+    /// `[model]`: the plant.
+    pub model: ModelSection,
+    /// `[network]`: coupling between the plant's nodes.
+    pub network: NetworkSection,
+    /// `[sensor]`: what the estimator sees.
+    pub sensor: SensorSection,
+    /// `[estimator]`: the causal phase estimator.
+    pub estimator: EstimatorSection,
+    /// `[stimulation]`: the policy and where it stimulates.
+    pub stimulation: StimulationSection,
+    /// `[safety]`: the hard limits enforced by the limiter.
+    pub safety: SafetySection,
+    /// `[output]`: what the recorder writes besides the standard outputs.
+    pub output: OutputSection,
+}
+
+/// `[run]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// The sample clock, Hz.
+    pub sample_rate_hz: f64,
+    /// Frames per processing block (the audio buffer size in real time).
+    #[serde(default = "default_block")]
+    pub block_frames: usize,
+    /// Length of the run, seconds.
+    pub duration_s: f64,
+    /// Seed of every random draw (parameters, noise): same profile and seed, same output.
+    #[serde(default)]
+    pub seed: u64,
+    /// Declared loop latency, ms: the stimulus reaches the plant this long after emission and the
+    /// estimator predicts this far ahead. Rounded to whole samples.
+    pub latency_ms: f64,
+}
+
+fn default_block() -> usize {
+    64
+}
+
+impl RunSection {
+    /// The declared loop latency in whole samples.
+    pub fn latency_samples(&self) -> usize {
+        (self.latency_ms * 1e-3 * self.sample_rate_hz).round() as usize
+    }
+
+    /// Samples in the run.
+    pub fn total_samples(&self) -> u64 {
+        (self.duration_s * self.sample_rate_hz).round() as u64
+    }
+}
+
+/// `[model]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelSection {
+    /// The plant kind.
+    pub kind: ModelKind,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Integration scheme.
+    pub integrator: Scheme,
+    /// White-noise amplitude per node, state units per √s (complex for SL/HO).
+    pub noise_sd: f64,
+    /// Audio samples per model step: the plant steps at `sample_rate_hz / samples_per_step`,
+    /// its forcing is the mean of the stimulus over those samples and its observable is held.
+    pub samples_per_step: usize,
+    /// Model input units per stimulus unit (the electrode/field coupling constant).
+    pub forcing_gain: f64,
+    /// `[model.params]`, by kind.
+    pub params: ModelParams,
+}
+
+impl ModelSection {
+    /// The model step, seconds.
+    pub fn dt(&self, sample_rate_hz: f64) -> f64 {
+        self.samples_per_step as f64 / sample_rate_hz
+    }
+}
+
+/// `[model.params]` for each kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ModelParams {
+    /// `kind = "stuart_landau"`.
+    StuartLandau(StuartLandauParams),
+    /// `kind = "kuramoto"`.
+    Kuramoto(KuramotoParams),
+    /// `kind = "harmonic"`.
+    Harmonic(HarmonicParams),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelRaw {
+    kind: ModelKind,
+    #[serde(default = "one_usize")]
+    nodes: usize,
+    #[serde(default = "default_scheme")]
+    integrator: Scheme,
+    #[serde(default)]
+    noise_sd: f64,
+    #[serde(default = "one_usize")]
+    samples_per_step: usize,
+    #[serde(default = "one_f64")]
+    forcing_gain: f64,
+    params: toml::Table,
+}
+
+fn one_usize() -> usize {
+    1
+}
+fn one_f64() -> f64 {
+    1.0
+}
+fn default_scheme() -> Scheme {
+    Scheme::Heun
+}
+
+/// `[network]`: the topology and its coupling gain.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetworkSection {
+    /// Global coupling gain (G for SL/HO, K for Kuramoto), 1/s.
+    pub gain: f64,
+    /// Topology, normalisation and delays.
+    pub spec: NetworkSpec,
+}
+
+/// `[sensor]`: the signal the estimator sees.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSection {
+    /// A node index, or `"mean"` for the network's mean observable (and mean-field phase).
+    #[serde(default)]
+    pub node: SensorNode,
+    /// White measurement noise added to the observable (SD, observable units).
+    #[serde(default)]
+    pub noise_sd: f64,
+}
+
+/// Which node the sensor reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "a node index (0, 1, …) or \"mean\"")]
+pub enum SensorNode {
+    /// One node.
+    Index(usize),
+    /// The mean over all nodes.
+    Mean(MeanWord),
+}
+
+/// The word `mean`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeanWord {
+    /// `"mean"`.
+    Mean,
+}
+
+impl Default for SensorNode {
+    fn default() -> Self {
+        SensorNode::Index(0)
+    }
+}
+
+/// `[estimator]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EstimatorSection {
+    /// Causal band-pass (biquad cascade) + quadrature stage.
+    BandpassHilbert(BandpassHilbertSpec),
+}
+
+/// `[estimator] kind = "bandpass_hilbert"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandpassHilbertSpec {
+    /// Lower edge of the band, Hz.
+    pub low_hz: f64,
+    /// Upper edge of the band, Hz.
+    pub high_hz: f64,
+    /// Biquad sections in the band-pass cascade (sharper and slower with more).
+    #[serde(default = "default_sections")]
+    pub sections: usize,
+    /// Time constant of the frequency estimate's smoothing, seconds.
+    #[serde(default = "default_freq_smoothing")]
+    pub freq_smoothing_s: f64,
+}
+
+fn default_sections() -> usize {
+    2
+}
+fn default_freq_smoothing() -> f64 {
+    0.2
+}
+
+/// `[stimulation]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StimulationSection {
+    /// Stimulation starts at this time, seconds (the "before" window precedes it).
+    pub start_s: f64,
+    /// Stimulation stops (ramps down) at this time, seconds; `None`: at the end of the run.
+    pub stop_s: Option<f64>,
+    /// Which nodes receive the stimulus as forcing.
+    pub nodes: StimNodes,
+    /// The policy.
+    pub policy: PolicySpec,
+}
+
+/// The nodes that receive the forcing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "\"all\" or a list of node indices")]
+pub enum StimNodes {
+    /// Every node.
+    All(AllWord),
+    /// These nodes.
+    List(Vec<usize>),
+}
+
+/// The word `all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllWord {
+    /// `"all"`.
+    All,
+}
+
+/// The stimulation policy and its parameters (`[stimulation] kind`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PolicySpec {
+    /// Pulses locked to a target phase of the estimated rhythm.
+    PhaseLocked(PhaseLockedSpec),
+    /// An open-loop periodic pulse train.
+    Periodic(PeriodicSpec),
+    /// A transcranial-AC-style sine.
+    Tacs(TacsSpec),
+    /// Sham: nothing is delivered.
+    None,
+}
+
+/// Pulse polarity pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// One phase of `+amplitude`.
+    Monophasic,
+    /// `+amplitude` then `−amplitude`, each `width_s` long: charge balanced.
+    Biphasic,
+}
+
+/// `kind = "phase_locked"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseLockedSpec {
+    /// Phase at which pulses should reach the plant, degrees (0 = peak, 180 = trough).
+    pub target_phase_deg: f64,
+    /// Minimum time between pulse onsets, seconds.
+    pub min_interval_s: f64,
+    /// Pulses fire only while the estimated amplitude is at least this (observable units).
+    #[serde(default)]
+    pub amplitude_threshold: f64,
+    /// Width of each pulse phase, seconds.
+    pub width_s: f64,
+    /// Pulse amplitude, stimulus units.
+    pub amplitude: f64,
+    /// Monophasic or charge-balanced biphasic.
+    #[serde(default = "default_shape")]
+    pub shape: Shape,
+}
+
+/// `kind = "periodic"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodicSpec {
+    /// Pulse rate, Hz.
+    pub rate_hz: f64,
+    /// Width of each pulse phase, seconds.
+    pub width_s: f64,
+    /// Pulse amplitude, stimulus units.
+    pub amplitude: f64,
+    /// Monophasic (rectangular pulses) or biphasic.
+    #[serde(default = "default_shape")]
+    pub shape: Shape,
+}
+
+/// `kind = "tacs"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TacsSpec {
+    /// Frequency, Hz.
+    pub freq_hz: f64,
+    /// Peak amplitude, stimulus units.
+    pub amplitude: f64,
+    /// Phase at t = 0, degrees (cosine convention: 0 = peak).
+    #[serde(default)]
+    pub phase_deg: f64,
+}
+
+fn default_shape() -> Shape {
+    Shape::Biphasic
+}
+
+/// `[safety]`: hard limits the limiter enforces on every output and on the forcing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetySection {
+    /// Peak |output|, stimulus units.
+    pub max_amplitude: f64,
+    /// Maximum pulse onsets per second.
+    pub max_pulse_rate_hz: f64,
+    /// Maximum fraction of non-zero output samples in any `duty_window_s` window, (0, 1].
+    pub max_duty_cycle: f64,
+    /// Window of the duty-cycle limit, seconds.
+    #[serde(default = "one_f64")]
+    pub duty_window_s: f64,
+    /// Active charge recovery after every pulse episode.
+    #[serde(default)]
+    pub charge_balance: bool,
+    /// Ramp-up at start and ramp-down at stop, seconds.
+    #[serde(default = "default_ramp")]
+    pub ramp_s: f64,
+}
+
+fn default_ramp() -> f64 {
+    0.01
+}
+
+/// `[output]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Nodes whose observable is written to `signals.wav` as extra channels (`node_<i>`).
+    #[serde(default)]
+    pub record_nodes: Vec<usize>,
+    /// Telemetry queue capacity, seconds of samples: the recorder may fall this far behind
+    /// before records are dropped (and counted).
+    #[serde(default = "one_f64")]
+    pub telemetry_buffer_s: f64,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        Self {
+            record_nodes: Vec::new(),
+            telemetry_buffer_s: 1.0,
+        }
+    }
+}
+
+/// One problem with a profile: where it is and what was expected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileError {
+    /// The profile's name (its path, or `<embedded quickstart>`).
+    pub file: String,
+    /// 1-based line, when the problem is at a line of the file.
+    pub line: Option<usize>,
+    /// The key path, e.g. `run.sample_rate_hz`.
+    pub key: Option<String>,
+    /// The `--set` argument the value came from, if it did.
+    pub from_override: Option<String>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(set) = &self.from_override {
+            write!(f, " (value given by --set {set})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in a profile (at least one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileErrors(pub Vec<ProfileError>);
+
+impl fmt::Display for ProfileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ProfileErrors {}
+
+/// Non-fatal remarks about a valid profile (e.g. a request the limiter will clamp).
+pub type Warnings = Vec<String>;
+
+const SECTIONS: [&str; 8] = [
+    "run",
+    "model",
+    "network",
+    "sensor",
+    "estimator",
+    "stimulation",
+    "safety",
+    "output",
+];
+const REQUIRED: [&str; 6] = [
+    "run",
+    "model",
+    "sensor",
+    "estimator",
+    "stimulation",
+    "safety",
+];
+
+/// Load a profile from its text, apply `--set KEY=VALUE` overrides, validate.
+///
+/// `file` names the source in messages. Returns the profile and any warnings.
+pub fn load(
+    file: &str,
+    text: &str,
+    overrides: &[String],
+) -> Result<(Profile, Warnings), ProfileErrors> {
+    let ctx = Context {
+        file,
+        text,
+        overridden: Vec::new(),
+    };
+    let mut root: toml::Table = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of_offset(text, s.start));
+        ProfileErrors(vec![ProfileError {
+            file: file.to_string(),
+            line,
+            key: None,
+            from_override: None,
+            message: format!("not valid TOML: {}", e.message().trim()),
+        }])
+    })?;
+    let mut ctx = ctx;
+    for set in overrides {
+        apply_override(&mut root, set).map_err(|message| {
+            ProfileErrors(vec![ProfileError {
+                file: file.to_string(),
+                line: None,
+                key: None,
+                from_override: Some(set.clone()),
+                message,
+            }])
+        })?;
+        if let Some((key, _)) = set.split_once('=') {
+            ctx.overridden.push((key.trim().to_string(), set.clone()));
+        }
+    }
+    ctx.parse(root)
+}
+
+/// Apply one `section.key=value` override to the raw table.
+fn apply_override(root: &mut toml::Table, set: &str) -> Result<(), String> {
+    let (path, value) = set.split_once('=').ok_or_else(|| {
+        "expected KEY=VALUE, e.g. --set stimulation.target_phase_deg=90".to_string()
+    })?;
+    let path: Vec<&str> = path.trim().split('.').collect();
+    if path.len() < 2 || path.iter().any(|p| p.is_empty()) {
+        return Err("the key must be section.key, e.g. run.duration_s".into());
+    }
+    let value = parse_value(value.trim());
+    let mut table = root;
+    for part in &path[..path.len() - 1] {
+        let entry = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{part}` is a value, not a section"))?;
+    }
+    table.insert(path[path.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// A `--set` value as TOML (`90`, `true`, `[1, 2]`, `"x"`), or a bare word as a string.
+fn parse_value(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+struct Context<'a> {
+    file: &'a str,
+    text: &'a str,
+    /// (key path, the `--set` argument) for overridden values.
+    overridden: Vec<(String, String)>,
+}
+
+impl Context<'_> {
+    fn error(&self, key: &str, message: impl Into<String>) -> ProfileError {
+        let from_override = self
+            .overridden
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, set)| set.clone());
+        let path: Vec<&str> = key.split('.').collect();
+        let line = if from_override.is_some() {
+            None
+        } else {
+            locate(self.text, &path)
+        };
+        ProfileError {
+            file: self.file.to_string(),
+            line,
+            key: Some(key.to_string()),
+            from_override,
+            message: message.into(),
+        }
+    }
+
+    /// Deserialize `value` (the table at `path`), mapping serde's message to a located error.
+    fn typed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        value: toml::Value,
+    ) -> Result<T, ProfileError> {
+        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            let inner = e.path().to_string();
+            let msg = e.inner().message().trim().to_string();
+            let (key, message) = explain(path, &msg);
+            // serde_path_to_error knows the field even where the message does not name it.
+            let key = if inner.is_empty() || inner == "?" || key != path {
+                key
+            } else {
+                format!("{path}.{inner}")
+            };
+            self.error(&key, message)
+        })
+    }
+
+    fn parse(&self, mut root: toml::Table) -> Result<(Profile, Warnings), ProfileErrors> {
+        let mut errors = Vec::new();
+        for name in root.keys() {
+            if !SECTIONS.contains(&name.as_str()) {
+                errors.push(self.error(
+                    name,
+                    format!("unknown section; the sections are {}", SECTIONS.join(", ")),
+                ));
+            }
+        }
+        for name in REQUIRED {
+            if !root.contains_key(name) {
+                errors.push(ProfileError {
+                    file: self.file.to_string(),
+                    line: None,
+                    key: None,
+                    from_override: None,
+                    message: format!(
+                        "missing section [{name}]; see profiles/quickstart.toml for an example"
+                    ),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ProfileErrors(errors));
+        }
+        let mut take = |name: &str| {
+            root.remove(name)
+                .unwrap_or(toml::Value::Table(toml::Table::new()))
+        };
+        let (run, model, network, sensor, estimator, stimulation, safety, output) = (
+            take("run"),
+            take("model"),
+            take("network"),
+            take("sensor"),
+            take("estimator"),
+            take("stimulation"),
+            take("safety"),
+            take("output"),
+        );
+        let run: Option<RunSection> = keep(&mut errors, self.typed("run", run));
+        let model = keep(&mut errors, self.model(model));
+        let network = keep(&mut errors, self.network(network));
+        let sensor: Option<SensorSection> = keep(&mut errors, self.typed("sensor", sensor));
+        let estimator = keep(&mut errors, self.estimator(estimator));
+        let stimulation = keep(&mut errors, self.stimulation(stimulation));
+        let safety: Option<SafetySection> = keep(&mut errors, self.typed("safety", safety));
+        let output: Option<OutputSection> = keep(&mut errors, self.typed("output", output));
+        let (
+            Some(run),
+            Some(model),
+            Some(network),
+            Some(sensor),
+            Some(estimator),
+            Some(stimulation),
+            Some(safety),
+            Some(output),
+        ) = (
+            run,
+            model,
+            network,
+            sensor,
+            estimator,
+            stimulation,
+            safety,
+            output,
+        )
+        else {
+            return Err(ProfileErrors(errors));
+        };
+        let profile = Profile {
+            run,
+            model,
+            network,
+            sensor,
+            estimator,
+            stimulation,
+            safety,
+            output,
+        };
+        let warnings = self.validate(&profile, &mut errors);
+        if errors.is_empty() {
+            Ok((profile, warnings))
+        } else {
+            Err(ProfileErrors(errors))
+        }
+    }
+
+    fn model(&self, value: toml::Value) -> Result<ModelSection, ProfileError> {
+        let raw: ModelRaw = self.typed("model", value)?;
+        let params = toml::Value::Table(raw.params);
+        let params = match raw.kind {
+            ModelKind::StuartLandau => {
+                ModelParams::StuartLandau(self.typed("model.params", params)?)
+            }
+            ModelKind::Kuramoto => ModelParams::Kuramoto(self.typed("model.params", params)?),
+            ModelKind::Harmonic => ModelParams::Harmonic(self.typed("model.params", params)?),
+        };
+        Ok(ModelSection {
+            kind: raw.kind,
+            nodes: raw.nodes,
+            integrator: raw.integrator,
+            noise_sd: raw.noise_sd,
+            samples_per_step: raw.samples_per_step,
+            forcing_gain: raw.forcing_gain,
+            params,
+        })
+    }
+
+    fn network(&self, value: toml::Value) -> Result<NetworkSection, ProfileError> {
+        let mut table = self.table("network", value)?;
+        let gain = match table.remove("gain") {
+            None => 0.0,
+            Some(v) => self.typed::<f64>("network.gain", v)?,
+        };
+        if !table.contains_key("topology") {
+            table.insert("topology".into(), toml::Value::String("none".into()));
+        }
+        let spec: NetworkSpec = self.typed("network", toml::Value::Table(table))?;
+        Ok(NetworkSection { gain, spec })
+    }
+
+    fn estimator(&self, value: toml::Value) -> Result<EstimatorSection, ProfileError> {
+        // One estimator so far; later estimators add their kinds here.
+        let (_kind, rest) = self.split_kind("estimator", value, &["bandpass_hilbert"])?;
+        Ok(EstimatorSection::BandpassHilbert(
+            self.typed("estimator", rest)?,
+        ))
+    }
+
+    fn stimulation(&self, value: toml::Value) -> Result<StimulationSection, ProfileError> {
+        let (kind, rest) = self.split_kind(
+            "stimulation",
+            value,
+            &["phase_locked", "periodic", "tacs", "none"],
+        )?;
+        let mut rest = match rest {
+            toml::Value::Table(t) => t,
+            _ => unreachable!("split_kind returns a table"),
+        };
+        let start_s = match rest.remove("start_s") {
+            None => 0.0,
+            Some(v) => self.typed::<f64>("stimulation.start_s", v)?,
+        };
+        let stop_s = match rest.remove("stop_s") {
+            None => None,
+            Some(v) => Some(self.typed::<f64>("stimulation.stop_s", v)?),
+        };
+        let nodes = match rest.remove("nodes") {
+            None => StimNodes::All(AllWord::All),
+            Some(v) => self.typed::<StimNodes>("stimulation.nodes", v)?,
+        };
+        let rest = toml::Value::Table(rest);
+        let policy = match kind.as_str() {
+            "phase_locked" => PolicySpec::PhaseLocked(self.typed("stimulation", rest)?),
+            "periodic" => PolicySpec::Periodic(self.typed("stimulation", rest)?),
+            "tacs" => PolicySpec::Tacs(self.typed("stimulation", rest)?),
+            _ => {
+                let _: Empty = self.typed("stimulation", rest)?;
+                PolicySpec::None
+            }
+        };
+        Ok(StimulationSection {
+            start_s,
+            stop_s,
+            nodes,
+            policy,
+        })
+    }
+
+    fn table(&self, section: &str, value: toml::Value) -> Result<toml::Table, ProfileError> {
+        match value {
+            toml::Value::Table(t) => Ok(t),
+            other => Err(self.error(
+                section,
+                format!(
+                    "expected a section [{section}], found a {}",
+                    other.type_str()
+                ),
+            )),
+        }
+    }
+
+    /// Take `kind` out of a section; the rest is the variant's parameters.
+    fn split_kind(
+        &self,
+        section: &str,
+        value: toml::Value,
+        kinds: &[&str],
+    ) -> Result<(String, toml::Value), ProfileError> {
+        let mut table = self.table(section, value)?;
+        let key = format!("{section}.kind");
+        let expected = kinds
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let kind = match table.remove("kind") {
+            None => {
+                return Err(self.error(section, format!("missing key `kind`: one of {expected}")));
+            }
+            Some(toml::Value::String(s)) => s,
+            Some(other) => {
+                return Err(self.error(
+                    &key,
+                    format!(
+                        "expected a string, one of {expected}; found a {}",
+                        other.type_str()
+                    ),
+                ));
+            }
+        };
+        if !kinds.contains(&kind.as_str()) {
+            return Err(self.error(
+                &key,
+                format!("unknown kind \"{kind}\"; expected one of {expected}"),
+            ));
+        }
+        Ok((kind, toml::Value::Table(table)))
+    }
+
+    fn validate(&self, p: &Profile, errors: &mut Vec<ProfileError>) -> Warnings {
+        let mut warnings = Vec::new();
+        let mut check = |ok: bool, key: &str, message: String| {
+            if !ok {
+                errors.push(self.error(key, message));
+            }
+        };
+        let fs = p.run.sample_rate_hz;
+        check(
+            fs.is_finite() && (100.0..=1_000_000.0).contains(&fs),
+            "run.sample_rate_hz",
+            format!("expected a sample rate between 100 and 1000000 Hz (audio: 44100, 48000, 96000 …), got {fs}"),
+        );
+        check(
+            (1..=16384).contains(&p.run.block_frames),
+            "run.block_frames",
+            format!(
+                "expected 1 to 16384 frames per block, got {}",
+                p.run.block_frames
+            ),
+        );
+        let duration = p.run.duration_s;
+        check(
+            duration.is_finite() && duration > 0.0,
+            "run.duration_s",
+            format!("expected a duration > 0 seconds, got {duration}"),
+        );
+        check(
+            p.run.latency_ms.is_finite() && (0.0..=10_000.0).contains(&p.run.latency_ms),
+            "run.latency_ms",
+            format!(
+                "expected a latency ≥ 0 ms (and at most 10 s), got {}",
+                p.run.latency_ms
+            ),
+        );
+        let m = &p.model;
+        check(
+            (1..=10_000_000).contains(&m.nodes),
+            "model.nodes",
+            format!("expected at least 1 node, got {}", m.nodes),
+        );
+        check(
+            m.samples_per_step >= 1,
+            "model.samples_per_step",
+            "expected an integer ≥ 1 (the plant steps every this many samples)".into(),
+        );
+        check(
+            m.noise_sd.is_finite() && m.noise_sd >= 0.0,
+            "model.noise_sd",
+            format!("expected a noise amplitude ≥ 0, got {}", m.noise_sd),
+        );
+        check(
+            m.noise_sd == 0.0 || m.integrator.supports_noise(),
+            "model.integrator",
+            "rk4 is deterministic; with noise_sd > 0 choose euler_maruyama or stochastic_heun"
+                .into(),
+        );
+        check(
+            m.forcing_gain.is_finite(),
+            "model.forcing_gain",
+            "expected a finite number".into(),
+        );
+        check(
+            p.network.gain.is_finite(),
+            "network.gain",
+            "expected a finite coupling gain".into(),
+        );
+        if let SensorNode::Index(i) = p.sensor.node {
+            check(
+                i < m.nodes,
+                "sensor.node",
+                format!(
+                    "node {i} does not exist: the model has {} nodes (0..{})",
+                    m.nodes,
+                    m.nodes.saturating_sub(1)
+                ),
+            );
+        }
+        check(
+            p.sensor.noise_sd.is_finite() && p.sensor.noise_sd >= 0.0,
+            "sensor.noise_sd",
+            format!("expected a noise SD ≥ 0, got {}", p.sensor.noise_sd),
+        );
+        let s = &p.stimulation;
+        check(
+            s.start_s.is_finite() && s.start_s >= 0.0,
+            "stimulation.start_s",
+            format!("expected a time ≥ 0 s, got {}", s.start_s),
+        );
+        if let Some(stop) = s.stop_s {
+            check(
+                stop.is_finite() && stop > s.start_s,
+                "stimulation.stop_s",
+                format!(
+                    "expected a time after start_s ({} s), got {stop}",
+                    s.start_s
+                ),
+            );
+        }
+        if let StimNodes::List(list) = &s.nodes {
+            check(
+                !list.is_empty(),
+                "stimulation.nodes",
+                "expected \"all\" or at least one node index".into(),
+            );
+            if let Some(bad) = list.iter().find(|&&i| i >= m.nodes) {
+                check(
+                    false,
+                    "stimulation.nodes",
+                    format!("node {bad} does not exist: the model has {} nodes", m.nodes),
+                );
+            }
+        }
+        if let Some(bad) = p.output.record_nodes.iter().find(|&&i| i >= m.nodes) {
+            check(
+                false,
+                "output.record_nodes",
+                format!("node {bad} does not exist: the model has {} nodes", m.nodes),
+            );
+        }
+        check(
+            p.output.telemetry_buffer_s.is_finite()
+                && (0.01..=60.0).contains(&p.output.telemetry_buffer_s),
+            "output.telemetry_buffer_s",
+            format!(
+                "expected 0.01 to 60 seconds, got {}",
+                p.output.telemetry_buffer_s
+            ),
+        );
+        let amplitude = match &s.policy {
+            PolicySpec::PhaseLocked(pl) => Some(pl.amplitude),
+            PolicySpec::Periodic(pe) => Some(pe.amplitude),
+            PolicySpec::Tacs(t) => Some(t.amplitude),
+            PolicySpec::None => None,
+        };
+        if let Some(a) = amplitude {
+            if a.abs() > p.safety.max_amplitude {
+                warnings.push(format!(
+                    "stimulation.amplitude {a} exceeds safety.max_amplitude {}: the limiter will clamp it",
+                    p.safety.max_amplitude
+                ));
+            }
+        }
+        if let (Some(stop), true) = (s.stop_s, duration.is_finite()) {
+            if stop > duration {
+                warnings.push(format!(
+                    "stimulation.stop_s {stop} is after the end of the run ({duration} s)"
+                ));
+            }
+        }
+        if s.start_s >= duration {
+            warnings.push(format!(
+                "stimulation.start_s {} is at or after the end of the run ({duration} s): nothing will be delivered",
+                s.start_s
+            ));
+        }
+        warnings
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+/// Keep a section's value, or remember its error and carry on (to report every problem at once).
+fn keep<T>(errors: &mut Vec<ProfileError>, result: Result<T, ProfileError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+/// Turn serde's message into (key path, human message).
+fn explain(section: &str, message: &str) -> (String, String) {
+    let backticked = |m: &str| m.split('`').nth(1).map(str::to_string);
+    if message.starts_with("unknown field") {
+        let field = backticked(message).unwrap_or_default();
+        let expected = message
+            .split_once("expected")
+            .map(|(_, e)| e.trim())
+            .unwrap_or("");
+        let hint = if expected.is_empty() {
+            "this section takes no further keys".to_string()
+        } else {
+            format!("expected {expected}")
+        };
+        return (format!("{section}.{field}"), format!("unknown key; {hint}"));
+    }
+    if message.starts_with("missing field") {
+        let field = backticked(message).unwrap_or_default();
+        return (section.to_string(), format!("missing key `{field}`"));
+    }
+    if let Some((what, key)) = message.rsplit_once("\nin `") {
+        let key = key.trim_end_matches('`');
+        return (format!("{section}.{key}"), what.trim().to_string());
+    }
+    if let Some((what, key)) = message.rsplit_once(" in `") {
+        let key = key.trim_end_matches('`');
+        return (format!("{section}.{key}"), what.trim().to_string());
+    }
+    (section.to_string(), message.to_string())
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The 1-based line of `path` (`["model", "params", "lambda"]`) in a profile, found by scanning
+/// table headers and `key =` lines; a section path gives its header line.
+fn locate(text: &str, path: &[&str]) -> Option<usize> {
+    let mut header = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') && !line.starts_with("[[") {
+            header = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            if header == path.join(".") {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let Some((key, _)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().trim_matches('"');
+        let full = if header.is_empty() {
+            key.to_string()
+        } else {
+            format!("{header}.{key}")
+        };
+        if full == path.join(".") {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str, sets: &[&str]) -> String {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        load("p.toml", text, &sets).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn quickstart_is_valid() {
+        let (p, warnings) = load("quickstart", QUICKSTART, &[]).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(p.run.latency_samples(), 96);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = QUICKSTART.replacen("[run]", "[run]\nsample_rat_hz = 3", 1);
+        let e = errors(&text, &[]);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("sample_rat_hz"))
+            .unwrap()
+            + 1;
+        assert!(
+            e.contains(&format!("p.toml:{line}: run.sample_rat_hz: unknown key")),
+            "{e}"
+        );
+        assert!(e.contains("sample_rate_hz"), "lists the expected keys: {e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = errors(QUICKSTART, &["run.duration_s=\"long\""]);
+        assert!(
+            e.contains("run.duration_s") && e.contains("invalid type"),
+            "{e}"
+        );
+        assert!(e.contains("--set run.duration_s"), "{e}");
+    }
+
+    #[test]
+    fn negative_sample_rate_is_rejected_with_its_line() {
+        let text = QUICKSTART.replace("sample_rate_hz = 48000", "sample_rate_hz = -48000");
+        let e = errors(&text, &[]);
+        assert!(
+            e.contains("run.sample_rate_hz") && e.contains("between 100 and"),
+            "{e}"
+        );
+        assert!(e.starts_with("p.toml:"), "{e}");
+    }
+
+    #[test]
+    fn missing_section_is_named() {
+        let start = QUICKSTART.find("[safety]").unwrap();
+        let end = QUICKSTART[start..]
+            .find("\n\n")
+            .map(|e| start + e)
+            .unwrap_or(QUICKSTART.len());
+        let text = format!("{}{}", &QUICKSTART[..start], &QUICKSTART[end..]);
+        assert!(errors(&text, &[]).contains("missing section [safety]"));
+    }
+
+    #[test]
+    fn malformed_toml_reports_the_line() {
+        let e = errors("[run]\nsample_rate_hz = = 3\n", &[]);
+        assert!(e.starts_with("p.toml:2: not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn set_overrides_any_value_and_bare_words_are_strings() {
+        let (p, _) = load(
+            "q",
+            QUICKSTART,
+            &[
+                "stimulation.target_phase_deg=90".into(),
+                "model.integrator=euler_maruyama".into(),
+            ],
+        )
+        .unwrap();
+        match p.stimulation.policy {
+            PolicySpec::PhaseLocked(pl) => assert_eq!(pl.target_phase_deg, 90.0),
+            other => panic!("quickstart is phase-locked, got {other:?}"),
+        }
+        assert_eq!(p.model.integrator, Scheme::EulerMaruyama);
+    }
+
+    #[test]
+    fn unknown_kind_lists_the_kinds() {
+        let e = errors(QUICKSTART, &["stimulation.kind=zap"]);
+        assert!(
+            e.contains("\"phase_locked\", \"periodic\", \"tacs\", \"none\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rk4_with_noise_is_refused() {
+        let e = errors(QUICKSTART, &["model.integrator=rk4"]);
+        assert!(
+            e.contains("model.integrator") && e.contains("deterministic"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sensor_node_out_of_range() {
+        let e = errors(QUICKSTART, &["sensor.node=3"]);
+        assert!(e.contains("node 3 does not exist"), "{e}");
+    }
+
+    #[test]
+    fn model_params_errors_point_into_the_params_table() {
+        let text = QUICKSTART.replacen("[model.params]", "[model.params]\nlamda = 1.0", 1);
+        let e = errors(&text, &[]);
+        let line = text.lines().position(|l| l.starts_with("lamda")).unwrap() + 1;
+        assert!(
+            e.contains(&format!(":{line}: model.params.lamda: unknown key")),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,607 @@
+//! The recorder: drains the engine's telemetry on its own thread and writes the run outputs.
+//!
+//! Owns: `signals.wav` (float32, one channel per [`channel_names`] entry, at the run's sample
+//! rate), `events.csv` (one row per delivered pulse), `summary.json` (see [`Summary`]), and the
+//! entrainment figures of ENGINE.md computed from what it recorded.
+//! May call: [`crate::analysis`], [`crate::engine`] (its record types), [`crate::profile`].
+//! It only reads what the engine reports; it never touches the real-time half.
+//!
+//! Nothing is lost on a crash or Ctrl-C: the WAV header and the CSV are flushed about once a
+//! second of signal, so a killed run leaves readable files up to that point.
+
+use crate::analysis::{circular_stats, wrap_angle};
+use crate::engine::{Record, RunInfo};
+use hound::{SampleFormat, WavSpec, WavWriter};
+use ringbuf::traits::Consumer;
+use ringbuf::HeapCons;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::f64::consts::TAU;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Header of `events.csv` (a stable contract).
+pub const EVENTS_HEADER: &str =
+    "sample,time_s,target_deg,estimated_deg,true_deg,error_deg,amplitude";
+
+/// The channels of `signals.wav`, in order: `observable`, `estimated_phase` (rad),
+/// `estimated_amplitude`, `stimulus` (stimulus units, after the limiter), `true_phase` (rad, 0
+/// where undefined), then `node_<i>` for each recorded node.
+pub fn channel_names(record_nodes: &[usize]) -> Vec<String> {
+    let mut names: Vec<String> = [
+        "observable",
+        "estimated_phase",
+        "estimated_amplitude",
+        "stimulus",
+        "true_phase",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    names.extend(record_nodes.iter().map(|i| format!("node_{i}")));
+    names
+}
+
+/// What the recorder measured, handed back when it finishes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Recorded {
+    /// Pulses delivered.
+    pub pulses: u64,
+    /// Pulses the limiter refused.
+    pub suppressed_pulses: u64,
+    /// Commands applied, and how many of them were clamped to the safety limits.
+    pub commands: u64,
+    /// Commands that asked for more than the limits allowed.
+    pub clamped_commands: u64,
+    /// Frames written to `signals.wav`.
+    pub frames: u64,
+    /// Frames missing from the telemetry (dropped) and written as zeros to keep time aligned.
+    pub gap_frames: u64,
+    /// Phase error of the pulses against ground truth.
+    pub phase_error: PhaseError,
+    /// Entrainment PLV between stimulus and plant.
+    pub plv: Plv,
+    /// Per-block processing time as a fraction of the block's period.
+    pub block_time: BlockTime,
+}
+
+/// Phase error statistics (degrees); `None` where undefined (no pulses, or no target).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PhaseError {
+    /// Circular mean of (true − target), degrees.
+    pub mean_deg: Option<f64>,
+    /// Circular SD `sqrt(−2 ln R)`, degrees.
+    pub sd_deg: Option<f64>,
+    /// Resultant length R of the errors.
+    pub r: Option<f64>,
+    /// Pulses that reached the plant within the run and have a target.
+    pub n: u64,
+}
+
+/// PLV between the plant's phase and the stimulation clock before, during and after.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plv {
+    /// Before stimulation started.
+    pub before: Option<f64>,
+    /// While stimulating.
+    pub during: Option<f64>,
+    /// After stimulation stopped.
+    pub after: Option<f64>,
+}
+
+/// Processing time per block relative to its period.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BlockTime {
+    /// Blocks measured.
+    pub blocks: u64,
+    /// Median busy time / period.
+    pub median_fraction: Option<f64>,
+    /// 99th percentile busy time / period.
+    pub p99_fraction: Option<f64>,
+    /// Maximum busy time / period.
+    pub max_fraction: Option<f64>,
+}
+
+/// The running recorder thread.
+pub struct Recorder {
+    thread: JoinHandle<Result<Recorded, String>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Recorder {
+    /// Create `out_dir` and the output files (control half: allocation and I/O happen here and
+    /// on the recorder thread only), then start draining `telemetry`.
+    pub fn spawn(
+        telemetry: HeapCons<Record>,
+        out_dir: &Path,
+        info: &RunInfo,
+    ) -> Result<Self, String> {
+        std::fs::create_dir_all(out_dir)
+            .map_err(|e| format!("cannot create output folder '{}': {e}", out_dir.display()))?;
+        let channels = channel_names(&info.record_nodes);
+        let wav_path = out_dir.join("signals.wav");
+        let spec = WavSpec {
+            channels: channels.len() as u16,
+            sample_rate: info.sample_rate_hz.round() as u32,
+            bits_per_sample: 32,
+            sample_format: SampleFormat::Float,
+        };
+        let wav = WavWriter::create(&wav_path, spec)
+            .map_err(|e| format!("cannot write '{}': {e}", wav_path.display()))?;
+        let events_path = out_dir.join("events.csv");
+        let mut events = BufWriter::new(
+            File::create(&events_path)
+                .map_err(|e| format!("cannot write '{}': {e}", events_path.display()))?,
+        );
+        writeln!(events, "{EVENTS_HEADER}").map_err(|e| format!("events.csv: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let state = State::new(info.clone(), wav, events, channels.len());
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("entrain-recorder".into())
+            .spawn(move || state.drain(telemetry, &thread_stop))
+            .map_err(|e| format!("cannot start the recorder thread: {e}"))?;
+        Ok(Self { thread, stop })
+    }
+
+    /// Tell the recorder the engine has stopped; it drains what is left, finalises the files
+    /// and returns its figures.
+    pub fn finish(self) -> Result<Recorded, String> {
+        self.stop.store(true, Ordering::Release);
+        self.thread
+            .join()
+            .map_err(|_| "the recorder thread panicked".to_string())?
+    }
+}
+
+/// A pulse waiting for the sample at which it reaches the plant.
+#[derive(Clone, Copy, Debug)]
+struct PendingPulse {
+    sample: u64,
+    target: f64,
+    estimated: f64,
+    amplitude: f64,
+}
+
+struct State {
+    info: RunInfo,
+    wav: WavWriter<BufWriter<File>>,
+    events: BufWriter<File>,
+    row: Vec<f32>,
+    nodes_expected: usize,
+    nodes_seen: usize,
+    row_sample: Option<u64>,
+    next_sample: u64,
+    pending: VecDeque<PendingPulse>,
+    errors: Vec<f64>,
+    /// Plant phase sampled every `decimation` samples, aligned to arrival times
+    /// (`sample = k·decimation + latency`), and the stimulation clock at emission
+    /// (`sample = k·decimation`), so index k pairs a clock value with the plant phase it meets.
+    decimation: u64,
+    plant_phase: Vec<f32>,
+    clock_phase: Vec<f32>,
+    arrivals: Vec<u64>,
+    block_fractions: Vec<f64>,
+    recorded: Recorded,
+    since_flush: u64,
+    last_truth: Option<f64>,
+}
+
+impl State {
+    fn new(
+        info: RunInfo,
+        wav: WavWriter<BufWriter<File>>,
+        events: BufWriter<File>,
+        channels: usize,
+    ) -> Self {
+        let decimation = ((info.sample_rate_hz / 1000.0).floor() as u64).max(1);
+        Self {
+            nodes_expected: info.record_nodes.len(),
+            info,
+            wav,
+            events,
+            row: vec![0.0; channels],
+            nodes_seen: 0,
+            row_sample: None,
+            next_sample: 0,
+            pending: VecDeque::new(),
+            errors: Vec::new(),
+            decimation,
+            plant_phase: Vec::new(),
+            clock_phase: Vec::new(),
+            arrivals: Vec::new(),
+            block_fractions: Vec::new(),
+            recorded: Recorded::default(),
+            since_flush: 0,
+            last_truth: None,
+        }
+    }
+
+    fn drain(
+        mut self,
+        mut telemetry: HeapCons<Record>,
+        stop: &AtomicBool,
+    ) -> Result<Recorded, String> {
+        let mut buffer = vec![Record::Suppressed { sample: 0 }; 16 * 1024];
+        loop {
+            // Read the flag before draining so that records pushed before it was set are seen.
+            let stopping = stop.load(Ordering::Acquire);
+            let n = telemetry.pop_slice(&mut buffer);
+            for record in &buffer[..n] {
+                self.take(*record)?;
+            }
+            if n == 0 {
+                if stopping {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        self.close()
+    }
+
+    fn take(&mut self, record: Record) -> Result<(), String> {
+        match record {
+            Record::Frame {
+                sample,
+                observable,
+                phase,
+                amplitude,
+                stimulus,
+                true_phase,
+                clock_phase,
+            } => {
+                self.write_row()?;
+                while self.next_sample < sample {
+                    // Dropped frames: keep the file's time axis honest with zeros.
+                    self.row.fill(0.0);
+                    self.row_sample = Some(self.next_sample);
+                    self.recorded.gap_frames += 1;
+                    self.write_row()?;
+                }
+                self.row[0] = observable;
+                self.row[1] = phase;
+                self.row[2] = amplitude;
+                self.row[3] = stimulus;
+                self.row[4] = if true_phase.is_finite() {
+                    true_phase
+                } else {
+                    0.0
+                };
+                self.row_sample = Some(sample);
+                self.nodes_seen = 0;
+                self.observe_truth(sample, true_phase as f64)?;
+                if sample % self.decimation == 0 {
+                    self.clock_phase.push(clock_phase);
+                }
+                if self.nodes_expected == 0 {
+                    self.write_row()?;
+                }
+            }
+            Record::Node { value } => {
+                if self.row_sample.is_some() && self.nodes_seen < self.nodes_expected {
+                    self.row[5 + self.nodes_seen] = value;
+                    self.nodes_seen += 1;
+                    if self.nodes_seen == self.nodes_expected {
+                        self.write_row()?;
+                    }
+                }
+            }
+            Record::Pulse {
+                sample,
+                target,
+                estimated,
+                amplitude,
+            } => {
+                self.recorded.pulses += 1;
+                self.arrivals
+                    .push(sample + self.info.latency_samples as u64);
+                self.pending.push_back(PendingPulse {
+                    sample,
+                    target: target as f64,
+                    estimated: estimated as f64,
+                    amplitude: amplitude as f64,
+                });
+                // With zero latency the pulse arrives at the frame already recorded.
+                if self.info.latency_samples == 0 {
+                    if let Some(truth) = self.last_truth {
+                        self.settle_pulses(sample, truth)?;
+                    }
+                }
+            }
+            Record::Suppressed { .. } => self.recorded.suppressed_pulses += 1,
+            Record::Block {
+                frames, busy_ns, ..
+            } => {
+                let period_ns = frames as f64 * 1e9 / self.info.sample_rate_hz;
+                self.block_fractions.push(busy_ns as f64 / period_ns);
+            }
+            Record::Command { clamped, .. } => {
+                self.recorded.commands += 1;
+                self.recorded.clamped_commands += clamped as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// The plant's phase at `sample`: settles the pulses arriving now and feeds the PLV series.
+    fn observe_truth(&mut self, sample: u64, truth: f64) -> Result<(), String> {
+        self.last_truth = Some(truth);
+        let latency = self.info.latency_samples as u64;
+        if sample >= latency && (sample - latency) % self.decimation == 0 {
+            self.plant_phase.push(truth as f32);
+        }
+        self.settle_pulses(sample, truth)
+    }
+
+    /// Write the events of pulses that reach the plant at or before `sample`.
+    fn settle_pulses(&mut self, sample: u64, truth: f64) -> Result<(), String> {
+        let latency = self.info.latency_samples as u64;
+        while let Some(p) = self.pending.front().copied() {
+            let arrival = p.sample + latency;
+            if arrival > sample {
+                break;
+            }
+            self.pending.pop_front();
+            // A pulse whose arrival frame was dropped has no ground truth.
+            let truth = if arrival == sample { truth } else { f64::NAN };
+            self.write_event(p, truth)?;
+        }
+        Ok(())
+    }
+
+    fn write_event(&mut self, p: PendingPulse, truth: f64) -> Result<(), String> {
+        let fs = self.info.sample_rate_hz;
+        let error = wrap_angle(truth - p.target);
+        if error.is_finite() {
+            self.errors.push(error);
+        }
+        let deg = |x: f64| {
+            if x.is_finite() {
+                format!("{:.3}", x.to_degrees())
+            } else {
+                String::new()
+            }
+        };
+        writeln!(
+            self.events,
+            "{},{:.6},{},{},{},{},{}",
+            p.sample,
+            p.sample as f64 / fs,
+            deg(p.target),
+            deg(p.estimated),
+            deg(truth),
+            deg(error),
+            p.amplitude
+        )
+        .map_err(|e| format!("events.csv: {e}"))
+    }
+
+    fn write_row(&mut self) -> Result<(), String> {
+        if self.row_sample.take().is_none() {
+            return Ok(());
+        }
+        for v in &self.row {
+            self.wav
+                .write_sample(*v)
+                .map_err(|e| format!("signals.wav: {e}"))?;
+        }
+        self.row.fill(0.0);
+        self.next_sample += 1;
+        self.recorded.frames += 1;
+        self.since_flush += 1;
+        if self.since_flush as f64 >= self.info.sample_rate_hz {
+            self.since_flush = 0;
+            // Keep the files readable if the process dies: hound rewrites the header sizes.
+            self.wav.flush().map_err(|e| format!("signals.wav: {e}"))?;
+            self.events
+                .flush()
+                .map_err(|e| format!("events.csv: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn close(mut self) -> Result<Recorded, String> {
+        self.write_row()?;
+        while let Some(p) = self.pending.pop_front() {
+            // Emitted, but the run ended before it reached the plant.
+            self.write_event(p, f64::NAN)?;
+        }
+        self.events
+            .flush()
+            .map_err(|e| format!("events.csv: {e}"))?;
+        self.recorded.plv = self.plv();
+        let stats = circular_stats(self.errors.iter().copied());
+        self.recorded.phase_error = PhaseError {
+            mean_deg: stats.map(|s| s.mean_rad.to_degrees()),
+            sd_deg: stats.map(|s| s.sd_rad.to_degrees()),
+            r: stats.map(|s| s.r),
+            n: self.errors.len() as u64,
+        };
+        self.recorded.block_time = block_time(&mut self.block_fractions);
+        self.wav
+            .finalize()
+            .map_err(|e| format!("signals.wav: {e}"))?;
+        Ok(self.recorded)
+    }
+
+    /// PLV before / during / after, from the decimated plant phase and the stimulus phase: the
+    /// policy's own clock where it has one, otherwise phase 0 at each pulse arrival with linear
+    /// interpolation between arrivals. Outside the stimulation window the stimulus phase is
+    /// extrapolated at the mean stimulation frequency, so "before" and "after" measure how
+    /// coherent the free rhythm is with the clock stimulation imposes.
+    fn plv(&self) -> Plv {
+        let d = self.decimation as f64;
+        let len = self.plant_phase.len().min(self.clock_phase.len());
+        if !self.info.stimulates || len == 0 {
+            return Plv::default();
+        }
+        let latency = self.info.latency_samples as f64;
+        // Index k ↔ arrival sample k·d + latency.
+        let arrival_of = |k: usize| k as f64 * d + latency;
+        let start = self.info.stim_start_sample as f64 + latency;
+        let stop = self.info.stim_stop_sample as f64 + latency;
+        let has_clock = self.clock_phase[..len].iter().any(|c| c.is_finite());
+        let stim: Vec<f64> = if has_clock {
+            extrapolated_clock(&self.clock_phase[..len])
+        } else {
+            match pulse_clock(&self.arrivals, len, arrival_of) {
+                Some(s) => s,
+                None => return Plv::default(),
+            }
+        };
+        let window = |lo: f64, hi: f64| {
+            let diffs = (0..len)
+                .filter(|&k| (lo..hi).contains(&arrival_of(k)))
+                .map(|k| self.plant_phase[k] as f64 - stim[k]);
+            circular_stats(diffs).filter(|s| s.n >= 10).map(|s| s.r)
+        };
+        Plv {
+            before: window(0.0, start),
+            during: window(start, stop),
+            after: window(stop, f64::INFINITY),
+        }
+    }
+}
+
+/// The policy's clock (NaN outside the stimulation window) unwrapped, and extended before and
+/// after at its mean rate.
+fn extrapolated_clock(clock: &[f32]) -> Vec<f64> {
+    let finite: Vec<usize> = (0..clock.len()).filter(|&k| clock[k].is_finite()).collect();
+    let (first, last) = (finite[0], finite[finite.len() - 1]);
+    let mut unwrapped = vec![0.0; clock.len()];
+    let mut acc = clock[first] as f64;
+    let mut previous = acc;
+    for k in first..=last {
+        if clock[k].is_finite() {
+            acc += wrap_angle(clock[k] as f64 - previous);
+            previous = clock[k] as f64;
+        }
+        unwrapped[k] = acc;
+    }
+    let rate = if last > first {
+        (unwrapped[last] - unwrapped[first]) / (last - first) as f64
+    } else {
+        0.0
+    };
+    for (k, u) in unwrapped.iter_mut().enumerate() {
+        if k < first {
+            *u = clock[first] as f64 - rate * (first - k) as f64;
+        } else if k > last {
+            *u = acc + rate * (k - last) as f64;
+        }
+    }
+    unwrapped
+}
+
+/// Stimulus phase from pulse arrivals: 0 (mod 2π) at each arrival, linear in between, and
+/// extended at the mean inter-pulse interval outside. `None` with fewer than two pulses.
+fn pulse_clock(
+    arrivals: &[u64],
+    len: usize,
+    arrival_of: impl Fn(usize) -> f64,
+) -> Option<Vec<f64>> {
+    if arrivals.len() < 2 {
+        return None;
+    }
+    let first = arrivals[0] as f64;
+    let last = *arrivals.last()? as f64;
+    let mean_interval = (last - first) / (arrivals.len() - 1) as f64;
+    let mut j = 0;
+    let phase = (0..len)
+        .map(|k| {
+            let t = arrival_of(k);
+            if t < first {
+                return TAU * (t - first) / mean_interval;
+            }
+            if t >= last {
+                return TAU * (arrivals.len() - 1) as f64 + TAU * (t - last) / mean_interval;
+            }
+            while arrivals[j + 1] as f64 <= t {
+                j += 1;
+            }
+            let (a, b) = (arrivals[j] as f64, arrivals[j + 1] as f64);
+            TAU * (j as f64 + (t - a) / (b - a))
+        })
+        .collect();
+    Some(phase)
+}
+
+fn block_time(fractions: &mut [f64]) -> BlockTime {
+    if fractions.is_empty() {
+        return BlockTime::default();
+    }
+    fractions.sort_by(f64::total_cmp);
+    let at = |q: f64| fractions[((fractions.len() - 1) as f64 * q).round() as usize];
+    BlockTime {
+        blocks: fractions.len() as u64,
+        median_fraction: Some(at(0.5)),
+        p99_fraction: Some(at(0.99)),
+        max_fraction: fractions.last().copied(),
+    }
+}
+
+/// The `summary.json` of a run (a stable contract: fields are added, never renamed).
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// entrain's version.
+    pub version: String,
+    /// The resolved profile (every default filled in).
+    pub profile: serde_json::Value,
+    /// Sample rate, Hz.
+    pub sample_rate: f64,
+    /// Frames per block.
+    pub block: usize,
+    /// Declared loop latency, samples.
+    pub latency_samples: usize,
+    /// Samples processed.
+    pub samples: u64,
+    /// How the run ended: `completed` or `interrupted`.
+    pub ending: String,
+    /// Pulses delivered.
+    pub pulses: u64,
+    /// Pulses refused by the limiter.
+    pub suppressed_pulses: u64,
+    /// Phase error of the pulses against ground truth.
+    pub phase_error: PhaseError,
+    /// Entrainment PLV before / during / after stimulation.
+    pub plv: Plv,
+    /// Telemetry records dropped (the recorder fell behind).
+    pub dropped_records: u64,
+    /// Blocks that took longer than their period.
+    pub late_blocks: u64,
+    /// Under/overruns reported by an audio backend (0 offline).
+    pub xruns: u64,
+    /// Commands applied.
+    pub commands: u64,
+    /// Commands clamped to the safety limits.
+    pub clamped_commands: u64,
+    /// Channels of `signals.wav`, in order.
+    pub channels: Vec<String>,
+    /// Processing time per block relative to its period.
+    pub block_time: BlockTime,
+    /// Wall time of the run, seconds.
+    pub wall_time_s: f64,
+    /// Simulated seconds per wall second.
+    pub realtime_factor: f64,
+    /// The estimator's settling time, seconds.
+    pub estimator_settling_s: f64,
+    /// Bytes of plant state and delay history.
+    pub plant_state_bytes: usize,
+}
+
+/// Write `summary` as pretty JSON to `dir/summary.json`.
+pub fn write_summary(dir: &Path, summary: &Summary) -> Result<PathBuf, String> {
+    let path = dir.join("summary.json");
+    let text = serde_json::to_string_pretty(summary).map_err(|e| format!("summary.json: {e}"))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+    Ok(path)
+}
