@@ -1,1 +1,129 @@
-fn main() {}
+//! Plant stepping cost (ns per node-step) and the whole loop in real-time units.
+//!
+//! `cargo bench --bench plants`; figures are recorded in benches/README.md.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use entrain::integrate::Scheme;
+use entrain::model::network::{NetworkSpec, Normalize, Topology};
+use entrain::model::{
+    Coupling, Dist, Kuramoto, KuramotoParams, ParamSpec, Plant, PlantCommon, Sampling,
+    StuartLandau, StuartLandauParams,
+};
+use entrain::{engine, profile};
+use num_complex::Complex64;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::hint::black_box;
+
+const FS: f64 = 48_000.0;
+
+fn sl_sparse_delays(c: &mut Criterion) {
+    let n = 1000;
+    let spec = NetworkSpec {
+        topology: Topology::RandomSparse { mean_degree: 10.0 },
+        normalize: Normalize::Row,
+        delay_ms: Some(ParamSpec::Dist(Dist::Uniform {
+            low: 1.0,
+            high: 20.0,
+            sampling: Sampling::Random,
+        })),
+    };
+    let coupling = Coupling::build(&spec, n, &mut Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
+    let common = PlantCommon {
+        nodes: n,
+        scheme: Scheme::StochasticHeun,
+        dt: 1.0 / FS,
+        noise_sd: 0.1,
+        coupling,
+        gain: 5.0,
+        seed: 1,
+    };
+    let params = StuartLandauParams {
+        lambda: ParamSpec::Value(5.0),
+        freq_hz: ParamSpec::Dist(Dist::Normal {
+            mean: 10.0,
+            sd: 1.0,
+            sampling: Sampling::Random,
+        }),
+        mu: ParamSpec::Value(5.0),
+        beta: ParamSpec::Value(0.0),
+        initial_amplitude: None,
+    };
+    let mut plant = StuartLandau::new(&common, &params).unwrap();
+    let forcing = vec![Complex64::default(); n];
+    let mut group = c.benchmark_group("sl_n1000_sparse_k10_delays_1-20ms_heun_noise");
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function("step", |b| b.iter(|| plant.step(black_box(&forcing))));
+    group.finish();
+}
+
+fn kuramoto_all_to_all(c: &mut Criterion) {
+    let n = 1000;
+    let common = PlantCommon {
+        nodes: n,
+        scheme: Scheme::Heun,
+        dt: 1.0 / FS,
+        noise_sd: 0.0,
+        coupling: Coupling::AllToAll {
+            n,
+            weight: 1.0 / n as f64,
+            delay_s: 0.0,
+        },
+        gain: 5.0,
+        seed: 1,
+    };
+    let params = KuramotoParams {
+        freq_hz: ParamSpec::Dist(Dist::Lorentzian {
+            center: 10.0,
+            half_width: 0.5,
+            sampling: Sampling::Quantile,
+        }),
+        phase_lag_deg: 0.0,
+    };
+    let mut plant = Kuramoto::new(&common, &params).unwrap();
+    let forcing = vec![Complex64::default(); n];
+    let mut group = c.benchmark_group("kuramoto_n1000_all_to_all_heun");
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function("step", |b| b.iter(|| plant.step(black_box(&forcing))));
+    group.finish();
+}
+
+/// One second of audio through the whole quickstart loop (plant, estimator, policy, limiter,
+/// telemetry push), in 64-frame blocks.
+fn quickstart_loop(c: &mut Criterion) {
+    let (profile, _) = profile::load(
+        "quickstart",
+        profile::QUICKSTART,
+        &["stimulation.start_s=0".into()],
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("quickstart_loop");
+    group.throughput(Throughput::Elements(FS as u64));
+    group.sample_size(20);
+    group.bench_function("one_second_of_audio", |b| {
+        b.iter_batched(
+            || engine::build(&profile).unwrap(),
+            |mut run| {
+                let mut out = [0.0f32; 64];
+                for k in 0..(FS as usize / 64) {
+                    run.processor.process_block(&mut out);
+                    if k % 64 == 0 {
+                        use ringbuf::traits::Consumer;
+                        run.telemetry.clear();
+                    }
+                }
+                run
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    sl_sparse_delays,
+    kuramoto_all_to_all,
+    quickstart_loop
+);
+criterion_main!(benches);

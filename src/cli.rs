@@ -6,16 +6,16 @@
 //! Exit codes: 0 success; 1 a run failed (I/O, recorder); 2 bad input (arguments, profile,
 //! coupling files); 130 interrupted by Ctrl-C (outputs are complete up to the stop).
 
-use crate::engine::{self, offline, Counters};
+use crate::engine;
 use crate::profile::{self, Profile};
-use crate::record::{self, Recorder, Summary};
+use crate::record::Summary;
+use crate::run;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Real-time closed-loop phase-locked stimulation: simulate a rhythm, estimate its phase, and
 /// stimulate at a chosen phase through a safety limiter — offline or on hardware.
@@ -36,7 +36,7 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Override the profile's duration, seconds.
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
         duration: Option<f64>,
         /// Override any profile value, e.g. --set stimulation.target_phase_deg=90 (repeatable).
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
@@ -163,105 +163,53 @@ fn run(path: Option<&Path>, out: Option<PathBuf>, set: &[String], quiet: bool) -
         Ok(p) => p,
         Err(code) => return code,
     };
-    let mut built = match engine::build(&profile) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {name}: {e}");
-            return ExitCode::from(BAD_INPUT);
-        }
-    };
+    // Build once up front so that bad coupling files etc. are reported as bad input (exit 2)
+    // before any output folder is created.
+    if let Err(e) = engine::build(&profile) {
+        eprintln!("error: {name}: {e}");
+        return ExitCode::from(BAD_INPUT);
+    }
     let out_dir = out.unwrap_or_else(|| default_out_dir(path));
-    let recorder = match Recorder::spawn(built.telemetry, &out_dir, &built.info) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(FAILED);
-        }
-    };
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
         // A second handler cannot be installed in the same process; runs then just lack Ctrl-C.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     }
-    let info = built.info.clone();
+    let fs = profile.run.sample_rate_hz;
     let show_progress = !quiet && std::io::stderr().is_terminal();
-    let started = Instant::now();
-    let ending = offline::run(
-        &mut built.processor,
-        &built.commands,
-        info.total_samples,
-        info.block_frames,
-        &interrupt,
-        None,
-        |p| {
-            if show_progress {
-                let done = p.samples as f64 / p.total.max(1) as f64;
-                let sim = p.samples as f64 / info.sample_rate_hz;
-                let speed = sim / p.elapsed.as_secs_f64().max(1e-9);
-                let eta = (p.total.saturating_sub(p.samples)) as f64
-                    / info.sample_rate_hz
-                    / speed.max(1e-9);
-                eprint!(
-                    "\r  {:5.1} %  {:.1} / {:.1} s simulated  {:.1}× real time  ETA {:.0} s   ",
-                    100.0 * done,
-                    sim,
-                    p.total as f64 / info.sample_rate_hz,
-                    speed,
-                    eta
-                );
-            }
-        },
-    );
+    let result = run::offline(&profile, &out_dir, &interrupt, |p| {
+        if show_progress {
+            let done = p.samples as f64 / p.total.max(1) as f64;
+            let sim = p.samples as f64 / fs;
+            let speed = sim / p.elapsed.as_secs_f64().max(1e-9);
+            let eta = p.total.saturating_sub(p.samples) as f64 / fs / speed.max(1e-9);
+            eprint!(
+                "\r  {:5.1} %  {:.1} / {:.1} s simulated  {:.1}× real time  ETA {:.0} s   ",
+                100.0 * done,
+                sim,
+                p.total as f64 / fs,
+                speed,
+                eta
+            );
+        }
+    });
     if show_progress {
         eprintln!();
     }
-    let wall = started.elapsed().as_secs_f64();
-    let recorded = match recorder.finish() {
+    let (summary, ending) = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: recording failed: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(FAILED);
         }
     };
-    let samples = built.processor.sample();
-    let summary = Summary {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        profile: serde_json::to_value(&profile).unwrap_or(serde_json::Value::Null),
-        sample_rate: info.sample_rate_hz,
-        block: info.block_frames,
-        latency_samples: info.latency_samples,
-        samples,
-        ending: match ending {
-            offline::Ending::Completed => "completed".into(),
-            offline::Ending::Interrupted => "interrupted".into(),
-        },
-        pulses: recorded.pulses,
-        suppressed_pulses: recorded.suppressed_pulses,
-        phase_error: recorded.phase_error.clone(),
-        plv: recorded.plv.clone(),
-        dropped_records: Counters::get(&built.counters.dropped_records),
-        late_blocks: Counters::get(&built.counters.late_blocks),
-        xruns: 0,
-        commands: recorded.commands,
-        clamped_commands: recorded.clamped_commands,
-        channels: record::channel_names(&info.record_nodes),
-        block_time: recorded.block_time.clone(),
-        wall_time_s: wall,
-        realtime_factor: samples as f64 / info.sample_rate_hz / wall.max(1e-9),
-        estimator_settling_s: info.settling_samples as f64 / info.sample_rate_hz,
-        plant_state_bytes: info.plant_bytes,
-    };
-    if let Err(e) = record::write_summary(&out_dir, &summary) {
-        eprintln!("error: {e}");
-        return ExitCode::from(FAILED);
-    }
     if !quiet {
         print_summary(&summary, &out_dir);
     }
     match ending {
-        offline::Ending::Completed => ExitCode::SUCCESS,
-        offline::Ending::Interrupted => {
+        run::Ending::Completed => ExitCode::SUCCESS,
+        run::Ending::Interrupted => {
             eprintln!("interrupted: output ramped to zero; outputs are complete up to the stop");
             ExitCode::from(INTERRUPTED)
         }

@@ -25,6 +25,7 @@
 //! - [`engine`] — the control half that builds a run and the real-time half that runs it.
 //! - [`record`] — the recorder thread and the run outputs (`summary.json`, `events.csv`,
 //!   `signals.wav`).
+//! - [`run`] — a whole offline run into an output folder.
 //! - [`cli`] — the `entrain` command line.
 #![deny(missing_docs)]
 
@@ -36,4 +37,5 @@ pub mod integrate;
 pub mod model;
 pub mod profile;
 pub mod record;
+pub mod run;
 pub mod stim;

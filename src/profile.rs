@@ -149,6 +149,7 @@ pub struct NetworkSection {
     /// Global coupling gain (G for SL/HO, K for Kuramoto), 1/s.
     pub gain: f64,
     /// Topology, normalisation and delays.
+    #[serde(flatten)]
     pub spec: NetworkSpec,
 }
 
@@ -229,6 +230,7 @@ pub struct StimulationSection {
     /// Which nodes receive the stimulus as forcing.
     pub nodes: StimNodes,
     /// The policy.
+    #[serde(flatten)]
     pub policy: PolicySpec,
 }
 
@@ -725,7 +727,16 @@ impl Context<'_> {
             "periodic" => PolicySpec::Periodic(self.typed("stimulation", rest)?),
             "tacs" => PolicySpec::Tacs(self.typed("stimulation", rest)?),
             _ => {
-                let _: Empty = self.typed("stimulation", rest)?;
+                // A sham keeps the protocol's other keys (so `--set stimulation.kind=none` turns
+                // any profile into its own sham control); only keys no policy knows are errors.
+                if let toml::Value::Table(t) = &rest {
+                    if let Some(key) = t.keys().find(|k| !POLICY_KEYS.contains(&k.as_str())) {
+                        return Err(self.error(
+                            &format!("stimulation.{key}"),
+                            format!("unknown key; a policy takes {}", POLICY_KEYS.join(", ")),
+                        ));
+                    }
+                }
                 PolicySpec::None
             }
         };
@@ -948,9 +959,18 @@ impl Context<'_> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
+/// Every key some policy takes: what `kind = "none"` tolerates.
+const POLICY_KEYS: [&str; 9] = [
+    "target_phase_deg",
+    "min_interval_s",
+    "amplitude_threshold",
+    "width_s",
+    "amplitude",
+    "shape",
+    "rate_hz",
+    "freq_hz",
+    "phase_deg",
+];
 
 /// Keep a section's value, or remember its error and carry on (to report every problem at once).
 fn keep<T>(errors: &mut Vec<ProfileError>, result: Result<T, ProfileError>) -> Option<T> {
@@ -1038,6 +1058,21 @@ mod tests {
         let (p, warnings) = load("quickstart", QUICKSTART, &[]).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(p.run.latency_samples(), 96);
+    }
+
+    #[test]
+    fn a_resolved_profile_is_itself_a_profile_that_loads_to_the_same_thing() {
+        for text in [
+            QUICKSTART,
+            include_str!("../profiles/kuramoto_network.toml"),
+            include_str!("../profiles/harmonic_resonance.toml"),
+        ] {
+            let (p, _) = load("a", text, &[]).unwrap();
+            let resolved = toml::to_string(&p).unwrap();
+            let (again, _) =
+                load("resolved", &resolved, &[]).unwrap_or_else(|e| panic!("{e}\n{resolved}"));
+            assert_eq!(p, again);
+        }
     }
 
     #[test]

@@ -47,22 +47,15 @@ pub fn run(
     let needed = block * processor.records_per_sample() + 16;
     loop {
         let done = processor.sample();
-        if ending == Ending::Interrupted {
-            if processor.finished() {
-                break;
-            }
-        } else if done >= total {
+        if done >= total || (ending == Ending::Interrupted && processor.finished()) {
             break;
-        } else if interrupt.load(Ordering::Relaxed) {
+        }
+        if ending == Ending::Completed && interrupt.load(Ordering::Relaxed) {
             ending = Ending::Interrupted;
-            // The queue holds at most a few commands; if it were full the run is ending anyway.
+            // The queue holds at most a few commands; were it full, the run is ending anyway.
             let _ = commands.try_send(Command::EndRun);
         }
-        let frames = if ending == Ending::Interrupted {
-            block
-        } else {
-            block.min((total - done) as usize)
-        };
+        let frames = block.min((total - done) as usize);
         while processor.telemetry_vacancy() < needed {
             std::thread::sleep(Duration::from_micros(200));
         }

@@ -247,10 +247,11 @@ impl Processor {
             self.phase = Phase::Over;
             self.limiter.stop();
         }
+        let since_start = n.saturating_sub(self.stim_start_sample);
         let request = match self.phase {
-            Phase::Active => self.policy.next(n, &estimate),
+            Phase::Active => self.policy.next(since_start, &estimate),
             Phase::Over | Phase::Paused if !self.limiter.is_silent() => {
-                self.policy.next(n, &estimate)
+                self.policy.next(since_start, &estimate)
             }
             _ => StimSample {
                 value: 0.0,

@@ -45,7 +45,9 @@ pub enum StimCommand {
 
 /// A stimulation policy: per sample, it reads the estimate and requests a waveform sample.
 pub trait Policy: Send {
-    /// Request the waveform for sample index `sample` given the current estimate.
+    /// Request the waveform for `sample`, counted from the start of stimulation (the policy's
+    /// own clock starts there: a periodic train's first pulse, a tACS sine's `phase_deg`), given
+    /// the current estimate.
     fn next(&mut self, sample: u64, estimate: &Estimate) -> StimSample;
     /// Apply a runtime command (real-time safe). Commands that do not apply are ignored.
     fn apply(&mut self, command: &StimCommand);

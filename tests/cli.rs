@@ -1,0 +1,286 @@
+//! The `entrain` binary on shipped and broken profiles.
+
+use std::path::Path;
+use std::process::Command;
+
+fn entrain(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn quickstart_run_writes_the_three_outputs_with_the_documented_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (code, stdout, stderr) = entrain(&[
+        "run",
+        "profiles/quickstart.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--duration",
+        "5",
+    ]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(
+        stdout.contains("pulses:") && stdout.contains("phase error"),
+        "{stdout}"
+    );
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for field in [
+        "version",
+        "profile",
+        "sample_rate",
+        "block",
+        "latency_samples",
+        "samples",
+        "pulses",
+        "phase_error",
+        "plv",
+        "dropped_records",
+        "late_blocks",
+        "xruns",
+        "channels",
+    ] {
+        assert!(summary.get(field).is_some(), "summary.json lacks `{field}`");
+    }
+    assert_eq!(summary["samples"], 5 * 48000);
+    assert_eq!(summary["latency_samples"], 96);
+    assert_eq!(summary["dropped_records"], 0);
+    assert_eq!(summary["channels"][0], "observable");
+    for key in ["mean_deg", "sd_deg", "r"] {
+        assert!(summary["phase_error"][key].is_number(), "phase_error.{key}");
+    }
+    for key in ["before", "during", "after"] {
+        assert!(summary["plv"].get(key).is_some(), "plv.{key}");
+    }
+    assert_eq!(summary["profile"]["run"]["duration_s"], 5.0);
+
+    let events = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    assert_eq!(
+        events.lines().next().unwrap(),
+        "sample,time_s,target_deg,estimated_deg,true_deg,error_deg,amplitude"
+    );
+    assert_eq!(
+        events.lines().count() as u64 - 1,
+        summary["pulses"].as_u64().unwrap()
+    );
+
+    let wav = hound::WavReader::open(out.join("signals.wav")).unwrap();
+    let spec = wav.spec();
+    assert_eq!(spec.sample_format, hound::SampleFormat::Float);
+    assert_eq!(spec.bits_per_sample, 32);
+    assert_eq!(spec.sample_rate, 48000);
+    assert_eq!(
+        spec.channels as usize,
+        summary["channels"].as_array().unwrap().len()
+    );
+    assert_eq!(wav.duration(), 5 * 48000);
+}
+
+#[test]
+fn every_shipped_profile_passes_check() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir("profiles").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let (code, stdout, stderr) = entrain(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {stderr}", path.display());
+        assert!(stdout.contains("declared loop latency"), "{stdout}");
+        checked += 1;
+    }
+    assert!(checked >= 3);
+}
+
+/// Write `text` to a temporary profile, run `check` on it, return (exit code, stderr).
+fn check_text(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let (code, _, stderr) = entrain(&["check", path.to_str().unwrap()]);
+    assert!(
+        !stderr.contains("panicked"),
+        "a bad profile must not panic: {stderr}"
+    );
+    (code, stderr)
+}
+
+fn quickstart() -> String {
+    std::fs::read_to_string("profiles/quickstart.toml").unwrap()
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn bad_profiles_exit_2_with_file_line_and_key() {
+    // Unknown key.
+    let text = quickstart().replace("seed = 1", "seed = 1\nsead = 2");
+    let (code, err) = check_text(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "bad.toml:{}: run.sead: unknown key",
+            line_of(&text, "sead")
+        )),
+        "{err}"
+    );
+
+    // Wrong type.
+    let text = quickstart().replace("duration_s = 20.0", "duration_s = \"twenty\"");
+    let (code, err) = check_text(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "bad.toml:{}: run.duration_s: invalid type",
+            line_of(&text, "twenty")
+        )),
+        "{err}"
+    );
+
+    // Negative sample rate.
+    let text = quickstart().replace("sample_rate_hz = 48000", "sample_rate_hz = -48000");
+    let (code, err) = check_text(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "bad.toml:{}: run.sample_rate_hz",
+            line_of(&text, "-48000")
+        )),
+        "{err}"
+    );
+
+    // Missing section.
+    let text = quickstart().replace("[safety]", "[unsafety]");
+    let (code, err) = check_text(&text);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing section [safety]"), "{err}");
+    assert!(err.contains("unsafety: unknown section"), "{err}");
+
+    // Malformed TOML.
+    let (code, err) = check_text("[run]\nsample_rate_hz = 48000\nduration_s = [1, \n");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:") && err.contains("not valid TOML"),
+        "{err}"
+    );
+
+    // A coupling matrix that does not exist.
+    let text = quickstart().replace(
+        "[sensor]",
+        "[network]\ntopology = \"csv\"\nweights = \"no/such/matrix.csv\"\ngain = 1.0\n\n[sensor]",
+    );
+    let (code, err) = check_text(&text);
+    assert_eq!(code, 2);
+    assert!(err.contains("no/such/matrix.csv"), "{err}");
+}
+
+#[test]
+fn missing_profile_file_and_bad_set_are_reported_not_panicked() {
+    let (code, _, err) = entrain(&["run", "no_such_profile.toml"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot read profile 'no_such_profile.toml'"),
+        "{err}"
+    );
+    let (code, _, err) = entrain(&["check", "profiles/quickstart.toml", "--set", "nonsense"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("KEY=VALUE") && !err.contains("panicked"),
+        "{err}"
+    );
+    let (code, _, err) = entrain(&[
+        "run",
+        "profiles/quickstart.toml",
+        "--duration",
+        "-3",
+        "--out",
+        "/tmp/never",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("run.duration_s") && err.contains("--set run.duration_s=-3"),
+        "{err}"
+    );
+    assert!(!Path::new("/tmp/never").exists());
+}
+
+/// SIGINT mid-run: exit code 130, the files are complete and readable, and the stimulus ramps
+/// to zero before the end.
+#[test]
+fn ctrl_c_ramps_down_and_leaves_complete_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "run",
+            "profiles/quickstart.toml",
+            "--duration",
+            "100000",
+            "--set",
+            "stimulation.start_s=0",
+            "--set",
+            "safety.ramp_s=0.05",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is under way (its WAV header and first flush exist).
+    let started = std::time::Instant::now();
+    while !out.join("signals.wav").exists()
+        || std::fs::metadata(out.join("signals.wav")).unwrap().len() < 1_000_000
+    {
+        assert!(started.elapsed().as_secs() < 60, "the run did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["ending"], "interrupted");
+    let samples = summary["samples"].as_u64().unwrap();
+    let wav = hound::WavReader::open(out.join("signals.wav")).unwrap();
+    let channels = wav.spec().channels as usize;
+    assert_eq!(
+        wav.duration() as u64,
+        samples,
+        "every processed sample is in the file"
+    );
+    let data: Vec<f32> = wav.into_samples::<f32>().map(Result::unwrap).collect();
+    let stimulus: Vec<f32> = data.iter().copied().skip(3).step_by(channels).collect();
+    // The last 0.05 s ramp leaves the output at exactly zero at the end …
+    assert_eq!(*stimulus.last().unwrap(), 0.0);
+    // … and pulses were being delivered shortly before the stop.
+    let tail = &stimulus[stimulus.len().saturating_sub(48_000)..];
+    assert!(
+        tail.iter().any(|&s| s != 0.0),
+        "stimulation was running at the interrupt"
+    );
+    let events = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    assert_eq!(
+        events.lines().count() as u64 - 1,
+        summary["pulses"].as_u64().unwrap()
+    );
+}

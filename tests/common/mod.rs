@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use entrain::profile::{self, Profile};
+use entrain::record::Summary;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+/// The quickstart profile with `--set`-style overrides.
+pub fn quickstart(sets: &[&str]) -> Profile {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    profile::load("quickstart", profile::QUICKSTART, &sets)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+/// Run a profile offline into `dir` and return its summary.
+pub fn run(profile: &Profile, dir: &Path) -> Summary {
+    entrain::run::offline(profile, dir, &AtomicBool::new(false), |_| {})
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+/// One row of events.csv.
+#[derive(Debug)]
+pub struct Event {
+    pub sample: u64,
+    pub target_deg: Option<f64>,
+    pub estimated_deg: Option<f64>,
+    pub true_deg: Option<f64>,
+    pub error_deg: Option<f64>,
+    pub amplitude: f64,
+}
+
+/// Parse events.csv, checking its header.
+pub fn events(dir: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(entrain::record::EVENTS_HEADER));
+    let opt = |s: &str| (!s.is_empty()).then(|| s.parse::<f64>().unwrap());
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 7, "row {l}");
+            Event {
+                sample: f[0].parse().unwrap(),
+                target_deg: opt(f[2]),
+                estimated_deg: opt(f[3]),
+                true_deg: opt(f[4]),
+                error_deg: opt(f[5]),
+                amplitude: f[6].parse().unwrap(),
+            }
+        })
+        .collect()
+}

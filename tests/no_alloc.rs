@@ -1,0 +1,100 @@
+//! The real-time path never allocates: a counting global allocator armed around
+//! `process_block` for many blocks of every shipped kind of run.
+
+use entrain::engine;
+use entrain::engine::Command;
+use entrain::profile;
+use entrain::stim::StimCommand;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Allocations made by this thread while armed (per thread, so parallel tests don't mix).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    if ARMED.with(Cell::get) {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+    }
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; it only counts calls made
+// while the current thread has armed the guard.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count();
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_while_processing(path: &str, sets: &[&str]) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let (profile, _) = profile::load(path, &text, &sets).unwrap_or_else(|e| panic!("{e}"));
+    let mut run = engine::build(&profile).unwrap();
+    let block = profile.run.block_frames;
+    let mut out = vec![0.0f32; block];
+    let blocks = (profile.run.total_samples() as usize / block).min(3000);
+    let before = allocations();
+    for k in 0..blocks {
+        // Commands arrive mid-run, as from a control thread (sent outside the guard).
+        if k % 500 == 250 {
+            run.commands
+                .try_send(Command::Stim(StimCommand::SetTargetPhaseDeg(90.0)))
+                .unwrap();
+            run.commands
+                .try_send(Command::Stim(StimCommand::SetAmplitude(1e9)))
+                .unwrap();
+        }
+        // The test stands in for the recorder thread: keep the telemetry ring drained.
+        if k % 8 == 0 {
+            use ringbuf::traits::Consumer;
+            run.telemetry.clear();
+        }
+        ARMED.with(|a| a.set(true));
+        run.processor.process_block(&mut out);
+        ARMED.with(|a| a.set(false));
+    }
+    allocations() - before
+}
+
+#[test]
+fn the_guard_counts_allocations_on_the_armed_thread() {
+    let before = allocations();
+    ARMED.with(|a| a.set(true));
+    let boxed = std::hint::black_box(Box::new(42u64));
+    ARMED.with(|a| a.set(false));
+    drop(boxed);
+    assert!(allocations() > before);
+}
+
+#[test]
+fn process_block_never_allocates() {
+    for (path, sets) in [
+        ("profiles/quickstart.toml", &["stimulation.start_s=0.1"][..]),
+        ("profiles/kuramoto_network.toml", &[][..]),
+        ("profiles/harmonic_resonance.toml", &[][..]),
+    ] {
+        let n = allocations_while_processing(path, sets);
+        assert_eq!(n, 0, "{path}: {n} allocations inside process_block");
+    }
+}

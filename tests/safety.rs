@@ -1,0 +1,155 @@
+//! Whatever the policy and whatever runtime commands ask, what leaves the engine respects the
+//! profile's safety limits: peak amplitude, pulse rate, duty cycle, and silence after a stop.
+
+use entrain::engine::{self, Command};
+use entrain::profile;
+use entrain::stim::StimCommand;
+use proptest::prelude::*;
+
+fn policy_sets(kind: u8, amplitude: f64, rate_hz: f64, width_ms: f64) -> Vec<String> {
+    let mut sets = vec![format!("stimulation.amplitude={amplitude}")];
+    match kind {
+        0 => sets.extend([
+            "stimulation.kind=phase_locked".to_string(),
+            format!("stimulation.width_s={}", width_ms * 1e-3),
+            format!(
+                "stimulation.min_interval_s={}",
+                (1.0 / rate_hz).max(3.0 * width_ms * 1e-3)
+            ),
+        ]),
+        1 => {
+            // The periodic policy has no target or gate: swap the phase-locked keys for its own.
+            sets.clear();
+            sets.extend([
+                "stimulation.kind=periodic".to_string(),
+                format!("stimulation.amplitude={amplitude}"),
+                format!("stimulation.rate_hz={rate_hz}"),
+                format!(
+                    "stimulation.width_s={}",
+                    (width_ms * 1e-3).min(0.4 / rate_hz)
+                ),
+            ]);
+        }
+        _ => sets.extend([
+            "stimulation.kind=tacs".to_string(),
+            format!("stimulation.freq_hz={rate_hz}"),
+        ]),
+    }
+    sets
+}
+
+/// The quickstart with the given policy, as text (keys not used by the kind are removed).
+fn profile_text(kind: u8) -> String {
+    let drop: &[&str] = match kind {
+        0 => &[],
+        1 => &[
+            "target_phase_deg",
+            "min_interval_s",
+            "amplitude_threshold",
+            "width_s",
+            "amplitude",
+            "shape",
+        ],
+        _ => &[
+            "target_phase_deg",
+            "min_interval_s",
+            "amplitude_threshold",
+            "width_s",
+            "amplitude",
+            "shape",
+        ],
+    };
+    let mut out = String::new();
+    let mut in_stim = false;
+    for line in profile::QUICKSTART.lines() {
+        if line.starts_with('[') {
+            in_stim = line.trim() == "[stimulation]";
+        }
+        let key = line.split('=').next().unwrap_or("").trim();
+        if in_stim && drop.contains(&key) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    #[test]
+    fn output_never_exceeds_the_safety_limits(
+        kind in 0u8..3,
+        amplitude in 0.0f64..20.0,
+        rate_hz in 1.0f64..80.0,
+        width_ms in 0.1f64..5.0,
+        max_amplitude in 0.1f64..3.0,
+        max_rate in 1.0f64..40.0,
+        max_duty in 0.01f64..1.0,
+        commands in proptest::collection::vec((0u8..4, -1e6f64..1e6), 0..8),
+    ) {
+        let mut sets = policy_sets(kind, amplitude, rate_hz, width_ms);
+        sets.extend([
+            "run.sample_rate_hz=4000".to_string(),
+            "run.duration_s=3".to_string(),
+            "stimulation.start_s=0.2".to_string(),
+            "stimulation.stop_s=2.5".to_string(),
+            format!("safety.max_amplitude={max_amplitude}"),
+            format!("safety.max_pulse_rate_hz={max_rate}"),
+            format!("safety.max_duty_cycle={max_duty}"),
+            "safety.duty_window_s=0.5".to_string(),
+            "safety.ramp_s=0.05".to_string(),
+        ]);
+        let text = profile_text(kind);
+        let (profile, _) = profile::load("prop", &text, &sets).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut run = engine::build(&profile).map_err(TestCaseError::fail)?;
+        let fs = profile.run.sample_rate_hz;
+        let block = profile.run.block_frames;
+        let mut out = vec![0.0f32; block];
+        let mut all = Vec::new();
+        let mut onsets = Vec::new();
+        let blocks = profile.run.total_samples() as usize / block;
+        for k in 0..blocks {
+            if let Some(&(which, value)) = commands.get(k / (blocks / 8).max(1)) {
+                if k % (blocks / 8).max(1) == 0 {
+                    let c = match which {
+                        0 => StimCommand::SetAmplitude(value),
+                        1 => StimCommand::SetTargetPhaseDeg(value),
+                        2 => StimCommand::Stop,
+                        _ => StimCommand::Start,
+                    };
+                    let _ = run.commands.try_send(Command::Stim(c));
+                }
+            }
+            run.processor.process_block(&mut out);
+            all.extend_from_slice(&out);
+            use ringbuf::traits::Consumer;
+            while let Some(r) = run.telemetry.try_pop() {
+                if let engine::Record::Pulse { sample, .. } = r {
+                    onsets.push(sample);
+                }
+            }
+        }
+        // Peak.
+        let peak = all.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        prop_assert!(peak as f64 <= max_amplitude * (1.0 + 1e-6), "peak {peak} > {max_amplitude}");
+        // Rate: accepted onsets at least 1/max_rate apart (to the sample).
+        for w in onsets.windows(2) {
+            prop_assert!((w[1] - w[0]) as f64 >= (fs / max_rate).floor(), "onsets {w:?} closer than 1/{max_rate} s");
+        }
+        // Duty: non-zero samples in every 0.5 s window within the budget.
+        let window = (0.5 * fs) as usize;
+        let budget = (max_duty * window as f64).floor() as usize;
+        let mut count = all[..window.min(all.len())].iter().filter(|v| **v != 0.0).count();
+        prop_assert!(count <= budget);
+        for i in window..all.len() {
+            count += (all[i] != 0.0) as usize;
+            count -= (all[i - window] != 0.0) as usize;
+            prop_assert!(count <= budget, "duty {count} > {budget} in window ending {i}");
+        }
+        // Silence after stop_s plus the ramp.
+        let silent_from = ((2.5 + 0.05) * fs) as usize + 1;
+        prop_assert!(all[silent_from..].iter().all(|v| *v == 0.0), "output after the stop ramp");
+    }
+}
