@@ -163,12 +163,15 @@ fn run(path: Option<&Path>, out: Option<PathBuf>, set: &[String], quiet: bool) -
         Ok(p) => p,
         Err(code) => return code,
     };
-    // Build once up front so that bad coupling files etc. are reported as bad input (exit 2)
-    // before any output folder is created.
-    if let Err(e) = engine::build(&profile) {
-        eprintln!("error: {name}: {e}");
-        return ExitCode::from(BAD_INPUT);
-    }
+    // Built before any output folder is created, so that bad coupling files etc. are reported
+    // as bad input (exit 2) without leaving an empty run behind.
+    let built = match engine::build(&profile) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {name}: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
     let out_dir = out.unwrap_or_else(|| default_out_dir(path));
     let interrupt = Arc::new(AtomicBool::new(false));
     {
@@ -178,7 +181,7 @@ fn run(path: Option<&Path>, out: Option<PathBuf>, set: &[String], quiet: bool) -
     }
     let fs = profile.run.sample_rate_hz;
     let show_progress = !quiet && std::io::stderr().is_terminal();
-    let result = run::offline(&profile, &out_dir, &interrupt, |p| {
+    let result = run::offline(&profile, built, &out_dir, &interrupt, |p| {
         if show_progress {
             let done = p.samples as f64 / p.total.max(1) as f64;
             let sim = p.samples as f64 / fs;

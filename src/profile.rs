@@ -3,17 +3,24 @@
 //! Owns: the section types (`[run]`, `[model]`, `[network]`, `[sensor]`, `[estimator]`,
 //! `[stimulation]`, `[safety]`, `[output]`), loading with errors that name the file, line and key
 //! and say what is expected, and the resolved [`Profile`] every other part is built from.
-//! May call: [`crate::model`], [`crate::integrate`] (their parameter types). No I/O besides
+//! May call: [`crate::model`], [`crate::integrate`] (their parameter types), and
+//! [`crate::estimate`] and [`crate::stim`], whose constructors it uses to build — and so to
+//! validate — the estimator, the policy and the limiter a profile describes. No I/O besides
 //! reading the profile text, which the caller hands in.
 //!
 //! Names carry units (`duration_s`, `freq_hz`, `target_phase_deg`). Every value can be
 //! overridden with `--set section.key=value` (the value is parsed as TOML; a bare word is taken as
 //! a string).
 
+use crate::estimate::{BandpassHilbert, BandpassHilbertConfig, PhaseEstimator};
 use crate::integrate::Scheme;
 use crate::model::harmonic::HarmonicParams;
 use crate::model::network::NetworkSpec;
 use crate::model::{KuramotoParams, ModelKind, StuartLandauParams};
+use crate::stim::{
+    PeriodicConfig, PeriodicPulses, PhaseLockedConfig, PhaseLockedPulses, Policy, PulseShape,
+    SafetyLimits, Sham, TacsConfig, TacsSine,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -375,6 +382,84 @@ impl Default for OutputSection {
     }
 }
 
+impl EstimatorSection {
+    /// Build the estimator for `sample_rate_hz`, predicting `predict_samples` ahead.
+    pub fn build(
+        &self,
+        sample_rate_hz: f64,
+        predict_samples: f64,
+    ) -> Result<Box<dyn PhaseEstimator>, String> {
+        match self {
+            EstimatorSection::BandpassHilbert(spec) => {
+                let config = BandpassHilbertConfig {
+                    low_hz: spec.low_hz,
+                    high_hz: spec.high_hz,
+                    sections: spec.sections,
+                    freq_smoothing_s: spec.freq_smoothing_s,
+                };
+                Ok(Box::new(BandpassHilbert::new(
+                    &config,
+                    sample_rate_hz,
+                    predict_samples,
+                )?))
+            }
+        }
+    }
+}
+
+impl PolicySpec {
+    /// Build the policy for `sample_rate_hz`.
+    pub fn build(&self, sample_rate_hz: f64) -> Result<Box<dyn Policy>, String> {
+        let fs = sample_rate_hz;
+        let pulse = |width_s: f64, amplitude: f64, shape: Shape| PulseShape {
+            width_s,
+            amplitude,
+            biphasic: shape == Shape::Biphasic,
+        };
+        Ok(match self {
+            PolicySpec::PhaseLocked(p) => Box::new(PhaseLockedPulses::new(
+                &PhaseLockedConfig {
+                    target_phase_deg: p.target_phase_deg,
+                    min_interval_s: p.min_interval_s,
+                    amplitude_threshold: p.amplitude_threshold,
+                    pulse: pulse(p.width_s, p.amplitude, p.shape),
+                },
+                fs,
+            )?),
+            PolicySpec::Periodic(p) => Box::new(PeriodicPulses::new(
+                &PeriodicConfig {
+                    rate_hz: p.rate_hz,
+                    pulse: pulse(p.width_s, p.amplitude, p.shape),
+                },
+                fs,
+            )?),
+            PolicySpec::Tacs(p) => Box::new(TacsSine::new(
+                &TacsConfig {
+                    freq_hz: p.freq_hz,
+                    amplitude: p.amplitude,
+                    phase_deg: p.phase_deg,
+                },
+                fs,
+            )?),
+            PolicySpec::None => Box::new(Sham),
+        })
+    }
+}
+
+impl SafetySection {
+    /// The limiter's bounds.
+    pub fn limits(&self) -> SafetyLimits {
+        SafetyLimits {
+            max_amplitude: self.max_amplitude,
+            max_pulse_rate_hz: self.max_pulse_rate_hz,
+            max_duty_cycle: self.max_duty_cycle,
+            duty_window_s: self.duty_window_s,
+            charge_balance: self.charge_balance,
+            ramp_s: self.ramp_s,
+        }
+    }
+}
+
 /// One problem with a profile: where it is and what was expected.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProfileError {
@@ -459,6 +544,7 @@ pub fn load(
     let ctx = Context {
         file,
         text,
+        warnings: Default::default(),
         overridden: Vec::new(),
     };
     let mut root: toml::Table = toml::from_str(text).map_err(|e| {
@@ -523,6 +609,8 @@ fn parse_value(text: &str) -> toml::Value {
 struct Context<'a> {
     file: &'a str,
     text: &'a str,
+    /// Remarks collected while parsing (returned with the profile).
+    warnings: std::cell::RefCell<Warnings>,
     /// (key path, the `--set` argument) for overridden values.
     overridden: Vec<(String, String)>,
 }
@@ -649,7 +737,8 @@ impl Context<'_> {
             safety,
             output,
         };
-        let warnings = self.validate(&profile, &mut errors);
+        let mut warnings = self.warnings.take();
+        warnings.extend(self.validate(&profile, &mut errors));
         if errors.is_empty() {
             Ok((profile, warnings))
         } else {
@@ -721,22 +810,32 @@ impl Context<'_> {
             None => StimNodes::All(AllWord::All),
             Some(v) => self.typed::<StimNodes>("stimulation.nodes", v)?,
         };
+        // Keys of another policy are ignored with a warning, so that `--set stimulation.kind=…`
+        // turns any profile into its open-loop or sham control; keys no policy knows are errors.
+        let own: &[&str] = match kind.as_str() {
+            "phase_locked" => &PHASE_LOCKED_KEYS,
+            "periodic" => &PERIODIC_KEYS,
+            "tacs" => &TACS_KEYS,
+            _ => &[],
+        };
+        let foreign: Vec<String> = rest
+            .keys()
+            .filter(|k| !own.contains(&k.as_str()) && POLICY_KEYS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in &foreign {
+            rest.remove(key);
+            self.warnings.borrow_mut().push(format!(
+                "stimulation.{key} does not apply to kind = \"{kind}\" and is ignored"
+            ));
+        }
         let rest = toml::Value::Table(rest);
         let policy = match kind.as_str() {
             "phase_locked" => PolicySpec::PhaseLocked(self.typed("stimulation", rest)?),
             "periodic" => PolicySpec::Periodic(self.typed("stimulation", rest)?),
             "tacs" => PolicySpec::Tacs(self.typed("stimulation", rest)?),
             _ => {
-                // A sham keeps the protocol's other keys (so `--set stimulation.kind=none` turns
-                // any profile into its own sham control); only keys no policy knows are errors.
-                if let toml::Value::Table(t) = &rest {
-                    if let Some(key) = t.keys().find(|k| !POLICY_KEYS.contains(&k.as_str())) {
-                        return Err(self.error(
-                            &format!("stimulation.{key}"),
-                            format!("unknown key; a policy takes {}", POLICY_KEYS.join(", ")),
-                        ));
-                    }
-                }
+                let _: NoKeys = self.typed("stimulation", rest)?;
                 PolicySpec::None
             }
         };
@@ -928,6 +1027,38 @@ impl Context<'_> {
                 p.output.telemetry_buffer_s
             ),
         );
+        if p.output.record_nodes.len() > MAX_RECORD_NODES {
+            check(
+                false,
+                "output.record_nodes",
+                format!("at most {MAX_RECORD_NODES} nodes can be recorded as channels"),
+            );
+        }
+        // The components validate their own parameters; their messages are placed at the key
+        // they name. Only worth doing once the clock itself is valid.
+        if fs.is_finite() && fs >= 100.0 {
+            let EstimatorSection::BandpassHilbert(e) = &p.estimator;
+            let centre = (e.low_hz * e.high_hz).sqrt();
+            if !(e.low_hz >= MIN_BAND_HZ && e.high_hz - e.low_hz >= centre / MAX_BAND_Q) {
+                check(
+                    false,
+                    "estimator.low_hz",
+                    format!(
+                        "the band {}–{} Hz is too low or too narrow: low_hz must be ≥ {MIN_BAND_HZ} Hz and \
+                         the width at least 1/{MAX_BAND_Q} of the centre frequency",
+                        e.low_hz, e.high_hz
+                    ),
+                );
+            } else if let Err(e) = p.estimator.build(fs, p.run.latency_samples() as f64) {
+                errors.push(self.error(&field_of("estimator", &e, &ESTIMATOR_KEYS), e));
+            }
+            if let Err(e) = s.policy.build(fs) {
+                errors.push(self.error(&field_of("stimulation", &e, &POLICY_KEYS), e));
+            }
+            if let Err(e) = crate::stim::Limiter::new(&p.safety.limits(), fs) {
+                errors.push(self.error(&field_of("safety", &e, &SAFETY_KEYS), e));
+            }
+        }
         let amplitude = match &s.policy {
             PolicySpec::PhaseLocked(pl) => Some(pl.amplitude),
             PolicySpec::Periodic(pe) => Some(pe.amplitude),
@@ -959,7 +1090,46 @@ impl Context<'_> {
     }
 }
 
-/// Every key some policy takes: what `kind = "none"` tolerates.
+/// Keys of `[estimator] kind = "bandpass_hilbert"`.
+const ESTIMATOR_KEYS: [&str; 4] = ["low_hz", "high_hz", "sections", "freq_smoothing_s"];
+/// Keys of `[safety]`.
+const SAFETY_KEYS: [&str; 6] = [
+    "max_amplitude",
+    "max_pulse_rate_hz",
+    "max_duty_cycle",
+    "duty_window_s",
+    "charge_balance",
+    "ramp_s",
+];
+/// Lowest band edge an estimator may have, Hz (slower rhythms need minutes to settle).
+const MIN_BAND_HZ: f64 = 0.1;
+/// Narrowest band relative to its centre (the filter's settling grows with this Q).
+const MAX_BAND_Q: f64 = 50.0;
+/// Most nodes that can be written to `signals.wav` as channels.
+const MAX_RECORD_NODES: usize = 1024;
+
+/// The key of `section` a component's error message is about: the first of `keys` it names.
+fn field_of(section: &str, message: &str, keys: &[&str]) -> String {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|word| keys.contains(word))
+        .map_or_else(|| section.to_string(), |k| format!("{section}.{k}"))
+}
+
+/// Keys of `kind = "phase_locked"`.
+const PHASE_LOCKED_KEYS: [&str; 6] = [
+    "target_phase_deg",
+    "min_interval_s",
+    "amplitude_threshold",
+    "width_s",
+    "amplitude",
+    "shape",
+];
+/// Keys of `kind = "periodic"`.
+const PERIODIC_KEYS: [&str; 4] = ["rate_hz", "width_s", "amplitude", "shape"];
+/// Keys of `kind = "tacs"`.
+const TACS_KEYS: [&str; 3] = ["freq_hz", "amplitude", "phase_deg"];
+/// Every key some policy takes.
 const POLICY_KEYS: [&str; 9] = [
     "target_phase_deg",
     "min_interval_s",
@@ -971,6 +1141,11 @@ const POLICY_KEYS: [&str; 9] = [
     "freq_hz",
     "phase_deg",
 ];
+
+/// A table that must be empty (after the keys handled elsewhere are taken out).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoKeys {}
 
 /// Keep a section's value, or remember its error and carry on (to report every problem at once).
 fn keep<T>(errors: &mut Vec<ProfileError>, result: Result<T, ProfileError>) -> Option<T> {
@@ -1145,6 +1320,29 @@ mod tests {
             other => panic!("quickstart is phase-locked, got {other:?}"),
         }
         assert_eq!(p.model.integrator, Scheme::EulerMaruyama);
+    }
+
+    #[test]
+    fn switching_the_policy_kind_ignores_the_other_policys_keys_with_a_warning() {
+        let (p, warnings) = load(
+            "q",
+            QUICKSTART,
+            &[
+                "stimulation.kind=periodic".into(),
+                "stimulation.rate_hz=10".into(),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(p.stimulation.policy, PolicySpec::Periodic(_)));
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("stimulation.target_phase_deg does not apply")),
+            "{warnings:?}"
+        );
+        // A key no policy knows is still an error.
+        let e = errors(QUICKSTART, &["stimulation.target_phase=3"]);
+        assert!(e.contains("stimulation.target_phase: unknown key"), "{e}");
     }
 
     #[test]

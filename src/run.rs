@@ -4,34 +4,42 @@
 //! folder. Used by the CLI, and by tests and sweeps that need the same outputs.
 //! May call: [`crate::engine`], [`crate::record`], [`crate::profile`].
 
-use crate::engine::{self, offline, Counters};
+use crate::engine::{offline, Counters, Run};
 use crate::profile::Profile;
 use crate::record::{self, Recorder, Summary};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::engine::offline::{Ending, Progress};
 
-/// Run `profile` offline into `out_dir` (created if needed). `interrupt` ends it early with a
-/// ramp to zero; `progress` is called about four times a second. Returns the summary that was
-/// written to `summary.json` and how the run ended.
+/// Run `profile`, already built into `built` by [`engine::build`], offline into `out_dir`
+/// (created if needed). `interrupt` ends it early with a ramp to zero; `progress` is called
+/// about four times a second. Returns the summary that was written to `summary.json` and how
+/// the run ended.
 pub fn offline(
     profile: &Profile,
+    mut built: Run,
     out_dir: &Path,
     interrupt: &AtomicBool,
     progress: impl FnMut(Progress),
 ) -> Result<(Summary, Ending), String> {
-    let mut built = engine::build(profile)?;
     let info = built.info.clone();
-    let recorder = Recorder::spawn(built.telemetry, out_dir, &info)?;
+    let recorder_failed = Arc::new(AtomicBool::new(false));
+    let recorder = Recorder::spawn(
+        built.telemetry,
+        out_dir,
+        &info,
+        Arc::clone(&recorder_failed),
+    )?;
     let started = Instant::now();
     let ending = offline::run(
         &mut built.processor,
         &built.commands,
         info.total_samples,
         info.block_frames,
-        interrupt,
+        &[interrupt, &recorder_failed],
         None,
         progress,
     );
@@ -54,6 +62,7 @@ pub fn offline(
         phase_error: recorded.phase_error,
         plv: recorded.plv,
         dropped_records: Counters::get(&built.counters.dropped_records),
+        gap_frames: recorded.gap_frames,
         late_blocks: Counters::get(&built.counters.late_blocks),
         xruns: 0,
         commands: recorded.commands,

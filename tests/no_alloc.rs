@@ -93,6 +93,15 @@ fn process_block_never_allocates() {
         ("profiles/quickstart.toml", &["stimulation.start_s=0.1"][..]),
         ("profiles/kuramoto_network.toml", &[][..]),
         ("profiles/harmonic_resonance.toml", &[][..]),
+        (
+            "profiles/quickstart.toml",
+            &[
+                "stimulation.kind=periodic",
+                "stimulation.rate_hz=8",
+                "stimulation.start_s=0.1",
+                "output.record_nodes=[0]",
+            ][..],
+        ),
     ] {
         let n = allocations_while_processing(path, sets);
         assert_eq!(n, 0, "{path}: {n} allocations inside process_block");

@@ -18,16 +18,10 @@ mod processor;
 
 pub use processor::Processor;
 
-use crate::estimate::{BandpassHilbert, BandpassHilbertConfig, PhaseEstimator};
 use crate::model::harmonic;
 use crate::model::{Coupling, Kuramoto, Plant, PlantCommon, StuartLandau};
-use crate::profile::{
-    EstimatorSection, ModelParams, PolicySpec, Profile, SensorNode, Shape, StimNodes,
-};
-use crate::stim::{
-    Limiter, PeriodicConfig, PeriodicPulses, PhaseLockedConfig, PhaseLockedPulses, Policy,
-    PulseShape, SafetyLimits, Sham, StimCommand, TacsConfig, TacsSine,
-};
+use crate::profile::{ModelParams, PolicySpec, Profile, StimNodes};
+use crate::stim::{Limiter, StimCommand};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use ringbuf::traits::Split;
@@ -141,8 +135,6 @@ pub struct RunInfo {
     pub stim_stop_sample: u64,
     /// Nodes recorded as extra channels.
     pub record_nodes: Vec<usize>,
-    /// Whether the sensor's ground-truth phase comes from the plant.
-    pub plant_phase: bool,
     /// Whether the policy stimulates at all (false for sham).
     pub stimulates: bool,
     /// The estimator's settling time, samples.
@@ -165,8 +157,13 @@ pub struct Run {
     pub info: RunInfo,
 }
 
+/// Longest coupling delay, seconds.
+const MAX_DELAY_S: f64 = 10.0;
+/// Largest delay history a run may allocate, bytes.
+const MAX_HISTORY_BYTES: f64 = 4e9;
+
 /// Capacity of the command queue: commands are rare, and a full queue rejects, never blocks.
-const COMMAND_CAPACITY: usize = 64;
+pub const COMMAND_CAPACITY: usize = 64;
 
 /// Build a run from a validated profile. Allocation and file reading (CSV coupling) happen here
 /// and nowhere later. Errors name the profile key at fault.
@@ -174,9 +171,16 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let fs = profile.run.sample_rate_hz;
     let latency = profile.run.latency_samples();
     let plant = build_plant(profile)?;
-    let estimator = build_estimator(profile, latency)?;
-    let policy = build_policy(profile)?;
-    let limits = safety_limits(profile);
+    let estimator = profile
+        .estimator
+        .build(fs, latency as f64)
+        .map_err(|e| format!("estimator: {e}"))?;
+    let policy = profile
+        .stimulation
+        .policy
+        .build(fs)
+        .map_err(|e| format!("stimulation: {e}"))?;
+    let limits = profile.safety.limits();
     let limiter = Limiter::new(&limits, fs).map_err(|e| format!("safety: {e}"))?;
 
     let nodes = profile.model.nodes;
@@ -201,8 +205,11 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let stop = stop_requested.min(total.saturating_sub(ramp)).max(start);
 
     let record_nodes = profile.output.record_nodes.clone();
-    let frames_capacity = (profile.output.telemetry_buffer_s * fs).ceil() as usize;
-    let capacity = frames_capacity * (1 + record_nodes.len()) + 4096;
+    // At least two whole blocks (a driver may wait for room for one) plus the records every
+    // queued command can produce.
+    let frames_capacity = ((profile.output.telemetry_buffer_s * fs).ceil() as usize)
+        .max(2 * profile.run.block_frames);
+    let capacity = frames_capacity * (2 + record_nodes.len()) + COMMAND_CAPACITY + 64;
     let (producer, consumer) = HeapRb::<Record>::new(capacity).split();
     let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
     let counters = Arc::new(Counters::default());
@@ -220,7 +227,6 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         stim_start_sample: start,
         stim_stop_sample: stop,
         record_nodes: record_nodes.clone(),
-        plant_phase: true,
         stimulates: !matches!(profile.stimulation.policy, PolicySpec::None),
         settling_samples: estimator.settling_samples(),
         plant_bytes: plant.state_bytes(),
@@ -261,10 +267,30 @@ fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
     rng.jump();
     let coupling = Coupling::build(&profile.network.spec, m.nodes, &mut rng)
         .map_err(|e| format!("network: {e}"))?;
+    let dt = m.dt(profile.run.sample_rate_hz);
+    let max_delay = coupling.max_delay_s();
+    if max_delay > MAX_DELAY_S {
+        return Err(format!(
+            "network.delay_ms: the longest delay is {:.1} ms; delays of at most {} ms are supported",
+            max_delay * 1e3,
+            MAX_DELAY_S * 1e3
+        ));
+    }
+    let history_bytes = ((max_delay / dt).round() + 1.0) * m.nodes as f64 * 16.0;
+    if history_bytes > MAX_HISTORY_BYTES {
+        return Err(format!(
+            "network.delay_ms: {} nodes × {:.0} ms of delay history at a {:.1} µs step need {:.1} GB; \
+             shorten the delays, use fewer nodes or raise model.samples_per_step",
+            m.nodes,
+            max_delay * 1e3,
+            dt * 1e6,
+            history_bytes / 1e9
+        ));
+    }
     let common = PlantCommon {
         nodes: m.nodes,
         scheme: m.integrator,
-        dt: m.dt(profile.run.sample_rate_hz),
+        dt,
         noise_sd: m.noise_sd,
         coupling,
         gain: profile.network.gain,
@@ -275,76 +301,4 @@ fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
         ModelParams::Kuramoto(p) => Box::new(Kuramoto::new(&common, p)?),
         ModelParams::Harmonic(p) => Box::new(harmonic::build(&common, p)?),
     })
-}
-
-fn build_estimator(profile: &Profile, latency: usize) -> Result<Box<dyn PhaseEstimator>, String> {
-    let fs = profile.run.sample_rate_hz;
-    match &profile.estimator {
-        EstimatorSection::BandpassHilbert(spec) => {
-            let config = BandpassHilbertConfig {
-                low_hz: spec.low_hz,
-                high_hz: spec.high_hz,
-                sections: spec.sections,
-                freq_smoothing_s: spec.freq_smoothing_s,
-            };
-            let estimator = BandpassHilbert::new(&config, fs, latency as f64)
-                .map_err(|e| format!("estimator: {e}"))?;
-            Ok(Box::new(estimator))
-        }
-    }
-}
-
-fn build_policy(profile: &Profile) -> Result<Box<dyn Policy>, String> {
-    let fs = profile.run.sample_rate_hz;
-    let pulse = |width_s: f64, amplitude: f64, shape: Shape| PulseShape {
-        width_s,
-        amplitude,
-        biphasic: shape == Shape::Biphasic,
-    };
-    let policy: Box<dyn Policy> = match &profile.stimulation.policy {
-        PolicySpec::PhaseLocked(p) => Box::new(PhaseLockedPulses::new(
-            &PhaseLockedConfig {
-                target_phase_deg: p.target_phase_deg,
-                min_interval_s: p.min_interval_s,
-                amplitude_threshold: p.amplitude_threshold,
-                pulse: pulse(p.width_s, p.amplitude, p.shape),
-            },
-            fs,
-        )?),
-        PolicySpec::Periodic(p) => Box::new(PeriodicPulses::new(
-            &PeriodicConfig {
-                rate_hz: p.rate_hz,
-                pulse: pulse(p.width_s, p.amplitude, p.shape),
-            },
-            fs,
-        )?),
-        PolicySpec::Tacs(p) => Box::new(TacsSine::new(
-            &TacsConfig {
-                freq_hz: p.freq_hz,
-                amplitude: p.amplitude,
-                phase_deg: p.phase_deg,
-            },
-            fs,
-        )?),
-        PolicySpec::None => Box::new(Sham),
-    };
-    Ok(policy)
-}
-
-/// The limiter's bounds from `[safety]`.
-pub fn safety_limits(profile: &Profile) -> SafetyLimits {
-    let s = &profile.safety;
-    SafetyLimits {
-        max_amplitude: s.max_amplitude,
-        max_pulse_rate_hz: s.max_pulse_rate_hz,
-        max_duty_cycle: s.max_duty_cycle,
-        duty_window_s: s.duty_window_s,
-        charge_balance: s.charge_balance,
-        ramp_s: s.ramp_s,
-    }
-}
-
-/// Whether the sensor reads the mean field.
-pub(crate) fn sensor_is_mean(node: SensorNode) -> bool {
-    matches!(node, SensorNode::Mean(_))
 }

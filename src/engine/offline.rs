@@ -4,7 +4,7 @@
 //! it may wait, so it waits for room in the telemetry ring before each block instead of letting
 //! records drop — an offline run loses nothing.
 
-use super::{Command, Processor};
+use super::{Command, Processor, COMMAND_CAPACITY};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,14 +29,15 @@ pub struct Progress {
 }
 
 /// Drive `processor` for `total` samples in blocks of `block` frames. `output` receives every
-/// output sample (for tests and file sinks; pass `None` to discard). `interrupt` set by the
-/// caller (e.g. a Ctrl-C handler) ends the run early with a ramp to zero.
+/// output sample (for tests and file sinks; pass `None` to discard). Any of `interrupts` set
+/// (a Ctrl-C handler, a failed recorder) ends the run early with a ramp to zero; from then on
+/// the driver no longer waits for the telemetry consumer.
 pub fn run(
     processor: &mut Processor,
     commands: &crossbeam_channel::Sender<Command>,
     total: u64,
     block: usize,
-    interrupt: &AtomicBool,
+    interrupts: &[&AtomicBool],
     mut output: Option<&mut Vec<f32>>,
     mut progress: impl FnMut(Progress),
 ) -> Ending {
@@ -44,19 +45,23 @@ pub fn run(
     let mut buffer = vec![0.0f32; block];
     let mut last_report = Instant::now();
     let mut ending = Ending::Completed;
-    let needed = block * processor.records_per_sample() + 16;
+    let needed = block * processor.records_per_sample() + COMMAND_CAPACITY + 1;
+    let interrupted = || interrupts.iter().any(|f| f.load(Ordering::Relaxed));
     loop {
         let done = processor.sample();
         if done >= total || (ending == Ending::Interrupted && processor.finished()) {
             break;
         }
-        if ending == Ending::Completed && interrupt.load(Ordering::Relaxed) {
+        if ending == Ending::Completed && interrupted() {
             ending = Ending::Interrupted;
             // The queue holds at most a few commands; were it full, the run is ending anyway.
             let _ = commands.try_send(Command::EndRun);
         }
         let frames = block.min((total - done) as usize);
-        while processor.telemetry_vacancy() < needed {
+        while ending == Ending::Completed && processor.telemetry_vacancy() < needed {
+            if interrupted() {
+                break;
+            }
             std::thread::sleep(Duration::from_micros(200));
         }
         processor.process_block(&mut buffer[..frames]);

@@ -1,7 +1,7 @@
 //! The real-time half: one call of [`Processor::process_block`] runs the whole loop for a block.
 
-use super::{sensor_is_mean, Command, Counters, Record};
-use crate::estimate::{Estimate, PhaseEstimator};
+use super::{Command, Counters, Record};
+use crate::estimate::PhaseEstimator;
 use crate::model::Plant;
 use crate::profile::SensorNode;
 use crate::stim::{Limiter, Policy, StimCommand, StimSample};
@@ -37,17 +37,15 @@ pub(super) struct Parts {
     pub counters: Arc<Counters>,
 }
 
-/// Where the stimulation is in its life.
+/// Where the stimulation window is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+enum Window {
     /// Before `stim_start_sample`: the policy is not consulted.
     Waiting,
-    /// The policy drives the limiter.
-    Active,
-    /// Stopped by command: the policy is not consulted until `Start`.
-    Paused,
-    /// Past `stim_stop_sample` or ended: ramping down, then silent for good.
-    Over,
+    /// Inside the window.
+    Open,
+    /// Past `stim_stop_sample`, or the run was ended: ramping down, then silent for good.
+    Closed,
 }
 
 /// The real-time half of a run: plant → sensor → estimator → policy → limiter → output, with
@@ -62,6 +60,9 @@ pub struct Processor {
     sensor_node: usize,
     sensor_noise_sd: f64,
     sensor_rng: Xoshiro256PlusPlus,
+    /// The sensor's clean reading and the ground-truth phase, valid until the plant steps
+    /// (the plant is held between steps, and a mean field over many nodes is not free).
+    sensed: Option<(f64, Option<f64>)>,
     estimator: Box<dyn PhaseEstimator>,
     policy: Box<dyn Policy>,
     limiter: Limiter,
@@ -75,16 +76,20 @@ pub struct Processor {
     latency_head: usize,
     stim_start_sample: u64,
     stim_stop_sample: u64,
-    phase: Phase,
+    window: Window,
+    /// Stopped by a `Stop` command (until `Start`), whatever the window.
+    paused: bool,
     ending: bool,
     record_nodes: Vec<usize>,
     sample: u64,
     period_ns: f64,
     max_amplitude: f64,
+    /// The largest f32 not above `max_amplitude`: outputs are f32, and rounding to f32 must
+    /// not take a sample past the limit.
+    max_amplitude_f32: f32,
     telemetry: HeapProd<Record>,
     commands: crossbeam_channel::Receiver<Command>,
     counters: Arc<Counters>,
-    last_estimate: Estimate,
 }
 
 impl Processor {
@@ -92,15 +97,16 @@ impl Processor {
         let nodes = p.plant.nodes();
         // Silent until the stimulation window opens; `start` then ramps up from zero.
         p.limiter.stop();
-        let sensor_node = match p.sensor {
-            SensorNode::Index(i) => i,
-            SensorNode::Mean(_) => 0,
+        let (sensor_mean, sensor_node) = match p.sensor {
+            SensorNode::Index(i) => (false, i),
+            SensorNode::Mean(_) => (true, 0),
         };
         Self {
-            sensor_mean: sensor_is_mean(p.sensor),
+            sensor_mean,
             sensor_node,
             sensor_noise_sd: p.sensor_noise_sd,
             sensor_rng: p.sensor_rng,
+            sensed: None,
             estimator: p.estimator,
             policy: p.policy,
             limiter: p.limiter,
@@ -113,17 +119,18 @@ impl Processor {
             latency_head: 0,
             stim_start_sample: p.stim_start_sample,
             stim_stop_sample: p.stim_stop_sample,
-            phase: Phase::Waiting,
+            window: Window::Waiting,
+            paused: false,
             ending: false,
             record_nodes: p.record_nodes,
             sample: 0,
             period_ns: 1e9 / p.sample_rate_hz,
             max_amplitude: p.max_amplitude,
+            max_amplitude_f32: f32_at_most(p.max_amplitude),
             telemetry: p.telemetry,
             commands: p.commands,
             counters: p.counters,
             plant: p.plant,
-            last_estimate: Estimate::default(),
         }
     }
 
@@ -156,7 +163,7 @@ impl Processor {
         let first_sample = self.sample;
         self.apply_commands();
         for out in output.iter_mut() {
-            *out = self.process_sample() as f32;
+            *out = self.process_sample();
         }
         let busy_ns = started.elapsed().as_nanos() as u64;
         if busy_ns as f64 > self.period_ns * output.len() as f64 {
@@ -179,18 +186,18 @@ impl Processor {
             match command {
                 Command::EndRun => {
                     self.ending = true;
-                    self.phase = Phase::Over;
+                    self.window = Window::Closed;
                     self.limiter.stop();
                 }
-                Command::Stim(StimCommand::Stop) => {
-                    if self.phase == Phase::Active {
-                        self.phase = Phase::Paused;
-                        self.limiter.stop();
-                    }
+                Command::Stim(c @ StimCommand::Stop) => {
+                    self.paused = true;
+                    self.limiter.stop();
+                    self.policy.apply(&c);
                 }
-                Command::Stim(StimCommand::Start) => {
-                    if self.phase == Phase::Paused {
-                        self.phase = Phase::Active;
+                Command::Stim(c @ StimCommand::Start) => {
+                    self.paused = false;
+                    self.policy.apply(&c);
+                    if self.window == Window::Open {
                         self.limiter.start();
                     }
                 }
@@ -219,16 +226,23 @@ impl Processor {
     }
 
     #[inline]
-    fn process_sample(&mut self) -> f64 {
+    fn process_sample(&mut self) -> f32 {
         let n = self.sample;
         // 1. Sensor: the plant as it is at this sample, before this sample's forcing acts.
-        let (clean, true_phase) = if self.sensor_mean {
-            (self.plant.mean_observable(), self.plant.mean_phase())
-        } else {
-            (
-                self.plant.observable(self.sensor_node),
-                self.plant.phase(self.sensor_node),
-            )
+        let (clean, true_phase) = match self.sensed {
+            Some(reading) => reading,
+            None => {
+                let reading = if self.sensor_mean {
+                    (self.plant.mean_observable(), self.plant.mean_phase())
+                } else {
+                    (
+                        self.plant.observable(self.sensor_node),
+                        self.plant.phase(self.sensor_node),
+                    )
+                };
+                self.sensed = Some(reading);
+                reading
+            }
         };
         let mut observable = clean;
         if self.sensor_noise_sd > 0.0 {
@@ -237,31 +251,33 @@ impl Processor {
         }
         // 2. Estimator.
         let estimate = self.estimator.process(observable);
-        self.last_estimate = estimate;
-        // 3. Policy, gated by the stimulation window.
-        if self.phase == Phase::Waiting && n >= self.stim_start_sample {
-            self.phase = Phase::Active;
-            self.limiter.start();
+        // 3. Policy, gated by the stimulation window and by Stop/Start commands; while the
+        //    limiter ramps down the policy still runs, so a pulse in progress ends cleanly.
+        if self.window == Window::Waiting && n >= self.stim_start_sample {
+            self.window = Window::Open;
+            if !self.paused {
+                self.limiter.start();
+            }
         }
-        if matches!(self.phase, Phase::Active) && n >= self.stim_stop_sample {
-            self.phase = Phase::Over;
+        if self.window == Window::Open && n >= self.stim_stop_sample {
+            self.window = Window::Closed;
             self.limiter.stop();
         }
         let since_start = n.saturating_sub(self.stim_start_sample);
-        let request = match self.phase {
-            Phase::Active => self.policy.next(since_start, &estimate),
-            Phase::Over | Phase::Paused if !self.limiter.is_silent() => {
-                self.policy.next(since_start, &estimate)
-            }
-            _ => StimSample {
+        let consult = (self.window == Window::Open && !self.paused) || !self.limiter.is_silent();
+        let request = if consult {
+            self.policy.next(since_start, &estimate)
+        } else {
+            StimSample {
                 value: 0.0,
                 onset: false,
                 clock_phase_rad: f64::NAN,
-            },
+            }
         };
         // 4. Limiter: the last stage before the output and the forcing.
         let limited = self.limiter.process(request);
         let out = limited.value;
+        let out_f32 = (out as f32).clamp(-self.max_amplitude_f32, self.max_amplitude_f32);
         // 5. Latency line: what was emitted `latency` samples ago reaches the plant now.
         let delivered = if self.latency_line.is_empty() {
             out
@@ -283,7 +299,7 @@ impl Processor {
                 observable: observable as f32,
                 phase: estimate.phase_rad as f32,
                 amplitude: estimate.amplitude as f32,
-                stimulus: out as f32,
+                stimulus: out_f32,
                 true_phase: true_phase.map_or(f32::NAN, |p| p as f32),
                 clock_phase: request.clock_phase_rad as f32,
             });
@@ -306,6 +322,7 @@ impl Processor {
                 *f = Complex64::new(g * mean, 0.0);
             }
             self.plant.step(&self.forcing);
+            self.sensed = None;
             self.forcing_sum = 0.0;
             self.steps_pending = 0;
         }
@@ -317,14 +334,14 @@ impl Processor {
                     .target_phase_rad()
                     .map_or(f32::NAN, |t| t as f32),
                 estimated: estimate.predicted_phase_rad as f32,
-                amplitude: out as f32,
+                amplitude: out_f32,
             });
         }
         if limited.suppressed {
             self.push(Record::Suppressed { sample: n });
         }
         self.sample += 1;
-        out
+        out_f32
     }
 
     #[inline]
@@ -333,6 +350,29 @@ impl Processor {
             self.counters
                 .dropped_records
                 .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The largest `f32` that is not above `x` (for `x` ≥ 0).
+fn f32_at_most(x: f64) -> f32 {
+    let rounded = x as f32;
+    if rounded as f64 > x {
+        f32::from_bits(rounded.to_bits() - 1)
+    } else {
+        rounded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f32_at_most;
+
+    #[test]
+    fn f32_limit_never_rounds_up() {
+        for x in [0.1, 1.0 / 3.0, 2.0, 1e-7, 123.456] {
+            let f = f32_at_most(x);
+            assert!(f as f64 <= x && (x - f as f64) < x * 1e-6, "{x} → {f}");
         }
     }
 }

@@ -33,7 +33,8 @@ pub struct KuramotoParams {
 struct PhaseField {
     nodes: usize,
     omega: Vec<f64>,
-    lag: f64,
+    /// `e^{−iα}`.
+    lag_rotation: Complex64,
     plan: CouplingPlan,
     gain: f64,
     history: DelayLine,
@@ -50,21 +51,22 @@ impl Dynamics for PhaseField {
     }
 
     fn drift(&mut self, theta: &[f64], out: &mut [f64]) {
+        // One sin/cos per node per stage: e^{iθ} serves the coupling sum and, conjugated, the
+        // projections onto each node's phase.
+        for (u, t) in self.stage_u.iter_mut().zip(theta) {
+            let (sin, cos) = t.sin_cos();
+            *u = Complex64::new(cos, sin);
+        }
         let coupled = self.gain != 0.0;
         if coupled {
-            if self.plan.has_instant() {
-                for (u, t) in self.stage_u.iter_mut().zip(theta) {
-                    *u = Complex64::from_polar(1.0, *t);
-                }
-            }
             self.plan
                 .total_input(&self.delayed, &self.stage_u, &mut self.input);
         }
-        for (i, (t, o)) in theta.iter().zip(out.iter_mut()).enumerate() {
-            let back = Complex64::from_polar(1.0, -t);
+        for (i, o) in out.iter_mut().enumerate() {
+            let back = self.stage_u[i].conj();
             let mut d = self.omega[i] + (self.forcing[i] * back).im;
             if coupled {
-                d += self.gain * (self.input[i] * back * Complex64::from_polar(1.0, -self.lag)).im;
+                d += self.gain * (self.input[i] * back * self.lag_rotation).im;
             }
             *o = d;
         }
@@ -111,7 +113,7 @@ impl Kuramoto {
         let field = PhaseField {
             nodes: n,
             omega: freq.iter().map(|f| TAU * f).collect(),
-            lag: params.phase_lag_deg.to_radians(),
+            lag_rotation: Complex64::from_polar(1.0, -params.phase_lag_deg.to_radians()),
             history: DelayLine::new(n, plan.max_delay_steps, &unit),
             plan,
             gain: common.gain,

@@ -115,11 +115,13 @@ pub struct Recorder {
 
 impl Recorder {
     /// Create `out_dir` and the output files (control half: allocation and I/O happen here and
-    /// on the recorder thread only), then start draining `telemetry`.
+    /// on the recorder thread only), then start draining `telemetry`. If writing fails, the
+    /// thread sets `failed` (so the driver can end the run) and reports the error at `finish`.
     pub fn spawn(
         telemetry: HeapCons<Record>,
         out_dir: &Path,
         info: &RunInfo,
+        failed: Arc<AtomicBool>,
     ) -> Result<Self, String> {
         std::fs::create_dir_all(out_dir)
             .map_err(|e| format!("cannot create output folder '{}': {e}", out_dir.display()))?;
@@ -144,7 +146,13 @@ impl Recorder {
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("entrain-recorder".into())
-            .spawn(move || state.drain(telemetry, &thread_stop))
+            .spawn(move || {
+                let result = state.drain(telemetry, &thread_stop);
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                result
+            })
             .map_err(|e| format!("cannot start the recorder thread: {e}"))?;
         Ok(Self { thread, stop })
     }
@@ -189,7 +197,8 @@ struct State {
     block_fractions: Vec<f64>,
     recorded: Recorded,
     since_flush: u64,
-    last_truth: Option<f64>,
+    /// The latest frame's sample and ground-truth phase.
+    last_truth: Option<(u64, f64)>,
 }
 
 impl State {
@@ -258,11 +267,17 @@ impl State {
             } => {
                 self.write_row()?;
                 while self.next_sample < sample {
-                    // Dropped frames: keep the file's time axis honest with zeros.
+                    // Dropped frames: keep the file's time axis honest with zeros, and the PLV
+                    // series aligned with NaN (ignored by the statistics).
+                    let missing = self.next_sample;
                     self.row.fill(0.0);
-                    self.row_sample = Some(self.next_sample);
+                    self.row_sample = Some(missing);
                     self.recorded.gap_frames += 1;
                     self.write_row()?;
+                    self.observe_truth(missing, f64::NAN)?;
+                    if missing % self.decimation == 0 {
+                        self.clock_phase.push(f32::NAN);
+                    }
                 }
                 self.row[0] = observable;
                 self.row[1] = phase;
@@ -307,10 +322,13 @@ impl State {
                     estimated: estimated as f64,
                     amplitude: amplitude as f64,
                 });
-                // With zero latency the pulse arrives at the frame already recorded.
+                // With zero latency the pulse arrives at the frame already recorded (if that
+                // frame was not dropped).
                 if self.info.latency_samples == 0 {
-                    if let Some(truth) = self.last_truth {
-                        self.settle_pulses(sample, truth)?;
+                    if let Some((at, truth)) = self.last_truth {
+                        if at == sample {
+                            self.settle_pulses(sample, truth)?;
+                        }
                     }
                 }
             }
@@ -333,7 +351,7 @@ impl State {
 impl State {
     /// The plant's phase at `sample`: settles the pulses arriving now and feeds the PLV series.
     fn observe_truth(&mut self, sample: u64, truth: f64) -> Result<(), String> {
-        self.last_truth = Some(truth);
+        self.last_truth = Some((sample, truth));
         let latency = self.info.latency_samples as u64;
         if sample >= latency && (sample - latency) % self.decimation == 0 {
             self.plant_phase.push(truth as f32);
@@ -575,6 +593,8 @@ pub struct Summary {
     pub plv: Plv,
     /// Telemetry records dropped (the recorder fell behind).
     pub dropped_records: u64,
+    /// Samples whose frame was dropped, written to `signals.wav` as zeros.
+    pub gap_frames: u64,
     /// Blocks that took longer than their period.
     pub late_blocks: u64,
     /// Under/overruns reported by an audio backend (0 offline).

@@ -34,14 +34,10 @@
 
 use std::f64::consts::PI;
 
-use super::StimSample;
+use super::{StimSample, SAMPLE_ROUNDING_SLACK};
 
 /// Largest duty window, samples: its history costs one bit per sample (32 MiB here).
 const MAX_WINDOW_SAMPLES: usize = 1 << 28;
-
-/// Slack, in samples, when converting durations to whole samples, so that e.g.
-/// 48 kHz / 10 Hz = 4800.000000000001 still means 4800 samples.
-const SAMPLE_ROUNDING_SLACK: f64 = 1e-9;
 
 /// Net episode charge, as a fraction of `max_amplitude` · 1 sample, below which no recovery is
 /// needed.
@@ -208,11 +204,26 @@ impl Limiter {
 
         let x = if s.value.is_finite() { s.value } else { 0.0 };
         let mut out = Limited::default();
-        let value = if self.is_silent() {
-            self.episode = Episode::Idle;
-            self.charge = 0.0;
+        let value = if self.envelope_closed() {
             out.suppressed = s.onset;
-            0.0
+            let unbalanced = self.limits.charge_balance
+                && matches!(self.episode, Episode::Accepted | Episode::Recovery)
+                && self.charge.abs() > self.charge_tolerance;
+            if unbalanced {
+                // A stop never abandons charge recovery: it runs unramped, at the episode's
+                // peak (≤ max_amplitude), and the limiter is silent only once it is done.
+                self.episode = Episode::Recovery;
+                let value = self.recovery_value();
+                if value != 0.0 && self.nonzero_in_history >= self.budget {
+                    0.0
+                } else {
+                    value
+                }
+            } else {
+                self.episode = Episode::Idle;
+                self.charge = 0.0;
+                0.0
+            }
         } else {
             if s.onset {
                 if self.admit(n) {
@@ -284,8 +295,17 @@ impl Limiter {
         self.running = true;
     }
 
-    /// True once stopped and the ramp-down has finished: the output is exactly 0.
+    /// True once stopped, the ramp-down has finished and any charge recovery is complete: the
+    /// output is exactly 0 from here until `start`.
     pub fn is_silent(&self) -> bool {
+        self.envelope_closed()
+            && !(self.limits.charge_balance
+                && matches!(self.episode, Episode::Accepted | Episode::Recovery)
+                && self.charge.abs() > self.charge_tolerance)
+    }
+
+    /// Stopped and the ramp envelope is at zero.
+    fn envelope_closed(&self) -> bool {
         !self.running && self.ramp_pos == 0
     }
 
@@ -573,15 +593,25 @@ mod tests {
     }
 
     #[test]
-    fn stop_without_ramp_silences_at_once_and_abandons_recovery() {
+    fn stop_mid_pulse_still_recovers_the_charge_before_silence() {
         let mut l = Limiter::new(&limits(), FS).unwrap();
-        pulse_train(&mut l, 1.0, 5, 1000, 5);
+        // A monophasic pulse cut by a stop after 5 samples (ramp 0: the stop acts at once).
+        let delivered: f64 = pulse_train(&mut l, 1.0, 10, 1000, 5)
+            .iter()
+            .map(|o| o.value)
+            .sum();
+        assert_eq!(delivered, 5.0);
         l.stop();
+        assert!(!l.is_silent(), "charge is owed: not silent yet");
+        let after: Vec<f64> = (0..20).map(|_| l.process(req(1.0, false)).value).collect();
+        // The stop cut the pulse; the recovery phase pays the charge back, within the peak.
+        assert!(
+            after.iter().all(|v| *v <= 0.0 && v.abs() <= 1.0),
+            "{after:?}"
+        );
+        assert!((delivered + after.iter().sum::<f64>()).abs() < 1e-9);
         assert!(l.is_silent());
-        assert!((0..20).all(|_| l.process(req(0.0, false)).value == 0.0));
-        l.start();
-        // The recovery owed by the interrupted pulse is not resumed after the restart.
-        assert!((0..20).all(|_| l.process(req(0.0, false)).value == 0.0));
+        assert!((0..20).all(|_| l.process(req(0.5, true)).value == 0.0));
     }
 
     #[test]

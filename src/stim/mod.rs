@@ -17,6 +17,10 @@ pub use policies::{
     TacsConfig, TacsSine,
 };
 
+/// Slack, in samples, when converting a time to whole samples, so that e.g.
+/// 0.1 s · 48 kHz = 4800.000000000001 still means 4800 samples.
+const SAMPLE_ROUNDING_SLACK: f64 = 1e-9;
+
 /// One sample of a policy's requested waveform, before the limiter.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StimSample {

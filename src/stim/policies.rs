@@ -7,13 +7,9 @@
 
 use std::f64::consts::{PI, TAU};
 
-use super::{Policy, StimCommand, StimSample};
+use super::{Policy, StimCommand, StimSample, SAMPLE_ROUNDING_SLACK};
 use crate::analysis::wrap_angle;
 use crate::estimate::Estimate;
-
-/// Slack, in samples, when converting a minimum interval to whole samples, so that
-/// e.g. 0.1 s · 48 kHz = 4800.000000000001 still means 4800 samples.
-const SAMPLE_ROUNDING_SLACK: f64 = 1e-9;
 
 /// Time over which a tACS amplitude change glides linearly to its new value, seconds, so that
 /// `SetAmplitude` does not step the waveform (a click, and a current transient for the subject).
@@ -168,6 +164,9 @@ pub struct PhaseLockedPulses {
     last_onset: Option<u64>,
     /// Amplitude latched at the onset, so an amplitude change never unbalances a pulse.
     pulse_amplitude: f64,
+    /// After a stop/start, the rest of a pulse in progress is not rendered: output resumes at
+    /// the next onset, so the limiter never sees a pulse tail without its onset.
+    silent_until_onset: bool,
 }
 
 impl PhaseLockedPulses {
@@ -214,6 +213,7 @@ impl PhaseLockedPulses {
             prev_d: f64::NAN,
             last_onset: None,
             pulse_amplitude: config.pulse.amplitude,
+            silent_until_onset: false,
         })
     }
 }
@@ -233,8 +233,13 @@ impl Policy for PhaseLockedPulses {
             self.last_onset = Some(sample);
             self.pulse_amplitude = self.amplitude;
         }
+        if onset {
+            self.silent_until_onset = false;
+        }
         let value = match self.last_onset {
-            Some(t) if sample >= t => self.pulse.value(sample - t, self.pulse_amplitude),
+            Some(t) if sample >= t && !self.silent_until_onset => {
+                self.pulse.value(sample - t, self.pulse_amplitude)
+            }
             _ => 0.0,
         };
         StimSample {
@@ -252,6 +257,11 @@ impl Policy for PhaseLockedPulses {
                 self.prev_d = f64::NAN;
             }
             StimCommand::SetAmplitude(a) if a.is_finite() => self.amplitude = a.max(0.0),
+            // The phase seen before a pause says nothing about the crossing after it.
+            StimCommand::Stop | StimCommand::Start => {
+                self.prev_d = f64::NAN;
+                self.silent_until_onset = true;
+            }
             _ => {}
         }
     }
@@ -266,6 +276,7 @@ impl Policy for PhaseLockedPulses {
         self.prev_d = f64::NAN;
         self.last_onset = None;
         self.pulse_amplitude = self.config.pulse.amplitude;
+        self.silent_until_onset = false;
     }
 }
 
@@ -280,6 +291,8 @@ pub struct PeriodicPulses {
     amplitude: f64,
     /// Amplitude latched at the onset, so an amplitude change never unbalances a pulse.
     pulse_amplitude: f64,
+    /// After a stop/start, output resumes at the next onset (see [`PhaseLockedPulses`]).
+    silent_until_onset: bool,
 }
 
 impl PeriodicPulses {
@@ -308,6 +321,7 @@ impl PeriodicPulses {
             sample_rate,
             amplitude: config.pulse.amplitude,
             pulse_amplitude: config.pulse.amplitude,
+            silent_until_onset: false,
         })
     }
 
@@ -332,20 +346,26 @@ impl Policy for PeriodicPulses {
         let onset = pos == 0;
         if onset {
             self.pulse_amplitude = self.amplitude;
+            self.silent_until_onset = false;
         }
         let cycles_per_sample = self.config.rate_hz / self.sample_rate;
+        let value = if self.silent_until_onset {
+            0.0
+        } else {
+            self.pulse.value(pos, self.pulse_amplitude)
+        };
         StimSample {
-            value: self.pulse.value(pos, self.pulse_amplitude),
+            value,
             onset,
             clock_phase_rad: wrap_angle(TAU * clock_fraction(sample, cycles_per_sample)),
         }
     }
 
     fn apply(&mut self, command: &StimCommand) {
-        if let StimCommand::SetAmplitude(a) = *command {
-            if a.is_finite() {
-                self.amplitude = a.max(0.0);
-            }
+        match *command {
+            StimCommand::SetAmplitude(a) if a.is_finite() => self.amplitude = a.max(0.0),
+            StimCommand::Stop | StimCommand::Start => self.silent_until_onset = true,
+            _ => {}
         }
     }
 
@@ -356,6 +376,7 @@ impl Policy for PeriodicPulses {
     fn reset(&mut self) {
         self.amplitude = self.config.pulse.amplitude;
         self.pulse_amplitude = self.config.pulse.amplitude;
+        self.silent_until_onset = false;
     }
 }
 

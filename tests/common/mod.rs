@@ -16,7 +16,8 @@ pub fn quickstart(sets: &[&str]) -> Profile {
 
 /// Run a profile offline into `dir` and return its summary.
 pub fn run(profile: &Profile, dir: &Path) -> Summary {
-    entrain::run::offline(profile, dir, &AtomicBool::new(false), |_| {})
+    let built = entrain::engine::build(profile).unwrap_or_else(|e| panic!("{e}"));
+    entrain::run::offline(profile, built, dir, &AtomicBool::new(false), |_| {})
         .unwrap_or_else(|e| panic!("{e}"))
         .0
 }
