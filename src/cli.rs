@@ -3,10 +3,12 @@
 //! Owns: argument parsing (clap), reading profile files, progress and human summaries, exit
 //! codes. May call everything else; it is the control half's front door.
 //!
-//! Exit codes: 0 success; 1 a run failed (I/O, recorder); 2 bad input (arguments, profile,
-//! coupling files); 130 interrupted by Ctrl-C (outputs are complete up to the stop).
+//! Exit codes: 0 success; 1 a run failed (I/O, recorder, audio device); 2 bad input
+//! (arguments, profile, coupling files, unknown device); 130 interrupted by Ctrl-C (outputs
+//! are complete up to the stop).
 
 use crate::engine;
+use crate::io::audio::RealtimeEnding;
 use crate::profile::{self, Profile};
 use crate::record::Summary;
 use crate::run;
@@ -44,7 +46,20 @@ enum Command {
         /// Print only errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Run in real time on a sound card: the audio callback is the clock and the channel
+        /// map of [output] goes to the device of [audio].
+        #[arg(long)]
+        realtime: bool,
+        /// Audio host for --realtime (auto, alsa, jack); overrides audio.host.
+        #[arg(long, requires = "realtime")]
+        host: Option<String>,
+        /// Output device for --realtime: id, name or index from `entrain devices`; overrides
+        /// audio.output_device.
+        #[arg(long, requires = "realtime")]
+        device: Option<String>,
     },
+    /// List audio hosts, devices, their supported configurations and the defaults.
+    Devices,
     /// Validate a profile and print the resolved configuration and its declared latency.
     Check {
         /// Profile file (TOML). Omit it to check the embedded quickstart.
@@ -65,11 +80,24 @@ pub fn main() -> ExitCode {
             duration,
             mut set,
             quiet,
+            realtime,
+            host,
+            device,
         } => {
             if let Some(d) = duration {
                 set.push(format!("run.duration_s={d}"));
             }
-            run(profile.as_deref(), out, &set, quiet)
+            if let Some(h) = host {
+                set.push(format!("audio.host=\"{h}\""));
+            }
+            if let Some(d) = device {
+                set.push(format!("audio.output_device=\"{d}\""));
+            }
+            run(profile.as_deref(), out, &set, quiet, realtime)
+        }
+        Command::Devices => {
+            print!("{}", crate::io::audio::list_devices());
+            ExitCode::SUCCESS
         }
         Command::Check { profile, set } => check(profile.as_deref(), &set),
     }
@@ -158,7 +186,13 @@ fn check(path: Option<&Path>, set: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(path: Option<&Path>, out: Option<PathBuf>, set: &[String], quiet: bool) -> ExitCode {
+fn run(
+    path: Option<&Path>,
+    out: Option<PathBuf>,
+    set: &[String],
+    quiet: bool,
+    realtime: bool,
+) -> ExitCode {
     let (profile, name) = match load(path, set) {
         Ok(p) => p,
         Err(code) => return code,
@@ -181,26 +215,51 @@ fn run(path: Option<&Path>, out: Option<PathBuf>, set: &[String], quiet: bool) -
     }
     let fs = profile.run.sample_rate_hz;
     let show_progress = !quiet && std::io::stderr().is_terminal();
-    let result = run::offline(&profile, built, &out_dir, &interrupt, |p| {
+    let started = std::time::Instant::now();
+    let mut report = |samples: u64, total: u64| {
         if show_progress {
-            let done = p.samples as f64 / p.total.max(1) as f64;
-            let sim = p.samples as f64 / fs;
-            let speed = sim / p.elapsed.as_secs_f64().max(1e-9);
-            let eta = p.total.saturating_sub(p.samples) as f64 / fs / speed.max(1e-9);
+            let done = samples as f64 / total.max(1) as f64;
+            let sim = samples as f64 / fs;
+            let speed = sim / started.elapsed().as_secs_f64().max(1e-9);
+            let eta = total.saturating_sub(samples) as f64 / fs / speed.max(1e-9);
             eprint!(
-                "\r  {:5.1} %  {:.1} / {:.1} s simulated  {:.1}× real time  ETA {:.0} s   ",
+                "\r  {:5.1} %  {:.1} / {:.1} s  {:.1}× real time  ETA {:.0} s   ",
                 100.0 * done,
                 sim,
-                p.total as f64 / fs,
+                total as f64 / fs,
                 speed,
                 eta
             );
         }
-    });
+    };
+    let result = if realtime {
+        run::realtime(&profile, built, &out_dir, &interrupt, &mut report).map(|(summary, ending)| {
+            let code = match ending {
+                RealtimeEnding::Completed => ExitCode::SUCCESS,
+                RealtimeEnding::Interrupted => ExitCode::from(INTERRUPTED),
+                RealtimeEnding::DeviceError(e) => {
+                    eprintln!("\nerror: the audio device failed: {e}; outputs are complete up to the failure");
+                    ExitCode::from(FAILED)
+                }
+            };
+            (summary, code)
+        })
+    } else {
+        run::offline(&profile, built, &out_dir, &interrupt, |p| {
+            report(p.samples, p.total)
+        })
+        .map(|(summary, ending)| {
+            let code = match ending {
+                run::Ending::Completed => ExitCode::SUCCESS,
+                run::Ending::Interrupted => ExitCode::from(INTERRUPTED),
+            };
+            (summary, code)
+        })
+    };
     if show_progress {
         eprintln!();
     }
-    let (summary, ending) = match result {
+    let (summary, code) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -210,13 +269,10 @@ fn run(path: Option<&Path>, out: Option<PathBuf>, set: &[String], quiet: bool) -
     if !quiet {
         print_summary(&summary, &out_dir);
     }
-    match ending {
-        run::Ending::Completed => ExitCode::SUCCESS,
-        run::Ending::Interrupted => {
-            eprintln!("interrupted: output ramped to zero; outputs are complete up to the stop");
-            ExitCode::from(INTERRUPTED)
-        }
+    if code == ExitCode::from(INTERRUPTED) {
+        eprintln!("interrupted: output ramped to zero; outputs are complete up to the stop");
     }
+    code
 }
 
 /// `runs/<profile stem>-<n>` with the first n whose folder does not exist yet.

@@ -23,6 +23,7 @@
 //! - [`stim`] — stimulation policies and the safety limiter.
 //! - [`profile`] — the TOML experiment description, validation and `--set` overrides.
 //! - [`engine`] — the control half that builds a run and the real-time half that runs it.
+//! - [`io`] — the real-time audio driver (cpal) and the serial trigger line.
 //! - [`record`] — the recorder thread and the run outputs (`summary.json`, `events.csv`,
 //!   `signals.wav`).
 //! - [`run`] — a whole offline run into an output folder.
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod engine;
 pub mod estimate;
 pub mod integrate;
+pub mod io;
 pub mod model;
 pub mod profile;
 pub mod record;

@@ -45,8 +45,11 @@ pub struct Profile {
     pub stimulation: StimulationSection,
     /// `[safety]`: the hard limits enforced by the limiter.
     pub safety: SafetySection,
-    /// `[output]`: what the recorder writes besides the standard outputs.
+    /// `[output]`: the output channel map and what the recorder writes besides the standard
+    /// outputs.
     pub output: OutputSection,
+    /// `[audio]`: device selection for real-time runs.
+    pub audio: AudioSection,
 }
 
 /// `[run]`.
@@ -360,10 +363,21 @@ fn default_ramp() -> f64 {
     0.01
 }
 
-/// `[output]`.
+/// `[output]`: what each output channel carries, and what the recorder writes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
+    /// What each output channel carries, in order (the device gets this many channels).
+    #[serde(default = "default_channels")]
+    pub channels: Vec<ChannelSignal>,
+    /// Gain per channel (output units per signal unit); default 1 for every channel. A
+    /// stimulation channel is clamped to `gain · safety.max_amplitude` after its gain, so the
+    /// limit holds on the wire; monitor channels are clamped to the converter's ±1.
+    #[serde(default)]
+    pub gains: Vec<f64>,
+    /// Width of the trigger marker pulse, ms.
+    #[serde(default = "one_f64")]
+    pub trigger_width_ms: f64,
     /// Nodes whose observable is written to `signals.wav` as extra channels (`node_<i>`).
     #[serde(default)]
     pub record_nodes: Vec<usize>,
@@ -373,11 +387,68 @@ pub struct OutputSection {
     pub telemetry_buffer_s: f64,
 }
 
+/// What an output channel carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelSignal {
+    /// The limited stimulus waveform (stimulus units × gain).
+    Stimulus,
+    /// A full-scale marker pulse (`trigger_width_ms`) at every delivered pulse onset, for a
+    /// stimulator's TTL/analog trigger input.
+    Trigger,
+    /// The sensor's signal (plant observable or audio input), for monitoring.
+    Observable,
+    /// The estimated phase, scaled to ±1 (= ±180°).
+    Phase,
+    /// Nothing.
+    Silence,
+}
+
+fn default_channels() -> Vec<ChannelSignal> {
+    vec![ChannelSignal::Stimulus]
+}
+
+impl OutputSection {
+    /// The gain of channel `i` (1 where `gains` is shorter).
+    pub fn gain(&self, i: usize) -> f64 {
+        self.gains.get(i).copied().unwrap_or(1.0)
+    }
+}
+
 impl Default for OutputSection {
     fn default() -> Self {
         Self {
+            channels: default_channels(),
+            gains: Vec::new(),
+            trigger_width_ms: 1.0,
             record_nodes: Vec::new(),
             telemetry_buffer_s: 1.0,
+        }
+    }
+}
+
+/// `[audio]` (optional): the sound card (or DC-coupled audio interface) a real-time run uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSection {
+    /// Audio host: `auto` (the platform default), `alsa`, or `jack` (when built with JACK).
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Output device: its id (as `entrain devices` prints it), its name, or its index in that
+    /// list; empty for the host's default device.
+    #[serde(default)]
+    pub output_device: String,
+}
+
+fn default_host() -> String {
+    "auto".into()
+}
+
+impl Default for AudioSection {
+    fn default() -> Self {
+        Self {
+            host: default_host(),
+            output_device: String::new(),
         }
     }
 }
@@ -514,7 +585,7 @@ impl std::error::Error for ProfileErrors {}
 /// Non-fatal remarks about a valid profile (e.g. a request the limiter will clamp).
 pub type Warnings = Vec<String>;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "run",
     "model",
     "network",
@@ -523,6 +594,7 @@ const SECTIONS: [&str; 8] = [
     "stimulation",
     "safety",
     "output",
+    "audio",
 ];
 const REQUIRED: [&str; 6] = [
     "run",
@@ -697,6 +769,7 @@ impl Context<'_> {
             take("safety"),
             take("output"),
         );
+        let audio = take("audio");
         let run: Option<RunSection> = keep(&mut errors, self.typed("run", run));
         let model = keep(&mut errors, self.model(model));
         let network = keep(&mut errors, self.network(network));
@@ -705,6 +778,7 @@ impl Context<'_> {
         let stimulation = keep(&mut errors, self.stimulation(stimulation));
         let safety: Option<SafetySection> = keep(&mut errors, self.typed("safety", safety));
         let output: Option<OutputSection> = keep(&mut errors, self.typed("output", output));
+        let audio: Option<AudioSection> = keep(&mut errors, self.typed("audio", audio));
         let (
             Some(run),
             Some(model),
@@ -714,6 +788,7 @@ impl Context<'_> {
             Some(stimulation),
             Some(safety),
             Some(output),
+            Some(audio),
         ) = (
             run,
             model,
@@ -723,6 +798,7 @@ impl Context<'_> {
             stimulation,
             safety,
             output,
+            audio,
         )
         else {
             return Err(ProfileErrors(errors));
@@ -736,6 +812,7 @@ impl Context<'_> {
             stimulation,
             safety,
             output,
+            audio,
         };
         let mut warnings = self.warnings.take();
         warnings.extend(self.validate(&profile, &mut errors));
@@ -1027,6 +1104,33 @@ impl Context<'_> {
                 p.output.telemetry_buffer_s
             ),
         );
+        let o = &p.output;
+        check(
+            (1..=MAX_OUTPUT_CHANNELS).contains(&o.channels.len()),
+            "output.channels",
+            format!(
+                "expected 1 to {MAX_OUTPUT_CHANNELS} channels, got {}",
+                o.channels.len()
+            ),
+        );
+        check(
+            o.gains.len() <= o.channels.len() && o.gains.iter().all(|g| g.is_finite()),
+            "output.gains",
+            format!(
+                "expected at most one finite gain per channel ({} channels)",
+                o.channels.len()
+            ),
+        );
+        check(
+            o.trigger_width_ms.is_finite()
+                && o.trigger_width_ms > 0.0
+                && o.trigger_width_ms <= 1000.0,
+            "output.trigger_width_ms",
+            format!(
+                "expected a width between 0 and 1000 ms, got {}",
+                o.trigger_width_ms
+            ),
+        );
         if p.output.record_nodes.len() > MAX_RECORD_NODES {
             check(
                 false,
@@ -1105,6 +1209,8 @@ const SAFETY_KEYS: [&str; 6] = [
 const MIN_BAND_HZ: f64 = 0.1;
 /// Narrowest band relative to its centre (the filter's settling grows with this Q).
 const MAX_BAND_Q: f64 = 50.0;
+/// Most output channels a device is given.
+const MAX_OUTPUT_CHANNELS: usize = 64;
 /// Most nodes that can be written to `signals.wav` as channels.
 const MAX_RECORD_NODES: usize = 1024;
 

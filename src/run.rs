@@ -1,12 +1,13 @@
-//! A whole offline run: build the engine, start the recorder, drive the loop, write the summary.
+//! A whole run: start the recorder, drive the loop (offline or on a device), write the summary.
 //!
-//! Owns: the sequence that turns a validated [`Profile`] into the outputs of ENGINE.md in a
-//! folder. Used by the CLI, and by tests and sweeps that need the same outputs.
-//! May call: [`crate::engine`], [`crate::record`], [`crate::profile`].
+//! Owns: the sequence that turns a built [`Run`] into the outputs of ENGINE.md in a folder.
+//! Used by the CLI, and by tests and sweeps that need the same outputs.
+//! May call: [`crate::engine`], [`crate::io`], [`crate::record`], [`crate::profile`].
 
-use crate::engine::{offline, Counters, Run};
+use crate::engine::{offline, Counters, Run, RunInfo};
+use crate::io::audio::{self, RealtimeEnding};
 use crate::profile::Profile;
-use crate::record::{self, Recorder, Summary};
+use crate::record::{self, RealtimeFigures, Recorded, Recorder, Summary};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -14,10 +15,10 @@ use std::time::Instant;
 
 pub use crate::engine::offline::{Ending, Progress};
 
-/// Run `profile`, already built into `built` by [`engine::build`], offline into `out_dir`
-/// (created if needed). `interrupt` ends it early with a ramp to zero; `progress` is called
-/// about four times a second. Returns the summary that was written to `summary.json` and how
-/// the run ended.
+/// Run `profile`, already built into `built` by [`crate::engine::build`], offline into
+/// `out_dir` (created if needed). `interrupt` ends it early with a ramp to zero; `progress` is
+/// called about four times a second. Returns the summary that was written to `summary.json` and
+/// how the run ended.
 pub fn offline(
     profile: &Profile,
     mut built: Run,
@@ -45,25 +46,118 @@ pub fn offline(
     );
     let wall = started.elapsed().as_secs_f64();
     let recorded = recorder.finish()?;
-    let samples = built.processor.sample();
-    let summary = Summary {
+    let summary = summary(
+        profile,
+        &info,
+        &built.counters,
+        recorded,
+        ending_name(ending),
+        wall,
+        None,
+    );
+    record::write_summary(out_dir, &summary)?;
+    Ok((summary, ending))
+}
+
+/// Run `profile` in real time on the sound card its `[audio]` section (or `host`/`device`, when
+/// given) names, into `out_dir`. The audio callback is the clock; Ctrl-C (`interrupt`) or a
+/// device error ramp the output down and stop the stream, and the outputs are complete either
+/// way. `progress` gets (samples, total).
+pub fn realtime(
+    profile: &Profile,
+    built: Run,
+    out_dir: &Path,
+    interrupt: &AtomicBool,
+    progress: impl FnMut(u64, u64),
+) -> Result<(Summary, RealtimeEnding), String> {
+    let Run {
+        processor,
+        telemetry,
+        commands,
+        counters,
+        info,
+    } = built;
+    let recorder_failed = Arc::new(AtomicBool::new(false));
+    let recorder = Recorder::spawn(telemetry, out_dir, &info, Arc::clone(&recorder_failed))?;
+    let started = Instant::now();
+    let report = audio::run(
+        processor,
+        &commands,
+        &counters,
+        &info,
+        &profile.audio.host,
+        &profile.audio.output_device,
+        interrupt,
+        progress,
+    );
+    let wall = started.elapsed().as_secs_f64();
+    // The recorder drains whatever the callback pushed, whether or not the device worked.
+    let recorded = recorder.finish()?;
+    let report = report?;
+    let ending = match &report.ending {
+        RealtimeEnding::Completed => "completed",
+        RealtimeEnding::Interrupted => "interrupted",
+        RealtimeEnding::DeviceError(_) => "device_error",
+    };
+    let figures = RealtimeFigures {
+        device: report.device.clone(),
+        sample_format: report.sample_format.clone(),
+        declared_latency_ms: info.latency_samples as f64 / info.sample_rate_hz * 1e3,
+        nominal_period_ms: info.block_frames as f64 / info.sample_rate_hz * 1e3,
+        callback_period: recorded.block_period.clone(),
+        callbacks: report.callbacks,
+        realtime_denied: report.realtime_denied,
+        device_error: match &report.ending {
+            RealtimeEnding::DeviceError(e) => Some(e.clone()),
+            _ => None,
+        },
+    };
+    let mut summary = summary(
+        profile,
+        &info,
+        &counters,
+        recorded,
+        ending,
+        wall,
+        Some(figures),
+    );
+    summary.xruns = report.xruns;
+    record::write_summary(out_dir, &summary)?;
+    Ok((summary, report.ending))
+}
+
+fn ending_name(ending: Ending) -> &'static str {
+    match ending {
+        Ending::Completed => "completed",
+        Ending::Interrupted => "interrupted",
+    }
+}
+
+fn summary(
+    profile: &Profile,
+    info: &RunInfo,
+    counters: &Counters,
+    recorded: Recorded,
+    ending: &str,
+    wall: f64,
+    realtime: Option<RealtimeFigures>,
+) -> Summary {
+    let samples = Counters::get(&counters.samples);
+    Summary {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        profile: serde_json::to_value(profile).map_err(|e| format!("profile: {e}"))?,
+        profile: serde_json::to_value(profile).unwrap_or(serde_json::Value::Null),
         sample_rate: info.sample_rate_hz,
         block: info.block_frames,
         latency_samples: info.latency_samples,
         samples,
-        ending: match ending {
-            Ending::Completed => "completed".into(),
-            Ending::Interrupted => "interrupted".into(),
-        },
+        ending: ending.to_string(),
         pulses: recorded.pulses,
         suppressed_pulses: recorded.suppressed_pulses,
         phase_error: recorded.phase_error,
         plv: recorded.plv,
-        dropped_records: Counters::get(&built.counters.dropped_records),
+        dropped_records: Counters::get(&counters.dropped_records),
         gap_frames: recorded.gap_frames,
-        late_blocks: Counters::get(&built.counters.late_blocks),
+        late_blocks: Counters::get(&counters.late_blocks),
         xruns: 0,
         commands: recorded.commands,
         clamped_commands: recorded.clamped_commands,
@@ -73,7 +167,12 @@ pub fn offline(
         realtime_factor: samples as f64 / info.sample_rate_hz / wall.max(1e-9),
         estimator_settling_s: info.settling_samples as f64 / info.sample_rate_hz,
         plant_state_bytes: info.plant_bytes,
-    };
-    record::write_summary(out_dir, &summary)?;
-    Ok((summary, ending))
+        driver: if realtime.is_some() {
+            "realtime"
+        } else {
+            "offline"
+        }
+        .to_string(),
+        realtime,
+    }
 }

@@ -16,11 +16,11 @@
 pub mod offline;
 mod processor;
 
-pub use processor::Processor;
+pub use processor::{OutputChannel, Processor};
 
 use crate::model::harmonic;
 use crate::model::{Coupling, Kuramoto, Plant, PlantCommon, StuartLandau};
-use crate::profile::{ModelParams, PolicySpec, Profile, StimNodes};
+use crate::profile::{ChannelSignal, ModelParams, PolicySpec, Profile, StimNodes};
 use crate::stim::{Limiter, StimCommand};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -79,6 +79,9 @@ pub enum Record {
         frames: u32,
         /// Wall time spent in `process_block`, ns.
         busy_ns: u64,
+        /// When the block started, ns since the processor was built (real-time runs: the
+        /// callback clock whose period the summary reports).
+        started_ns: u64,
     },
     /// A command was applied; `clamped` when it asked for more than the safety limits allow.
     Command {
@@ -231,6 +234,27 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         settling_samples: estimator.settling_samples(),
         plant_bytes: plant.state_bytes(),
     };
+    let channels = profile
+        .output
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(i, &signal)| {
+            let gain = profile.output.gain(i);
+            let bound = match signal {
+                ChannelSignal::Stimulus => {
+                    processor::f32_at_most(gain.abs() * limits.max_amplitude)
+                }
+                _ => 1.0,
+            };
+            OutputChannel {
+                signal,
+                gain: gain as f32,
+                bound,
+            }
+        })
+        .collect();
+    let trigger_samples = ((profile.output.trigger_width_ms * 1e-3 * fs).round() as u32).max(1);
     let processor = Processor::new(processor::Parts {
         plant,
         sensor: profile.sensor.node,
@@ -245,6 +269,8 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         stim_start_sample: start,
         stim_stop_sample: stop,
         record_nodes,
+        channels,
+        trigger_samples,
         sample_rate_hz: fs,
         max_amplitude: limits.max_amplitude,
         telemetry: producer,

@@ -29,7 +29,8 @@ pub struct Progress {
 }
 
 /// Drive `processor` for `total` samples in blocks of `block` frames. `output` receives every
-/// output sample (for tests and file sinks; pass `None` to discard). Any of `interrupts` set
+/// output frame, interleaved as the channel map says (for tests and file sinks; `None`
+/// discards them). Any of `interrupts` set
 /// (a Ctrl-C handler, a failed recorder) ends the run early with a ramp to zero; from then on
 /// the driver no longer waits for the telemetry consumer.
 pub fn run(
@@ -42,7 +43,8 @@ pub fn run(
     mut progress: impl FnMut(Progress),
 ) -> Ending {
     let started = Instant::now();
-    let mut buffer = vec![0.0f32; block];
+    let channels = processor.channels();
+    let mut buffer = vec![0.0f32; block * channels];
     let mut last_report = Instant::now();
     let mut ending = Ending::Completed;
     let needed = block * processor.records_per_sample() + COMMAND_CAPACITY + 1;
@@ -64,9 +66,9 @@ pub fn run(
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        processor.process_block(&mut buffer[..frames]);
+        processor.process_block(&mut buffer[..frames * channels]);
         if let Some(out) = output.as_deref_mut() {
-            out.extend_from_slice(&buffer[..frames]);
+            out.extend_from_slice(&buffer[..frames * channels]);
         }
         if last_report.elapsed() >= Duration::from_millis(250) {
             last_report = Instant::now();

@@ -3,7 +3,7 @@
 use super::{Command, Counters, Record};
 use crate::estimate::PhaseEstimator;
 use crate::model::Plant;
-use crate::profile::SensorNode;
+use crate::profile::{ChannelSignal, SensorNode};
 use crate::stim::{Limiter, Policy, StimCommand, StimSample};
 use num_complex::Complex64;
 use rand::RngExt;
@@ -30,11 +30,33 @@ pub(super) struct Parts {
     pub stim_start_sample: u64,
     pub stim_stop_sample: u64,
     pub record_nodes: Vec<usize>,
+    pub channels: Vec<OutputChannel>,
+    pub trigger_samples: u32,
     pub sample_rate_hz: f64,
     pub max_amplitude: f64,
     pub telemetry: HeapProd<Record>,
     pub commands: crossbeam_channel::Receiver<Command>,
     pub counters: Arc<Counters>,
+}
+
+/// One output channel: what it carries, its gain, and the bound of its last stage.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutputChannel {
+    /// The signal.
+    pub signal: ChannelSignal,
+    /// Output units per signal unit.
+    pub gain: f32,
+    /// |output| never exceeds this: `gain · max_amplitude` for stimulation, 1 for the rest.
+    pub bound: f32,
+}
+
+/// What one sample produced, before the channel map.
+#[derive(Clone, Copy, Debug)]
+struct FrameOut {
+    stimulus: f32,
+    observable: f64,
+    phase: f64,
+    onset: bool,
 }
 
 /// Where the stimulation window is.
@@ -81,8 +103,13 @@ pub struct Processor {
     paused: bool,
     ending: bool,
     record_nodes: Vec<usize>,
+    channels: Vec<OutputChannel>,
+    trigger_samples: u32,
+    trigger_left: u32,
     sample: u64,
     period_ns: f64,
+    /// When the processor was built (the origin of `Record::Block::started_ns`).
+    origin: Instant,
     max_amplitude: f64,
     /// The largest f32 not above `max_amplitude`: outputs are f32, and rounding to f32 must
     /// not take a sample past the limit.
@@ -123,8 +150,12 @@ impl Processor {
             paused: false,
             ending: false,
             record_nodes: p.record_nodes,
+            channels: p.channels,
+            trigger_samples: p.trigger_samples,
+            trigger_left: 0,
             sample: 0,
             period_ns: 1e9 / p.sample_rate_hz,
+            origin: Instant::now(),
             max_amplitude: p.max_amplitude,
             max_amplitude_f32: f32_at_most(p.max_amplitude),
             telemetry: p.telemetry,
@@ -155,24 +186,58 @@ impl Processor {
         2 + self.record_nodes.len()
     }
 
-    /// Run the loop for `output.len()` frames, writing the limited stimulus to `output`.
+    /// Output channels per frame.
+    pub fn channels(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Run the loop for `output.len() / channels()` frames, writing interleaved frames of the
+    /// channel map to `output` (whose length must be a multiple of `channels()`).
     ///
     /// Real-time safe: no allocation, no locks, no blocking, no I/O.
     pub fn process_block(&mut self, output: &mut [f32]) {
         let started = Instant::now();
         let first_sample = self.sample;
         self.apply_commands();
-        for out in output.iter_mut() {
-            *out = self.process_sample();
+        let width = self.channels.len();
+        let frames = output.len() / width;
+        for frame in output.chunks_exact_mut(width) {
+            let out = self.process_sample();
+            if out.onset {
+                self.trigger_left = self.trigger_samples;
+            }
+            let trigger = if self.trigger_left > 0 {
+                self.trigger_left -= 1;
+                1.0
+            } else {
+                0.0
+            };
+            for (slot, ch) in frame.iter_mut().zip(&self.channels) {
+                let value = match ch.signal {
+                    ChannelSignal::Stimulus => out.stimulus,
+                    ChannelSignal::Trigger => trigger,
+                    ChannelSignal::Observable => out.observable as f32,
+                    ChannelSignal::Phase => (out.phase / std::f64::consts::PI) as f32,
+                    ChannelSignal::Silence => 0.0,
+                };
+                // The last stage of every channel: nothing leaves beyond its bound (NaN → 0).
+                let v = ch.gain * value;
+                *slot = if v.is_nan() {
+                    0.0
+                } else {
+                    v.clamp(-ch.bound, ch.bound)
+                };
+            }
         }
         let busy_ns = started.elapsed().as_nanos() as u64;
-        if busy_ns as f64 > self.period_ns * output.len() as f64 {
+        if busy_ns as f64 > self.period_ns * frames as f64 {
             self.counters.late_blocks.fetch_add(1, Ordering::Relaxed);
         }
         self.push(Record::Block {
             first_sample,
-            frames: output.len() as u32,
+            frames: frames as u32,
             busy_ns,
+            started_ns: started.duration_since(self.origin).as_nanos() as u64,
         });
         self.counters.samples.store(self.sample, Ordering::Relaxed);
         if self.finished() {
@@ -226,7 +291,7 @@ impl Processor {
     }
 
     #[inline]
-    fn process_sample(&mut self) -> f32 {
+    fn process_sample(&mut self) -> FrameOut {
         let n = self.sample;
         // 1. Sensor: the plant as it is at this sample, before this sample's forcing acts.
         let (clean, true_phase) = match self.sensed {
@@ -341,7 +406,12 @@ impl Processor {
             self.push(Record::Suppressed { sample: n });
         }
         self.sample += 1;
-        out_f32
+        FrameOut {
+            stimulus: out_f32,
+            observable,
+            phase: estimate.phase_rad,
+            onset: limited.onset,
+        }
     }
 
     #[inline]
@@ -355,7 +425,7 @@ impl Processor {
 }
 
 /// The largest `f32` that is not above `x` (for `x` ≥ 0).
-fn f32_at_most(x: f64) -> f32 {
+pub(super) fn f32_at_most(x: f64) -> f32 {
     let rounded = x as f32;
     if rounded as f64 > x {
         f32::from_bits(rounded.to_bits() - 1)

@@ -68,6 +68,21 @@ pub struct Recorded {
     pub plv: Plv,
     /// Per-block processing time as a fraction of the block's period.
     pub block_time: BlockTime,
+    /// Time between consecutive block starts (in real time: the callback period).
+    pub block_period: BlockPeriod,
+}
+
+/// Statistics of the time between consecutive block starts, ms.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BlockPeriod {
+    /// Median, ms.
+    pub median_ms: Option<f64>,
+    /// 1st percentile, ms.
+    pub p1_ms: Option<f64>,
+    /// 99th percentile, ms.
+    pub p99_ms: Option<f64>,
+    /// Maximum, ms.
+    pub max_ms: Option<f64>,
 }
 
 /// Phase error statistics (degrees); `None` where undefined (no pulses, or no target).
@@ -195,6 +210,7 @@ struct State {
     clock_phase: Vec<f32>,
     arrivals: Vec<u64>,
     block_fractions: Vec<f64>,
+    block_starts_ns: Vec<u64>,
     recorded: Recorded,
     since_flush: u64,
     /// The latest frame's sample and ground-truth phase.
@@ -225,6 +241,7 @@ impl State {
             clock_phase: Vec::new(),
             arrivals: Vec::new(),
             block_fractions: Vec::new(),
+            block_starts_ns: Vec::new(),
             recorded: Recorded::default(),
             since_flush: 0,
             last_truth: None,
@@ -334,10 +351,14 @@ impl State {
             }
             Record::Suppressed { .. } => self.recorded.suppressed_pulses += 1,
             Record::Block {
-                frames, busy_ns, ..
+                frames,
+                busy_ns,
+                started_ns,
+                ..
             } => {
                 let period_ns = frames as f64 * 1e9 / self.info.sample_rate_hz;
                 self.block_fractions.push(busy_ns as f64 / period_ns);
+                self.block_starts_ns.push(started_ns);
             }
             Record::Command { clamped, .. } => {
                 self.recorded.commands += 1;
@@ -444,6 +465,7 @@ impl State {
             n: self.errors.len() as u64,
         };
         self.recorded.block_time = block_time(&mut self.block_fractions);
+        self.recorded.block_period = block_period(&self.block_starts_ns);
         self.wav
             .finalize()
             .map_err(|e| format!("signals.wav: {e}"))?;
@@ -552,6 +574,24 @@ fn pulse_clock(
     Some(phase)
 }
 
+fn block_period(starts_ns: &[u64]) -> BlockPeriod {
+    let mut periods: Vec<f64> = starts_ns
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]) as f64 * 1e-6)
+        .collect();
+    if periods.is_empty() {
+        return BlockPeriod::default();
+    }
+    periods.sort_by(f64::total_cmp);
+    let at = |q: f64| Some(periods[((periods.len() - 1) as f64 * q).round() as usize]);
+    BlockPeriod {
+        median_ms: at(0.5),
+        p1_ms: at(0.01),
+        p99_ms: at(0.99),
+        max_ms: periods.last().copied(),
+    }
+}
+
 fn block_time(fractions: &mut [f64]) -> BlockTime {
     if fractions.is_empty() {
         return BlockTime::default();
@@ -615,6 +655,32 @@ pub struct Summary {
     pub estimator_settling_s: f64,
     /// Bytes of plant state and delay history.
     pub plant_state_bytes: usize,
+    /// `offline` or `realtime`.
+    pub driver: String,
+    /// Real-time runs only: the device and its timing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeFigures>,
+}
+
+/// What a real-time run adds to the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct RealtimeFigures {
+    /// The output device's id.
+    pub device: String,
+    /// The sample format negotiated with the device.
+    pub sample_format: String,
+    /// Declared loop latency, ms.
+    pub declared_latency_ms: f64,
+    /// The block period the device should call at, ms.
+    pub nominal_period_ms: f64,
+    /// Measured time between callbacks.
+    pub callback_period: BlockPeriod,
+    /// Callbacks served.
+    pub callbacks: u64,
+    /// Whether the system refused real-time scheduling for the audio thread.
+    pub realtime_denied: bool,
+    /// How the device side ended: empty, or the device error.
+    pub device_error: Option<String>,
 }
 
 /// Write `summary` as pretty JSON to `dir/summary.json`.

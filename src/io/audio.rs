@@ -1,0 +1,420 @@
+//! The real-time driver: a cpal output stream whose callback is the engine's clock.
+//!
+//! Owns: host and device selection (by id, name or index, with the alternatives listed when a
+//! name matches nothing), the device listing of `entrain devices`, and [`run`], which moves the
+//! engine's [`Processor`] into the audio callback and supervises the stream from the control
+//! half: progress, Ctrl-C, device errors, xruns, and a clean stop (ramp to zero, then the stream
+//! is stopped).
+//!
+//! The callback does only real-time work: it flushes denormals to zero, calls
+//! `process_block`, converts to the device's sample type, and writes silence when the run is
+//! over. The `realtime` feature of cpal asks for real-time scheduling of the callback thread; if
+//! the system refuses, the error callback records it and the run carries on.
+
+use crate::engine::{Command, Counters, Processor, RunInfo};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{BufferSize, Device, FromSample, Host, SampleFormat, SizedSample, StreamConfig};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a real-time run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RealtimeEnding {
+    /// Every sample of the run was played.
+    Completed,
+    /// Ctrl-C: the output ramped to zero and the stream stopped.
+    Interrupted,
+    /// The device failed or vanished; the message says how.
+    DeviceError(String),
+}
+
+/// What the driver measured besides the engine's own telemetry.
+#[derive(Clone, Debug)]
+pub struct RealtimeReport {
+    /// How the run ended.
+    pub ending: RealtimeEnding,
+    /// The device's id, as `entrain devices` lists it.
+    pub device: String,
+    /// Under/overruns reported by the backend.
+    pub xruns: u64,
+    /// Whether the system refused real-time scheduling for the callback thread.
+    pub realtime_denied: bool,
+    /// Callbacks served.
+    pub callbacks: u64,
+    /// The sample format negotiated with the device.
+    pub sample_format: String,
+}
+
+/// The audio host called `name` (`auto` = the platform default), or an error listing them.
+pub fn host(name: &str) -> Result<Host, String> {
+    if name.is_empty() || name.eq_ignore_ascii_case("auto") {
+        return Ok(cpal::default_host());
+    }
+    let hosts = cpal::available_hosts();
+    let id = hosts
+        .iter()
+        .find(|id| id.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            let names: Vec<&str> = hosts.iter().map(|h| h.name()).collect();
+            format!(
+                "audio host '{name}' is not available; available: {} (JACK needs a build with --features jack and a running server)",
+                names.join(", ")
+            )
+        })?;
+    cpal::host_from_id(*id).map_err(|e| format!("audio host '{name}': {e}"))
+}
+
+/// Output devices of `host`, as (id, description).
+fn output_devices(host: &Host) -> Vec<(Device, String, String)> {
+    let Ok(devices) = host.output_devices() else {
+        return Vec::new();
+    };
+    devices
+        .map(|d| {
+            let id = d.id().map_or_else(|_| "?".to_string(), |id| id.to_string());
+            let description = d
+                .description()
+                .map_or_else(|_| String::new(), |x| x.to_string());
+            (d, id, description)
+        })
+        .collect()
+}
+
+/// The output device `spec` of `host`: empty for the default, else an id, an exact name, or an
+/// index into [`list_devices`]' order. A spec matching nothing lists the alternatives.
+pub fn output_device(host: &Host, spec: &str) -> Result<(Device, String), String> {
+    if spec.is_empty() || spec.eq_ignore_ascii_case("default") {
+        let device = host.default_output_device().ok_or_else(|| {
+            format!(
+                "the {} host has no default output device{}",
+                host.id().name(),
+                alternatives(host)
+            )
+        })?;
+        let id = device
+            .id()
+            .map_or_else(|_| "default".into(), |id| id.to_string());
+        return Ok((device, id));
+    }
+    let devices = output_devices(host);
+    let found = match spec.parse::<usize>() {
+        Ok(index) => devices.into_iter().nth(index),
+        Err(_) => devices.into_iter().find(|(_, id, description)| {
+            id == spec
+                || id.split_once(':').is_some_and(|(_, name)| name == spec)
+                || description == spec
+        }),
+    };
+    match found {
+        Some((device, id, _)) => Ok((device, id)),
+        None => Err(format!(
+            "output device '{spec}' not found on the {} host{}",
+            host.id().name(),
+            alternatives(host)
+        )),
+    }
+}
+
+fn alternatives(host: &Host) -> String {
+    let devices = output_devices(host);
+    if devices.is_empty() {
+        return "; it lists no output devices".into();
+    }
+    let mut text = String::from("; output devices:");
+    for (i, (_, id, description)) in devices.iter().enumerate() {
+        let _ = write!(text, "\n  {i}: {id}");
+        if !description.is_empty() {
+            let _ = write!(text, " ({description})");
+        }
+    }
+    text
+}
+
+/// Hosts, devices, their supported configurations and the defaults, as `entrain devices`
+/// prints them.
+pub fn list_devices() -> String {
+    let mut out = String::new();
+    let default_host = cpal::default_host().id();
+    for id in cpal::available_hosts() {
+        let marker = if id == default_host {
+            " (default host)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "host {}{marker}", id.name());
+        let host = match cpal::host_from_id(id) {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = writeln!(out, "  unavailable: {e}");
+                continue;
+            }
+        };
+        let default_out = host
+            .default_output_device()
+            .and_then(|d| d.id().ok())
+            .map(|id| id.to_string());
+        let default_in = host
+            .default_input_device()
+            .and_then(|d| d.id().ok())
+            .map(|id| id.to_string());
+        let Ok(devices) = host.devices() else {
+            let _ = writeln!(out, "  (cannot list devices)");
+            continue;
+        };
+        let mut output_index = 0;
+        for device in devices {
+            let dev_id = device.id().map_or_else(|_| "?".into(), |id| id.to_string());
+            let description = device
+                .description()
+                .map_or_else(|_| String::new(), |d| d.to_string());
+            let outputs: Vec<String> = device
+                .supported_output_configs()
+                .map(|c| c.map(|r| format!("{r:?}")).collect())
+                .unwrap_or_default();
+            let inputs: Vec<String> = device
+                .supported_input_configs()
+                .map(|c| c.map(|r| format!("{r:?}")).collect())
+                .unwrap_or_default();
+            let mut tags = Vec::new();
+            if Some(&dev_id) == default_out.as_ref() {
+                tags.push("default output");
+            }
+            if Some(&dev_id) == default_in.as_ref() {
+                tags.push("default input");
+            }
+            let index = if outputs.is_empty() {
+                "  ".to_string()
+            } else {
+                output_index += 1;
+                format!("{:>2}", output_index - 1)
+            };
+            let _ = writeln!(
+                out,
+                "{index} {dev_id}{}{}",
+                if description.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {description}")
+                },
+                if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", tags.join(", "))
+                }
+            );
+            for c in &outputs {
+                let _ = writeln!(out, "      out {c}");
+            }
+            for c in &inputs {
+                let _ = writeln!(out, "      in  {c}");
+            }
+        }
+    }
+    out
+}
+
+/// Shared between the callback, the error callback and the supervising thread.
+#[derive(Default)]
+struct StreamFlags {
+    done: AtomicBool,
+    device_failed: AtomicBool,
+    realtime_denied: AtomicBool,
+    xruns: AtomicU64,
+    callbacks: AtomicU64,
+}
+
+/// Play the run whose real-time half is `processor` on the device `device_spec` of host
+/// `host_name` until its samples are done, the user interrupts, or the device fails. `commands`
+/// and `counters` are the run's control handles. `progress` gets (samples, total) about four
+/// times a second.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    processor: Processor,
+    commands: &crossbeam_channel::Sender<Command>,
+    counters: &Arc<Counters>,
+    info: &RunInfo,
+    host_name: &str,
+    device_spec: &str,
+    interrupt: &AtomicBool,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<RealtimeReport, String> {
+    let host = host(host_name)?;
+    let (device, device_id) = output_device(&host, device_spec)?;
+    let channels = processor.channels();
+    let config = StreamConfig {
+        channels: channels as u16,
+        sample_rate: info.sample_rate_hz.round() as u32,
+        buffer_size: BufferSize::Fixed(info.block_frames as u32),
+    };
+    let format = pick_format(&device, &config)?;
+    let flags = Arc::new(StreamFlags::default());
+    let (error_tx, error_rx) = crossbeam_channel::bounded::<String>(16);
+    let stream = match format {
+        SampleFormat::F32 => build::<f32>(
+            &device,
+            &config,
+            processor,
+            info.total_samples,
+            &flags,
+            error_tx,
+        ),
+        SampleFormat::I32 => build::<i32>(
+            &device,
+            &config,
+            processor,
+            info.total_samples,
+            &flags,
+            error_tx,
+        ),
+        SampleFormat::I16 => build::<i16>(
+            &device,
+            &config,
+            processor,
+            info.total_samples,
+            &flags,
+            error_tx,
+        ),
+        other => return Err(format!("sample format {other} is not supported")),
+    }?;
+    stream
+        .play()
+        .map_err(|e| format!("cannot start the output stream on '{device_id}': {e}"))?;
+
+    let mut ending = RealtimeEnding::Completed;
+    let mut end_sent = false;
+    let mut last_samples = 0;
+    let mut last_progress = Instant::now();
+    let mut stalled_since = Instant::now();
+    while !flags.done.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Ok(message) = error_rx.try_recv() {
+            if flags.device_failed.load(Ordering::Acquire) {
+                ending = RealtimeEnding::DeviceError(message);
+                break;
+            }
+        }
+        if !end_sent && interrupt.load(Ordering::Relaxed) {
+            ending = RealtimeEnding::Interrupted;
+            end_sent = commands.try_send(Command::EndRun).is_ok();
+        }
+        let samples = Counters::get(&counters.samples);
+        if samples != last_samples {
+            last_samples = samples;
+            stalled_since = Instant::now();
+        } else if stalled_since.elapsed() > Duration::from_secs(3) {
+            ending = RealtimeEnding::DeviceError(format!(
+                "the device '{device_id}' stopped asking for samples (no callback for 3 s)"
+            ));
+            break;
+        }
+        if last_progress.elapsed() >= Duration::from_millis(250) {
+            last_progress = Instant::now();
+            progress(samples, info.total_samples);
+        }
+    }
+    // Give the callback a moment to play the ramp's last block, then stop the stream; dropping
+    // it joins the audio thread and drops the processor there, after its last callback.
+    std::thread::sleep(Duration::from_millis(
+        (2.0 * info.block_frames as f64 / info.sample_rate_hz * 1e3).ceil() as u64 + 5,
+    ));
+    let _ = stream.pause();
+    drop(stream);
+    progress(Counters::get(&counters.samples), info.total_samples);
+    Ok(RealtimeReport {
+        ending,
+        device: device_id,
+        xruns: flags.xruns.load(Ordering::Relaxed),
+        realtime_denied: flags.realtime_denied.load(Ordering::Relaxed),
+        callbacks: flags.callbacks.load(Ordering::Relaxed),
+        sample_format: format.to_string(),
+    })
+}
+
+/// f32 where the device takes it (no conversion), else the widest integer format it offers.
+fn pick_format(device: &Device, config: &StreamConfig) -> Result<SampleFormat, String> {
+    let supported: Vec<_> = device
+        .supported_output_configs()
+        .map_err(|e| format!("cannot query the device's configurations: {e}"))?
+        .filter(|c| {
+            c.channels() == config.channels
+                && c.min_sample_rate() <= config.sample_rate
+                && config.sample_rate <= c.max_sample_rate()
+        })
+        .collect();
+    for format in [SampleFormat::F32, SampleFormat::I32, SampleFormat::I16] {
+        if supported.iter().any(|c| c.sample_format() == format) {
+            return Ok(format);
+        }
+    }
+    Err(format!(
+        "the device offers no f32/i32/i16 configuration with {} channels at {} Hz; `entrain devices` lists what it supports",
+        config.channels, config.sample_rate
+    ))
+}
+
+fn build<T>(
+    device: &Device,
+    config: &StreamConfig,
+    mut processor: Processor,
+    total: u64,
+    flags: &Arc<StreamFlags>,
+    errors: crossbeam_channel::Sender<String>,
+) -> Result<cpal::Stream, String>
+where
+    T: SizedSample + FromSample<f32> + Send + 'static,
+{
+    let channels = config.channels as usize;
+    // Room for a few periods in case the backend hands over more than the fixed size.
+    let mut scratch = vec![0.0f32; 8 * 1024 * channels];
+    let data_flags = Arc::clone(flags);
+    let data_callback = move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+        data_flags.callbacks.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: flushing denormals changes only this thread's FPU control flags for the
+        // duration of the closure; the guard restores them, and the engine's arithmetic does
+        // not depend on subnormal results.
+        unsafe {
+            no_denormals::no_denormals(|| {
+                for chunk in data.chunks_mut(scratch.len()) {
+                    let frames = chunk.len() / channels;
+                    let left = total.saturating_sub(processor.sample()) as usize;
+                    let n = if processor.finished() {
+                        0
+                    } else {
+                        frames.min(left)
+                    };
+                    if n > 0 {
+                        processor.process_block(&mut scratch[..n * channels]);
+                    }
+                    for (out, v) in chunk.iter_mut().zip(&scratch[..n * channels]) {
+                        *out = T::from_sample(*v);
+                    }
+                    for out in chunk[n * channels..].iter_mut() {
+                        *out = T::EQUILIBRIUM;
+                    }
+                    if n < frames {
+                        data_flags.done.store(true, Ordering::Release);
+                    }
+                }
+            })
+        }
+    };
+    let error_flags = Arc::clone(flags);
+    let error_callback = move |err: cpal::Error| match err.kind() {
+        cpal::ErrorKind::Xrun => {
+            error_flags.xruns.fetch_add(1, Ordering::Relaxed);
+        }
+        cpal::ErrorKind::RealtimeDenied => {
+            error_flags.realtime_denied.store(true, Ordering::Relaxed)
+        }
+        cpal::ErrorKind::DeviceChanged => {}
+        _ => {
+            error_flags.device_failed.store(true, Ordering::Release);
+            let _ = errors.try_send(err.to_string());
+        }
+    };
+    device
+        .build_output_stream::<T, _, _>(*config, data_callback, error_callback, None)
+        .map_err(|e| format!("cannot open the output stream: {e}"))
+}
