@@ -50,6 +50,9 @@ pub struct Profile {
     pub output: OutputSection,
     /// `[audio]`: device selection for real-time runs.
     pub audio: AudioSection,
+    /// `[trigger]` (optional): a serial TTL trigger line, one byte per delivered pulse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<SerialTriggerConfig>,
 }
 
 /// `[run]`.
@@ -427,6 +430,28 @@ impl Default for OutputSection {
     }
 }
 
+/// Serial trigger settings (a profile's `[trigger]` section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialTriggerConfig {
+    /// The serial port, e.g. `/dev/ttyACM0` or `COM3`.
+    pub port: String,
+    /// Baud rate, bit/s (default 115200). USB CDC boards ignore it.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// The byte written for each pulse (default 1).
+    #[serde(default = "default_byte")]
+    pub byte: u8,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+fn default_byte() -> u8 {
+    1
+}
+
 /// `[audio]` (optional): the sound card (or DC-coupled audio interface) a real-time run uses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -585,7 +610,7 @@ impl std::error::Error for ProfileErrors {}
 /// Non-fatal remarks about a valid profile (e.g. a request the limiter will clamp).
 pub type Warnings = Vec<String>;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "run",
     "model",
     "network",
@@ -595,6 +620,7 @@ const SECTIONS: [&str; 9] = [
     "safety",
     "output",
     "audio",
+    "trigger",
 ];
 const REQUIRED: [&str; 6] = [
     "run",
@@ -770,6 +796,7 @@ impl Context<'_> {
             take("output"),
         );
         let audio = take("audio");
+        let trigger = root.remove("trigger");
         let run: Option<RunSection> = keep(&mut errors, self.typed("run", run));
         let model = keep(&mut errors, self.model(model));
         let network = keep(&mut errors, self.network(network));
@@ -779,6 +806,10 @@ impl Context<'_> {
         let safety: Option<SafetySection> = keep(&mut errors, self.typed("safety", safety));
         let output: Option<OutputSection> = keep(&mut errors, self.typed("output", output));
         let audio: Option<AudioSection> = keep(&mut errors, self.typed("audio", audio));
+        let trigger: Option<Option<SerialTriggerConfig>> = match trigger {
+            None => Some(None),
+            Some(t) => keep(&mut errors, self.typed("trigger", t)).map(Some),
+        };
         let (
             Some(run),
             Some(model),
@@ -789,6 +820,7 @@ impl Context<'_> {
             Some(safety),
             Some(output),
             Some(audio),
+            Some(trigger),
         ) = (
             run,
             model,
@@ -799,6 +831,7 @@ impl Context<'_> {
             safety,
             output,
             audio,
+            trigger,
         )
         else {
             return Err(ProfileErrors(errors));
@@ -813,6 +846,7 @@ impl Context<'_> {
             safety,
             output,
             audio,
+            trigger,
         };
         let mut warnings = self.warnings.take();
         warnings.extend(self.validate(&profile, &mut errors));

@@ -4,10 +4,12 @@
 //! Used by the CLI, and by tests and sweeps that need the same outputs.
 //! May call: [`crate::engine`], [`crate::io`], [`crate::record`], [`crate::profile`].
 
-use crate::engine::{offline, Counters, Run, RunInfo};
+use crate::engine::{offline, Counters, Run, RunInfo, TriggerEvent};
 use crate::io::audio::{self, RealtimeEnding};
+use crate::io::serial_trigger::{self, SampleClock, SerialTrigger};
 use crate::profile::Profile;
 use crate::record::{self, RealtimeFigures, Recorded, Recorder, Summary};
+use ringbuf::HeapCons;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -34,6 +36,12 @@ pub fn offline(
         &info,
         Arc::clone(&recorder_failed),
     )?;
+    // Offline there is no playback clock: trigger bytes go out as soon as pulses are emitted.
+    let trigger = start_trigger(
+        profile,
+        built.trigger_events.take(),
+        SampleClock::immediate(),
+    )?;
     let started = Instant::now();
     let ending = offline::run(
         &mut built.processor,
@@ -46,6 +54,7 @@ pub fn offline(
     );
     let wall = started.elapsed().as_secs_f64();
     let recorded = recorder.finish()?;
+    finish_trigger(trigger, out_dir)?;
     let summary = summary(
         profile,
         &info,
@@ -76,9 +85,14 @@ pub fn realtime(
         commands,
         counters,
         info,
+        trigger_events,
     } = built;
     let recorder_failed = Arc::new(AtomicBool::new(false));
     let recorder = Recorder::spawn(telemetry, out_dir, &info, Arc::clone(&recorder_failed))?;
+    // Trigger bytes are due when their sample plays: sample 0 is taken to play as the stream
+    // starts (the device's own output latency is what `entrain latency` measures).
+    let clock = SampleClock::new(Instant::now(), info.sample_rate_hz)?;
+    let trigger = start_trigger(profile, trigger_events, clock)?;
     let started = Instant::now();
     let report = audio::run(
         processor,
@@ -93,6 +107,7 @@ pub fn realtime(
     let wall = started.elapsed().as_secs_f64();
     // The recorder drains whatever the callback pushed, whether or not the device worked.
     let recorded = recorder.finish()?;
+    finish_trigger(trigger, out_dir)?;
     let report = report?;
     let ending = match &report.ending {
         RealtimeEnding::Completed => "completed",
@@ -124,6 +139,26 @@ pub fn realtime(
     summary.xruns = report.xruns;
     record::write_summary(out_dir, &summary)?;
     Ok((summary, report.ending))
+}
+
+fn start_trigger(
+    profile: &Profile,
+    events: Option<HeapCons<TriggerEvent>>,
+    clock: SampleClock,
+) -> Result<Option<SerialTrigger>, String> {
+    match (&profile.trigger, events) {
+        (Some(config), Some(events)) => Ok(Some(SerialTrigger::start(config, events, clock)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Wait for the trigger writer to send what is queued and write its log to `triggers.csv`.
+fn finish_trigger(trigger: Option<SerialTrigger>, out_dir: &Path) -> Result<(), String> {
+    if let Some(trigger) = trigger {
+        let log = trigger.finish()?;
+        serial_trigger::write_log(&out_dir.join("triggers.csv"), &log)?;
+    }
+    Ok(())
 }
 
 fn ending_name(ending: Ending) -> &'static str {

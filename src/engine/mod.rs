@@ -92,6 +92,15 @@ pub enum Record {
     },
 }
 
+/// A delivered pulse, for trigger lines: the sample at which it was emitted. Pushed by the
+/// real-time half into its own SPSC ring (full: dropped and counted), read by the trigger
+/// writer in the control half.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TriggerEvent {
+    /// The sample (index since the start of the run) at which the pulse is emitted.
+    pub sample: u64,
+}
+
 /// A request from the control half, applied at the next block boundary.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Command {
@@ -158,8 +167,12 @@ pub struct Run {
     pub counters: Arc<Counters>,
     /// Facts about the run.
     pub info: RunInfo,
+    /// Delivered pulses for the trigger line, when the profile has a `[trigger]` section.
+    pub trigger_events: Option<HeapCons<TriggerEvent>>,
 }
 
+/// Pulses the trigger ring holds: far more than can be due at once at any legal pulse rate.
+const TRIGGER_CAPACITY: usize = 1024;
 /// Longest coupling delay, seconds.
 const MAX_DELAY_S: f64 = 10.0;
 /// Largest delay history a run may allocate, bytes.
@@ -215,6 +228,13 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let capacity = frames_capacity * (2 + record_nodes.len()) + COMMAND_CAPACITY + 64;
     let (producer, consumer) = HeapRb::<Record>::new(capacity).split();
     let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
+    let (trigger_tx, trigger_rx) = match &profile.trigger {
+        Some(_) => {
+            let (tx, rx) = HeapRb::<TriggerEvent>::new(TRIGGER_CAPACITY).split();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let counters = Arc::new(Counters::default());
 
     let sensor_rng = {
@@ -274,6 +294,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         sample_rate_hz: fs,
         max_amplitude: limits.max_amplitude,
         telemetry: producer,
+        trigger: trigger_tx,
         commands: command_rx,
         counters: Arc::clone(&counters),
     });
@@ -283,6 +304,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         commands: command_tx,
         counters,
         info,
+        trigger_events: trigger_rx,
     })
 }
 

@@ -1,6 +1,6 @@
 //! The real-time half: one call of [`Processor::process_block`] runs the whole loop for a block.
 
-use super::{Command, Counters, Record};
+use super::{Command, Counters, Record, TriggerEvent};
 use crate::estimate::PhaseEstimator;
 use crate::model::Plant;
 use crate::profile::{ChannelSignal, SensorNode};
@@ -35,6 +35,7 @@ pub(super) struct Parts {
     pub sample_rate_hz: f64,
     pub max_amplitude: f64,
     pub telemetry: HeapProd<Record>,
+    pub trigger: Option<HeapProd<TriggerEvent>>,
     pub commands: crossbeam_channel::Receiver<Command>,
     pub counters: Arc<Counters>,
 }
@@ -115,6 +116,7 @@ pub struct Processor {
     /// not take a sample past the limit.
     max_amplitude_f32: f32,
     telemetry: HeapProd<Record>,
+    trigger: Option<HeapProd<TriggerEvent>>,
     commands: crossbeam_channel::Receiver<Command>,
     counters: Arc<Counters>,
 }
@@ -159,6 +161,7 @@ impl Processor {
             max_amplitude: p.max_amplitude,
             max_amplitude_f32: f32_at_most(p.max_amplitude),
             telemetry: p.telemetry,
+            trigger: p.trigger,
             commands: p.commands,
             counters: p.counters,
             plant: p.plant,
@@ -392,6 +395,13 @@ impl Processor {
             self.steps_pending = 0;
         }
         if limited.onset {
+            if let Some(trigger) = self.trigger.as_mut() {
+                if trigger.try_push(TriggerEvent { sample: n }).is_err() {
+                    self.counters
+                        .dropped_records
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
             self.push(Record::Pulse {
                 sample: n,
                 target: self

@@ -6,3 +6,4 @@
 //! exist.
 
 pub mod audio;
+pub mod serial_trigger;

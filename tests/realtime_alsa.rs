@@ -1,0 +1,202 @@
+//! The real-time driver through a real ALSA device: a `file` PCM over `null` records exactly
+//! what cpal played. No sound card is needed, only libasound (which the build needs anyway), so
+//! this runs everywhere the crate builds, CI included.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A self-contained ALSA configuration: `entrain_file` converts to S32_LE (the file plugin
+/// writes an integer WAV header whatever the data) and writes a WAV to $ENTRAIN_ALSA_OUT, timed
+/// by `null` (free-running, so the run goes faster than real time). The hint makes cpal list it.
+const ASOUNDRC: &str = r#"
+pcm.entrain_file {
+    type plug
+    slave {
+        pcm {
+            type file
+            slave.pcm { type null }
+            file { @func getenv vars [ ENTRAIN_ALSA_OUT ] default "/tmp/entrain_out.wav" }
+            format "wav"
+            truncate true
+        }
+        format S32_LE
+    }
+    hint { show on description "entrain test sink (WAV S32_LE file, null clock)" }
+}
+"#;
+
+/// A fixed-stimulus profile: a damped oscillator driven by open-loop biphasic pulses, with
+/// every kind of output channel mapped (and non-unit gains).
+const PROFILE: &str = r#"
+[run]
+sample_rate_hz = 48000
+block_frames = 64
+duration_s = 5.0
+seed = 11
+latency_ms = 1.0
+[model]
+kind = "harmonic"
+integrator = "stochastic_heun"
+noise_sd = 0.1
+forcing_gain = 10.0
+[model.params]
+a = -3.0
+freq_hz = 10.0
+initial_amplitude = 0.5
+[sensor]
+node = 0
+noise_sd = 0.01
+[estimator]
+kind = "bandpass_hilbert"
+low_hz = 8.0
+high_hz = 12.0
+[stimulation]
+kind = "periodic"
+rate_hz = 7.0
+width_s = 0.002
+amplitude = 1.5
+shape = "biphasic"
+start_s = 0.5
+stop_s = 4.5
+[safety]
+max_amplitude = 1.0
+max_pulse_rate_hz = 10.0
+max_duty_cycle = 0.2
+ramp_s = 0.05
+[output]
+channels = ["stimulus", "trigger", "observable", "phase", "silence"]
+gains = [0.5, 1.0, 0.25, 1.0, 1.0]
+trigger_width_ms = 2.0
+"#;
+
+fn offline_frames(profile_text: &str) -> (Vec<f32>, usize) {
+    let (profile, _) = entrain::profile::load("fixed", profile_text, &[]).unwrap();
+    let mut run = entrain::engine::build(&profile).unwrap();
+    let channels = run.processor.channels();
+    // Standing in for the recorder: drain the telemetry so the offline driver never waits.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = {
+        let done = std::sync::Arc::clone(&done);
+        let mut telemetry = run.telemetry;
+        std::thread::spawn(move || {
+            use ringbuf::traits::Consumer;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                telemetry.clear();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let mut frames = Vec::new();
+    entrain::engine::offline::run(
+        &mut run.processor,
+        &run.commands,
+        run.info.total_samples,
+        run.info.block_frames,
+        &[],
+        Some(&mut frames),
+        |_| {},
+    );
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    drain.join().unwrap();
+    (frames, channels)
+}
+
+/// S32_LE WAV samples as f32 (the plug plugin truncates x·2³¹ toward zero).
+fn s32_wav(path: &Path) -> (u16, Vec<f32>) {
+    let reader = hound::WavReader::open(path).unwrap();
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.sample_format, spec.bits_per_sample),
+        (hound::SampleFormat::Int, 32)
+    );
+    let data = reader
+        .into_samples::<i32>()
+        .map(|s| s.unwrap() as f32 / 2f32.powi(31))
+        .collect();
+    (spec.channels, data)
+}
+
+#[test]
+fn realtime_run_through_alsa_plays_exactly_the_offline_output_on_every_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let asoundrc = dir.path().join("asoundrc");
+    std::fs::write(&asoundrc, ASOUNDRC).unwrap();
+    let profile = dir.path().join("fixed.toml");
+    std::fs::write(&profile, PROFILE).unwrap();
+    let played = dir.path().join("played.wav");
+    let out = dir.path().join("run");
+    let result = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "run",
+            profile.to_str().unwrap(),
+            "--realtime",
+            "--host",
+            "alsa",
+        ])
+        .args([
+            "--device",
+            "alsa:entrain_file",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .env("ALSA_CONFIG_PATH", &asoundrc)
+        .env("ENTRAIN_ALSA_OUT", &played)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "realtime run failed: {stderr}");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["driver"], "realtime");
+    assert_eq!(summary["ending"], "completed");
+    assert_eq!(summary["realtime"]["device"], "alsa:entrain_file");
+    assert_eq!(summary["samples"], 5 * 48_000);
+
+    let (expected, channels) = offline_frames(PROFILE);
+    assert_eq!(channels, 5);
+    let (file_channels, played) = s32_wav(&played);
+    assert_eq!(file_channels as usize, channels);
+    assert!(
+        played.len() >= expected.len(),
+        "the device got {} of {} samples",
+        played.len(),
+        expected.len()
+    );
+    // Offset 0: the file PCM records from the first frame the callback wrote.
+    let quantum = 2f32.powi(-30);
+    for (i, (got, want)) in played.iter().zip(&expected).enumerate() {
+        assert!(
+            (got - want).abs() <= quantum.max(want.abs() * 1e-7),
+            "frame {}, channel {}: played {got}, offline {want}",
+            i / channels,
+            i % channels
+        );
+    }
+    // After the run the device hears silence.
+    assert!(played[expected.len()..].iter().all(|&x| x == 0.0));
+    // The mapped channels carry what they should: pulses clamped to gain · max_amplitude,
+    // a trigger marker per pulse, and silence.
+    let column = |c: usize| {
+        expected
+            .iter()
+            .skip(c)
+            .step_by(channels)
+            .copied()
+            .collect::<Vec<f32>>()
+    };
+    let stimulus = column(0);
+    assert!((stimulus.iter().fold(0.0f32, |m, v| m.max(v.abs())) - 0.5).abs() < 1e-6);
+    let trigger = column(1);
+    let marker_onsets = trigger
+        .windows(2)
+        .filter(|w| w[0] == 0.0 && w[1] == 1.0)
+        .count();
+    let pulses = summary["pulses"].as_u64().unwrap() as usize;
+    assert!(
+        pulses > 20 && marker_onsets == pulses,
+        "{marker_onsets} markers, {pulses} pulses"
+    );
+    assert!(column(4).iter().all(|&x| x == 0.0));
+}
