@@ -200,3 +200,91 @@ fn realtime_run_through_alsa_plays_exactly_the_offline_output_on_every_channel()
     );
     assert!(column(4).iter().all(|&x| x == 0.0));
 }
+
+/// SIGINT during a real-time run: exit code 130, outputs complete and readable, and the last
+/// samples the device played ramp down to exactly zero.
+#[test]
+fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let asoundrc = dir.path().join("asoundrc");
+    std::fs::write(&asoundrc, ASOUNDRC).unwrap();
+    let played = dir.path().join("played.wav");
+    let out = dir.path().join("run");
+    // A long tACS run: the output is non-zero almost everywhere, so the ramp shows.
+    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "run",
+            "profiles/harmonic_resonance.toml",
+            "--realtime",
+            "--host",
+            "alsa",
+        ])
+        .args([
+            "--device",
+            "alsa:entrain_file",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .args([
+            "--duration",
+            "100000",
+            "--set",
+            "stimulation.start_s=0",
+            "--set",
+            "stimulation.stop_s=100000",
+        ])
+        .env("ALSA_CONFIG_PATH", &asoundrc)
+        .env("ENTRAIN_ALSA_OUT", &played)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&played).map_or(0, |m| m.len()) < 4_000_000 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the device was never written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(130), "{stderr}");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["ending"], "interrupted");
+    assert_eq!(summary["driver"], "realtime");
+    let samples = summary["samples"].as_u64().unwrap() as usize;
+    let recorded = hound::WavReader::open(out.join("signals.wav")).unwrap();
+    assert_eq!(
+        recorded.duration() as usize,
+        samples,
+        "every processed sample was recorded"
+    );
+
+    let (channels, played) = s32_wav(&played);
+    assert_eq!(channels, 1);
+    // What the device played: the engine's samples, then silence after the stop.
+    assert!(played.len() >= samples);
+    let ramp = (0.5 * 48_000.0) as usize; // the profile's ramp_s
+    let tail = &played[samples - ramp..samples];
+    let head_peak = played[samples - 2 * ramp..samples - ramp]
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(
+        head_peak > 0.5,
+        "the sine was playing before the stop ({head_peak})"
+    );
+    // Raised-cosine ramp: the envelope falls monotonically to zero over ramp_s.
+    let envelope = |chunk: &[f32]| chunk.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let quarters: Vec<f32> = tail.chunks(ramp / 4).map(envelope).collect();
+    assert!(quarters.windows(2).all(|w| w[1] <= w[0]), "{quarters:?}");
+    assert_eq!(played[samples - 1], 0.0);
+    assert!(played[samples..].iter().all(|&x| x == 0.0));
+}
