@@ -19,3 +19,7 @@ ensure_packages() {
 
 # What building entrain needs: ALSA's headers for cpal, and pkg-config to find them.
 BUILD_PACKAGES=(libasound2-dev pkg-config)
+
+# What the real-audio tests need: a JACK server (its dummy driver needs no sound card) and the
+# JACK headers for cpal's JACK host.
+JACK_PACKAGES=(jackd2 libjack-jackd2-dev)
