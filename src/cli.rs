@@ -60,6 +60,43 @@ enum Command {
     },
     /// List audio hosts, devices, their supported configurations and the defaults.
     Devices,
+    /// Measure the round-trip latency of an output → input loopback (a cable, or a software
+    /// route such as a JACK connection) with test impulses.
+    Latency {
+        /// Audio host: auto, alsa, jack.
+        #[arg(long, default_value = "auto")]
+        host: String,
+        /// Output device (id, name or index from `entrain devices`; default: the host's).
+        #[arg(long, default_value = "")]
+        output_device: String,
+        /// Input device (id or name; default: the host's).
+        #[arg(long, default_value = "")]
+        input_device: String,
+        /// Sample rate, Hz.
+        #[arg(long, default_value_t = 48000)]
+        rate: u32,
+        /// Frames per callback.
+        #[arg(long, default_value_t = 64)]
+        block: u32,
+        /// Output channel carrying the impulses (0-based).
+        #[arg(long, default_value_t = 0)]
+        output_channel: usize,
+        /// Input channel listening for them (0-based).
+        #[arg(long, default_value_t = 0)]
+        input_channel: usize,
+        /// Impulses to time.
+        #[arg(long, default_value_t = 20)]
+        repetitions: usize,
+        /// Time between impulses, ms (longer than the longest round trip expected).
+        #[arg(long, default_value_t = 100.0)]
+        interval_ms: f64,
+        /// Impulse amplitude (full scale = 1).
+        #[arg(long, default_value_t = 0.5)]
+        amplitude: f32,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout_s: f64,
+    },
     /// Validate a profile and print the resolved configuration and its declared latency.
     Check {
         /// Profile file (TOML). Omit it to check the embedded quickstart.
@@ -98,6 +135,62 @@ pub fn main() -> ExitCode {
         Command::Devices => {
             print!("{}", crate::io::audio::list_devices());
             ExitCode::SUCCESS
+        }
+        Command::Latency {
+            host,
+            output_device,
+            input_device,
+            rate,
+            block,
+            output_channel,
+            input_channel,
+            repetitions,
+            interval_ms,
+            amplitude,
+            timeout_s,
+        } => {
+            let valid = rate >= 1000
+                && block >= 1
+                && repetitions >= 1
+                && interval_ms.is_finite()
+                && interval_ms > 0.0
+                && amplitude.is_finite()
+                && amplitude > 0.0
+                && amplitude <= 1.0
+                && timeout_s.is_finite()
+                && timeout_s > 0.0;
+            if !valid {
+                eprintln!("error: latency: expected --rate ≥ 1000, --block ≥ 1, --repetitions ≥ 1, --interval-ms > 0, 0 < --amplitude ≤ 1, --timeout-s > 0");
+                return ExitCode::from(BAD_INPUT);
+            }
+            let settings = crate::io::latency::LatencySettings {
+                host,
+                output_device,
+                input_device,
+                sample_rate: rate,
+                block_frames: block,
+                output_channel,
+                input_channel,
+                repetitions,
+                interval: ((interval_ms * 1e-3 * rate as f64).round() as usize)
+                    .max(2 * block as usize),
+                amplitude,
+                timeout: std::time::Duration::from_secs_f64(timeout_s),
+            };
+            match crate::io::latency::measure(&settings) {
+                Ok(report) => {
+                    print!("{}", report.render());
+                    if report.round_trips.is_empty() {
+                        ExitCode::from(FAILED)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(FAILED)
+                }
+            }
         }
         Command::Check { profile, set } => check(profile.as_deref(), &set),
     }

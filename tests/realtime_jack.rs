@@ -85,3 +85,77 @@ fn quickstart_in_real_time_has_no_late_blocks_and_matches_the_offline_phase_erro
         "SD: real time {sd_rt:.2}°, offline {sd:.2}°"
     );
 }
+
+/// `entrain latency` over a JACK software loopback (our output port connected straight to our
+/// input port): a round trip of a whole number of periods, identical for every impulse.
+#[test]
+fn latency_over_a_jack_loopback_is_a_whole_number_of_periods_with_zero_jitter() {
+    if !jack_running() {
+        return;
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "latency",
+            "--host",
+            "jack",
+            "--repetitions",
+            "15",
+            "--timeout-s",
+            "20",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // cpal names its JACK clients after the process: connect that client's output to its input.
+    let client = format!("cpal_client_{}", child.id());
+    let (out_port, in_port) = (format!("{client}_out:out_0"), format!("{client}_in:in_0"));
+    let started = std::time::Instant::now();
+    loop {
+        let ports = Command::new("jack_lsp").output().unwrap();
+        let ports = String::from_utf8_lossy(&ports.stdout);
+        if ports.lines().any(|l| l == out_port) && ports.lines().any(|l| l == in_port) {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "entrain's JACK ports never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let connected = Command::new("jack_connect")
+        .args([&out_port, &in_port])
+        .status()
+        .unwrap();
+    assert!(connected.success());
+    let output = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    // "round trip over 15 impulses: min A, median B, max C samples …; jitter J samples; …"
+    let number_after = |key: &str| -> i64 {
+        let rest = report
+            .split(key)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no `{key}` in {report}"));
+        rest.trim_start()
+            .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (min, max, jitter) = (
+        number_after("min"),
+        number_after("max"),
+        number_after("jitter"),
+    );
+    assert!(report.contains("over 15 impulses"), "{report}");
+    assert_eq!(jitter, 0, "{report}");
+    assert_eq!(min, max, "{report}");
+    assert_eq!(
+        min.rem_euclid(64),
+        0,
+        "not a whole number of 64-frame periods: {report}"
+    );
+    assert!((0..=2 * 64).contains(&min), "{report}");
+}

@@ -1,0 +1,363 @@
+//! `entrain latency`: measure the round trip of a rig (output → cable or software loopback →
+//! input) in samples.
+//!
+//! Owns: the measurement. The output callback is the clock: it emits a one-sample impulse every
+//! `interval` samples on one output channel, and reads the captured input in lockstep through
+//! an [`InputLink`] (a lock-free ring pre-filled with a fixed offset). An impulse that comes
+//! back `d` output samples after it left has a round trip of `d − offset` samples: the rig's
+//! own latency (converters, buffers, cable or server routing). The output side starts reading
+//! the ring only once the input side has started filling it, so the offset does not depend on
+//! which stream started first. Each callback's processing time and the backend's xruns are
+//! counted as for a run.
+//!
+//! Detection is a matched filter for the impulse: the first captured sample above half the
+//! impulse's amplitude after an emission (the cross-correlation of a unit impulse with the
+//! capture is the capture itself).
+
+use super::audio::{host, output_device};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{BufferSize, StreamConfig};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Captured samples crossing from the input callback to the output callback, with a fixed,
+/// declared offset: the ring starts holding `offset` zeros, so the output callback always reads
+/// the input of `offset` samples earlier (plus the rig's own latency). An empty ring reads as 0
+/// and counts an underrun; a full ring drops the capture and counts an overrun — neither side
+/// ever waits.
+pub struct InputLink {
+    /// Producer half, for the input callback.
+    pub producer: HeapProd<f32>,
+    /// Consumer half, for the output callback.
+    pub consumer: HeapCons<f32>,
+}
+
+impl InputLink {
+    /// A link holding `offset` samples of delay, with room for `capacity` samples in flight.
+    pub fn new(offset: usize, capacity: usize) -> Self {
+        let (mut producer, consumer) = HeapRb::<f32>::new(capacity.max(offset + 1)).split();
+        for _ in 0..offset {
+            let _ = producer.try_push(0.0);
+        }
+        Self { producer, consumer }
+    }
+}
+
+/// Settings of one measurement.
+#[derive(Clone, Debug)]
+pub struct LatencySettings {
+    /// Audio host (`auto`, `alsa`, `jack`).
+    pub host: String,
+    /// Output device (id, name or index; empty = default).
+    pub output_device: String,
+    /// Input device (id or name; empty = default).
+    pub input_device: String,
+    /// Sample rate, Hz.
+    pub sample_rate: u32,
+    /// Frames per callback.
+    pub block_frames: u32,
+    /// Output channel carrying the impulses (0-based).
+    pub output_channel: usize,
+    /// Input channel listening for them (0-based).
+    pub input_channel: usize,
+    /// Impulses to time.
+    pub repetitions: usize,
+    /// Samples between impulses (longer than the longest round trip expected).
+    pub interval: usize,
+    /// Impulse amplitude (full scale = 1).
+    pub amplitude: f32,
+    /// Give up after this long without finishing.
+    pub timeout: Duration,
+}
+
+/// The result of a measurement.
+#[derive(Clone, Debug)]
+pub struct LatencyReport {
+    /// Round trip of every impulse that came back, samples.
+    pub round_trips: Vec<i64>,
+    /// Impulses that did not come back within an interval.
+    pub lost: u64,
+    /// The link's declared offset, samples (already subtracted).
+    pub offset: usize,
+    /// Processing time of each output callback as a fraction of its period, sorted.
+    pub block_fractions: Vec<f64>,
+    /// Callbacks slower than their period.
+    pub late_blocks: u64,
+    /// Backend under/overruns.
+    pub xruns: u64,
+    /// Link underruns (input late) and overruns (input early).
+    pub link_underruns: u64,
+    /// Link overruns.
+    pub link_overruns: u64,
+    /// Sample rate, Hz.
+    pub sample_rate: u32,
+    /// Frames per callback.
+    pub block_frames: u32,
+}
+
+impl LatencyReport {
+    /// min, median, max of the round trips (samples).
+    pub fn stats(&self) -> Option<(i64, i64, i64)> {
+        let mut v = self.round_trips.clone();
+        v.sort_unstable();
+        Some((*v.first()?, v[v.len() / 2], *v.last()?))
+    }
+
+    /// A human report.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let ms = |s: i64| s as f64 / self.sample_rate as f64 * 1e3;
+        match self.stats() {
+            Some((min, median, max)) => {
+                let _ = writeln!(
+                    out,
+                    "round trip over {} impulses: min {min}, median {median}, max {max} samples \
+                     ({:.3} / {:.3} / {:.3} ms); jitter {} samples; {} lost",
+                    self.round_trips.len(),
+                    ms(min),
+                    ms(median),
+                    ms(max),
+                    max - min,
+                    self.lost
+                );
+                let periods = median as f64 / self.block_frames as f64;
+                let _ = writeln!(
+                    out,
+                    "  = {periods:.2} periods of {} frames",
+                    self.block_frames
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "no impulse came back ({} sent): check the loopback cable or connection \
+                     (JACK: jack_connect <entrain output port> <entrain input port>)",
+                    self.lost
+                );
+            }
+        }
+        if !self.block_fractions.is_empty() {
+            let at = |q: f64| {
+                self.block_fractions[((self.block_fractions.len() - 1) as f64 * q).round() as usize]
+            };
+            let _ = writeln!(
+                out,
+                "  callback processing / period: median {:.4}, p99 {:.4}, max {:.4}; late blocks {}; xruns {}; link underruns {}, overruns {}",
+                at(0.5),
+                at(0.99),
+                at(1.0),
+                self.late_blocks,
+                self.xruns,
+                self.link_underruns,
+                self.link_overruns
+            );
+        }
+        out
+    }
+}
+
+/// Shared between the callbacks and the control thread.
+#[derive(Default)]
+struct Shared {
+    xruns: AtomicU64,
+    failed: AtomicBool,
+}
+
+/// What the output callback reports per impulse: emitted at `sent`, seen at `seen` (output
+/// sample indices), or lost.
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    Returned { sent: u64, seen: u64 },
+    Lost,
+}
+
+/// Run a measurement.
+pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
+    let host = host(&settings.host)?;
+    let (out_device, out_id) = output_device(&host, &settings.output_device)?;
+    let in_device = if settings.input_device.is_empty() {
+        host.default_input_device()
+            .ok_or_else(|| format!("the {} host has no default input device", host.id().name()))?
+    } else {
+        let devices = host
+            .input_devices()
+            .map_err(|e| format!("cannot list input devices: {e}"))?;
+        let mut found = None;
+        for d in devices {
+            let id = d.id().map_or_else(|_| String::new(), |id| id.to_string());
+            let name = d
+                .description()
+                .map_or_else(|_| String::new(), |x| x.to_string());
+            if id == settings.input_device || name == settings.input_device {
+                found = Some(d);
+                break;
+            }
+        }
+        found.ok_or_else(|| format!("input device '{}' not found", settings.input_device))?
+    };
+    let block = settings.block_frames;
+    let out_channels = (settings.output_channel + 1) as u16;
+    let in_channels = in_device
+        .default_input_config()
+        .map_err(|e| format!("input device: {e}"))?
+        .channels()
+        .max((settings.input_channel + 1) as u16);
+    let out_config = StreamConfig {
+        channels: out_channels,
+        sample_rate: settings.sample_rate,
+        buffer_size: BufferSize::Fixed(block),
+    };
+    let in_config = StreamConfig {
+        channels: in_channels,
+        sample_rate: settings.sample_rate,
+        buffer_size: BufferSize::Fixed(block),
+    };
+    // Two periods of offset absorb the order in which the two callbacks run in a cycle.
+    let offset = 2 * block as usize;
+    let link = InputLink::new(offset, 64 * block as usize);
+    let (echo_tx, mut echo_rx) = HeapRb::<Echo>::new(4096).split();
+    let (time_tx, mut time_rx) = HeapRb::<(u64, u32)>::new(1 << 16).split();
+    let shared = Arc::new(Shared::default());
+    let underruns = Arc::new(AtomicU64::new(0));
+    let overruns = Arc::new(AtomicU64::new(0));
+
+    let mut producer = link.producer;
+    let in_overruns = Arc::clone(&overruns);
+    let in_channel = settings.input_channel;
+    let in_channels_usize = in_channels as usize;
+    let input_stream = in_device
+        .build_input_stream::<f32, _, _>(
+            in_config,
+            move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                for frame in data.chunks_exact(in_channels_usize) {
+                    if producer.try_push(frame[in_channel]).is_err() {
+                        in_overruns.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            },
+            error_handler(&shared),
+            None,
+        )
+        .map_err(|e| format!("cannot open the input stream: {e}"))?;
+
+    let mut consumer = link.consumer;
+    let mut echo_tx = echo_tx;
+    let mut time_tx = time_tx;
+    let out_underruns = Arc::clone(&underruns);
+    let out_channel = settings.output_channel;
+    let channels = out_channels as usize;
+    let interval = settings.interval as u64;
+    let amplitude = settings.amplitude;
+    let threshold = amplitude / 2.0;
+    let mut sample: u64 = 0;
+    let mut pending: Option<u64> = None;
+    let mut primed = false;
+    let output_stream = out_device
+        .build_output_stream::<f32, _, _>(
+            out_config,
+            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                let started = Instant::now();
+                let frames = data.len() / channels;
+                // Primed once the input has started: until then the ring keeps its offset, so
+                // the offset is the same whichever stream started first.
+                if !primed && consumer.occupied_len() > offset {
+                    primed = true;
+                }
+                for frame in data.chunks_exact_mut(channels) {
+                    frame.fill(0.0);
+                    let captured = if primed {
+                        consumer.try_pop().unwrap_or_else(|| {
+                            out_underruns.fetch_add(1, Ordering::Relaxed);
+                            0.0
+                        })
+                    } else {
+                        0.0
+                    };
+                    if let Some(sent) = pending {
+                        if captured.abs() >= threshold {
+                            let _ = echo_tx.try_push(Echo::Returned { sent, seen: sample });
+                            pending = None;
+                        } else if sample - sent >= interval {
+                            let _ = echo_tx.try_push(Echo::Lost);
+                            pending = None;
+                        }
+                    }
+                    // Emit on the interval once both streams run and the previous impulse is
+                    // settled.
+                    if primed && sample % interval == 0 && pending.is_none() {
+                        frame[out_channel] = amplitude;
+                        pending = Some(sample);
+                    }
+                    sample += 1;
+                }
+                let busy = started.elapsed().as_nanos() as u64;
+                let _ = time_tx.try_push((busy, frames as u32));
+            },
+            error_handler(&shared),
+            None,
+        )
+        .map_err(|e| format!("cannot open the output stream on '{out_id}': {e}"))?;
+    output_stream
+        .play()
+        .map_err(|e| format!("cannot start output: {e}"))?;
+    input_stream
+        .play()
+        .map_err(|e| format!("cannot start input: {e}"))?;
+
+    let deadline = Instant::now() + settings.timeout;
+    let mut round_trips = Vec::new();
+    let mut lost = 0;
+    let mut fractions = Vec::new();
+    let mut late_blocks = 0;
+    let period_ns = |frames: u32| frames as f64 * 1e9 / settings.sample_rate as f64;
+    while round_trips.len() < settings.repetitions && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        if shared.failed.load(Ordering::Relaxed) {
+            return Err("the audio device failed during the measurement".into());
+        }
+        while let Some(echo) = echo_rx.try_pop() {
+            match echo {
+                Echo::Returned { sent, seen } => {
+                    round_trips.push(seen as i64 - sent as i64 - offset as i64)
+                }
+                Echo::Lost => lost += 1,
+            }
+        }
+        while let Some((busy, frames)) = time_rx.try_pop() {
+            let f = busy as f64 / period_ns(frames.max(1));
+            late_blocks += u64::from(f > 1.0);
+            fractions.push(f);
+        }
+    }
+    drop(output_stream);
+    drop(input_stream);
+    round_trips.truncate(settings.repetitions);
+    fractions.sort_by(f64::total_cmp);
+    Ok(LatencyReport {
+        round_trips,
+        lost,
+        offset,
+        block_fractions: fractions,
+        late_blocks,
+        xruns: shared.xruns.load(Ordering::Relaxed),
+        link_underruns: underruns.load(Ordering::Relaxed),
+        link_overruns: overruns.load(Ordering::Relaxed),
+        sample_rate: settings.sample_rate,
+        block_frames: block,
+    })
+}
+
+fn error_handler(shared: &Arc<Shared>) -> impl FnMut(cpal::Error) + Send + 'static {
+    let shared = Arc::clone(shared);
+    move |err: cpal::Error| match err.kind() {
+        cpal::ErrorKind::Xrun => {
+            shared.xruns.fetch_add(1, Ordering::Relaxed);
+        }
+        cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged => {}
+        _ => shared.failed.store(true, Ordering::Relaxed),
+    }
+}
