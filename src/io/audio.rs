@@ -47,6 +47,20 @@ pub struct RealtimeReport {
     pub sample_format: String,
 }
 
+/// Keep alsa-lib's chatter about absent cards (it probes every configured PCM) off stderr
+/// while devices are listed or opened on this thread; the handle must stay alive meanwhile.
+/// Failures reach the user through cpal's errors instead.
+#[cfg(target_os = "linux")]
+pub(crate) fn quiet_alsa() -> Option<impl Sized> {
+    alsa::Output::local_error_handler().ok()
+}
+
+/// Nothing to quiet on other platforms.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn quiet_alsa() -> Option<()> {
+    None
+}
+
 /// The audio host called `name` (`auto` = the platform default), or an error listing them.
 pub fn host(name: &str) -> Result<Host, String> {
     if name.is_empty() || name.eq_ignore_ascii_case("auto") {
@@ -135,6 +149,7 @@ fn alternatives(host: &Host) -> String {
 /// Hosts, devices, their supported configurations and the defaults, as `entrain devices`
 /// prints them.
 pub fn list_devices() -> String {
+    let _quiet = quiet_alsa();
     let mut out = String::new();
     let default_host = cpal::default_host().id();
     for id in cpal::available_hosts() {
@@ -240,6 +255,7 @@ pub fn run(
     interrupt: &AtomicBool,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RealtimeReport, String> {
+    let _quiet = quiet_alsa();
     let host = host(host_name)?;
     let (device, device_id) = output_device(&host, device_spec)?;
     let channels = processor.channels();

@@ -177,6 +177,7 @@ enum Echo {
 
 /// Run a measurement.
 pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
+    let _quiet = super::audio::quiet_alsa();
     let host = host(&settings.host)?;
     let (out_device, out_id) = output_device(&host, &settings.output_device)?;
     let in_device = if settings.input_device.is_empty() {
