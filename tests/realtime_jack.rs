@@ -159,3 +159,74 @@ fn latency_over_a_jack_loopback_is_a_whole_number_of_periods_with_zero_jitter() 
     );
     assert!((0..=2 * 64).contains(&min), "{report}");
 }
+
+/// The audio server vanishes mid-run: the run ends as a device error (exit 1) with its outputs
+/// complete and readable up to the failure. Uses a JACK server of its own, so the other tests'
+/// server is untouched.
+#[test]
+fn a_vanishing_audio_server_ends_the_run_with_complete_outputs() {
+    if !jack_running() {
+        return;
+    }
+    let server = format!("entrain_vanishing_{}", std::process::id());
+    let mut jackd = Command::new("jackd")
+        .args(["-n", &server, "-d", "dummy", "-r", "48000", "-p", "64"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("jackd runs");
+    let waited = Command::new("jack_wait")
+        .args(["-w", "-t", "10"])
+        .env("JACK_DEFAULT_SERVER", &server)
+        .status()
+        .unwrap();
+    assert!(waited.success(), "the private JACK server did not come up");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "run",
+            "profiles/quickstart.toml",
+            "--realtime",
+            "--host",
+            "jack",
+            "-q",
+        ])
+        .args(["--duration", "60", "--out", out.to_str().unwrap()])
+        .env("JACK_DEFAULT_SERVER", &server)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it run for a while (its signals.wav grows), then take the server away.
+    let started = std::time::Instant::now();
+    while std::fs::metadata(out.join("signals.wav")).map_or(0, |m| m.len()) < 2_000_000 {
+        assert!(started.elapsed().as_secs() < 30, "the run never got going");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    jackd.kill().unwrap();
+    jackd.wait().unwrap();
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("audio device failed"), "{stderr}");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["ending"], "device_error");
+    assert!(summary["realtime"]["device_error"].is_string());
+    let samples = summary["samples"].as_u64().unwrap();
+    assert!(samples > 48_000 && samples < 60 * 48_000, "{samples}");
+    let wav = hound::WavReader::open(out.join("signals.wav")).unwrap();
+    assert_eq!(
+        wav.duration() as u64,
+        samples,
+        "every processed sample was recorded"
+    );
+    let events = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    assert_eq!(
+        events.lines().count() as u64 - 1,
+        summary["pulses"].as_u64().unwrap()
+    );
+}

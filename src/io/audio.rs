@@ -230,6 +230,65 @@ pub fn list_devices() -> String {
     out
 }
 
+/// Everything the audio callback does, as a type of its own (so that tests can run exactly the
+/// callback's work under an allocation guard): flush denormals, run the engine for the frames
+/// the device asks for, convert to the device's sample type, and play silence once the run is
+/// over.
+pub struct Renderer {
+    processor: Processor,
+    total: u64,
+    channels: usize,
+    scratch: Vec<f32>,
+}
+
+impl Renderer {
+    /// Take over `processor` for a run of `total` samples (allocates its scratch buffer here).
+    pub fn new(processor: Processor, total: u64) -> Self {
+        let channels = processor.channels();
+        // Room for several periods in case the backend hands over more than the fixed size.
+        Self {
+            processor,
+            total,
+            channels,
+            scratch: vec![0.0; 8 * 1024 * channels],
+        }
+    }
+
+    /// Fill `data` (interleaved frames). Returns true once the run is over (every sample
+    /// played, or ended and ramped down): from then on only silence is written. Real-time safe.
+    pub fn render<T: SizedSample + FromSample<f32>>(&mut self, data: &mut [T]) -> bool {
+        let mut over = false;
+        // SAFETY: flushing denormals changes only this thread's FPU control flags for the
+        // duration of the closure; the guard restores them, and the engine's arithmetic does
+        // not depend on subnormal results.
+        unsafe {
+            no_denormals::no_denormals(|| {
+                for chunk in data.chunks_mut(self.scratch.len()) {
+                    let frames = chunk.len() / self.channels;
+                    let left = self.total.saturating_sub(self.processor.sample()) as usize;
+                    let n = if self.processor.finished() {
+                        0
+                    } else {
+                        frames.min(left)
+                    };
+                    let used = n * self.channels;
+                    if n > 0 {
+                        self.processor.process_block(&mut self.scratch[..used]);
+                    }
+                    for (out, v) in chunk.iter_mut().zip(&self.scratch[..used]) {
+                        *out = T::from_sample(*v);
+                    }
+                    for out in chunk[used..].iter_mut() {
+                        *out = T::EQUILIBRIUM;
+                    }
+                    over |= n < frames;
+                }
+            })
+        }
+        over
+    }
+}
+
 /// Shared between the callback, the error callback and the supervising thread.
 #[derive(Default)]
 struct StreamFlags {
@@ -373,7 +432,7 @@ fn pick_format(device: &Device, config: &StreamConfig) -> Result<SampleFormat, S
 fn build<T>(
     device: &Device,
     config: &StreamConfig,
-    mut processor: Processor,
+    processor: Processor,
     total: u64,
     flags: &Arc<StreamFlags>,
     errors: crossbeam_channel::Sender<String>,
@@ -381,39 +440,12 @@ fn build<T>(
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
 {
-    let channels = config.channels as usize;
-    // Room for a few periods in case the backend hands over more than the fixed size.
-    let mut scratch = vec![0.0f32; 8 * 1024 * channels];
+    let mut renderer = Renderer::new(processor, total);
     let data_flags = Arc::clone(flags);
     let data_callback = move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
         data_flags.callbacks.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: flushing denormals changes only this thread's FPU control flags for the
-        // duration of the closure; the guard restores them, and the engine's arithmetic does
-        // not depend on subnormal results.
-        unsafe {
-            no_denormals::no_denormals(|| {
-                for chunk in data.chunks_mut(scratch.len()) {
-                    let frames = chunk.len() / channels;
-                    let left = total.saturating_sub(processor.sample()) as usize;
-                    let n = if processor.finished() {
-                        0
-                    } else {
-                        frames.min(left)
-                    };
-                    if n > 0 {
-                        processor.process_block(&mut scratch[..n * channels]);
-                    }
-                    for (out, v) in chunk.iter_mut().zip(&scratch[..n * channels]) {
-                        *out = T::from_sample(*v);
-                    }
-                    for out in chunk[n * channels..].iter_mut() {
-                        *out = T::EQUILIBRIUM;
-                    }
-                    if n < frames {
-                        data_flags.done.store(true, Ordering::Release);
-                    }
-                }
-            })
+        if renderer.render(data) {
+            data_flags.done.store(true, Ordering::Release);
         }
     };
     let error_flags = Arc::clone(flags);
