@@ -463,6 +463,29 @@ pub struct AudioSection {
     /// list; empty for the host's default device.
     #[serde(default)]
     pub output_device: String,
+    /// Input device whose signal replaces the plant as the sensor's source (e.g. an EEG
+    /// amplifier's analog out): its id or name, `default` for the host's, empty for none.
+    /// Real-time runs only; the ground truth is then the offline non-causal estimate.
+    #[serde(default)]
+    pub input_device: String,
+    /// The input channel the sensor reads (0-based).
+    #[serde(default)]
+    pub input_channel: usize,
+    /// The fixed offset of the input link, in blocks: the input reaches the engine this many
+    /// blocks after capture (plus the rig's own latency). Include it in `[run] latency_ms`.
+    #[serde(default = "default_input_offset")]
+    pub input_offset_blocks: usize,
+}
+
+fn default_input_offset() -> usize {
+    2
+}
+
+impl AudioSection {
+    /// Whether a sound-card input replaces the plant as the sensor's source.
+    pub fn has_input(&self) -> bool {
+        !self.input_device.is_empty()
+    }
 }
 
 fn default_host() -> String {
@@ -474,11 +497,21 @@ impl Default for AudioSection {
         Self {
             host: default_host(),
             output_device: String::new(),
+            input_device: String::new(),
+            input_channel: 0,
+            input_offset_blocks: default_input_offset(),
         }
     }
 }
 
 impl EstimatorSection {
+    /// The estimator's pass band, Hz (also the band of the offline ground truth).
+    pub fn band(&self) -> (f64, f64) {
+        match self {
+            EstimatorSection::BandpassHilbert(spec) => (spec.low_hz, spec.high_hz),
+        }
+    }
+
     /// Build the estimator for `sample_rate_hz`, predicting `predict_samples` ahead.
     pub fn build(
         &self,
@@ -1163,6 +1196,14 @@ impl Context<'_> {
             format!(
                 "expected a width between 0 and 1000 ms, got {}",
                 o.trigger_width_ms
+            ),
+        );
+        check(
+            (1..=64).contains(&p.audio.input_offset_blocks),
+            "audio.input_offset_blocks",
+            format!(
+                "expected 1 to 64 blocks, got {}",
+                p.audio.input_offset_blocks
             ),
         );
         if p.output.record_nodes.len() > MAX_RECORD_NODES {

@@ -28,6 +28,12 @@ pub fn offline(
     interrupt: &AtomicBool,
     progress: impl FnMut(Progress),
 ) -> Result<(Summary, Ending), String> {
+    if profile.audio.has_input() {
+        return Err(format!(
+            "audio.input_device = \"{}\": a sound-card input is a real-time source; run with --realtime (or remove audio.input_device to use the plant)",
+            profile.audio.input_device
+        ));
+    }
     let info = built.info.clone();
     let recorder_failed = Arc::new(AtomicBool::new(false));
     let recorder = Recorder::spawn(
@@ -86,6 +92,7 @@ pub fn realtime(
         counters,
         info,
         trigger_events,
+        input,
     } = built;
     let recorder_failed = Arc::new(AtomicBool::new(false));
     let recorder = Recorder::spawn(telemetry, out_dir, &info, Arc::clone(&recorder_failed))?;
@@ -96,11 +103,11 @@ pub fn realtime(
     let started = Instant::now();
     let report = audio::run(
         processor,
+        input,
         &commands,
         &counters,
         &info,
-        &profile.audio.host,
-        &profile.audio.output_device,
+        &profile.audio,
         interrupt,
         progress,
     );
@@ -126,6 +133,7 @@ pub fn realtime(
             RealtimeEnding::DeviceError(e) => Some(e.clone()),
             _ => None,
         },
+        input_underruns: Counters::get(&counters.input_underruns),
     };
     let mut summary = summary(
         profile,

@@ -24,8 +24,8 @@ use crate::profile::{ChannelSignal, ModelParams, PolicySpec, Profile, StimNodes}
 use crate::stim::{Limiter, StimCommand};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ringbuf::traits::Split;
-use ringbuf::{HeapCons, HeapRb};
+use ringbuf::traits::{Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -115,6 +115,8 @@ pub enum Command {
 pub struct Counters {
     /// Telemetry records dropped because the queue was full.
     pub dropped_records: AtomicU64,
+    /// Samples the engine needed from the sound-card input that had not arrived (read as 0).
+    pub input_underruns: AtomicU64,
     /// Blocks whose processing took longer than their period.
     pub late_blocks: AtomicU64,
     /// Samples processed.
@@ -151,6 +153,9 @@ pub struct RunInfo {
     pub stimulates: bool,
     /// The estimator's settling time, samples.
     pub settling_samples: usize,
+    /// When the sensor reads a sound-card input: the band (Hz) of the offline ground truth,
+    /// which the recorder computes from the recorded signal at the end of the run.
+    pub external_truth_band: Option<(f64, f64)>,
     /// Bytes of plant state and delay history.
     pub plant_bytes: usize,
 }
@@ -169,6 +174,9 @@ pub struct Run {
     pub info: RunInfo,
     /// Delivered pulses for the trigger line, when the profile has a `[trigger]` section.
     pub trigger_events: Option<HeapCons<TriggerEvent>>,
+    /// The capture side of the input link, when a sound-card input is the sensor's source:
+    /// the driver's input callback pushes the chosen channel's samples here.
+    pub input: Option<HeapProd<f32>>,
 }
 
 /// Pulses the trigger ring holds: far more than can be due at once at any legal pulse rate.
@@ -228,6 +236,16 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let capacity = frames_capacity * (2 + record_nodes.len()) + COMMAND_CAPACITY + 64;
     let (producer, consumer) = HeapRb::<Record>::new(capacity).split();
     let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
+    let (input_tx, input_rx) = if profile.audio.has_input() {
+        let offset = profile.audio.input_offset_blocks * profile.run.block_frames;
+        let (mut tx, rx) = HeapRb::<f32>::new(offset + 64 * profile.run.block_frames).split();
+        for _ in 0..offset {
+            let _ = tx.try_push(0.0);
+        }
+        (Some(tx), Some((rx, offset)))
+    } else {
+        (None, None)
+    };
     let (trigger_tx, trigger_rx) = match &profile.trigger {
         Some(_) => {
             let (tx, rx) = HeapRb::<TriggerEvent>::new(TRIGGER_CAPACITY).split();
@@ -252,6 +270,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         record_nodes: record_nodes.clone(),
         stimulates: !matches!(profile.stimulation.policy, PolicySpec::None),
         settling_samples: estimator.settling_samples(),
+        external_truth_band: profile.audio.has_input().then(|| profile.estimator.band()),
         plant_bytes: plant.state_bytes(),
     };
     let channels = profile
@@ -295,6 +314,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         max_amplitude: limits.max_amplitude,
         telemetry: producer,
         trigger: trigger_tx,
+        input: input_rx,
         commands: command_rx,
         counters: Arc::clone(&counters),
     });
@@ -305,6 +325,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         counters,
         info,
         trigger_events: trigger_rx,
+        input: input_tx,
     })
 }
 

@@ -9,8 +9,8 @@ use num_complex::Complex64;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ringbuf::traits::{Observer, Producer};
-use ringbuf::HeapProd;
+use ringbuf::traits::{Consumer, Observer, Producer};
+use ringbuf::{HeapCons, HeapProd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +36,8 @@ pub(super) struct Parts {
     pub max_amplitude: f64,
     pub telemetry: HeapProd<Record>,
     pub trigger: Option<HeapProd<TriggerEvent>>,
+    /// The engine side of the input link and its offset, samples.
+    pub input: Option<(HeapCons<f32>, usize)>,
     pub commands: crossbeam_channel::Receiver<Command>,
     pub counters: Arc<Counters>,
 }
@@ -49,6 +51,15 @@ pub struct OutputChannel {
     pub gain: f32,
     /// |output| never exceeds this: `gain · max_amplitude` for stimulation, 1 for the rest.
     pub bound: f32,
+}
+
+/// The engine side of the input link: read once the capture side has started, so that its
+/// fixed offset does not depend on which stream started first; an empty link reads 0 and
+/// counts an underrun.
+struct InputSource {
+    link: HeapCons<f32>,
+    offset: usize,
+    primed: bool,
 }
 
 /// What one sample produced, before the channel map.
@@ -117,6 +128,8 @@ pub struct Processor {
     max_amplitude_f32: f32,
     telemetry: HeapProd<Record>,
     trigger: Option<HeapProd<TriggerEvent>>,
+    /// A sound-card input replacing the plant as the sensor's source.
+    input: Option<InputSource>,
     commands: crossbeam_channel::Receiver<Command>,
     counters: Arc<Counters>,
 }
@@ -162,6 +175,11 @@ impl Processor {
             max_amplitude_f32: f32_at_most(p.max_amplitude),
             telemetry: p.telemetry,
             trigger: p.trigger,
+            input: p.input.map(|(link, offset)| InputSource {
+                link,
+                offset,
+                primed: false,
+            }),
             commands: p.commands,
             counters: p.counters,
             plant: p.plant,
@@ -297,19 +315,36 @@ impl Processor {
     fn process_sample(&mut self) -> FrameOut {
         let n = self.sample;
         // 1. Sensor: the plant as it is at this sample, before this sample's forcing acts.
-        let (clean, true_phase) = match self.sensed {
-            Some(reading) => reading,
-            None => {
-                let reading = if self.sensor_mean {
-                    (self.plant.mean_observable(), self.plant.mean_phase())
-                } else {
-                    (
-                        self.plant.observable(self.sensor_node),
-                        self.plant.phase(self.sensor_node),
-                    )
-                };
-                self.sensed = Some(reading);
-                reading
+        let (clean, true_phase) = if let Some(input) = self.input.as_mut() {
+            if !input.primed && input.link.occupied_len() > input.offset {
+                input.primed = true;
+            }
+            let x = if input.primed {
+                input.link.try_pop().unwrap_or_else(|| {
+                    self.counters
+                        .input_underruns
+                        .fetch_add(1, Ordering::Relaxed);
+                    0.0
+                })
+            } else {
+                0.0
+            };
+            (f64::from(x), None)
+        } else {
+            match self.sensed {
+                Some(reading) => reading,
+                None => {
+                    let reading = if self.sensor_mean {
+                        (self.plant.mean_observable(), self.plant.mean_phase())
+                    } else {
+                        (
+                            self.plant.observable(self.sensor_node),
+                            self.plant.phase(self.sensor_node),
+                        )
+                    };
+                    self.sensed = Some(reading);
+                    reading
+                }
             }
         };
         let mut observable = clean;

@@ -12,8 +12,11 @@
 //! the system refuses, the error callback records it and the run carries on.
 
 use crate::engine::{Command, Counters, Processor, RunInfo};
+use crate::profile::AudioSection;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, Device, FromSample, Host, SampleFormat, SizedSample, StreamConfig};
+use ringbuf::traits::Producer;
+use ringbuf::HeapProd;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -306,17 +309,22 @@ struct StreamFlags {
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     processor: Processor,
+    input: Option<HeapProd<f32>>,
     commands: &crossbeam_channel::Sender<Command>,
     counters: &Arc<Counters>,
     info: &RunInfo,
-    host_name: &str,
-    device_spec: &str,
+    audio: &AudioSection,
     interrupt: &AtomicBool,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RealtimeReport, String> {
     let _quiet = quiet_alsa();
-    let host = host(host_name)?;
-    let (device, device_id) = output_device(&host, device_spec)?;
+    let host = host(&audio.host)?;
+    let (device, device_id) = output_device(&host, &audio.output_device)?;
+    // The capture side starts first; the engine reads it once it has started (primed link).
+    let input_stream = match input {
+        Some(link) => Some(open_input(&host, audio, info, link)?),
+        None => None,
+    };
     let channels = processor.channels();
     let config = StreamConfig {
         channels: channels as u16,
@@ -396,6 +404,7 @@ pub fn run(
     ));
     let _ = stream.pause();
     drop(stream);
+    drop(input_stream);
     progress(Counters::get(&counters.samples), info.total_samples);
     Ok(RealtimeReport {
         ending,
@@ -405,6 +414,73 @@ pub fn run(
         callbacks: flags.callbacks.load(Ordering::Relaxed),
         sample_format: format.to_string(),
     })
+}
+
+/// Open and start the input stream that feeds the engine's input link with channel
+/// `audio.input_channel` of `audio.input_device` (a full link drops samples; the engine counts
+/// what it misses).
+fn open_input(
+    host: &Host,
+    audio: &AudioSection,
+    info: &RunInfo,
+    mut link: HeapProd<f32>,
+) -> Result<cpal::Stream, String> {
+    let device = if audio.input_device.eq_ignore_ascii_case("default") {
+        host.default_input_device()
+            .ok_or_else(|| format!("the {} host has no default input device", host.id().name()))?
+    } else {
+        let devices = host
+            .input_devices()
+            .map_err(|e| format!("cannot list input devices: {e}"))?;
+        let mut names = Vec::new();
+        let mut found = None;
+        for d in devices {
+            let id = d.id().map_or_else(|_| String::new(), |id| id.to_string());
+            let name = d
+                .description()
+                .map_or_else(|_| String::new(), |x| x.to_string());
+            if id == audio.input_device || name == audio.input_device {
+                found = Some(d);
+                break;
+            }
+            names.push(id);
+        }
+        found.ok_or_else(|| {
+            format!(
+                "input device '{}' not found on the {} host; input devices: {}",
+                audio.input_device,
+                host.id().name(),
+                names.join(", ")
+            )
+        })?
+    };
+    let channels = device
+        .default_input_config()
+        .map_err(|e| format!("input device: {e}"))?
+        .channels()
+        .max(audio.input_channel as u16 + 1);
+    let config = StreamConfig {
+        channels,
+        sample_rate: info.sample_rate_hz.round() as u32,
+        buffer_size: BufferSize::Fixed(info.block_frames as u32),
+    };
+    let channel = audio.input_channel;
+    let stream = device
+        .build_input_stream::<f32, _, _>(
+            config,
+            move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                for frame in data.chunks_exact(channels as usize) {
+                    let _ = link.try_push(frame[channel]);
+                }
+            },
+            |_err: cpal::Error| {},
+            None,
+        )
+        .map_err(|e| format!("cannot open the input stream: {e}"))?;
+    stream
+        .play()
+        .map_err(|e| format!("cannot start the input stream: {e}"))?;
+    Ok(stream)
 }
 
 /// f32 where the device takes it (no conversion), else the widest integer format it offers.

@@ -9,7 +9,7 @@
 //! Nothing is lost on a crash or Ctrl-C: the WAV header and the CSV are flushed about once a
 //! second of signal, so a killed run leaves readable files up to that point.
 
-use crate::analysis::{circular_stats, wrap_angle};
+use crate::analysis::{analytic_band, circular_stats, wrap_angle};
 use crate::engine::{Record, RunInfo};
 use hound::{SampleFormat, WavSpec, WavWriter};
 use ringbuf::traits::Consumer;
@@ -215,7 +215,15 @@ struct State {
     since_flush: u64,
     /// The latest frame's sample and ground-truth phase.
     last_truth: Option<(u64, f64)>,
+    /// With a sound-card input as the source there is no plant phase: the signal is kept
+    /// (up to [`MAX_EXTERNAL_SAMPLES`]) and the ground truth computed from it at the end.
+    external_band: Option<(f64, f64)>,
+    observed: Vec<f32>,
 }
+
+/// Longest stretch of an external signal kept for its offline ground truth (≈ 5.8 min at
+/// 48 kHz; the FFT needs 16 bytes per sample). Pulses after it get no ground truth.
+const MAX_EXTERNAL_SAMPLES: usize = 1 << 24;
 
 impl State {
     fn new(
@@ -227,7 +235,6 @@ impl State {
         let decimation = ((info.sample_rate_hz / 1000.0).floor() as u64).max(1);
         Self {
             nodes_expected: info.record_nodes.len(),
-            info,
             wav,
             events,
             row: vec![0.0; channels],
@@ -245,6 +252,9 @@ impl State {
             recorded: Recorded::default(),
             since_flush: 0,
             last_truth: None,
+            external_band: info.external_truth_band,
+            observed: Vec::new(),
+            info,
         }
     }
 
@@ -291,7 +301,13 @@ impl State {
                     self.row_sample = Some(missing);
                     self.recorded.gap_frames += 1;
                     self.write_row()?;
-                    self.observe_truth(missing, f64::NAN)?;
+                    if self.external_band.is_some() {
+                        if self.observed.len() < MAX_EXTERNAL_SAMPLES {
+                            self.observed.push(0.0);
+                        }
+                    } else {
+                        self.observe_truth(missing, f64::NAN)?;
+                    }
                     if missing % self.decimation == 0 {
                         self.clock_phase.push(f32::NAN);
                     }
@@ -307,7 +323,13 @@ impl State {
                 };
                 self.row_sample = Some(sample);
                 self.nodes_seen = 0;
-                self.observe_truth(sample, true_phase as f64)?;
+                if self.external_band.is_some() {
+                    if self.observed.len() < MAX_EXTERNAL_SAMPLES {
+                        self.observed.push(observable);
+                    }
+                } else {
+                    self.observe_truth(sample, true_phase as f64)?;
+                }
                 if sample % self.decimation == 0 {
                     self.clock_phase.push(clock_phase);
                 }
@@ -341,7 +363,7 @@ impl State {
                 });
                 // With zero latency the pulse arrives at the frame already recorded (if that
                 // frame was not dropped).
-                if self.info.latency_samples == 0 {
+                if self.info.latency_samples == 0 && self.external_band.is_none() {
                     if let Some((at, truth)) = self.last_truth {
                         if at == sample {
                             self.settle_pulses(sample, truth)?;
@@ -378,6 +400,40 @@ impl State {
             self.plant_phase.push(truth as f32);
         }
         self.settle_pulses(sample, truth)
+    }
+
+    /// The ground truth of an external signal: zero-phase band-pass + FFT Hilbert of the whole
+    /// recorded signal (ENGINE.md), scored at each pulse's arrival; it also feeds the PLV.
+    fn external_truth(&mut self, low: f64, high: f64) -> Result<(), String> {
+        let signal: Vec<f64> = self.observed.iter().map(|&x| f64::from(x)).collect();
+        let Ok(analytic) = analytic_band(&signal, self.info.sample_rate_hz, low, high) else {
+            // Too short or unusable for the offline estimate: events keep empty truth cells.
+            return Ok(());
+        };
+        let latency = self.info.latency_samples;
+        let mut k = latency;
+        while k < analytic.len() {
+            self.plant_phase.push(analytic[k].arg() as f32);
+            k += self.decimation as usize;
+        }
+        // The non-causal estimate is unreliable near the record's ends: pulses arriving within
+        // two cycles of the band's lowest frequency of either end get no ground truth.
+        let margin = (2.0 / low * self.info.sample_rate_hz).ceil() as usize;
+        let trusted = margin..analytic.len().saturating_sub(margin);
+        while let Some(p) = self.pending.front().copied() {
+            let arrival = p.sample as usize + latency;
+            if arrival >= analytic.len() {
+                break;
+            }
+            self.pending.pop_front();
+            let truth = if trusted.contains(&arrival) {
+                analytic[arrival].arg()
+            } else {
+                f64::NAN
+            };
+            self.write_event(p, truth)?;
+        }
+        Ok(())
     }
 
     /// Write the events of pulses that reach the plant at or before `sample`.
@@ -449,6 +505,9 @@ impl State {
 
     fn close(mut self) -> Result<Recorded, String> {
         self.write_row()?;
+        if let Some((low, high)) = self.external_band {
+            self.external_truth(low, high)?;
+        }
         while let Some(p) = self.pending.pop_front() {
             // Emitted, but the run ended before it reached the plant.
             self.write_event(p, f64::NAN)?;
@@ -681,6 +740,8 @@ pub struct RealtimeFigures {
     pub realtime_denied: bool,
     /// How the device side ended: empty, or the device error.
     pub device_error: Option<String>,
+    /// Samples the engine needed from the sound-card input before they arrived (read as 0).
+    pub input_underruns: u64,
 }
 
 /// Write `summary` as pretty JSON to `dir/summary.json`.
