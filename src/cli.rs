@@ -69,7 +69,7 @@ enum Command {
         /// Output device (id, name or index from `entrain devices`; default: the host's).
         #[arg(long, default_value = "")]
         output_device: String,
-        /// Input device (id or name; default: the host's).
+        /// Input device (id, name or index; default: the host's).
         #[arg(long, default_value = "")]
         input_device: String,
         /// Sample rate, Hz.

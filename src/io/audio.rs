@@ -83,12 +83,34 @@ pub fn host(name: &str) -> Result<Host, String> {
     cpal::host_from_id(*id).map_err(|e| format!("audio host '{name}': {e}"))
 }
 
-/// Output devices of `host`, as (id, description).
-fn output_devices(host: &Host) -> Vec<(Device, String, String)> {
-    let Ok(devices) = host.output_devices() else {
+/// Which way a device carries sound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Playback.
+    Output,
+    /// Capture.
+    Input,
+}
+
+impl Direction {
+    fn word(self) -> &'static str {
+        match self {
+            Direction::Output => "output",
+            Direction::Input => "input",
+        }
+    }
+}
+
+/// The devices of `host` that go `direction`, as (device, id, description).
+fn devices(host: &Host, direction: Direction) -> Vec<(Device, String, String)> {
+    let listed = match direction {
+        Direction::Output => host.output_devices(),
+        Direction::Input => host.input_devices(),
+    };
+    let Ok(listed) = listed else {
         return Vec::new();
     };
-    devices
+    listed
         .map(|d| {
             let id = d.id().map_or_else(|_| "?".to_string(), |id| id.to_string());
             let description = d
@@ -99,15 +121,21 @@ fn output_devices(host: &Host) -> Vec<(Device, String, String)> {
         .collect()
 }
 
-/// The output device `spec` of `host`: empty for the default, else an id, an exact name, or an
-/// index into [`list_devices`]' order. A spec matching nothing lists the alternatives.
-pub fn output_device(host: &Host, spec: &str) -> Result<(Device, String), String> {
+/// The device `spec` of `host` going `direction`: empty or `default` for the host's default, else
+/// an id, an exact name, or an index into that direction's list (as `entrain devices` numbers
+/// output devices). A spec matching nothing lists the alternatives.
+pub fn device(host: &Host, direction: Direction, spec: &str) -> Result<(Device, String), String> {
     if spec.is_empty() || spec.eq_ignore_ascii_case("default") {
-        let device = host.default_output_device().ok_or_else(|| {
+        let default = match direction {
+            Direction::Output => host.default_output_device(),
+            Direction::Input => host.default_input_device(),
+        };
+        let device = default.ok_or_else(|| {
             format!(
-                "the {} host has no default output device{}",
+                "the {} host has no default {} device{}",
                 host.id().name(),
-                alternatives(host)
+                direction.word(),
+                alternatives(host, direction)
             )
         })?;
         let id = device
@@ -115,10 +143,10 @@ pub fn output_device(host: &Host, spec: &str) -> Result<(Device, String), String
             .map_or_else(|_| "default".into(), |id| id.to_string());
         return Ok((device, id));
     }
-    let devices = output_devices(host);
+    let listed = devices(host, direction);
     let found = match spec.parse::<usize>() {
-        Ok(index) => devices.into_iter().nth(index),
-        Err(_) => devices.into_iter().find(|(_, id, description)| {
+        Ok(index) => listed.into_iter().nth(index),
+        Err(_) => listed.into_iter().find(|(_, id, description)| {
             id == spec
                 || id.split_once(':').is_some_and(|(_, name)| name == spec)
                 || description == spec
@@ -127,20 +155,26 @@ pub fn output_device(host: &Host, spec: &str) -> Result<(Device, String), String
     match found {
         Some((device, id, _)) => Ok((device, id)),
         None => Err(format!(
-            "output device '{spec}' not found on the {} host{}",
+            "{} device '{spec}' not found on the {} host{}",
+            direction.word(),
             host.id().name(),
-            alternatives(host)
+            alternatives(host, direction)
         )),
     }
 }
 
-fn alternatives(host: &Host) -> String {
-    let devices = output_devices(host);
-    if devices.is_empty() {
-        return "; it lists no output devices".into();
+/// The output device `spec` of `host` (see [`device`]).
+pub fn output_device(host: &Host, spec: &str) -> Result<(Device, String), String> {
+    device(host, Direction::Output, spec)
+}
+
+fn alternatives(host: &Host, direction: Direction) -> String {
+    let listed = devices(host, direction);
+    if listed.is_empty() {
+        return format!("; it lists no {} devices", direction.word());
     }
-    let mut text = String::from("; output devices:");
-    for (i, (_, id, description)) in devices.iter().enumerate() {
+    let mut text = format!("; {} devices:", direction.word());
+    for (i, (_, id, description)) in listed.iter().enumerate() {
         let _ = write!(text, "\n  {i}: {id}");
         if !description.is_empty() {
             let _ = write!(text, " ({description})");
@@ -425,35 +459,7 @@ fn open_input(
     info: &RunInfo,
     mut link: HeapProd<f32>,
 ) -> Result<cpal::Stream, String> {
-    let device = if audio.input_device.eq_ignore_ascii_case("default") {
-        host.default_input_device()
-            .ok_or_else(|| format!("the {} host has no default input device", host.id().name()))?
-    } else {
-        let devices = host
-            .input_devices()
-            .map_err(|e| format!("cannot list input devices: {e}"))?;
-        let mut names = Vec::new();
-        let mut found = None;
-        for d in devices {
-            let id = d.id().map_or_else(|_| String::new(), |id| id.to_string());
-            let name = d
-                .description()
-                .map_or_else(|_| String::new(), |x| x.to_string());
-            if id == audio.input_device || name == audio.input_device {
-                found = Some(d);
-                break;
-            }
-            names.push(id);
-        }
-        found.ok_or_else(|| {
-            format!(
-                "input device '{}' not found on the {} host; input devices: {}",
-                audio.input_device,
-                host.id().name(),
-                names.join(", ")
-            )
-        })?
-    };
+    let (device, _) = device(host, Direction::Input, &audio.input_device)?;
     let channels = device
         .default_input_config()
         .map_err(|e| format!("input device: {e}"))?

@@ -14,8 +14,8 @@
 //! impulse's amplitude after an emission (the cross-correlation of a unit impulse with the
 //! capture is the capture itself).
 
-use super::audio::{host, output_device};
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use super::audio::{device, host, output_device, Direction};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{BufferSize, StreamConfig};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
@@ -54,7 +54,7 @@ pub struct LatencySettings {
     pub host: String,
     /// Output device (id, name or index; empty = default).
     pub output_device: String,
-    /// Input device (id or name; empty = default).
+    /// Input device (id, name or index; empty = default).
     pub input_device: String,
     /// Sample rate, Hz.
     pub sample_rate: u32,
@@ -180,26 +180,7 @@ pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
     let _quiet = super::audio::quiet_alsa();
     let host = host(&settings.host)?;
     let (out_device, out_id) = output_device(&host, &settings.output_device)?;
-    let in_device = if settings.input_device.is_empty() {
-        host.default_input_device()
-            .ok_or_else(|| format!("the {} host has no default input device", host.id().name()))?
-    } else {
-        let devices = host
-            .input_devices()
-            .map_err(|e| format!("cannot list input devices: {e}"))?;
-        let mut found = None;
-        for d in devices {
-            let id = d.id().map_or_else(|_| String::new(), |id| id.to_string());
-            let name = d
-                .description()
-                .map_or_else(|_| String::new(), |x| x.to_string());
-            if id == settings.input_device || name == settings.input_device {
-                found = Some(d);
-                break;
-            }
-        }
-        found.ok_or_else(|| format!("input device '{}' not found", settings.input_device))?
-    };
+    let (in_device, _) = device(&host, Direction::Input, &settings.input_device)?;
     let block = settings.block_frames;
     let out_channels = (settings.output_channel + 1) as u16;
     let in_channels = in_device
