@@ -299,6 +299,26 @@ fn run(
             return ExitCode::from(BAD_INPUT);
         }
     };
+    if realtime {
+        // A host or device that does not exist is bad input (exit 2), reported before any
+        // output folder is created.
+        let _quiet = crate::io::audio::quiet_alsa();
+        let checked = crate::io::audio::host(&profile.audio.host).and_then(|host| {
+            crate::io::audio::output_device(&host, &profile.audio.output_device)?;
+            if profile.audio.has_input() {
+                crate::io::audio::device(
+                    &host,
+                    crate::io::audio::Direction::Input,
+                    &profile.audio.input_device,
+                )?;
+            }
+            Ok(())
+        });
+        if let Err(e) = checked {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    }
     let out_dir = out.unwrap_or_else(|| default_out_dir(path));
     let interrupt = Arc::new(AtomicBool::new(false));
     {

@@ -288,3 +288,37 @@ fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
     assert_eq!(played[samples - 1], 0.0);
     assert!(played[samples..].iter().all(|&x| x == 0.0));
 }
+
+/// A device name that matches nothing is bad input: exit 2, the alternatives listed, and no
+/// output folder left behind.
+#[test]
+fn an_unknown_device_lists_the_alternatives_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let asoundrc = dir.path().join("asoundrc");
+    std::fs::write(&asoundrc, ASOUNDRC).unwrap();
+    let out = dir.path().join("never");
+    let result = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "run",
+            "--realtime",
+            "--host",
+            "alsa",
+            "--device",
+            "no-such-card",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .env("ALSA_CONFIG_PATH", &asoundrc)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("output device 'no-such-card' not found"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alsa:entrain_file"),
+        "the alternatives are listed: {stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -54,13 +54,13 @@ pub struct RealtimeReport {
 /// while devices are listed or opened on this thread; the handle must stay alive meanwhile.
 /// Failures reach the user through cpal's errors instead.
 #[cfg(target_os = "linux")]
-pub(crate) fn quiet_alsa() -> Option<impl Sized> {
+pub fn quiet_alsa() -> Option<impl Sized> {
     alsa::Output::local_error_handler().ok()
 }
 
 /// Nothing to quiet on other platforms.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn quiet_alsa() -> Option<()> {
+pub fn quiet_alsa() -> Option<()> {
     None
 }
 
