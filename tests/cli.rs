@@ -1,5 +1,7 @@
 //! The `entrain` binary on shipped and broken profiles.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -33,8 +35,7 @@ fn quickstart_run_writes_the_three_outputs_with_the_documented_fields() {
         "{stdout}"
     );
 
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = common::summary_json(&out);
     for field in [
         "version",
         "profile",
@@ -257,8 +258,7 @@ fn ctrl_c_ramps_down_and_leaves_complete_outputs() {
     assert_eq!(output.status.code(), Some(130), "stderr: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = common::summary_json(&out);
     assert_eq!(summary["ending"], "interrupted");
     let samples = summary["samples"].as_u64().unwrap();
     let wav = hound::WavReader::open(out.join("signals.wav")).unwrap();

@@ -2,6 +2,8 @@
 //! what cpal played. No sound card is needed, only libasound (which the build needs anyway), so
 //! this runs everywhere the crate builds, CI included.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -69,6 +71,17 @@ gains = [0.5, 1.0, 0.25, 1.0, 1.0]
 trigger_width_ms = 2.0
 "#;
 
+/// `entrain` with ALSA configured by [`ASOUNDRC`] (written into `dir`), playing into `played`.
+fn entrain_on_alsa_file(dir: &Path, played: &Path) -> Command {
+    let asoundrc = dir.join("asoundrc");
+    std::fs::write(&asoundrc, ASOUNDRC).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_entrain"));
+    command
+        .env("ALSA_CONFIG_PATH", &asoundrc)
+        .env("ENTRAIN_ALSA_OUT", played);
+    command
+}
+
 fn offline_frames(profile_text: &str) -> (Vec<f32>, usize) {
     let (profile, _) = entrain::profile::load("fixed", profile_text, &[]).unwrap();
     let mut run = entrain::engine::build(&profile).unwrap();
@@ -119,13 +132,11 @@ fn s32_wav(path: &Path) -> (u16, Vec<f32>) {
 #[test]
 fn realtime_run_through_alsa_plays_exactly_the_offline_output_on_every_channel() {
     let dir = tempfile::tempdir().unwrap();
-    let asoundrc = dir.path().join("asoundrc");
-    std::fs::write(&asoundrc, ASOUNDRC).unwrap();
     let profile = dir.path().join("fixed.toml");
     std::fs::write(&profile, PROFILE).unwrap();
     let played = dir.path().join("played.wav");
     let out = dir.path().join("run");
-    let result = Command::new(env!("CARGO_BIN_EXE_entrain"))
+    let result = entrain_on_alsa_file(dir.path(), &played)
         .args([
             "run",
             profile.to_str().unwrap(),
@@ -140,15 +151,12 @@ fn realtime_run_through_alsa_plays_exactly_the_offline_output_on_every_channel()
             out.to_str().unwrap(),
             "-q",
         ])
-        .env("ALSA_CONFIG_PATH", &asoundrc)
-        .env("ENTRAIN_ALSA_OUT", &played)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "realtime run failed: {stderr}");
 
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = common::summary_json(&out);
     assert_eq!(summary["driver"], "realtime");
     assert_eq!(summary["ending"], "completed");
     assert_eq!(summary["realtime"]["device"], "alsa:entrain_file");
@@ -206,12 +214,10 @@ fn realtime_run_through_alsa_plays_exactly_the_offline_output_on_every_channel()
 #[test]
 fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let asoundrc = dir.path().join("asoundrc");
-    std::fs::write(&asoundrc, ASOUNDRC).unwrap();
     let played = dir.path().join("played.wav");
     let out = dir.path().join("run");
     // A long tACS run: the output is non-zero almost everywhere, so the ramp shows.
-    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+    let child = entrain_on_alsa_file(dir.path(), &played)
         .args([
             "run",
             "profiles/harmonic_resonance.toml",
@@ -234,8 +240,6 @@ fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
             "--set",
             "stimulation.stop_s=100000",
         ])
-        .env("ALSA_CONFIG_PATH", &asoundrc)
-        .env("ENTRAIN_ALSA_OUT", &played)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -256,8 +260,7 @@ fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(130), "{stderr}");
 
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = common::summary_json(&out);
     assert_eq!(summary["ending"], "interrupted");
     assert_eq!(summary["driver"], "realtime");
     let samples = summary["samples"].as_u64().unwrap() as usize;
@@ -294,10 +297,9 @@ fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
 #[test]
 fn an_unknown_device_lists_the_alternatives_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let asoundrc = dir.path().join("asoundrc");
-    std::fs::write(&asoundrc, ASOUNDRC).unwrap();
     let out = dir.path().join("never");
-    let result = Command::new(env!("CARGO_BIN_EXE_entrain"))
+    let played = dir.path().join("played.wav");
+    let result = entrain_on_alsa_file(dir.path(), &played)
         .args([
             "run",
             "--realtime",
@@ -307,7 +309,6 @@ fn an_unknown_device_lists_the_alternatives_and_exits_2() {
             "no-such-card",
         ])
         .args(["--out", out.to_str().unwrap()])
-        .env("ALSA_CONFIG_PATH", &asoundrc)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);

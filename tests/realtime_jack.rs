@@ -52,8 +52,7 @@ fn quickstart_in_real_time_has_no_late_blocks_and_matches_the_offline_phase_erro
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    let rt: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let rt = common::summary_json(&out);
     assert_eq!(rt["driver"], "realtime");
     assert_eq!(rt["ending"], "completed");
     assert_eq!(rt["block"], 64);
@@ -110,19 +109,8 @@ fn latency_over_a_jack_loopback_is_a_whole_number_of_periods_with_zero_jitter() 
     // cpal names its JACK clients after the process: connect that client's output to its input.
     let client = format!("cpal_client_{}", child.id());
     let (out_port, in_port) = (format!("{client}_out:out_0"), format!("{client}_in:in_0"));
-    let started = std::time::Instant::now();
-    loop {
-        let ports = Command::new("jack_lsp").output().unwrap();
-        let ports = String::from_utf8_lossy(&ports.stdout);
-        if ports.lines().any(|l| l == out_port) && ports.lines().any(|l| l == in_port) {
-            break;
-        }
-        assert!(
-            started.elapsed().as_secs() < 10,
-            "entrain's JACK ports never appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_port(&out_port);
+    wait_for_port(&in_port);
     let connected = Command::new("jack_connect")
         .args([&out_port, &in_port])
         .status()
@@ -212,8 +200,7 @@ fn a_vanishing_audio_server_ends_the_run_with_complete_outputs() {
     assert_eq!(result.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("audio device failed"), "{stderr}");
 
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = common::summary_json(&out);
     assert_eq!(summary["ending"], "device_error");
     assert!(summary["realtime"]["device_error"].is_string());
     let samples = summary["samples"].as_u64().unwrap();
@@ -231,7 +218,7 @@ fn a_vanishing_audio_server_ends_the_run_with_complete_outputs() {
     );
 }
 
-/// The port names of the JACK client cpal opens for process `pid`.
+/// Wait until JACK lists `port`.
 fn wait_for_port(port: &str) {
     let started = std::time::Instant::now();
     loop {

@@ -54,3 +54,9 @@ pub fn events(dir: &Path) -> Vec<Event> {
         })
         .collect()
 }
+
+/// A run's summary.json, parsed.
+pub fn summary_json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json exists");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
