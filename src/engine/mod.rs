@@ -24,7 +24,7 @@ use crate::profile::{ChannelSignal, ModelParams, PolicySpec, Profile, StimNodes}
 use crate::stim::{Limiter, StimCommand};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ringbuf::traits::{Producer, Split};
+use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -234,7 +234,11 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let frames_capacity = ((profile.output.telemetry_buffer_s * fs).ceil() as usize)
         .max(2 * profile.run.block_frames);
     let capacity = frames_capacity * (2 + record_nodes.len()) + COMMAND_CAPACITY + 64;
-    let (producer, consumer) = HeapRb::<Record>::new(capacity).split();
+    let (mut producer, mut consumer) = HeapRb::<Record>::new(capacity).split();
+    // Touch every page of the ring now: first-touch page faults inside the audio callback
+    // would otherwise cost a block its deadline in the first second of a run.
+    while producer.try_push(Record::Suppressed { sample: 0 }).is_ok() {}
+    consumer.clear();
     let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
     let (input_tx, input_rx) = if profile.audio.has_input() {
         let offset = profile.audio.input_offset_blocks * profile.run.block_frames;
