@@ -15,6 +15,11 @@ jack_dummy_start() {
     echo "a JACK server '$JACK_DEFAULT_SERVER' is already running; using it" >&2
     return 0
   fi
+  # With no jackd running, JACK's shared memory must be empty; entries left by killed servers
+  # fill its small registry and stop new servers from starting.
+  if ! pgrep -x jackd >/dev/null 2>&1; then
+    rm -f /dev/shm/jack-shm-registry /dev/shm/jack_* /dev/shm/jack-[0-9]* 2>/dev/null || true
+  fi
   setsid jackd -n "$JACK_DEFAULT_SERVER" -R -d dummy -r "$rate" -p "$period" \
     >"$JACK_LOG" 2>&1 </dev/null &
   echo $! >"$JACK_PIDFILE"
