@@ -148,11 +148,6 @@ impl Kuramoto {
     pub fn theta(&self, node: usize) -> f64 {
         self.theta[node]
     }
-
-    /// Overwrite the phase of `node`, rad.
-    pub fn set_theta(&mut self, node: usize, theta: f64) {
-        self.theta[node] = theta;
-    }
 }
 
 impl Plant for Kuramoto {

@@ -91,26 +91,6 @@ impl ParamSpec {
         }
         Ok(values)
     }
-
-    /// The smallest value this spec can produce (bounds check before realising).
-    pub fn lower_bound(&self) -> f64 {
-        match self {
-            ParamSpec::Value(v) => *v,
-            ParamSpec::List(l) => l.iter().copied().fold(f64::INFINITY, f64::min),
-            ParamSpec::Dist(Dist::Uniform { low, .. }) => *low,
-            ParamSpec::Dist(_) => f64::NEG_INFINITY,
-        }
-    }
-
-    /// The largest value this spec can produce.
-    pub fn upper_bound(&self) -> f64 {
-        match self {
-            ParamSpec::Value(v) => *v,
-            ParamSpec::List(l) => l.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            ParamSpec::Dist(Dist::Uniform { high, .. }) => *high,
-            ParamSpec::Dist(_) => f64::INFINITY,
-        }
-    }
 }
 
 impl Dist {

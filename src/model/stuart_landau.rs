@@ -189,12 +189,6 @@ impl StuartLandau {
     pub fn z(&self, node: usize) -> Complex64 {
         Complex64::new(self.state[2 * node], self.state[2 * node + 1])
     }
-
-    /// Overwrite the state of `node` (for experiments and tests; history is not rewritten).
-    pub fn set_z(&mut self, node: usize, z: Complex64) {
-        self.state[2 * node] = z.re;
-        self.state[2 * node + 1] = z.im;
-    }
 }
 
 impl Plant for StuartLandau {
