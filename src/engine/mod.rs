@@ -13,9 +13,11 @@
 //! the record is dropped and counted), commands come in by a non-blocking pop from a bounded
 //! channel and are applied at block boundaries.
 
+mod input;
 pub mod offline;
 mod processor;
 
+pub use input::{InputLink, InputReader};
 pub use processor::{OutputChannel, Processor};
 
 use crate::model::harmonic;
@@ -242,11 +244,8 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
     let (input_tx, input_rx) = if profile.audio.has_input() {
         let offset = profile.audio.input_offset_blocks * profile.run.block_frames;
-        let (mut tx, rx) = HeapRb::<f32>::new(offset + 64 * profile.run.block_frames).split();
-        for _ in 0..offset {
-            let _ = tx.try_push(0.0);
-        }
-        (Some(tx), Some((rx, offset)))
+        let link = InputLink::new(offset, offset + 64 * profile.run.block_frames);
+        (Some(link.producer), Some(link.reader))
     } else {
         (None, None)
     };

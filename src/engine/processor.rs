@@ -1,6 +1,6 @@
 //! The real-time half: one call of [`Processor::process_block`] runs the whole loop for a block.
 
-use super::{Command, Counters, Record, TriggerEvent};
+use super::{Command, Counters, InputReader, Record, TriggerEvent};
 use crate::estimate::PhaseEstimator;
 use crate::model::Plant;
 use crate::profile::{ChannelSignal, SensorNode};
@@ -9,8 +9,8 @@ use num_complex::Complex64;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ringbuf::traits::{Consumer, Observer, Producer};
-use ringbuf::{HeapCons, HeapProd};
+use ringbuf::traits::{Observer, Producer};
+use ringbuf::HeapProd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,8 +36,7 @@ pub(super) struct Parts {
     pub max_amplitude: f64,
     pub telemetry: HeapProd<Record>,
     pub trigger: Option<HeapProd<TriggerEvent>>,
-    /// The engine side of the input link and its offset, samples.
-    pub input: Option<(HeapCons<f32>, usize)>,
+    pub input: Option<InputReader>,
     pub commands: crossbeam_channel::Receiver<Command>,
     pub counters: Arc<Counters>,
 }
@@ -51,15 +50,6 @@ pub struct OutputChannel {
     pub gain: f32,
     /// |output| never exceeds this: `gain · max_amplitude` for stimulation, 1 for the rest.
     pub bound: f32,
-}
-
-/// The engine side of the input link: read once the capture side has started, so that its
-/// fixed offset does not depend on which stream started first; an empty link reads 0 and
-/// counts an underrun.
-struct InputSource {
-    link: HeapCons<f32>,
-    offset: usize,
-    primed: bool,
 }
 
 /// What one sample produced, before the channel map.
@@ -129,7 +119,7 @@ pub struct Processor {
     telemetry: HeapProd<Record>,
     trigger: Option<HeapProd<TriggerEvent>>,
     /// A sound-card input replacing the plant as the sensor's source.
-    input: Option<InputSource>,
+    input: Option<InputReader>,
     commands: crossbeam_channel::Receiver<Command>,
     counters: Arc<Counters>,
 }
@@ -175,11 +165,7 @@ impl Processor {
             max_amplitude_f32: f32_at_most(p.max_amplitude),
             telemetry: p.telemetry,
             trigger: p.trigger,
-            input: p.input.map(|(link, offset)| InputSource {
-                link,
-                offset,
-                primed: false,
-            }),
+            input: p.input,
             commands: p.commands,
             counters: p.counters,
             plant: p.plant,
@@ -316,19 +302,12 @@ impl Processor {
         let n = self.sample;
         // 1. Sensor: the plant as it is at this sample, before this sample's forcing acts.
         let (clean, true_phase) = if let Some(input) = self.input.as_mut() {
-            if !input.primed && input.link.occupied_len() > input.offset {
-                input.primed = true;
-            }
-            let x = if input.primed {
-                input.link.try_pop().unwrap_or_else(|| {
-                    self.counters
-                        .input_underruns
-                        .fetch_add(1, Ordering::Relaxed);
-                    0.0
-                })
-            } else {
+            let x = input.read().unwrap_or_else(|| {
+                self.counters
+                    .input_underruns
+                    .fetch_add(1, Ordering::Relaxed);
                 0.0
-            };
+            });
             (f64::from(x), None)
         } else {
             match self.sensed {

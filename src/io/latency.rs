@@ -3,7 +3,7 @@
 //!
 //! Owns: the measurement. The output callback is the clock: it emits a one-sample impulse every
 //! `interval` samples on one output channel, and reads the captured input in lockstep through
-//! an [`InputLink`] (a lock-free ring pre-filled with a fixed offset). An impulse that comes
+//! an [`InputLink`] (the engine's lock-free ring pre-filled with a fixed offset). An impulse that comes
 //! back `d` output samples after it left has a round trip of `d − offset` samples: the rig's
 //! own latency (converters, buffers, cable or server routing). The output side starts reading
 //! the ring only once the input side has started filling it, so the offset does not depend on
@@ -15,37 +15,15 @@
 //! capture is the capture itself).
 
 use super::audio::{device, host, output_device, Direction};
+use crate::engine::InputLink;
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{BufferSize, StreamConfig};
-use ringbuf::traits::{Consumer, Observer, Producer, Split};
-use ringbuf::{HeapCons, HeapProd, HeapRb};
+use ringbuf::traits::{Consumer, Producer, Split};
+use ringbuf::HeapRb;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Captured samples crossing from the input callback to the output callback, with a fixed,
-/// declared offset: the ring starts holding `offset` zeros, so the output callback always reads
-/// the input of `offset` samples earlier (plus the rig's own latency). An empty ring reads as 0
-/// and counts an underrun; a full ring drops the capture and counts an overrun — neither side
-/// ever waits.
-pub struct InputLink {
-    /// Producer half, for the input callback.
-    pub producer: HeapProd<f32>,
-    /// Consumer half, for the output callback.
-    pub consumer: HeapCons<f32>,
-}
-
-impl InputLink {
-    /// A link holding `offset` samples of delay, with room for `capacity` samples in flight.
-    pub fn new(offset: usize, capacity: usize) -> Self {
-        let (mut producer, consumer) = HeapRb::<f32>::new(capacity.max(offset + 1)).split();
-        for _ in 0..offset {
-            let _ = producer.try_push(0.0);
-        }
-        Self { producer, consumer }
-    }
-}
 
 /// Settings of one measurement.
 #[derive(Clone, Debug)]
@@ -226,7 +204,7 @@ pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
         )
         .map_err(|e| format!("cannot open the input stream: {e}"))?;
 
-    let mut consumer = link.consumer;
+    let mut reader = link.reader;
     let mut echo_tx = echo_tx;
     let mut time_tx = time_tx;
     let out_underruns = Arc::clone(&underruns);
@@ -237,28 +215,18 @@ pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
     let threshold = amplitude / 2.0;
     let mut sample: u64 = 0;
     let mut pending: Option<u64> = None;
-    let mut primed = false;
     let output_stream = out_device
         .build_output_stream::<f32, _, _>(
             out_config,
             move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
                 let started = Instant::now();
                 let frames = data.len() / channels;
-                // Primed once the input has started: until then the ring keeps its offset, so
-                // the offset is the same whichever stream started first.
-                if !primed && consumer.occupied_len() > offset {
-                    primed = true;
-                }
                 for frame in data.chunks_exact_mut(channels) {
                     frame.fill(0.0);
-                    let captured = if primed {
-                        consumer.try_pop().unwrap_or_else(|| {
-                            out_underruns.fetch_add(1, Ordering::Relaxed);
-                            0.0
-                        })
-                    } else {
+                    let captured = reader.read().unwrap_or_else(|| {
+                        out_underruns.fetch_add(1, Ordering::Relaxed);
                         0.0
-                    };
+                    });
                     if let Some(sent) = pending {
                         if captured.abs() >= threshold {
                             let _ = echo_tx.try_push(Echo::Returned { sent, seen: sample });
@@ -270,7 +238,7 @@ pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
                     }
                     // Emit on the interval once both streams run and the previous impulse is
                     // settled.
-                    if primed && sample % interval == 0 && pending.is_none() {
+                    if reader.primed() && sample % interval == 0 && pending.is_none() {
                         frame[out_channel] = amplitude;
                         pending = Some(sample);
                     }
