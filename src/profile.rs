@@ -176,6 +176,25 @@ pub struct SensorSection {
     /// White measurement noise added to the observable (SD, observable units).
     #[serde(default)]
     pub noise_sd: f64,
+    /// A recording (WAV, integer or float, at the run's sample rate) that replaces the plant as
+    /// the sensor's source, played sample by sample from its start; a path relative to the
+    /// working directory. The ground truth is then the offline non-causal estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<std::path::PathBuf>,
+    /// The recording's channel the sensor reads (0-based).
+    #[serde(default)]
+    pub channel: usize,
+    /// Play the recording again from its start when it ends; otherwise the run must not be
+    /// longer than the recording.
+    #[serde(default, rename = "loop")]
+    pub loop_file: bool,
+}
+
+impl SensorSection {
+    /// Whether the sensor reads something other than the plant (a recording or a sound card).
+    pub fn external(&self, audio: &AudioSection) -> bool {
+        self.file.is_some() || audio.has_input()
+    }
 }
 
 /// Which node the sensor reads.
@@ -1124,6 +1143,13 @@ impl Context<'_> {
             p.sensor.noise_sd.is_finite() && p.sensor.noise_sd >= 0.0,
             "sensor.noise_sd",
             format!("expected a noise SD ≥ 0, got {}", p.sensor.noise_sd),
+        );
+        check(
+            p.sensor.file.is_none() || !p.audio.has_input(),
+            "sensor.file",
+            "the sensor reads either a recording or a sound-card input, not both: remove \
+             sensor.file or audio.input_device"
+                .into(),
         );
         let s = &p.stimulation;
         check(

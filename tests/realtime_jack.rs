@@ -307,21 +307,36 @@ fn wait_for_port(server: &Server, port: &str) {
     }
 }
 
-/// A sound-card input replaces the plant: a 10 Hz sine from a function generator (a second
-/// entrain playing tACS into JACK) reaches the engine's input port, and its pulses land within
-/// ±10° of the target against the offline ground truth of the recorded signal.
+/// A sound-card input replaces the plant: a recorded 10 Hz sine, played into JACK by a second
+/// entrain (a recording as its sensor's source, its observable on its output port), reaches the
+/// engine's input port, and its pulses land within ±10° of the target against the offline
+/// ground truth of the captured signal.
 #[test]
-fn an_audio_input_sine_is_phase_locked() {
+fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
     let Some(server) = jack_session() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // The function generator: 0.5 full-scale cosine at 10 Hz for longer than the test.
-    let generator = server
+    // The recording: 2 s of a 0.5 full-scale 10 Hz cosine (whole cycles, so it loops cleanly).
+    let recording = dir.path().join("sine_10hz.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut wav = hound::WavWriter::create(&recording, spec).unwrap();
+    for k in 0..96_000 {
+        let x = 0.5 * (std::f64::consts::TAU * 10.0 * f64::from(k) / 48_000.0).cos();
+        wav.write_sample((x * 32767.0).round() as i16).unwrap();
+    }
+    wav.finalize().unwrap();
+    // The player: plays the recording, loops it for longer than the test, stimulates nothing.
+    let player = server
         .entrain()
         .args([
             "run",
-            "profiles/harmonic_resonance.toml",
+            "profiles/quickstart.toml",
             "--realtime",
             "--host",
             "jack",
@@ -331,32 +346,26 @@ fn an_audio_input_sine_is_phase_locked() {
             "--duration",
             "30",
             "--out",
-            dir.path().join("generator").to_str().unwrap(),
+            dir.path().join("player").to_str().unwrap(),
         ])
         .args([
             "--set",
-            "stimulation.freq_hz=10",
+            &format!("sensor.file=\"{}\"", recording.display()),
             "--set",
-            "stimulation.amplitude=0.5",
-        ])
-        .args([
+            "sensor.loop=true",
             "--set",
-            "stimulation.start_s=0",
+            "sensor.noise_sd=0",
             "--set",
-            "stimulation.stop_s=30",
-        ])
-        .args([
+            "output.channels=[\"observable\"]",
             "--set",
-            "safety.ramp_s=0.05",
-            "--set",
-            "run.block_frames=64",
+            "stimulation.kind=\"none\"",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let generator_port = format!("cpal_client_{}_out:out_0", generator.id());
-    wait_for_port(&server, &generator_port);
+    let player_port = format!("cpal_client_{}_out:out_0", player.id());
+    wait_for_port(&server, &player_port);
 
     // The engine under test reads input channel 0; its declared latency is its input link's
     // offset (2 blocks = 128 samples), the whole loop here.
@@ -387,7 +396,7 @@ fn an_audio_input_sine_is_phase_locked() {
     wait_for_port(&server, &input_port);
     let connected = server
         .command("jack_connect")
-        .args([&generator_port, &input_port])
+        .args([&player_port, &input_port])
         .status()
         .unwrap();
     assert!(connected.success());
@@ -395,12 +404,12 @@ fn an_audio_input_sine_is_phase_locked() {
     // Ctrl-C, not SIGKILL: a killed client stays in the server's graph, and the server stalls
     // waiting for it in every cycle, starving whichever test comes next.
     let stopped = Command::new("kill")
-        .args(["-INT", &generator.id().to_string()])
+        .args(["-INT", &player.id().to_string()])
         .status()
         .unwrap();
     assert!(stopped.success());
-    let mut generator = generator;
-    let _ = generator.wait();
+    let mut player = player;
+    let _ = player.wait();
     assert!(
         result.status.success(),
         "{}",

@@ -1,7 +1,9 @@
-//! The input link: captured samples crossing from an input callback to the engine's clock.
+//! External sources for the sensor: the input link (captured samples crossing from an input
+//! callback to the engine's clock) and recordings played from memory.
 
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
+use std::path::Path;
 
 /// Captured samples crossing from the input callback to the output callback, with a fixed,
 /// declared offset: the ring starts holding `offset` zeros, so the reader gets the input of
@@ -57,5 +59,107 @@ impl InputReader {
     /// Whether the capture side has started.
     pub fn primed(&self) -> bool {
         self.primed
+    }
+}
+
+/// A recording played as the sensor's source, one sample per engine sample, from its start.
+///
+/// Loaded whole at build time (the control half reads the file); reading a sample is an index
+/// into memory, so it is real-time safe.
+pub struct Recording {
+    /// The chosen channel, full scale ±1 for integer files.
+    samples: Vec<f32>,
+    position: usize,
+    looping: bool,
+}
+
+impl Recording {
+    /// Load `channel` of the WAV file at `path`, which must be at `sample_rate_hz`.
+    /// Errors name the file and say what to change.
+    pub fn load(
+        path: &Path,
+        channel: usize,
+        sample_rate_hz: f64,
+        looping: bool,
+    ) -> Result<Self, String> {
+        let shown = path.display();
+        let mut reader = hound::WavReader::open(path).map_err(|e| {
+            format!("sensor.file: cannot read {shown} as a WAV file ({e}); give a WAV recording")
+        })?;
+        let spec = reader.spec();
+        let channels = usize::from(spec.channels);
+        if channel >= channels {
+            return Err(format!(
+                "sensor.channel: {shown} has {channels} channel(s) (0..{}), so channel {channel} \
+                 does not exist",
+                channels - 1
+            ));
+        }
+        if f64::from(spec.sample_rate) != sample_rate_hz {
+            return Err(format!(
+                "sensor.file: {shown} is sampled at {} Hz but the run at {sample_rate_hz} Hz; set \
+                 run.sample_rate_hz = {} (entrain does not resample)",
+                spec.sample_rate, spec.sample_rate
+            ));
+        }
+        let bad = |e: hound::Error| format!("sensor.file: {shown} is damaged: {e}");
+        let all: Vec<f32> = match spec.sample_format {
+            hound::SampleFormat::Float => reader
+                .samples::<f32>()
+                .collect::<Result<_, _>>()
+                .map_err(bad)?,
+            hound::SampleFormat::Int => {
+                let full_scale = 2f64.powi(i32::from(spec.bits_per_sample) - 1);
+                reader
+                    .samples::<i32>()
+                    .map(|s| s.map(|v| (f64::from(v) / full_scale) as f32))
+                    .collect::<Result<_, _>>()
+                    .map_err(bad)?
+            }
+        };
+        let samples: Vec<f32> = all
+            .iter()
+            .skip(channel)
+            .step_by(channels)
+            .copied()
+            .collect();
+        if samples.is_empty() {
+            return Err(format!("sensor.file: {shown} holds no samples"));
+        }
+        if let Some(at) = samples.iter().position(|s| !s.is_finite()) {
+            return Err(format!(
+                "sensor.file: {shown} has a non-finite sample (NaN or infinity) at frame {at} of \
+                 channel {channel}; clean the recording first"
+            ));
+        }
+        Ok(Self {
+            samples,
+            position: 0,
+            looping,
+        })
+    }
+
+    /// Samples in the recording.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether the recording is empty (never, once loaded).
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// The next sample; past the end, the start again (looping) or silence. Real-time safe.
+    #[inline]
+    pub fn read(&mut self) -> f32 {
+        if self.position == self.samples.len() {
+            if !self.looping {
+                return 0.0;
+            }
+            self.position = 0;
+        }
+        let x = self.samples[self.position];
+        self.position += 1;
+        x
     }
 }

@@ -17,7 +17,8 @@ mod input;
 pub mod offline;
 mod processor;
 
-pub use input::{InputLink, InputReader};
+pub use input::{InputLink, InputReader, Recording};
+use processor::Source;
 pub use processor::{OutputChannel, Processor};
 
 use crate::model::harmonic;
@@ -242,12 +243,25 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     while producer.try_push(Record::Suppressed { sample: 0 }).is_ok() {}
     consumer.clear();
     let (command_tx, command_rx) = crossbeam_channel::bounded(COMMAND_CAPACITY);
-    let (input_tx, input_rx) = if profile.audio.has_input() {
+    let (input_tx, source) = if let Some(path) = &profile.sensor.file {
+        let recording =
+            Recording::load(path, profile.sensor.channel, fs, profile.sensor.loop_file)?;
+        if !profile.sensor.loop_file && (recording.len() as u64) < total {
+            return Err(format!(
+                "sensor.file: {} lasts {:.3} s but the run {:.3} s; shorten run.duration_s or set \
+                 sensor.loop = true",
+                path.display(),
+                recording.len() as f64 / fs,
+                total as f64 / fs
+            ));
+        }
+        (None, Source::Recording(recording))
+    } else if profile.audio.has_input() {
         let offset = profile.audio.input_offset_blocks * profile.run.block_frames;
         let link = InputLink::new(offset, offset + 64 * profile.run.block_frames);
-        (Some(link.producer), Some(link.reader))
+        (Some(link.producer), Source::Capture(link.reader))
     } else {
-        (None, None)
+        (None, Source::Plant)
     };
     let (trigger_tx, trigger_rx) = match &profile.trigger {
         Some(_) => {
@@ -273,7 +287,10 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         record_nodes: record_nodes.clone(),
         stimulates: !matches!(profile.stimulation.policy, PolicySpec::None),
         settling_samples: estimator.settling_samples(),
-        external_truth_band: profile.audio.has_input().then(|| profile.estimator.band()),
+        external_truth_band: profile
+            .sensor
+            .external(&profile.audio)
+            .then(|| profile.estimator.band()),
         plant_bytes: plant.state_bytes(),
     };
     let channels = profile
@@ -317,7 +334,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         max_amplitude: limits.max_amplitude,
         telemetry: producer,
         trigger: trigger_tx,
-        input: input_rx,
+        source,
         commands: command_rx,
         counters: Arc::clone(&counters),
     });

@@ -1,6 +1,6 @@
 //! The real-time half: one call of [`Processor::process_block`] runs the whole loop for a block.
 
-use super::{Command, Counters, InputReader, Record, TriggerEvent};
+use super::{Command, Counters, InputReader, Record, Recording, TriggerEvent};
 use crate::estimate::PhaseEstimator;
 use crate::model::Plant;
 use crate::profile::{ChannelSignal, SensorNode};
@@ -36,9 +36,19 @@ pub(super) struct Parts {
     pub max_amplitude: f64,
     pub telemetry: HeapProd<Record>,
     pub trigger: Option<HeapProd<TriggerEvent>>,
-    pub input: Option<InputReader>,
+    pub source: Source,
     pub commands: crossbeam_channel::Receiver<Command>,
     pub counters: Arc<Counters>,
+}
+
+/// What the sensor reads.
+pub(super) enum Source {
+    /// The plant's observable.
+    Plant,
+    /// A sound-card input, through the input link.
+    Capture(InputReader),
+    /// A recording played from memory.
+    Recording(Recording),
 }
 
 /// One output channel: what it carries, its gain, and the bound of its last stage.
@@ -118,8 +128,8 @@ pub struct Processor {
     max_amplitude_f32: f32,
     telemetry: HeapProd<Record>,
     trigger: Option<HeapProd<TriggerEvent>>,
-    /// A sound-card input replacing the plant as the sensor's source.
-    input: Option<InputReader>,
+    /// What the sensor reads.
+    source: Source,
     commands: crossbeam_channel::Receiver<Command>,
     counters: Arc<Counters>,
 }
@@ -165,7 +175,7 @@ impl Processor {
             max_amplitude_f32: f32_at_most(p.max_amplitude),
             telemetry: p.telemetry,
             trigger: p.trigger,
-            input: p.input,
+            source: p.source,
             commands: p.commands,
             counters: p.counters,
             plant: p.plant,
@@ -301,16 +311,18 @@ impl Processor {
     fn process_sample(&mut self) -> FrameOut {
         let n = self.sample;
         // 1. Sensor: the plant as it is at this sample, before this sample's forcing acts.
-        let (clean, true_phase) = if let Some(input) = self.input.as_mut() {
-            let x = input.read().unwrap_or_else(|| {
-                self.counters
-                    .input_underruns
-                    .fetch_add(1, Ordering::Relaxed);
-                0.0
-            });
-            (f64::from(x), None)
-        } else {
-            match self.sensed {
+        let (clean, true_phase) = match &mut self.source {
+            Source::Capture(input) => {
+                let x = input.read().unwrap_or_else(|| {
+                    self.counters
+                        .input_underruns
+                        .fetch_add(1, Ordering::Relaxed);
+                    0.0
+                });
+                (f64::from(x), None)
+            }
+            Source::Recording(recording) => (f64::from(recording.read()), None),
+            Source::Plant => match self.sensed {
                 Some(reading) => reading,
                 None => {
                     let reading = if self.sensor_mean {
@@ -324,7 +336,7 @@ impl Processor {
                     self.sensed = Some(reading);
                     reading
                 }
-            }
+            },
         };
         let mut observable = clean;
         if self.sensor_noise_sd > 0.0 {
