@@ -177,7 +177,10 @@ pub fn main() -> ExitCode {
                 amplitude,
                 timeout: std::time::Duration::from_secs_f64(timeout_s),
             };
-            match crate::io::latency::measure(&settings) {
+            let running = |output: &str, input: &str| {
+                eprintln!("streams running (output '{output}', input '{input}'); measuring");
+            };
+            match crate::io::latency::measure(&settings, running) {
                 Ok(report) => {
                     print!("{}", report.render());
                     if report.round_trips.is_empty() {

@@ -128,6 +128,7 @@ pub fn realtime(
         nominal_period_ms: info.block_frames as f64 / info.sample_rate_hz * 1e3,
         callback_period: recorded.block_period.clone(),
         callbacks: report.callbacks,
+        preroll_frames: report.preroll_frames,
         realtime_denied: report.realtime_denied,
         device_error: match &report.ending {
             RealtimeEnding::DeviceError(e) => Some(e.clone()),

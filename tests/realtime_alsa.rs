@@ -166,13 +166,18 @@ fn realtime_run_through_alsa_plays_exactly_the_offline_output_on_every_channel()
     assert_eq!(channels, 5);
     let (file_channels, played) = s32_wav(&played);
     assert_eq!(file_channels as usize, channels);
+    // The device plays silence while the stream starts and is checked; the run's first frame
+    // comes right after, and the summary says where.
+    let preroll = summary["realtime"]["preroll_frames"].as_u64().unwrap() as usize * channels;
+    assert!(played[..preroll].iter().all(|&x| x == 0.0));
+    let played = &played[preroll..];
     assert!(
         played.len() >= expected.len(),
         "the device got {} of {} samples",
         played.len(),
         expected.len()
     );
-    // Offset 0: the file PCM records from the first frame the callback wrote.
+    // Offset 0 after the pre-roll: the engine's frames, exactly.
     let quantum = 2f32.powi(-30);
     for (i, (got, want)) in played.iter().zip(&expected).enumerate() {
         assert!(
@@ -273,6 +278,8 @@ fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
 
     let (channels, played) = s32_wav(&played);
     assert_eq!(channels, 1);
+    let preroll = summary["realtime"]["preroll_frames"].as_u64().unwrap() as usize;
+    let played = &played[preroll..];
     // What the device played: the engine's samples, then silence after the stop.
     assert!(played.len() >= samples);
     let ramp = (0.5 * 48_000.0) as usize; // the profile's ramp_s

@@ -35,7 +35,9 @@ impl InputLink {
 }
 
 /// The reading side of an [`InputLink`]. It starts reading only once the capture side has
-/// started filling the ring, so the offset does not depend on which stream started first.
+/// started filling the ring, so the offset does not depend on which stream started first (the
+/// drivers hand the capture side its end of the link only once both streams run, so no
+/// backlog builds up before the first read).
 pub struct InputReader {
     consumer: HeapCons<f32>,
     offset: usize,
@@ -161,5 +163,38 @@ impl Recording {
         let x = self.samples[self.position];
         self.position += 1;
         x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Push `n` samples numbered from `first` (1-based, so 0 is the link's own fill).
+    fn capture(link: &mut HeapProd<f32>, first: usize, n: usize) {
+        for k in first..first + n {
+            link.try_push(k as f32).unwrap();
+        }
+    }
+
+    #[test]
+    fn before_the_capture_side_starts_the_reader_gets_silence_not_underruns() {
+        let InputLink {
+            mut producer,
+            mut reader,
+        } = InputLink::new(128, 4096);
+        for _ in 0..1000 {
+            assert_eq!(reader.read(), Some(0.0));
+        }
+        assert!(!reader.primed());
+        // One block captured: the reader reads the 128 samples of fill, then the block.
+        capture(&mut producer, 1, 64);
+        let read: Vec<f32> = (0..192).map(|_| reader.read().unwrap()).collect();
+        assert!(reader.primed());
+        assert!(read[..128].iter().all(|&x| x == 0.0));
+        assert_eq!(read[128], 1.0);
+        assert_eq!(read[191], 64.0);
+        // Nothing more captured: an underrun.
+        assert_eq!(reader.read(), None);
     }
 }

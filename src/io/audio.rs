@@ -15,12 +15,71 @@ use crate::engine::{Command, Counters, Processor, RunInfo};
 use crate::profile::AudioSection;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, Device, FromSample, Host, SampleFormat, SizedSample, StreamConfig};
-use ringbuf::traits::Producer;
-use ringbuf::HeapProd;
+use ringbuf::traits::{Consumer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a stream just started may take to deliver its first callback before it is reopened.
+const START_TIMEOUT: Duration = Duration::from_secs(2);
+/// Attempts at starting one stream.
+const START_ATTEMPTS: usize = 3;
+
+/// Open and start a stream with `open` and wait until it has called back at least once. A
+/// stream that stays silent for [`START_TIMEOUT`] is closed and opened again, up to
+/// [`START_ATTEMPTS`] times. Returns the running stream and the sending end of a one-slot
+/// hand-over: the callback pops its payload (the engine, or the capture side of the input
+/// link) from the other end without blocking, so the caller decides when the payload goes in,
+/// and a payload is never lost with a stream that did not start.
+///
+/// Why: with JACK, a process that opens an input and an output client now and then gets one
+/// client that is activated but never called (about 1 start in 5 on the CI machines); without
+/// this the run would go on reading silence from an input that never started.
+///
+/// `open` gets the receiving end of the hand-over and a counter the callback must increment
+/// on every call.
+pub(crate) fn start_verified<P: Send + 'static>(
+    what: &str,
+    mut open: impl FnMut(HeapCons<P>, Arc<AtomicU64>) -> Result<cpal::Stream, String>,
+) -> Result<(cpal::Stream, HeapProd<P>), String> {
+    for attempt in 1..=START_ATTEMPTS {
+        let (handover, receiver) = HeapRb::<P>::new(1).split();
+        let calls = Arc::new(AtomicU64::new(0));
+        let stream = open(receiver, Arc::clone(&calls))?;
+        stream
+            .play()
+            .map_err(|e| format!("cannot start the {what} stream: {e}"))?;
+        let started = Instant::now();
+        while calls.load(Ordering::Acquire) == 0 && started.elapsed() < START_TIMEOUT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if calls.load(Ordering::Acquire) > 0 {
+            return Ok((stream, handover));
+        }
+        drop(stream);
+        if attempt < START_ATTEMPTS {
+            eprintln!(
+                "warning: the {what} stream did not start within {} s; reopening it (attempt {} of {START_ATTEMPTS})",
+                START_TIMEOUT.as_secs(),
+                attempt + 1
+            );
+        }
+    }
+    Err(format!(
+        "the {what} stream never started ({START_ATTEMPTS} attempts of {} s each): the device \
+         or audio server is not delivering callbacks; check that it runs (`entrain devices`)",
+        START_TIMEOUT.as_secs()
+    ))
+}
+
+/// Put `payload` into a fresh hand-over from [`start_verified`].
+pub(crate) fn hand_over<P>(mut handover: HeapProd<P>, payload: P) {
+    if handover.try_push(payload).is_err() {
+        unreachable!("a one-slot hand-over is filled once");
+    }
+}
 
 /// How a real-time run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +105,9 @@ pub struct RealtimeReport {
     pub realtime_denied: bool,
     /// Callbacks served.
     pub callbacks: u64,
+    /// Frames of silence the device played before the engine's first sample (while the
+    /// streams were being started and checked).
+    pub preroll_frames: u64,
     /// The sample format negotiated with the device.
     pub sample_format: String,
 }
@@ -334,6 +396,7 @@ struct StreamFlags {
     realtime_denied: AtomicBool,
     xruns: AtomicU64,
     callbacks: AtomicU64,
+    preroll_frames: AtomicU64,
 }
 
 /// Play the run whose real-time half is `processor` on the device `device_spec` of host
@@ -354,9 +417,11 @@ pub fn run(
     let _quiet = quiet_alsa();
     let host = host(&audio.host)?;
     let (device, device_id) = output_device(&host, &audio.output_device)?;
-    // The capture side starts first; the engine reads it once it has started (primed link).
+    // Both streams are started and seen running before either gets its payload: the engine
+    // first, then the capture side's end of the link, so no capture piles up in the link
+    // before the engine reads it (the engine reads silence until the capture starts).
     let input_stream = match input {
-        Some(link) => Some(open_input(&host, audio, info, link)?),
+        Some(link) => Some((open_input(&host, audio, info)?, link)),
         None => None,
     };
     let channels = processor.channels();
@@ -368,36 +433,21 @@ pub fn run(
     let format = pick_format(&device, &config)?;
     let flags = Arc::new(StreamFlags::default());
     let (error_tx, error_rx) = crossbeam_channel::bounded::<String>(16);
-    let stream = match format {
-        SampleFormat::F32 => build::<f32>(
-            &device,
-            &config,
-            processor,
-            info.total_samples,
-            &flags,
-            error_tx,
-        ),
-        SampleFormat::I32 => build::<i32>(
-            &device,
-            &config,
-            processor,
-            info.total_samples,
-            &flags,
-            error_tx,
-        ),
-        SampleFormat::I16 => build::<i16>(
-            &device,
-            &config,
-            processor,
-            info.total_samples,
-            &flags,
-            error_tx,
-        ),
-        other => return Err(format!("sample format {other} is not supported")),
-    }?;
-    stream
-        .play()
-        .map_err(|e| format!("cannot start the output stream on '{device_id}': {e}"))?;
+    let (stream, handover) = start_verified("output", |handover, calls| {
+        let (flags, errors) = (Arc::clone(&flags), error_tx.clone());
+        match format {
+            SampleFormat::F32 => build::<f32>(&device, &config, handover, calls, flags, errors),
+            SampleFormat::I32 => build::<i32>(&device, &config, handover, calls, flags, errors),
+            SampleFormat::I16 => build::<i16>(&device, &config, handover, calls, flags, errors),
+            other => Err(format!("sample format {other} is not supported")),
+        }
+        .map_err(|e| format!("{e} (device '{device_id}')"))
+    })?;
+    hand_over(handover, Renderer::new(processor, info.total_samples));
+    let input_stream = input_stream.map(|((stream, handover), link)| {
+        hand_over(handover, link);
+        stream
+    });
 
     let mut ending = RealtimeEnding::Completed;
     let mut end_sent = false;
@@ -446,6 +496,7 @@ pub fn run(
         xruns: flags.xruns.load(Ordering::Relaxed),
         realtime_denied: flags.realtime_denied.load(Ordering::Relaxed),
         callbacks: flags.callbacks.load(Ordering::Relaxed),
+        preroll_frames: flags.preroll_frames.load(Ordering::Relaxed),
         sample_format: format.to_string(),
     })
 }
@@ -457,8 +508,7 @@ fn open_input(
     host: &Host,
     audio: &AudioSection,
     info: &RunInfo,
-    mut link: HeapProd<f32>,
-) -> Result<cpal::Stream, String> {
+) -> Result<(cpal::Stream, HeapProd<HeapProd<f32>>), String> {
     let (device, _) = device(host, Direction::Input, &audio.input_device)?;
     let channels = device
         .default_input_config()
@@ -471,22 +521,27 @@ fn open_input(
         buffer_size: BufferSize::Fixed(info.block_frames as u32),
     };
     let channel = audio.input_channel;
-    let stream = device
-        .build_input_stream::<f32, _, _>(
-            config,
-            move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                for frame in data.chunks_exact(channels as usize) {
-                    let _ = link.try_push(frame[channel]);
-                }
-            },
-            |_err: cpal::Error| {},
-            None,
-        )
-        .map_err(|e| format!("cannot open the input stream: {e}"))?;
-    stream
-        .play()
-        .map_err(|e| format!("cannot start the input stream: {e}"))?;
-    Ok(stream)
+    start_verified("input", |mut handover, calls| {
+        let mut link: Option<HeapProd<f32>> = None;
+        device
+            .build_input_stream::<f32, _, _>(
+                config,
+                move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                    calls.fetch_add(1, Ordering::Release);
+                    if link.is_none() {
+                        link = handover.try_pop();
+                    }
+                    if let Some(link) = link.as_mut() {
+                        for frame in data.chunks_exact(channels as usize) {
+                            let _ = link.try_push(frame[channel]);
+                        }
+                    }
+                },
+                |_err: cpal::Error| {},
+                None,
+            )
+            .map_err(|e| format!("cannot open the input stream: {e}"))
+    })
 }
 
 /// f32 where the device takes it (no conversion), else the widest integer format it offers.
@@ -511,26 +566,43 @@ fn pick_format(device: &Device, config: &StreamConfig) -> Result<SampleFormat, S
     ))
 }
 
+/// The output stream: silence until the [`Renderer`] arrives through `handover`, then the run.
 fn build<T>(
     device: &Device,
     config: &StreamConfig,
-    processor: Processor,
-    total: u64,
-    flags: &Arc<StreamFlags>,
+    mut handover: HeapCons<Renderer>,
+    calls: Arc<AtomicU64>,
+    flags: Arc<StreamFlags>,
     errors: crossbeam_channel::Sender<String>,
 ) -> Result<cpal::Stream, String>
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
 {
-    let mut renderer = Renderer::new(processor, total);
-    let data_flags = Arc::clone(flags);
+    let mut renderer: Option<Renderer> = None;
+    let channels = usize::from(config.channels);
+    let data_flags = Arc::clone(&flags);
     let data_callback = move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
-        data_flags.callbacks.fetch_add(1, Ordering::Relaxed);
-        if renderer.render(data) {
-            data_flags.done.store(true, Ordering::Release);
+        calls.fetch_add(1, Ordering::Release);
+        if renderer.is_none() {
+            renderer = handover.try_pop();
+        }
+        match renderer.as_mut() {
+            Some(renderer) => {
+                data_flags.callbacks.fetch_add(1, Ordering::Relaxed);
+                if renderer.render(data) {
+                    data_flags.done.store(true, Ordering::Release);
+                }
+            }
+            None => {
+                let frames = (data.len() / channels.max(1)) as u64;
+                data_flags
+                    .preroll_frames
+                    .fetch_add(frames, Ordering::Relaxed);
+                data.fill(T::EQUILIBRIUM);
+            }
         }
     };
-    let error_flags = Arc::clone(flags);
+    let error_flags = flags;
     let error_callback = move |err: cpal::Error| match err.kind() {
         cpal::ErrorKind::Xrun => {
             error_flags.xruns.fetch_add(1, Ordering::Relaxed);

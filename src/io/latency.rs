@@ -14,12 +14,12 @@
 //! impulse's amplitude after an emission (the cross-correlation of a unit impulse with the
 //! capture is the capture itself).
 
-use super::audio::{device, host, output_device, Direction};
-use crate::engine::InputLink;
-use cpal::traits::{DeviceTrait, StreamTrait};
+use super::audio::{device, hand_over, host, output_device, start_verified, Direction};
+use crate::engine::{InputLink, InputReader};
+use cpal::traits::DeviceTrait;
 use cpal::{BufferSize, StreamConfig};
 use ringbuf::traits::{Consumer, Producer, Split};
-use ringbuf::HeapRb;
+use ringbuf::{HeapProd, HeapRb};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -153,12 +153,71 @@ enum Echo {
     Lost,
 }
 
-/// Run a measurement.
-pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
+/// The output callback's state: emits an impulse every `interval` samples once the capture
+/// side runs, and looks for each impulse's return in the captured signal.
+struct Emitter {
+    reader: InputReader,
+    echoes: HeapProd<Echo>,
+    /// (busy ns, frames) per callback.
+    times: HeapProd<(u64, u32)>,
+    underruns: Arc<AtomicU64>,
+    channel: usize,
+    channels: usize,
+    /// Samples between impulses.
+    interval: u64,
+    /// Impulse height, full scale = 1.
+    amplitude: f32,
+    sample: u64,
+    /// The sample of the impulse in flight.
+    pending: Option<u64>,
+}
+
+impl Emitter {
+    /// Fill one callback's interleaved frames. Real-time safe.
+    fn render(&mut self, data: &mut [f32]) {
+        let started = Instant::now();
+        let frames = data.len() / self.channels;
+        let threshold = self.amplitude / 2.0;
+        for frame in data.chunks_exact_mut(self.channels) {
+            frame.fill(0.0);
+            let captured = self.reader.read().unwrap_or_else(|| {
+                self.underruns.fetch_add(1, Ordering::Relaxed);
+                0.0
+            });
+            if let Some(sent) = self.pending {
+                if captured.abs() >= threshold {
+                    let _ = self.echoes.try_push(Echo::Returned {
+                        sent,
+                        seen: self.sample,
+                    });
+                    self.pending = None;
+                } else if self.sample - sent >= self.interval {
+                    let _ = self.echoes.try_push(Echo::Lost);
+                    self.pending = None;
+                }
+            }
+            // Emit on the interval once both streams run and the previous impulse is settled.
+            if self.reader.primed() && self.sample % self.interval == 0 && self.pending.is_none() {
+                frame[self.channel] = self.amplitude;
+                self.pending = Some(self.sample);
+            }
+            self.sample += 1;
+        }
+        let busy = started.elapsed().as_nanos() as u64;
+        let _ = self.times.try_push((busy, frames as u32));
+    }
+}
+
+/// Run a measurement. `running` is told the output and input device ids once both streams
+/// run (the moment to make a software loopback connection, for instance).
+pub fn measure(
+    settings: &LatencySettings,
+    running: impl FnOnce(&str, &str),
+) -> Result<LatencyReport, String> {
     let _quiet = super::audio::quiet_alsa();
     let host = host(&settings.host)?;
     let (out_device, out_id) = output_device(&host, &settings.output_device)?;
-    let (in_device, _) = device(&host, Direction::Input, &settings.input_device)?;
+    let (in_device, in_id) = device(&host, Direction::Input, &settings.input_device)?;
     let block = settings.block_frames;
     let out_channels = (settings.output_channel + 1) as u16;
     let in_channels = in_device
@@ -185,79 +244,74 @@ pub fn measure(settings: &LatencySettings) -> Result<LatencyReport, String> {
     let underruns = Arc::new(AtomicU64::new(0));
     let overruns = Arc::new(AtomicU64::new(0));
 
-    let mut producer = link.producer;
+    // Both streams start and are seen running before they get their state (a JACK client that
+    // never starts is reopened).
     let in_overruns = Arc::clone(&overruns);
     let in_channel = settings.input_channel;
     let in_channels_usize = in_channels as usize;
-    let input_stream = in_device
-        .build_input_stream::<f32, _, _>(
-            in_config,
-            move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                for frame in data.chunks_exact(in_channels_usize) {
-                    if producer.try_push(frame[in_channel]).is_err() {
-                        in_overruns.fetch_add(1, Ordering::Relaxed);
+    let (input_stream, input_handover) = start_verified("input", |mut handover, calls| {
+        let in_overruns = Arc::clone(&in_overruns);
+        let mut producer: Option<HeapProd<f32>> = None;
+        in_device
+            .build_input_stream::<f32, _, _>(
+                in_config,
+                move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                    calls.fetch_add(1, Ordering::Release);
+                    if producer.is_none() {
+                        producer = handover.try_pop();
                     }
-                }
-            },
-            error_handler(&shared),
-            None,
-        )
-        .map_err(|e| format!("cannot open the input stream: {e}"))?;
-
-    let mut reader = link.reader;
-    let mut echo_tx = echo_tx;
-    let mut time_tx = time_tx;
-    let out_underruns = Arc::clone(&underruns);
-    let out_channel = settings.output_channel;
-    let channels = out_channels as usize;
-    let interval = settings.interval as u64;
-    let amplitude = settings.amplitude;
-    let threshold = amplitude / 2.0;
-    let mut sample: u64 = 0;
-    let mut pending: Option<u64> = None;
-    let output_stream = out_device
-        .build_output_stream::<f32, _, _>(
-            out_config,
-            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
-                let started = Instant::now();
-                let frames = data.len() / channels;
-                for frame in data.chunks_exact_mut(channels) {
-                    frame.fill(0.0);
-                    let captured = reader.read().unwrap_or_else(|| {
-                        out_underruns.fetch_add(1, Ordering::Relaxed);
-                        0.0
-                    });
-                    if let Some(sent) = pending {
-                        if captured.abs() >= threshold {
-                            let _ = echo_tx.try_push(Echo::Returned { sent, seen: sample });
-                            pending = None;
-                        } else if sample - sent >= interval {
-                            let _ = echo_tx.try_push(Echo::Lost);
-                            pending = None;
+                    let Some(producer) = producer.as_mut() else {
+                        return;
+                    };
+                    for frame in data.chunks_exact(in_channels_usize) {
+                        if producer.try_push(frame[in_channel]).is_err() {
+                            in_overruns.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    // Emit on the interval once both streams run and the previous impulse is
-                    // settled.
-                    if reader.primed() && sample % interval == 0 && pending.is_none() {
-                        frame[out_channel] = amplitude;
-                        pending = Some(sample);
-                    }
-                    sample += 1;
-                }
-                let busy = started.elapsed().as_nanos() as u64;
-                let _ = time_tx.try_push((busy, frames as u32));
-            },
-            error_handler(&shared),
-            None,
-        )
-        .map_err(|e| format!("cannot open the output stream on '{out_id}': {e}"))?;
-    output_stream
-        .play()
-        .map_err(|e| format!("cannot start output: {e}"))?;
-    input_stream
-        .play()
-        .map_err(|e| format!("cannot start input: {e}"))?;
+                },
+                error_handler(&shared),
+                None,
+            )
+            .map_err(|e| format!("cannot open the input stream: {e}"))
+    })?;
 
+    let emitter = Emitter {
+        reader: link.reader,
+        echoes: echo_tx,
+        times: time_tx,
+        underruns: Arc::clone(&underruns),
+        channel: settings.output_channel,
+        channels: out_channels as usize,
+        interval: settings.interval as u64,
+        amplitude: settings.amplitude,
+        sample: 0,
+        pending: None,
+    };
+    let (output_stream, output_handover) = start_verified("output", |mut handover, calls| {
+        let mut emitter: Option<Emitter> = None;
+        out_device
+            .build_output_stream::<f32, _, _>(
+                out_config,
+                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                    calls.fetch_add(1, Ordering::Release);
+                    if emitter.is_none() {
+                        emitter = handover.try_pop();
+                    }
+                    match emitter.as_mut() {
+                        Some(emitter) => emitter.render(data),
+                        None => data.fill(0.0),
+                    }
+                },
+                error_handler(&shared),
+                None,
+            )
+            .map_err(|e| format!("cannot open the output stream on '{out_id}': {e}"))
+    })?;
+    // Both run: the emitter first, then the capture side (no capture piles up unread).
+    hand_over(output_handover, emitter);
+    hand_over(input_handover, link.producer);
+
+    running(&out_id, &in_id);
     let deadline = Instant::now() + settings.timeout;
     let mut round_trips = Vec::new();
     let mut lost = 0;

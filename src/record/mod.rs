@@ -736,6 +736,9 @@ pub struct RealtimeFigures {
     pub callback_period: BlockPeriod,
     /// Callbacks served.
     pub callbacks: u64,
+    /// Frames of silence the device played before the engine's first sample (stream start-up);
+    /// the device's recording of the run starts this many frames in.
+    pub preroll_frames: u64,
     /// Whether the system refused real-time scheduling for the audio thread.
     pub realtime_denied: bool,
     /// How the device side ended: empty, or the device error.
