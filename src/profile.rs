@@ -14,8 +14,16 @@
 
 use crate::estimate::{BandpassHilbert, BandpassHilbertConfig, PhaseEstimator};
 use crate::integrate::Scheme;
+use crate::model::baier_grid::BaierGridParams;
 use crate::model::harmonic::HarmonicParams;
+use crate::model::horn::HornParams;
+use crate::model::jansen_rit::JansenRitParams;
+use crate::model::mpr::MprParams;
 use crate::model::network::NetworkSpec;
+use crate::model::network::Topology;
+use crate::model::rate::RateParams;
+use crate::model::sl_dn_field::SlDnFieldParams;
+use crate::model::wilson_cowan::WilsonCowanParams;
 use crate::model::{KuramotoParams, ModelKind, StuartLandauParams};
 use crate::stim::{
     PeriodicConfig, PeriodicPulses, PhaseLockedConfig, PhaseLockedPulses, Policy, PulseShape,
@@ -99,8 +107,16 @@ pub struct ModelSection {
     pub nodes: usize,
     /// Integration scheme.
     pub integrator: Scheme,
-    /// White-noise amplitude per node, state units per √s (complex for SL/HO).
+    /// Noise amplitude per node: white noise in the model's noise units per √s (complex for
+    /// SL/HO; each model's doc says which variable it drives), or, for pink noise, the SD of
+    /// the 1/f input added to each node's forcing (model input units).
     pub noise_sd: f64,
+    /// `white` (integrated as an SDE) or `pink` (a streaming 1/f source, unit variance from
+    /// `pink_lowest_hz` up to the plant's Nyquist, scaled by `noise_sd` and added to the
+    /// forcing, so it enters where the stimulus does).
+    pub noise_color: NoiseColor,
+    /// Lowest corner of the pink noise's 1/f band, Hz.
+    pub pink_lowest_hz: f64,
     /// Audio samples per model step: the plant steps at `sample_rate_hz / samples_per_step`,
     /// its forcing is the mean of the stimulus over those samples and its observable is held.
     pub samples_per_step: usize,
@@ -117,6 +133,17 @@ impl ModelSection {
     }
 }
 
+/// The colour of the plant's noise (`[model] noise_color`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseColor {
+    /// White noise integrated with the model (Euler–Maruyama / stochastic Heun).
+    #[default]
+    White,
+    /// 1/f noise added to the forcing input.
+    Pink,
+}
+
 /// `[model.params]` for each kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -127,6 +154,20 @@ pub enum ModelParams {
     Kuramoto(KuramotoParams),
     /// `kind = "harmonic"`.
     Harmonic(HarmonicParams),
+    /// `kind = "sl_dn_field"`.
+    SlDnField(SlDnFieldParams),
+    /// `kind = "rate"`.
+    Rate(RateParams),
+    /// `kind = "wilson_cowan"`.
+    WilsonCowan(WilsonCowanParams),
+    /// `kind = "baier_grid"`.
+    BaierGrid(BaierGridParams),
+    /// `kind = "jansen_rit"`.
+    JansenRit(JansenRitParams),
+    /// `kind = "mpr"`.
+    Mpr(Box<MprParams>),
+    /// `kind = "horn"`.
+    Horn(HornParams),
 }
 
 #[derive(Deserialize)]
@@ -139,15 +180,23 @@ struct ModelRaw {
     integrator: Scheme,
     #[serde(default)]
     noise_sd: f64,
+    #[serde(default)]
+    noise_color: NoiseColor,
+    #[serde(default = "default_pink_lowest")]
+    pink_lowest_hz: f64,
     #[serde(default = "one_usize")]
     samples_per_step: usize,
     #[serde(default = "one_f64")]
     forcing_gain: f64,
+    #[serde(default)]
     params: toml::Table,
 }
 
 fn one_usize() -> usize {
     1
+}
+fn default_pink_lowest() -> f64 {
+    0.5
 }
 fn one_f64() -> f64 {
     1.0
@@ -918,12 +967,21 @@ impl Context<'_> {
             }
             ModelKind::Kuramoto => ModelParams::Kuramoto(self.typed("model.params", params)?),
             ModelKind::Harmonic => ModelParams::Harmonic(self.typed("model.params", params)?),
+            ModelKind::SlDnField => ModelParams::SlDnField(self.typed("model.params", params)?),
+            ModelKind::Rate => ModelParams::Rate(self.typed("model.params", params)?),
+            ModelKind::WilsonCowan => ModelParams::WilsonCowan(self.typed("model.params", params)?),
+            ModelKind::BaierGrid => ModelParams::BaierGrid(self.typed("model.params", params)?),
+            ModelKind::JansenRit => ModelParams::JansenRit(self.typed("model.params", params)?),
+            ModelKind::Mpr => ModelParams::Mpr(self.typed("model.params", params)?),
+            ModelKind::Horn => ModelParams::Horn(self.typed("model.params", params)?),
         };
         Ok(ModelSection {
             kind: raw.kind,
             nodes: raw.nodes,
             integrator: raw.integrator,
             noise_sd: raw.noise_sd,
+            noise_color: raw.noise_color,
+            pink_lowest_hz: raw.pink_lowest_hz,
             samples_per_step: raw.samples_per_step,
             forcing_gain: raw.forcing_gain,
             params,
@@ -1113,9 +1171,29 @@ impl Context<'_> {
             format!("expected a noise amplitude ≥ 0, got {}", m.noise_sd),
         );
         check(
-            m.noise_sd == 0.0 || m.integrator.supports_noise(),
+            m.noise_sd == 0.0 || m.noise_color == NoiseColor::Pink || m.integrator.supports_noise(),
             "model.integrator",
-            "rk4 is deterministic; with noise_sd > 0 choose euler_maruyama or stochastic_heun"
+            "rk4 is deterministic; with white noise_sd > 0 choose euler_maruyama or \
+             stochastic_heun (pink noise enters as input and works with any scheme)"
+                .into(),
+        );
+        let plant_rate = p.run.sample_rate_hz / m.samples_per_step as f64;
+        check(
+            m.pink_lowest_hz.is_finite()
+                && m.pink_lowest_hz > 0.0
+                && m.pink_lowest_hz < plant_rate / 8.0,
+            "model.pink_lowest_hz",
+            format!(
+                "expected a corner frequency > 0 and below an eighth of the plant's rate \
+                 ({plant_rate} Hz), got {}",
+                m.pink_lowest_hz
+            ),
+        );
+        check(
+            m.kind != ModelKind::BaierGrid || p.network.spec.topology == Topology::None,
+            "network.topology",
+            "baier_grid builds its own nearest-neighbour coupling from model.params.frac_ee and \
+             frac_ei; remove the [network] section"
                 .into(),
         );
         check(

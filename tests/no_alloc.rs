@@ -93,6 +93,17 @@ fn process_block_never_allocates() {
         ("profiles/quickstart.toml", &["stimulation.start_s=0.1"][..]),
         ("profiles/kuramoto_network.toml", &[][..]),
         ("profiles/harmonic_resonance.toml", &[][..]),
+        ("profiles/wilson_cowan.toml", &[][..]),
+        ("profiles/jansen_rit.toml", &[][..]),
+        ("profiles/mpr_ping.toml", &[][..]),
+        ("profiles/horn_network.toml", &[][..]),
+        ("profiles/rate_bistable.toml", &[][..]),
+        ("profiles/baier_grid_pulses.toml", &[][..]),
+        ("profiles/sl_dn_field.toml", &[][..]),
+        (
+            "profiles/quickstart.toml",
+            &["model.noise_color=\"pink\"", "stimulation.start_s=0.1"][..],
+        ),
         (
             "profiles/quickstart.toml",
             &[

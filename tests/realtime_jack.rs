@@ -445,10 +445,25 @@ fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
         "mean error {mean:.2}° (SD {:.2}°)",
         stats.sd_rad.to_degrees()
     );
-    // Every pulse, not just the average, lands within ±10°.
-    let worst = errors
+    // Every pulse, not just the average, lands within ±10° — unless the audio path glitched
+    // (a late block or xrun in the player or the engine breaks the recorded sine the engine
+    // hears); then at most one pulse in 20 may be off.
+    let off = errors
         .iter()
-        .map(|e| e.to_degrees().abs())
-        .fold(0.0, f64::max);
-    assert!(worst < 10.0, "worst pulse {worst:.2}° off");
+        .filter(|e| e.to_degrees().abs() >= 10.0)
+        .count();
+    let glitches = |summary: &serde_json::Value| {
+        summary["late_blocks"].as_u64().unwrap_or(0) + summary["xruns"].as_u64().unwrap_or(0)
+    };
+    let engine_glitches = glitches(&common::summary_json(&out));
+    let player_glitches = glitches(&common::summary_json(&dir.path().join("player")));
+    if engine_glitches + player_glitches == 0 {
+        assert_eq!(off, 0, "{off} of {} pulses ≥ 10° off", errors.len());
+    } else {
+        eprintln!(
+            "audio glitches (engine {engine_glitches}, player {player_glitches}): {off} of {} pulses ≥ 10° off",
+            errors.len()
+        );
+        assert!(off * 20 <= errors.len(), "{off} of {} pulses ≥ 10° off", errors.len());
+    }
 }

@@ -18,12 +18,25 @@ pub mod offline;
 mod processor;
 
 pub use input::{InputLink, InputReader, Recording};
-use processor::Source;
 pub use processor::{OutputChannel, Processor};
+use processor::{PinkInput, Source};
 
+/// Mixed into the run's seed for the pink-noise bank.
+const PINK_SEED_MIX: u64 = 0x5049_4E4B_4E4F_4953;
+
+use crate::model::baier_grid::BaierGrid;
 use crate::model::harmonic;
+use crate::model::horn::Horn;
+use crate::model::jansen_rit::JansenRit;
+use crate::model::mpr::Mpr;
+use crate::model::pink::PinkNoiseBank;
+use crate::model::rate::Rate;
+use crate::model::sl_dn_field::SlDnField;
+use crate::model::wilson_cowan::WilsonCowan;
 use crate::model::{Coupling, Kuramoto, Plant, PlantCommon, StuartLandau};
-use crate::profile::{ChannelSignal, ModelParams, PolicySpec, Profile, StimNodes};
+use crate::profile::{
+    ChannelSignal, ModelParams, NoiseColor, PolicySpec, Profile, SensorNode, StimNodes,
+};
 use crate::stim::{Limiter, StimCommand};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -156,7 +169,8 @@ pub struct RunInfo {
     pub stimulates: bool,
     /// The estimator's settling time, samples.
     pub settling_samples: usize,
-    /// When the sensor reads a sound-card input: the band (Hz) of the offline ground truth,
+    /// When the sensor reads a recording, a sound-card input or a plant without a phase of its
+    /// own: the band (Hz) of the offline ground truth,
     /// which the recorder computes from the recorded signal at the end of the run.
     pub external_truth_band: Option<(f64, f64)>,
     /// Bytes of plant state and delay history.
@@ -198,6 +212,21 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let fs = profile.run.sample_rate_hz;
     let latency = profile.run.latency_samples();
     let plant = build_plant(profile)?;
+    let pink = match profile.model.noise_color {
+        NoiseColor::Pink if profile.model.noise_sd > 0.0 => {
+            // A seed of its own: the bank's streams are long jumps from it, which from the run's
+            // seed would be the sensor's noise stream.
+            let bank = PinkNoiseBank::new(
+                plant.nodes(),
+                fs / profile.model.samples_per_step as f64,
+                profile.model.pink_lowest_hz,
+                profile.run.seed ^ PINK_SEED_MIX,
+            )
+            .map_err(|e| format!("model.noise_color: {e}"))?;
+            Some(PinkInput::new(bank, profile.model.noise_sd))
+        }
+        _ => None,
+    };
     let estimator = profile
         .estimator
         .build(fs, latency as f64)
@@ -277,6 +306,12 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         rng.long_jump();
         rng
     };
+    // Where the model defines no phase (Wilson–Cowan, Jansen–Rit, MPR, …) the ground truth is
+    // the offline estimate, as for recorded signals (ENGINE.md).
+    let plant_has_phase = match profile.sensor.node {
+        SensorNode::Index(i) => plant.phase(i).is_some(),
+        SensorNode::Mean(_) => plant.mean_phase().is_some(),
+    };
     let info = RunInfo {
         sample_rate_hz: fs,
         block_frames: profile.run.block_frames,
@@ -287,9 +322,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         record_nodes: record_nodes.clone(),
         stimulates: !matches!(profile.stimulation.policy, PolicySpec::None),
         settling_samples: estimator.settling_samples(),
-        external_truth_band: profile
-            .sensor
-            .external(&profile.audio)
+        external_truth_band: (profile.sensor.external(&profile.audio) || !plant_has_phase)
             .then(|| profile.estimator.band()),
         plant_bytes: plant.state_bytes(),
     };
@@ -323,6 +356,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         policy,
         limiter,
         forcing_gain,
+        pink,
         samples_per_step: profile.model.samples_per_step,
         latency_samples: latency,
         stim_start_sample: start,
@@ -380,7 +414,10 @@ fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
         nodes: m.nodes,
         scheme: m.integrator,
         dt,
-        noise_sd: m.noise_sd,
+        noise_sd: match m.noise_color {
+            NoiseColor::White => m.noise_sd,
+            NoiseColor::Pink => 0.0,
+        },
         coupling,
         gain: profile.network.gain,
         seed: profile.run.seed,
@@ -389,5 +426,12 @@ fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
         ModelParams::StuartLandau(p) => Box::new(StuartLandau::new(&common, p)?),
         ModelParams::Kuramoto(p) => Box::new(Kuramoto::new(&common, p)?),
         ModelParams::Harmonic(p) => Box::new(harmonic::build(&common, p)?),
+        ModelParams::SlDnField(p) => Box::new(SlDnField::new(&common, p)?),
+        ModelParams::Rate(p) => Box::new(Rate::new(&common, p)?),
+        ModelParams::WilsonCowan(p) => Box::new(WilsonCowan::new(&common, p)?),
+        ModelParams::BaierGrid(p) => Box::new(BaierGrid::new(&common, p)?),
+        ModelParams::JansenRit(p) => Box::new(JansenRit::new(&common, p)?),
+        ModelParams::Mpr(p) => Box::new(Mpr::new(&common, p)?),
+        ModelParams::Horn(p) => Box::new(Horn::new(&common, p)?),
     })
 }

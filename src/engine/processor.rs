@@ -2,6 +2,7 @@
 
 use super::{Command, Counters, InputReader, Record, Recording, TriggerEvent};
 use crate::estimate::PhaseEstimator;
+use crate::model::pink::PinkNoiseBank;
 use crate::model::Plant;
 use crate::profile::{ChannelSignal, SensorNode};
 use crate::stim::{Limiter, Policy, StimCommand, StimSample};
@@ -25,6 +26,7 @@ pub(super) struct Parts {
     pub policy: Box<dyn Policy>,
     pub limiter: Limiter,
     pub forcing_gain: Vec<f64>,
+    pub pink: Option<PinkInput>,
     pub samples_per_step: usize,
     pub latency_samples: usize,
     pub stim_start_sample: u64,
@@ -39,6 +41,22 @@ pub(super) struct Parts {
     pub source: Source,
     pub commands: crossbeam_channel::Receiver<Command>,
     pub counters: Arc<Counters>,
+}
+
+/// Pink noise added to every node's forcing at each plant step.
+pub(super) struct PinkInput {
+    bank: PinkNoiseBank,
+    /// SD of the added input, model input units.
+    sd: f64,
+    /// This step's samples, one per node.
+    values: Vec<f64>,
+}
+
+impl PinkInput {
+    pub(super) fn new(bank: PinkNoiseBank, sd: f64) -> Self {
+        let values = vec![0.0; bank.nodes()];
+        Self { bank, sd, values }
+    }
 }
 
 /// What the sensor reads.
@@ -102,6 +120,7 @@ pub struct Processor {
     limiter: Limiter,
     forcing_gain: Vec<f64>,
     forcing: Vec<Complex64>,
+    pink: Option<PinkInput>,
     samples_per_step: usize,
     steps_pending: usize,
     forcing_sum: f64,
@@ -154,6 +173,7 @@ impl Processor {
             limiter: p.limiter,
             forcing_gain: p.forcing_gain,
             forcing: vec![Complex64::default(); nodes],
+            pink: p.pink,
             samples_per_step: p.samples_per_step,
             steps_pending: 0,
             forcing_sum: 0.0,
@@ -414,6 +434,12 @@ impl Processor {
             let mean = self.forcing_sum / self.samples_per_step as f64;
             for (f, g) in self.forcing.iter_mut().zip(&self.forcing_gain) {
                 *f = Complex64::new(g * mean, 0.0);
+            }
+            if let Some(pink) = self.pink.as_mut() {
+                pink.bank.fill(&mut pink.values);
+                for (f, p) in self.forcing.iter_mut().zip(&pink.values) {
+                    f.re += pink.sd * p;
+                }
             }
             self.plant.step(&self.forcing);
             self.sensed = None;

@@ -1,20 +1,32 @@
 //! Plants: networks of oscillator / neural-mass nodes integrated at a fixed step.
 //!
-//! Owns: the [`Plant`] trait, the plants ([`StuartLandau`], [`Kuramoto`] and the harmonic
-//! network, which is Stuart–Landau without the cubic term), topologies ([`network`]), delay
-//! histories ([`delay`]) and heterogeneous parameters ([`param`]).
+//! Owns: the [`Plant`] trait and the model ladder of MODELS.md — [`Kuramoto`], the harmonic
+//! network (Stuart–Landau without the cubic term), [`StuartLandau`], the SL field with divisive
+//! normalization ([`sl_dn_field`]), the firing-rate population ([`rate`]), Wilson–Cowan
+//! ([`wilson_cowan`]), Baier's E–I tanh grid ([`baier_grid`]), Jansen–Rit ([`jansen_rit`]),
+//! Montbrió–Pazó–Roxin ([`mpr`]) and HORN ([`horn`]) — plus topologies ([`network`]), delay
+//! histories ([`delay`]), heterogeneous parameters ([`param`]) and the streaming 1/f noise
+//! source ([`pink`]).
 //! May call: [`crate::integrate`]. Plants do no I/O (except reading a coupling CSV at build) and
 //! start no threads; after `build` their `step` never allocates.
 //!
 //! Units: time in seconds, frequencies in Hz in profiles (rad/s inside), phase convention of
 //! MODELS.md (`x ≈ A cos φ`, peak = 0).
 
+pub mod baier_grid;
 pub mod delay;
 pub mod harmonic;
+pub mod horn;
+pub mod jansen_rit;
 pub mod kuramoto;
+pub mod mpr;
 pub mod network;
 pub mod param;
+pub mod pink;
+pub mod rate;
+pub mod sl_dn_field;
 pub mod stuart_landau;
+pub mod wilson_cowan;
 
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
@@ -51,6 +63,10 @@ pub trait Plant: Send {
     fn reset(&mut self);
     /// Bytes of state and delay history (for capacity reports).
     fn state_bytes(&self) -> usize;
+    /// `(rows, cols)` when the nodes lie on a grid, node `r·cols + c` at row `r`, column `c`.
+    fn grid(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// Which plant a profile asks for (`[model] kind`).
@@ -63,6 +79,20 @@ pub enum ModelKind {
     Kuramoto,
     /// Stuart–Landau / Hopf normal form (MODELS.md §3).
     StuartLandau,
+    /// Stuart–Landau field with divisive normalization on a square grid (MODELS.md §4).
+    SlDnField,
+    /// Firing-rate population (MODELS.md §5).
+    Rate,
+    /// Wilson–Cowan E–I population (MODELS.md §6).
+    WilsonCowan,
+    /// Baier's coupled E–I tanh oscillators on a square grid (MODELS.md §7).
+    BaierGrid,
+    /// Jansen–Rit cortical column (MODELS.md §8).
+    JansenRit,
+    /// Montbrió–Pazó–Roxin QIF mean field (MODELS.md §9).
+    Mpr,
+    /// Harmonic-oscillator recurrent network (MODELS.md §10).
+    Horn,
 }
 
 impl ModelKind {
@@ -72,6 +102,13 @@ impl ModelKind {
             ModelKind::Harmonic => "harmonic",
             ModelKind::Kuramoto => "kuramoto",
             ModelKind::StuartLandau => "stuart_landau",
+            ModelKind::SlDnField => "sl_dn_field",
+            ModelKind::Rate => "rate",
+            ModelKind::WilsonCowan => "wilson_cowan",
+            ModelKind::BaierGrid => "baier_grid",
+            ModelKind::JansenRit => "jansen_rit",
+            ModelKind::Mpr => "mpr",
+            ModelKind::Horn => "horn",
         }
     }
 }
@@ -85,12 +122,15 @@ pub struct PlantCommon {
     pub scheme: Scheme,
     /// Step, seconds.
     pub dt: f64,
-    /// White-noise amplitude per node (state units per √s; complex noise has this SD in each of
-    /// the real and imaginary parts).
+    /// White-noise amplitude per node, per √s, in the units of the variable it drives (each
+    /// model's doc says which: the state for SL/HO/Kuramoto/rate/WC/Baier, the input rate p for
+    /// Jansen–Rit, v for MPR, y for HORN); complex noise has this SD in each of the real and
+    /// imaginary parts.
     pub noise_sd: f64,
     /// The coupling, built by [`Coupling::build`].
     pub coupling: Coupling,
-    /// Global coupling gain (G for SL/HO, K for Kuramoto), 1/s.
+    /// Global coupling gain: G (1/s) for SL/HO, K (1/s) for Kuramoto; dimensionless K for the
+    /// rate, Wilson–Cowan, Jansen–Rit and MPR plants; per x-unit for HORN (each model's doc).
     pub gain: f64,
     /// Seed for initial conditions, heterogeneous parameters and noise.
     pub seed: u64,

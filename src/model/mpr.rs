@@ -1,0 +1,758 @@
+//! Montbrió–Pazó–Roxin (MPR) mean field of quadratic integrate-and-fire neurons (MODELS.md §9),
+//! in SI time: the exact firing-rate / mean-potential equations of an infinite population of QIF
+//! neurons with Lorentzian-distributed excitabilities (Montbrió, Pazó & Roxin 2015, PRX 5, 021028).
+//!
+//! # Single population (`populations = "single"`, the default)
+//! For node `i` (node index dropped):
+//!
+//! ```text
+//! τ dr/dt = Δ/(π τ) + 2 r v
+//! τ dv/dt = v² + η̄ + J τ s + I(t) + K τ Σ_j C_ij r_j(t − τ_ij) − (π τ r)² + τ σ ξ(t)
+//! ```
+//!
+//! - `r`: population firing rate in **Hz** (spikes per neuron per second, SI). The dimensionless
+//!   form of the literature (time in units of τ) has rate `τ r`; here time is in seconds and τ in
+//!   seconds, so `r` is in 1/s and every term of the `v` equation is dimensionless.
+//! - `v`: mean membrane potential, dimensionless (the QIF neurons' normalised voltage).
+//! - `Δ` (half-width of the excitability distribution), `η̄` (its centre), `J` (recurrent
+//!   synaptic weight; `J < 0` is an inhibitory population) and `I` are dimensionless.
+//! - Synapse `s` (Hz): `s = r` (`"instantaneous"`, the 2015 form), `τ_s ds/dt = −s + r`
+//!   (`"first_order"`, the exponential synapse of Devalle, Roxin & Montbrió 2017, PLoS Comput Biol
+//!   13, e1005881), or the alpha synapse `τ_s² d²s/dt² + 2 τ_s ds/dt + s = r` (`"second_order"`,
+//!   kernel `t e^{−t/τ_s}/τ_s²` of unit area, integrated as `ds/dt = u`,
+//!   `du/dt = (r − s − 2 τ_s u)/τ_s²` with `u` in Hz/s).
+//!
+//! Fact (tested): the stationary state satisfies `r* = Δ/(2π τ |v*|)` with `v* < 0`. With the 2015
+//! reference values (τ = 10 ms, Δ = 1, η̄ = −5, J = 15) the model is bistable: a low-activity
+//! stable **node** (r* ≈ 8.11 Hz, v* ≈ −1.962) and a high-activity stable **focus**
+//! (r* ≈ 103.1 Hz, v* ≈ −0.154, damped oscillation at ≈ 53 Hz), separated by a saddle.
+//!
+//! # Excitatory–inhibitory pair (`populations = "excitatory_inhibitory"`)
+//! Two MPR populations per node, the standard two-population QIF mean field used for PING and
+//! ING rhythms (the form of e.g. Keeley, Byrne, Fenton & Rinzel 2019, J Neurophysiol 121, 2181,
+//! and Dumont & Gutkin 2019, PLoS Comput Biol 15, e1007019), with synaptic filtering as in
+//! Devalle et al. 2017:
+//!
+//! ```text
+//! τ_E dr_E/dt = Δ_E/(π τ_E) + 2 r_E v_E
+//! τ_E dv_E/dt = v_E² + η_E + τ_E (J_EE s_E − J_EI s_I) + I(t) + K τ_E Σ_j C_ij r_E,j(t − τ_ij)
+//!               − (π τ_E r_E)² + τ_E σ ξ_E(t)
+//! τ_I dr_I/dt = Δ_I/(π τ_I) + 2 r_I v_I
+//! τ_I dv_I/dt = v_I² + η_I + τ_I (J_IE s_E − J_II s_I) − (π τ_I r_I)² + τ_I σ ξ_I(t)
+//! ```
+//!
+//! `J_ab ≥ 0` is the weight *into* population `a` *from* population `b` (the same "into i from j"
+//! order as `C_ij`); the signs are written out, so all four are magnitudes. The synaptic variable
+//! belongs to the presynaptic population: `s_E` filters `r_E` with `tau_syn_e_s` and `s_I` filters
+//! `r_I` with `tau_syn_i_s`, with the kernel chosen by `synapse` (one kernel per transmitter, which
+//! is why `E→E` and `E→I` share `s_E`). Default values are a PING set found by simulation (E
+//! driven, I excitable only through E): oscillation at ≈ 44 Hz with first-order synapses.
+//!
+//! # Forcing, coupling, noise, observable
+//! - Forcing: `forcing[i].re` is the common input current `I(t)` (dimensionless, the units of η̄),
+//!   added to the `v` equation (of the E population in the pair); the imaginary part is ignored.
+//! - Network: the other nodes' (E) rates enter as a current `K τ Σ_j C_ij r_j(t − τ_ij)` in the
+//!   `v` equation (of E), with `K` = `common.gain` **dimensionless** here (the units of J; the τ
+//!   makes rate × time dimensionless, as in The Virtual Brain's MPR model). The coupling is
+//!   additive (rates are excitatory input), not diffusive: there is no `−r_i` term, and all-to-all
+//!   coupling includes the node itself. Delays via the shared delay lines.
+//! - Noise: white noise on every population's `v`, `dv += σ √dt N(0,1)` per step (Euler–Maruyama /
+//!   stochastic Heun), `σ = common.noise_sd` in units of v per √s; independent for E and I.
+//! - Observable: `r` (single) or `r_E` (pair), Hz. MPR has no intrinsic phase: `phase` and
+//!   `mean_phase` are `None` (an oscillation's phase comes from the signal analysis).
+//!
+//! # Positivity of r and stiff steps
+//! The exact flow keeps `r > 0` (at `r = 0`, `τ dr/dt = Δ/(π τ) > 0`), but an explicit step takes
+//! `r ← r (1 + 2 v dt/τ) + …`, which turns negative when `v < −τ/(2 dt)` (−240 at τ = 10 ms and
+//! 48 kHz: reached under strong inhibition or negative forcing, where `v* ≈ −√|I|`). The same
+//! regime is stiff in `v`, and so are very high rates (a synchronous volley, e.g. on release from
+//! strong hyperpolarisation), where explicit steps blow up. One exact fallback handles both.
+//!
+//! With `W = π τ r + i v` the two equations are one complex Riccati equation,
+//! `τ dW/dt = Δ + i c − i W²`, where `c` is everything else in the `v` equation (η̄, synaptic,
+//! external and network currents). For `c` held over a step it has the exact solution
+//! `W(dt) = k (W₀ + k T)/(k + W₀ T)`, `k = √(c − iΔ)`, `T = tanh(i k dt/τ)`, which keeps
+//! `Re W > 0` (r > 0) for every step size and relaxes onto the slaved rate `Δ/(2π τ |v|)` when
+//! the rate's relaxation time `τ/(2|v|)` is shorter than the step.
+//!
+//! A step takes this fallback, for every node (so that no node reads another's unreliable stage
+//! values), when some population starts it with `2 max(|W|, √|c|) dt/τ > 1/2` (at 48 kHz and
+//! τ = 10 ms: `|v|` or `√|c|` above 120, or r above ≈ 3.8 kHz; `c` here without the network
+//! input, to keep the check O(nodes)), or when the explicit step ends with `r ≤ 0` or a
+//! non-finite value (the step is then redone from the saved state). In the fallback step the
+//! synapses relax exactly towards the step-mean rate `(r₀ + r₁)/2`, and noise is added to `v`
+//! after the step. It is exact in the QIF nonlinearity and first order in the coupling (inputs
+//! frozen over the step); every other step uses the profile's scheme unchanged.
+//!
+//! Every time constant must span at least 2 steps (`τ, τ_s ≥ 2 dt`).
+
+use super::delay::DelayLine;
+use super::stuart_landau::noise_rng;
+use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use crate::integrate::{Dynamics, Integrator};
+use num_complex::Complex64;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::f64::consts::PI;
+
+/// Which MPR variant a node is (`model.params.populations`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Populations {
+    /// One population (MPR 2015; excitatory for `J > 0`, inhibitory for `J < 0`).
+    #[default]
+    Single,
+    /// An excitatory and an inhibitory population per node (PING / ING pair).
+    ExcitatoryInhibitory,
+}
+
+/// The recurrent synapse's kernel (`model.params.synapse`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synapse {
+    /// `s = r` (no synaptic dynamics; MPR 2015).
+    #[default]
+    Instantaneous,
+    /// Exponential synapse `τ_s ds/dt = −s + r`.
+    FirstOrder,
+    /// Alpha synapse `τ_s² s'' + 2 τ_s s' + s = r`.
+    SecondOrder,
+}
+
+impl Synapse {
+    /// Extra state variables per population (s, and its derivative for the alpha synapse).
+    fn order(self) -> usize {
+        match self {
+            Synapse::Instantaneous => 0,
+            Synapse::FirstOrder => 1,
+            Synapse::SecondOrder => 2,
+        }
+    }
+}
+
+/// `[model.params]` of the MPR plant. Every numeric key is a [`ParamSpec`] (one value, a list
+/// with one value per node, or a seeded distribution). Keys of the other `populations` variant,
+/// and synaptic time constants with `synapse = "instantaneous"`, are rejected rather than ignored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MprParams {
+    /// `"single"` (default) or `"excitatory_inhibitory"`.
+    pub populations: Populations,
+    /// `"instantaneous"` (default), `"first_order"` or `"second_order"`.
+    pub synapse: Synapse,
+    /// Single: membrane time constant τ, s (≥ 2 dt); default 0.01.
+    pub tau_s: Option<ParamSpec>,
+    /// Single: half-width Δ of the Lorentzian excitability distribution, dimensionless (> 0);
+    /// default 1.
+    pub delta: Option<ParamSpec>,
+    /// Single: centre η̄ of the excitability distribution, dimensionless; default −5.
+    pub eta: Option<ParamSpec>,
+    /// Single: recurrent synaptic weight J, dimensionless (< 0 inhibitory); default 15.
+    pub j: Option<ParamSpec>,
+    /// Single: synaptic time constant τ_s, s (≥ 2 dt; only with synaptic dynamics); default 0.005.
+    pub tau_syn_s: Option<ParamSpec>,
+    /// Pair: E membrane time constant τ_E, s (≥ 2 dt); default 0.01.
+    pub tau_e_s: Option<ParamSpec>,
+    /// Pair: I membrane time constant τ_I, s (≥ 2 dt); default 0.01.
+    pub tau_i_s: Option<ParamSpec>,
+    /// Pair: E excitability half-width Δ_E, dimensionless (> 0); default 1.
+    pub delta_e: Option<ParamSpec>,
+    /// Pair: I excitability half-width Δ_I, dimensionless (> 0); default 1.
+    pub delta_i: Option<ParamSpec>,
+    /// Pair: E excitability centre η_E, dimensionless; default 10 (E fires on its own).
+    pub eta_e: Option<ParamSpec>,
+    /// Pair: I excitability centre η_I, dimensionless; default −5 (I fires only when driven).
+    pub eta_i: Option<ParamSpec>,
+    /// Pair: weight into E from E, J_EE ≥ 0, dimensionless; default 5.
+    pub j_ee: Option<ParamSpec>,
+    /// Pair: weight into E from I, J_EI ≥ 0 (enters with a minus sign); default 20.
+    pub j_ei: Option<ParamSpec>,
+    /// Pair: weight into I from E, J_IE ≥ 0, dimensionless; default 10.
+    pub j_ie: Option<ParamSpec>,
+    /// Pair: weight into I from I, J_II ≥ 0 (enters with a minus sign); default 0.
+    pub j_ii: Option<ParamSpec>,
+    /// Pair: time constant of synapses made by E cells (AMPA-like), s (≥ 2 dt); default 0.002.
+    pub tau_syn_e_s: Option<ParamSpec>,
+    /// Pair: time constant of synapses made by I cells (GABA_A-like), s (≥ 2 dt); default 0.005.
+    pub tau_syn_i_s: Option<ParamSpec>,
+    /// Initial rate of every population, Hz (> 0); default 1.
+    pub initial_r_hz: Option<ParamSpec>,
+    /// Initial mean potential of every population, dimensionless; default −2 (near the resting
+    /// state of the default single population).
+    pub initial_v: Option<ParamSpec>,
+}
+
+/// Per node and population: the coefficients the right-hand side reads.
+#[derive(Clone, Copy, Debug)]
+struct PopCoef {
+    /// τ, s.
+    tau: f64,
+    /// 1/τ, 1/s.
+    inv_tau: f64,
+    /// Δ, the excitability half-width.
+    delta: f64,
+    /// Δ/(π τ), Hz (the `r` equation's source term).
+    delta_over_pi_tau: f64,
+    /// π τ, s.
+    pi_tau: f64,
+    /// η̄.
+    eta: f64,
+    /// Synaptic time constant of the synapses this population makes, s.
+    tau_syn: f64,
+}
+
+/// The right-hand side and everything a step reads.
+struct MprField {
+    nodes: usize,
+    /// Populations per node (1 or 2).
+    pops: usize,
+    /// State variables per population: r, v, then s (and u for the alpha synapse).
+    block: usize,
+    synapse: Synapse,
+    /// `coef[node * pops + p]`.
+    coef: Vec<PopCoef>,
+    /// Signed weights, `weight[(node * pops + p) * pops + q]` into population p from q.
+    weight: Vec<f64>,
+    plan: CouplingPlan,
+    gain: f64,
+    history: DelayLine,
+    /// `I_i(t)`, the real part of the forcing.
+    forcing: Vec<f64>,
+    delayed: Vec<Complex64>,
+    stage_u: Vec<Complex64>,
+    input: Vec<Complex64>,
+    noise: Option<Vec<f64>>,
+}
+
+impl MprField {
+    /// State values per node.
+    fn stride(&self) -> usize {
+        self.pops * self.block
+    }
+
+    /// Where each population's synaptic variable sits in its block: r itself when instantaneous.
+    fn synaptic_index(&self) -> usize {
+        if self.synapse == Synapse::Instantaneous {
+            0
+        } else {
+            2
+        }
+    }
+
+    /// Fill `input[i] = Σ_j C_ij r_j(t − τ_ij)` for the stage `state`; returns whether the
+    /// network is coupled at all.
+    fn network_input(&mut self, state: &[f64]) -> bool {
+        let coupled = self.gain != 0.0;
+        if coupled {
+            if self.plan.has_instant() {
+                let stride = self.stride();
+                for (u, s) in self.stage_u.iter_mut().zip(state.chunks_exact(stride)) {
+                    *u = Complex64::new(s[0], 0.0);
+                }
+            }
+            self.plan
+                .total_input(&self.delayed, &self.stage_u, &mut self.input);
+        }
+        coupled
+    }
+
+    /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i` with
+    /// node state `s`: `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j` for the first population.
+    fn current(&self, i: usize, p: usize, s: &[f64], syn: usize, coupled: bool) -> f64 {
+        let c = &self.coef[i * self.pops + p];
+        let w = &self.weight[(i * self.pops + p) * self.pops..(i * self.pops + p + 1) * self.pops];
+        let recurrent: f64 = (0..self.pops).map(|q| w[q] * s[q * self.block + syn]).sum();
+        let mut current = c.eta + c.tau * recurrent;
+        if p == 0 {
+            current += self.forcing[i];
+            if coupled {
+                current += self.gain * c.tau * self.input[i].re;
+            }
+        }
+        current
+    }
+
+    /// Whether an explicit step would not resolve some population's rate/potential dynamics:
+    /// `2 max(|W|, √|c|) dt/τ > 1/2`, with `W = π τ r + i v` at the start of the step and `c` its
+    /// local current (η̄, synaptic and external input; `√|c|` is the `|v|` a strong input drives
+    /// towards within the step). Network input is left out to keep the check O(nodes).
+    fn stiff(&self, state: &[f64], dt: f64) -> bool {
+        let (pops, stride, syn) = (self.pops, self.stride(), self.synaptic_index());
+        state.chunks_exact(stride).enumerate().any(|(i, s)| {
+            (0..pops).any(|p| {
+                let c = &self.coef[i * pops + p];
+                let b = &s[p * self.block..];
+                let w = (c.pi_tau * b[0]).hypot(b[1]);
+                let drive = self.current(i, p, s, syn, false).abs().sqrt();
+                2.0 * w.max(drive) * dt * c.inv_tau > STIFF
+            })
+        })
+    }
+
+    /// The fallback step of the module docs: the exact Riccati solution for (r, v) with the
+    /// other currents frozen at the start of the step, exact synapses for the step-mean rate,
+    /// then white noise on v.
+    fn riccati_step(&mut self, state: &mut [f64], dt: f64, rng: &mut Xoshiro256PlusPlus) {
+        let coupled = self.network_input(state);
+        let syn = self.synaptic_index();
+        let (pops, block, stride) = (self.pops, self.block, self.stride());
+        for i in 0..self.nodes {
+            // Every current of the node is read before any of its populations moves.
+            let mut currents = [0.0; 2];
+            for (p, current) in currents.iter_mut().enumerate().take(pops) {
+                *current = self.current(i, p, &state[i * stride..(i + 1) * stride], syn, coupled);
+            }
+            for (p, current) in currents.iter().enumerate().take(pops) {
+                let c = self.coef[i * pops + p];
+                let b = &mut state[i * stride + p * block..i * stride + (p + 1) * block];
+                let r0 = b[0];
+                let w0 = Complex64::new(c.pi_tau * r0, b[1]);
+                let k = Complex64::new(*current, -c.delta).sqrt();
+                let t = tanh(Complex64::i() * k * (dt * c.inv_tau));
+                let w = k * (w0 + k * t) / (k + w0 * t);
+                b[0] = w.re / c.pi_tau;
+                b[1] = w.im;
+                let mean_rate = 0.5 * (r0 + b[0]);
+                let decay = (-dt / c.tau_syn).exp();
+                match self.synapse {
+                    Synapse::Instantaneous => {}
+                    Synapse::FirstOrder => b[2] = mean_rate + (b[2] - mean_rate) * decay,
+                    Synapse::SecondOrder => {
+                        // Critically damped relaxation of (s − r̄, u) towards (0, 0).
+                        let (e, u) = (b[2] - mean_rate, b[3]);
+                        let slope = u + e / c.tau_syn;
+                        b[2] = mean_rate + (e + slope * dt) * decay;
+                        b[3] = (u - slope * dt / c.tau_syn) * decay;
+                    }
+                }
+            }
+        }
+        if let Some(sd) = &self.noise {
+            let sqrt_dt = dt.sqrt();
+            for (x, sigma) in state.iter_mut().zip(sd) {
+                if *sigma > 0.0 {
+                    let z: f64 = rng.sample(StandardNormal);
+                    *x += sigma * sqrt_dt * z;
+                }
+            }
+        }
+    }
+}
+
+/// Threshold of `2 max(|W|, √|c|) dt/τ` (about the phase advance per step of the r–v rotation)
+/// above which a step takes the exact Riccati fallback.
+const STIFF: f64 = 0.5;
+
+/// `tanh z` without the overflow of `cosh`/`sinh` for large `|Re z|` (where tanh is ±1 to
+/// double precision).
+fn tanh(z: Complex64) -> Complex64 {
+    if z.re.abs() > 20.0 {
+        Complex64::new(z.re.signum(), 0.0)
+    } else {
+        z.tanh()
+    }
+}
+
+impl Dynamics for MprField {
+    fn dim(&self) -> usize {
+        self.nodes * self.stride()
+    }
+
+    fn drift(&mut self, state: &[f64], out: &mut [f64]) {
+        let stride = self.stride();
+        let coupled = self.network_input(state);
+        let syn = self.synaptic_index();
+        let (pops, block) = (self.pops, self.block);
+        for (i, (s, o)) in state
+            .chunks_exact(stride)
+            .zip(out.chunks_exact_mut(stride))
+            .enumerate()
+        {
+            for p in 0..pops {
+                let c = &self.coef[i * pops + p];
+                let b = p * block;
+                let (r, v) = (s[b], s[b + 1]);
+                let pi_tau_r = c.pi_tau * r;
+                let current = v * v - pi_tau_r * pi_tau_r + self.current(i, p, s, syn, coupled);
+                o[b] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
+                o[b + 1] = current * c.inv_tau;
+                match self.synapse {
+                    Synapse::Instantaneous => {}
+                    Synapse::FirstOrder => o[b + 2] = (r - s[b + 2]) / c.tau_syn,
+                    Synapse::SecondOrder => {
+                        let (sv, u) = (s[b + 2], s[b + 3]);
+                        o[b + 2] = u;
+                        o[b + 3] = (r - sv - 2.0 * c.tau_syn * u) / (c.tau_syn * c.tau_syn);
+                    }
+                }
+            }
+        }
+    }
+
+    fn noise_sd(&self) -> Option<&[f64]> {
+        self.noise.as_deref()
+    }
+}
+
+/// A network of MPR nodes (single populations or E–I pairs).
+pub struct Mpr {
+    field: MprField,
+    integrator: Integrator,
+    /// Per node, per population: `[r, v, (s, (u))]`, r in Hz.
+    state: Vec<f64>,
+    initial: Vec<f64>,
+    /// The initial (E) rates, the history before the start.
+    initial_rates: Vec<Complex64>,
+    /// The state at the start of the step, to redo a failed explicit step.
+    start: Vec<f64>,
+    rng: Xoshiro256PlusPlus,
+    seed: u64,
+    steps: u64,
+}
+
+/// Realise `spec` (or the default value) for `n` nodes, naming the key in errors.
+fn realize(
+    name: &str,
+    spec: Option<&ParamSpec>,
+    default: f64,
+    n: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<Vec<f64>, String> {
+    spec.unwrap_or(&ParamSpec::Value(default))
+        .realize(n, rng)
+        .map_err(|e| format!("model.params.{name}: {e}"))
+}
+
+/// Fail with `model.params.<name>: must be <expected>, got <value>` unless every value passes.
+fn require(
+    name: &str,
+    values: &[f64],
+    ok: impl Fn(f64) -> bool,
+    expected: &str,
+) -> Result<(), String> {
+    match values.iter().find(|v| !ok(**v)) {
+        Some(bad) => Err(format!(
+            "model.params.{name}: must be {expected}, got {bad}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// One population's realised parameters.
+struct PopValues {
+    tau: Vec<f64>,
+    delta: Vec<f64>,
+    eta: Vec<f64>,
+    tau_syn: Vec<f64>,
+}
+
+/// The keys of one population and their defaults.
+struct PopKeys<'a> {
+    tau: (&'static str, Option<&'a ParamSpec>, f64),
+    delta: (&'static str, Option<&'a ParamSpec>, f64),
+    eta: (&'static str, Option<&'a ParamSpec>, f64),
+    tau_syn: (&'static str, Option<&'a ParamSpec>, f64),
+}
+
+impl PopKeys<'_> {
+    fn realize(
+        &self,
+        n: usize,
+        dt: f64,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<PopValues, String> {
+        let time_constant = format!(
+            "a time constant > 0 s spanning at least 2 steps (≥ {})",
+            2.0 * dt
+        );
+        let long_enough = |t: f64| t > 0.0 && t >= 2.0 * dt;
+        let (name, spec, default) = self.tau;
+        let tau = realize(name, spec, default, n, rng)?;
+        require(name, &tau, long_enough, &time_constant)?;
+        let (name, spec, default) = self.delta;
+        let delta = realize(name, spec, default, n, rng)?;
+        require(
+            name,
+            &delta,
+            |d| d > 0.0,
+            "> 0 (the half-width of the excitability distribution)",
+        )?;
+        let (name, spec, default) = self.eta;
+        let eta = realize(name, spec, default, n, rng)?;
+        let (name, spec, default) = self.tau_syn;
+        let tau_syn = realize(name, spec, default, n, rng)?;
+        require(name, &tau_syn, long_enough, &time_constant)?;
+        Ok(PopValues {
+            tau,
+            delta,
+            eta,
+            tau_syn,
+        })
+    }
+}
+
+impl Mpr {
+    /// Build from the common plant settings and the MPR parameters. Errors name the key at
+    /// fault (`model.params.<key>: …`) and what is expected.
+    pub fn new(common: &PlantCommon, params: &MprParams) -> Result<Self, String> {
+        let p = params;
+        let n = common.nodes;
+        check_keys(p)?;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(common.seed);
+        let ei = p.populations == Populations::ExcitatoryInhibitory;
+        // Values of the synaptic time constant are still drawn (and checked) when the synapse is
+        // instantaneous; they are then unused, and drawing them keeps the seed → values map the
+        // same whichever synapse is chosen.
+        let (pop_values, weights) = if ei {
+            let e = PopKeys {
+                tau: ("tau_e_s", p.tau_e_s.as_ref(), 0.01),
+                delta: ("delta_e", p.delta_e.as_ref(), 1.0),
+                eta: ("eta_e", p.eta_e.as_ref(), 10.0),
+                tau_syn: ("tau_syn_e_s", p.tau_syn_e_s.as_ref(), 0.002),
+            }
+            .realize(n, common.dt, &mut rng)?;
+            let i = PopKeys {
+                tau: ("tau_i_s", p.tau_i_s.as_ref(), 0.01),
+                delta: ("delta_i", p.delta_i.as_ref(), 1.0),
+                eta: ("eta_i", p.eta_i.as_ref(), -5.0),
+                tau_syn: ("tau_syn_i_s", p.tau_syn_i_s.as_ref(), 0.005),
+            }
+            .realize(n, common.dt, &mut rng)?;
+            let mut magnitude = |name: &str, spec: Option<&ParamSpec>, default: f64| {
+                let v = realize(name, spec, default, n, &mut rng)?;
+                require(
+                    name,
+                    &v,
+                    |x| x >= 0.0,
+                    "≥ 0 (a magnitude; the sign is in the equations)",
+                )?;
+                Ok::<_, String>(v)
+            };
+            let j_ee = magnitude("j_ee", p.j_ee.as_ref(), 5.0)?;
+            let j_ei = magnitude("j_ei", p.j_ei.as_ref(), 20.0)?;
+            let j_ie = magnitude("j_ie", p.j_ie.as_ref(), 10.0)?;
+            let j_ii = magnitude("j_ii", p.j_ii.as_ref(), 0.0)?;
+            // Row p = target population, column q = source: E→ excites, I→ inhibits.
+            let weights = (0..n)
+                .flat_map(|k| [j_ee[k], -j_ei[k], j_ie[k], -j_ii[k]])
+                .collect();
+            (vec![e, i], weights)
+        } else {
+            let single = PopKeys {
+                tau: ("tau_s", p.tau_s.as_ref(), 0.01),
+                delta: ("delta", p.delta.as_ref(), 1.0),
+                eta: ("eta", p.eta.as_ref(), -5.0),
+                tau_syn: ("tau_syn_s", p.tau_syn_s.as_ref(), 0.005),
+            }
+            .realize(n, common.dt, &mut rng)?;
+            let j = realize("j", p.j.as_ref(), 15.0, n, &mut rng)?;
+            (vec![single], j)
+        };
+        let r0 = realize("initial_r_hz", p.initial_r_hz.as_ref(), 1.0, n, &mut rng)?;
+        require("initial_r_hz", &r0, |r| r > 0.0, "a rate > 0 Hz")?;
+        let v0 = realize("initial_v", p.initial_v.as_ref(), -2.0, n, &mut rng)?;
+
+        let pops = pop_values.len();
+        let coef: Vec<PopCoef> = (0..n)
+            .flat_map(|k| {
+                pop_values.iter().map(move |pv| PopCoef {
+                    tau: pv.tau[k],
+                    inv_tau: 1.0 / pv.tau[k],
+                    delta: pv.delta[k],
+                    delta_over_pi_tau: pv.delta[k] / (PI * pv.tau[k]),
+                    pi_tau: PI * pv.tau[k],
+                    eta: pv.eta[k],
+                    tau_syn: pv.tau_syn[k],
+                })
+            })
+            .collect();
+        let block = 2 + p.synapse.order();
+        let stride = pops * block;
+        let mut initial = vec![0.0; n * stride];
+        for (k, s) in initial.chunks_exact_mut(stride).enumerate() {
+            for b in s.chunks_exact_mut(block) {
+                b[0] = r0[k];
+                b[1] = v0[k];
+                // The synapse starts at equilibrium with the initial rate (s = r, ds/dt = 0).
+                if block > 2 {
+                    b[2] = r0[k];
+                }
+            }
+        }
+        let noise = (common.noise_sd > 0.0).then(|| {
+            (0..n * stride)
+                .map(|x| if x % block == 1 { common.noise_sd } else { 0.0 })
+                .collect()
+        });
+        let plan = CouplingPlan::new(&common.coupling, n, common.dt);
+        let initial_rates: Vec<Complex64> = r0.iter().map(|r| Complex64::new(*r, 0.0)).collect();
+        let field = MprField {
+            nodes: n,
+            pops,
+            block,
+            synapse: p.synapse,
+            coef,
+            weight: weights,
+            history: DelayLine::new(n, plan.max_delay_steps, &initial_rates),
+            plan,
+            gain: common.gain,
+            forcing: vec![0.0; n],
+            delayed: vec![Complex64::default(); n],
+            stage_u: vec![Complex64::default(); n],
+            input: vec![Complex64::default(); n],
+            noise,
+        };
+        Ok(Self {
+            integrator: Integrator::new(common.scheme, n * stride, common.dt),
+            field,
+            state: initial.clone(),
+            initial,
+            initial_rates,
+            start: vec![0.0; n * stride],
+            rng: noise_rng(common.seed),
+            seed: common.seed,
+            steps: 0,
+        })
+    }
+
+    /// Firing rate of `node`'s (excitatory) population, Hz.
+    pub fn rate_hz(&self, node: usize) -> f64 {
+        self.state[node * self.field.stride()]
+    }
+
+    /// Mean membrane potential of `node`'s (excitatory) population, dimensionless.
+    pub fn potential(&self, node: usize) -> f64 {
+        self.state[node * self.field.stride() + 1]
+    }
+
+    /// The inhibitory population of `node` as (rate in Hz, potential), in the E–I variant.
+    pub fn inhibitory(&self, node: usize) -> Option<(f64, f64)> {
+        (self.field.pops == 2).then(|| {
+            let b = node * self.field.stride() + self.field.block;
+            (self.state[b], self.state[b + 1])
+        })
+    }
+}
+
+/// Reject keys of the other variant and synaptic time constants without synaptic dynamics.
+fn check_keys(p: &MprParams) -> Result<(), String> {
+    let single = [
+        ("tau_s", &p.tau_s),
+        ("delta", &p.delta),
+        ("eta", &p.eta),
+        ("j", &p.j),
+        ("tau_syn_s", &p.tau_syn_s),
+    ];
+    let pair = [
+        ("tau_e_s", &p.tau_e_s),
+        ("tau_i_s", &p.tau_i_s),
+        ("delta_e", &p.delta_e),
+        ("delta_i", &p.delta_i),
+        ("eta_e", &p.eta_e),
+        ("eta_i", &p.eta_i),
+        ("j_ee", &p.j_ee),
+        ("j_ei", &p.j_ei),
+        ("j_ie", &p.j_ie),
+        ("j_ii", &p.j_ii),
+        ("tau_syn_e_s", &p.tau_syn_e_s),
+        ("tau_syn_i_s", &p.tau_syn_i_s),
+    ];
+    let (foreign, owner, chosen) = match p.populations {
+        Populations::Single => (&pair[..], "excitatory_inhibitory", "single"),
+        Populations::ExcitatoryInhibitory => (&single[..], "single", "excitatory_inhibitory"),
+    };
+    if let Some((name, _)) = foreign.iter().find(|(_, v)| v.is_some()) {
+        return Err(format!(
+            "model.params.{name}: is a parameter of populations = \"{owner}\" but populations = \
+             \"{chosen}\"; remove it or change populations"
+        ));
+    }
+    if p.synapse == Synapse::Instantaneous {
+        let syn = [
+            ("tau_syn_s", &p.tau_syn_s),
+            ("tau_syn_e_s", &p.tau_syn_e_s),
+            ("tau_syn_i_s", &p.tau_syn_i_s),
+        ];
+        if let Some((name, _)) = syn.iter().find(|(_, v)| v.is_some()) {
+            return Err(format!(
+                "model.params.{name}: has no effect with synapse = \"instantaneous\"; remove it \
+                 or set synapse = \"first_order\" or \"second_order\""
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Plant for Mpr {
+    fn nodes(&self) -> usize {
+        self.field.nodes
+    }
+
+    fn dt(&self) -> f64 {
+        self.integrator.dt()
+    }
+
+    fn time(&self) -> f64 {
+        self.steps as f64 * self.integrator.dt()
+    }
+
+    fn step(&mut self, forcing: &[Complex64]) {
+        for (f, z) in self.field.forcing.iter_mut().zip(forcing) {
+            *f = z.re;
+        }
+        if self.field.gain != 0.0 {
+            self.field
+                .plan
+                .delayed_input(&self.field.history, &mut self.field.delayed);
+        }
+        let dt = self.integrator.dt();
+        if self.field.stiff(&self.state, dt) {
+            self.field.riccati_step(&mut self.state, dt, &mut self.rng);
+        } else {
+            self.start.copy_from_slice(&self.state);
+            self.integrator
+                .step(&mut self.field, &mut self.state, &mut self.rng);
+            let block = self.field.block;
+            let failed = self.state.iter().any(|x| !x.is_finite())
+                || self.state.chunks_exact(block).any(|b| b[0] <= 0.0);
+            if failed {
+                self.state.copy_from_slice(&self.start);
+                self.field.riccati_step(&mut self.state, dt, &mut self.rng);
+            }
+        }
+        if self.field.plan.max_delay_steps > 0 {
+            let stride = self.field.stride();
+            self.field.history.push(
+                self.state
+                    .chunks_exact(stride)
+                    .map(|s| Complex64::new(s[0], 0.0)),
+            );
+        }
+        self.steps += 1;
+    }
+
+    fn observable(&self, node: usize) -> f64 {
+        self.rate_hz(node)
+    }
+
+    fn phase(&self, _node: usize) -> Option<f64> {
+        None
+    }
+
+    fn mean_phase(&self) -> Option<f64> {
+        None
+    }
+
+    fn reset(&mut self) {
+        self.state.copy_from_slice(&self.initial);
+        self.field.history.reset(&self.initial_rates);
+        self.rng = noise_rng(self.seed);
+        self.steps = 0;
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.len() * 8 + self.field.history.bytes()
+    }
+}

@@ -1,0 +1,393 @@
+//! Wilson–Cowan excitatory–inhibitory network with the refractory factor (MODELS.md §6):
+//!
+//! `τ_E dE_i/dt = −E_i + (1 − r_E E_i) S_E(c_EE E_i − c_EI I_i + P_i + F_i + K Σ_j C_ij E_j(t − τ_ij))`
+//! `τ_I dI_i/dt = −I_i + (1 − r_I I_i) S_I(c_IE E_i − c_II I_i + Q_i)`
+//! `S(x) = 1/(1 + e^{−a(x − θ)}) − 1/(1 + e^{aθ})` (so `S(0) = 0`),
+//! plus white noise `σ ξ_i(t)` on `dE_i/dt`.
+//!
+//! - Units: `E`, `I` (fractions of active cells), `P`, `Q`, `F`, the weights `c` and the
+//!   thresholds `θ` are dimensionless, as in Wilson & Cowan (1972); `a` is the sigmoid slope per
+//!   input unit. The time constants `tau_e`, `tau_i` are in model time units and one model unit
+//!   is `time_scale_s` seconds (default 0.01 s = 10 ms): the plant steps in seconds like every
+//!   other plant, with `dE/dt` in 1/s equal to the right-hand side over `τ_E · time_scale_s`.
+//! - Defaults: the 1972 limit-cycle set (c_EE = 16, c_EI = 12, c_IE = 15, c_II = 3, a_E = 1.3,
+//!   θ_E = 4, a_I = 2, θ_I = 3.7, r_E = r_I = 1, P = 1.25, Q = 0, τ_E = τ_I = 1). With these a
+//!   single node oscillates with a period of ≈ 5.003 model units (≈ 50.0 ms, ≈ 20.0 Hz at
+//!   10 ms per unit); at `P = 0` it rests at `E = I = 0` (exactly, since `S(0) = 0`).
+//!   Wilson & Cowan write the refractory factor as `(k_E − r_E E)` with `k_E = max S_E ≈ 0.9945`;
+//!   MODELS.md's `(1 − r_E E)` is used here.
+//! - Network: `K` is `common.gain` (dimensionless) and the coupled variable is the source's `E`
+//!   (held in the delay line as a complex number with zero imaginary part). The coupling is an
+//!   additive excitatory input inside `S_E`, not a diffusive difference.
+//! - Forcing: `F_i = Re forcing[i]` (input units of `P`) enters inside `S_E`; the imaginary part
+//!   is ignored.
+//! - Noise: `σ` = `common.noise_sd` on the `E` equation only, in 1/√s (`E` moves by
+//!   `σ √dt N(0,1)` per step of `dt` seconds).
+//! - Observable: `E`. There is no phase ([`Plant::phase`] is `None`).
+
+use super::delay::DelayLine;
+use super::stuart_landau::noise_rng;
+use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use crate::integrate::{Dynamics, Integrator};
+use num_complex::Complex64;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+
+/// `[model.params]` of the Wilson–Cowan model. Every key is optional; the defaults are the
+/// Wilson & Cowan (1972) limit-cycle set. All quantities except `time_scale_s` are dimensionless
+/// (times in model units).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WilsonCowanParams {
+    /// E → E weight c_EE (≥ 0); default 16.
+    pub c_ee: f64,
+    /// I → E weight c_EI (≥ 0, enters with a minus sign); default 12.
+    pub c_ei: f64,
+    /// E → I weight c_IE (≥ 0); default 15.
+    pub c_ie: f64,
+    /// I → I weight c_II (≥ 0, enters with a minus sign); default 3.
+    pub c_ii: f64,
+    /// Slope a_E of S_E per input unit (> 0); default 1.3.
+    pub a_e: f64,
+    /// Threshold θ_E of S_E, input units; default 4.
+    pub theta_e: f64,
+    /// Slope a_I of S_I per input unit (> 0); default 2.
+    pub a_i: f64,
+    /// Threshold θ_I of S_I, input units; default 3.7.
+    pub theta_i: f64,
+    /// Refractory factor r_E (≥ 0); default 1.
+    pub r_e: f64,
+    /// Refractory factor r_I (≥ 0); default 1.
+    pub r_i: f64,
+    /// External input P to the excitatory population, input units (per node); default 1.25.
+    pub p: ParamSpec,
+    /// External input Q to the inhibitory population, input units (per node); default 0.
+    pub q: ParamSpec,
+    /// Excitatory time constant τ_E, model time units (> 0, per node); default 1.
+    pub tau_e: ParamSpec,
+    /// Inhibitory time constant τ_I, model time units (> 0, per node); default 1.
+    pub tau_i: ParamSpec,
+    /// Seconds per model time unit (> 0); default 0.01.
+    pub time_scale_s: f64,
+    /// Initial E (per node, dimensionless); default 0.
+    pub initial_e: ParamSpec,
+    /// Initial I (per node, dimensionless); default 0.
+    pub initial_i: ParamSpec,
+}
+
+impl Default for WilsonCowanParams {
+    fn default() -> Self {
+        Self {
+            c_ee: 16.0,
+            c_ei: 12.0,
+            c_ie: 15.0,
+            c_ii: 3.0,
+            a_e: 1.3,
+            theta_e: 4.0,
+            a_i: 2.0,
+            theta_i: 3.7,
+            r_e: 1.0,
+            r_i: 1.0,
+            p: ParamSpec::Value(1.25),
+            q: ParamSpec::Value(0.0),
+            tau_e: ParamSpec::Value(1.0),
+            tau_i: ParamSpec::Value(1.0),
+            time_scale_s: 0.01,
+            initial_e: ParamSpec::Value(0.0),
+            initial_i: ParamSpec::Value(0.0),
+        }
+    }
+}
+
+/// `S(x) = 1/(1 + e^{−a(x − θ)}) − 1/(1 + e^{aθ})`.
+#[derive(Clone, Copy, Debug)]
+struct Sigmoid {
+    a: f64,
+    theta: f64,
+    /// `1/(1 + e^{aθ})`, the offset that makes `S(0) = 0`.
+    offset: f64,
+}
+
+impl Sigmoid {
+    fn new(a: f64, theta: f64) -> Self {
+        Self {
+            a,
+            theta,
+            offset: 1.0 / (1.0 + (a * theta).exp()),
+        }
+    }
+
+    #[inline]
+    fn eval(self, x: f64) -> f64 {
+        // Far below threshold the exponential overflows to +∞ and the first term is exactly 0.
+        1.0 / (1.0 + (-self.a * (x - self.theta)).exp()) - self.offset
+    }
+}
+
+struct WcField {
+    nodes: usize,
+    c_ee: f64,
+    c_ei: f64,
+    c_ie: f64,
+    c_ii: f64,
+    s_e: Sigmoid,
+    s_i: Sigmoid,
+    r_e: f64,
+    r_i: f64,
+    p: Vec<f64>,
+    q: Vec<f64>,
+    /// `1/(τ_E · time_scale)` per node, 1/s.
+    rate_e: Vec<f64>,
+    /// `1/(τ_I · time_scale)` per node, 1/s.
+    rate_i: Vec<f64>,
+    plan: CouplingPlan,
+    /// K, dimensionless.
+    gain: f64,
+    history: DelayLine,
+    /// Re of the forcing held over the step, input units.
+    forcing: Vec<f64>,
+    delayed: Vec<Complex64>,
+    stage_u: Vec<Complex64>,
+    coupled: Vec<Complex64>,
+    /// `[σ, 0, σ, 0, …]`: noise on E only.
+    noise: Option<Vec<f64>>,
+}
+
+impl Dynamics for WcField {
+    fn dim(&self) -> usize {
+        2 * self.nodes
+    }
+
+    fn drift(&mut self, state: &[f64], out: &mut [f64]) {
+        let coupled = self.gain != 0.0;
+        if coupled {
+            if self.plan.has_instant() {
+                for (u, s) in self.stage_u.iter_mut().zip(state.chunks_exact(2)) {
+                    *u = Complex64::new(s[0], 0.0);
+                }
+            }
+            self.plan
+                .total_input(&self.delayed, &self.stage_u, &mut self.coupled);
+        }
+        for (i, (s, o)) in state
+            .chunks_exact(2)
+            .zip(out.chunks_exact_mut(2))
+            .enumerate()
+        {
+            let (e, inh) = (s[0], s[1]);
+            let mut x_e = self.c_ee * e - self.c_ei * inh + self.p[i] + self.forcing[i];
+            if coupled {
+                x_e += self.gain * self.coupled[i].re;
+            }
+            let x_i = self.c_ie * e - self.c_ii * inh + self.q[i];
+            o[0] = (-e + (1.0 - self.r_e * e) * self.s_e.eval(x_e)) * self.rate_e[i];
+            o[1] = (-inh + (1.0 - self.r_i * inh) * self.s_i.eval(x_i)) * self.rate_i[i];
+        }
+    }
+
+    fn noise_sd(&self) -> Option<&[f64]> {
+        self.noise.as_deref()
+    }
+}
+
+/// A Wilson–Cowan E–I network.
+pub struct WilsonCowan {
+    field: WcField,
+    integrator: Integrator,
+    /// Interleaved `[E_0, I_0, E_1, I_1, …]`.
+    state: Vec<f64>,
+    initial: Vec<f64>,
+    /// Initial E per node as the delay line stores it.
+    initial_history: Vec<Complex64>,
+    rng: Xoshiro256PlusPlus,
+    seed: u64,
+    steps: u64,
+}
+
+impl WilsonCowan {
+    /// Build from the common plant settings and the Wilson–Cowan parameters. Errors name the
+    /// offending `model.params.<key>`.
+    pub fn new(common: &PlantCommon, params: &WilsonCowanParams) -> Result<Self, String> {
+        let n = common.nodes;
+        check_scalars(params)?;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(common.seed);
+        let mut realize = |name: &str, spec: &ParamSpec| {
+            spec.realize(n, &mut rng)
+                .map_err(|e| format!("model.params.{name}: {e}"))
+        };
+        let p = realize("p", &params.p)?;
+        let q = realize("q", &params.q)?;
+        let tau_e = realize("tau_e", &params.tau_e)?;
+        let tau_i = realize("tau_i", &params.tau_i)?;
+        let e0 = realize("initial_e", &params.initial_e)?;
+        let i0 = realize("initial_i", &params.initial_i)?;
+        for (name, taus) in [("tau_e", &tau_e), ("tau_i", &tau_i)] {
+            if let Some(t) = taus.iter().find(|t| **t <= 0.0) {
+                return Err(format!(
+                    "model.params.{name}: a time constant must be > 0 model time units, got {t}"
+                ));
+            }
+        }
+        let per_second = |taus: &[f64]| -> Vec<f64> {
+            taus.iter()
+                .map(|t| 1.0 / (t * params.time_scale_s))
+                .collect()
+        };
+        let plan = CouplingPlan::new(&common.coupling, n, common.dt);
+        let initial_history: Vec<Complex64> = e0.iter().map(|e| Complex64::new(*e, 0.0)).collect();
+        let field = WcField {
+            nodes: n,
+            c_ee: params.c_ee,
+            c_ei: params.c_ei,
+            c_ie: params.c_ie,
+            c_ii: params.c_ii,
+            s_e: Sigmoid::new(params.a_e, params.theta_e),
+            s_i: Sigmoid::new(params.a_i, params.theta_i),
+            r_e: params.r_e,
+            r_i: params.r_i,
+            p,
+            q,
+            rate_e: per_second(&tau_e),
+            rate_i: per_second(&tau_i),
+            history: DelayLine::new(n, plan.max_delay_steps, &initial_history),
+            plan,
+            gain: common.gain,
+            forcing: vec![0.0; n],
+            delayed: vec![Complex64::default(); n],
+            stage_u: vec![Complex64::default(); n],
+            coupled: vec![Complex64::default(); n],
+            noise: (common.noise_sd > 0.0).then(|| {
+                (0..n)
+                    .flat_map(|_| [common.noise_sd, 0.0])
+                    .collect::<Vec<_>>()
+            }),
+        };
+        let initial: Vec<f64> = e0.iter().zip(&i0).flat_map(|(e, i)| [*e, *i]).collect();
+        Ok(Self {
+            integrator: Integrator::new(common.scheme, 2 * n, common.dt),
+            field,
+            state: initial.clone(),
+            initial,
+            initial_history,
+            rng: noise_rng(common.seed),
+            seed: common.seed,
+            steps: 0,
+        })
+    }
+
+    /// Excitatory activity `E` of `node` (dimensionless, the observable).
+    pub fn e(&self, node: usize) -> f64 {
+        self.state[2 * node]
+    }
+
+    /// Inhibitory activity `I` of `node` (dimensionless).
+    pub fn i(&self, node: usize) -> f64 {
+        self.state[2 * node + 1]
+    }
+}
+
+/// Validate the scalar (network-wide) parameters.
+fn check_scalars(p: &WilsonCowanParams) -> Result<(), String> {
+    let non_negative = [
+        ("c_ee", p.c_ee),
+        ("c_ei", p.c_ei),
+        ("c_ie", p.c_ie),
+        ("c_ii", p.c_ii),
+        ("r_e", p.r_e),
+        ("r_i", p.r_i),
+    ];
+    for (key, v) in non_negative {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!(
+                "model.params.{key}: must be a finite number ≥ 0 (the sign is in the equation), \
+                 got {v}"
+            ));
+        }
+    }
+    for (key, v) in [("a_e", p.a_e), ("a_i", p.a_i)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(format!(
+                "model.params.{key}: the sigmoid slope must be finite and > 0, got {v}"
+            ));
+        }
+    }
+    for (key, v) in [("theta_e", p.theta_e), ("theta_i", p.theta_i)] {
+        if !v.is_finite() {
+            return Err(format!(
+                "model.params.{key}: the sigmoid threshold must be a finite number, got {v}"
+            ));
+        }
+    }
+    if !(p.time_scale_s.is_finite() && p.time_scale_s > 0.0) {
+        return Err(format!(
+            "model.params.time_scale_s: seconds per model time unit must be finite and > 0 \
+             (Wilson & Cowan's τ ≈ 0.01 s), got {}",
+            p.time_scale_s
+        ));
+    }
+    Ok(())
+}
+
+impl Plant for WilsonCowan {
+    fn nodes(&self) -> usize {
+        self.field.nodes
+    }
+
+    fn dt(&self) -> f64 {
+        self.integrator.dt()
+    }
+
+    fn time(&self) -> f64 {
+        self.steps as f64 * self.integrator.dt()
+    }
+
+    fn step(&mut self, forcing: &[Complex64]) {
+        for (f, x) in self.field.forcing.iter_mut().zip(forcing) {
+            *f = x.re;
+        }
+        if self.field.gain != 0.0 {
+            self.field
+                .plan
+                .delayed_input(&self.field.history, &mut self.field.delayed);
+        }
+        self.integrator
+            .step(&mut self.field, &mut self.state, &mut self.rng);
+        if self.field.plan.max_delay_steps > 0 {
+            self.field.history.push(
+                self.state
+                    .chunks_exact(2)
+                    .map(|s| Complex64::new(s[0], 0.0)),
+            );
+        }
+        self.steps += 1;
+    }
+
+    /// `E` of `node` (dimensionless).
+    fn observable(&self, node: usize) -> f64 {
+        self.state[2 * node]
+    }
+
+    fn phase(&self, _node: usize) -> Option<f64> {
+        None
+    }
+
+    fn mean_observable(&self) -> f64 {
+        self.state.iter().step_by(2).sum::<f64>() / self.field.nodes as f64
+    }
+
+    fn mean_phase(&self) -> Option<f64> {
+        None
+    }
+
+    fn reset(&mut self) {
+        self.state.copy_from_slice(&self.initial);
+        self.field.history.reset(&self.initial_history);
+        self.rng = noise_rng(self.seed);
+        self.steps = 0;
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.state.len() * 8 + self.field.history.bytes()
+    }
+}
