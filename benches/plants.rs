@@ -120,10 +120,99 @@ fn quickstart_loop(c: &mut Criterion) {
     group.finish();
 }
 
+/// A plant of `n` nodes of `kind` with `params` (TOML), Heun at 48 kHz, on a random sparse
+/// graph (mean degree 10, row-normalised, no delays) unless the model builds its own coupling.
+fn ladder_plant(kind: &str, n: usize, params: &str, coupled: bool) -> Box<dyn Plant> {
+    use entrain::model::{baier_grid, horn, jansen_rit, mpr, rate, sl_dn_field, wilson_cowan};
+    let coupling = if coupled {
+        let spec = NetworkSpec {
+            topology: Topology::RandomSparse { mean_degree: 10.0 },
+            normalize: Normalize::Row,
+            delay_ms: None,
+        };
+        Coupling::build(&spec, n, &mut Xoshiro256PlusPlus::seed_from_u64(1)).unwrap()
+    } else {
+        Coupling::None
+    };
+    let common = PlantCommon {
+        nodes: n,
+        scheme: Scheme::Heun,
+        dt: 1.0 / FS,
+        noise_sd: 0.0,
+        coupling,
+        gain: 0.1,
+        seed: 1,
+    };
+    match kind {
+        "rate" => Box::new(rate::Rate::new(&common, &toml::from_str(params).unwrap()).unwrap()),
+        "wilson_cowan" => Box::new(
+            wilson_cowan::WilsonCowan::new(&common, &toml::from_str(params).unwrap()).unwrap(),
+        ),
+        "jansen_rit" => {
+            Box::new(jansen_rit::JansenRit::new(&common, &toml::from_str(params).unwrap()).unwrap())
+        }
+        "mpr" => Box::new(mpr::Mpr::new(&common, &toml::from_str(params).unwrap()).unwrap()),
+        "horn" => Box::new(horn::Horn::new(&common, &toml::from_str(params).unwrap()).unwrap()),
+        "baier_grid" => {
+            Box::new(baier_grid::BaierGrid::new(&common, &toml::from_str(params).unwrap()).unwrap())
+        }
+        "sl_dn_field" => Box::new(
+            sl_dn_field::SlDnField::new(&common, &toml::from_str(params).unwrap()).unwrap(),
+        ),
+        other => panic!("no model {other}"),
+    }
+}
+
+/// ns per node-step of every ladder model (Heun, 48 kHz step; sparse coupling where the model
+/// takes the spine's topologies, its own grid coupling otherwise).
+fn ladder(c: &mut Criterion) {
+    let cases: [(&str, &str, bool, &[usize]); 8] = [
+        ("rate", "w = 0.5\ninput = 10.0", true, &[100, 1000]),
+        ("wilson_cowan", "", true, &[100, 1000]),
+        ("jansen_rit", "", true, &[100, 1000]),
+        (
+            "mpr",
+            "synapse = \"first_order\"\neta = 10.0\nj = -20.0",
+            true,
+            &[100, 1000],
+        ),
+        ("horn", "", true, &[100, 1000]),
+        ("baier_grid", "", false, &[100, 1024]),
+        (
+            "sl_dn_field",
+            "lambda = 4.0\nfreq_hz = 10.0\na = 2.0\nb = 0.5\nc = 1.0\nsigma1 = 1.0\nsigma2 = 4.0\nboundary = \"periodic\"",
+            false,
+            &[256, 1024],
+        ),
+        (
+            "mpr",
+            "populations = \"excitatory_inhibitory\"\nsynapse = \"first_order\"",
+            true,
+            &[100],
+        ),
+    ];
+    for (kind, params, coupled, sizes) in cases {
+        for &n in sizes {
+            let mut plant = ladder_plant(kind, n, params, coupled);
+            let forcing = vec![Complex64::default(); n];
+            let label = if params.contains("excitatory_inhibitory") {
+                "mpr_ei"
+            } else {
+                kind
+            };
+            let mut group = c.benchmark_group(format!("ladder_{label}_n{n}_heun"));
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_function("step", |b| b.iter(|| plant.step(black_box(&forcing))));
+            group.finish();
+        }
+    }
+}
+
 criterion_group!(
     benches,
     sl_sparse_delays,
     kuramoto_all_to_all,
-    quickstart_loop
+    quickstart_loop,
+    ladder
 );
 criterion_main!(benches);

@@ -464,6 +464,10 @@ fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
             "audio glitches (engine {engine_glitches}, player {player_glitches}): {off} of {} pulses ≥ 10° off",
             errors.len()
         );
-        assert!(off * 20 <= errors.len(), "{off} of {} pulses ≥ 10° off", errors.len());
+        assert!(
+            off * 20 <= errors.len(),
+            "{off} of {} pulses ≥ 10° off",
+            errors.len()
+        );
     }
 }
