@@ -1335,11 +1335,33 @@ impl Context<'_> {
             } else if let Err(e) = p.estimator.build(fs, p.run.latency_samples() as f64) {
                 errors.push(self.error(&field_of("estimator", &e, &ESTIMATOR_KEYS), e));
             }
-            if let Err(e) = s.policy.build(fs) {
-                errors.push(self.error(&field_of("stimulation", &e, &POLICY_KEYS), e));
-            }
-            if let Err(e) = crate::stim::Limiter::new(&p.safety.limits(), fs) {
-                errors.push(self.error(&field_of("safety", &e, &SAFETY_KEYS), e));
+            let pulse_samples = match s.policy.build(fs) {
+                Ok(policy) => policy.pulse_samples(),
+                Err(e) => {
+                    errors.push(self.error(&field_of("stimulation", &e, &POLICY_KEYS), e));
+                    None
+                }
+            };
+            match crate::stim::Limiter::new(&p.safety.limits(), fs) {
+                Err(e) => errors.push(self.error(&field_of("safety", &e, &SAFETY_KEYS), e)),
+                Ok(mut limiter) => {
+                    if let Some(samples) = pulse_samples {
+                        limiter.declare_pulse_samples(samples);
+                        if limiter.episode_reservation() > limiter.duty_budget() {
+                            warnings.push(format!(
+                                "a pulse ({samples} non-zero samples{}) does not fit the duty \
+                                 budget of {} non-zero samples per safety.duty_window_s: the \
+                                 limiter will suppress every pulse",
+                                if p.safety.charge_balance {
+                                    " plus as many reserved for charge recovery"
+                                } else {
+                                    ""
+                                },
+                                limiter.duty_budget()
+                            ));
+                        }
+                    }
+                }
             }
         }
         let amplitude = match &s.policy {
@@ -1518,6 +1540,20 @@ mod tests {
         let (p, warnings) = load("quickstart", QUICKSTART, &[]).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(p.run.latency_samples(), 96);
+    }
+
+    #[test]
+    fn a_pulse_that_cannot_fit_the_duty_budget_is_warned_about() {
+        // Biphasic 2 × 48 samples plus 96 reserved for recovery: 192 > 0.003 · 48000 = 144.
+        let sets = ["safety.max_duty_cycle=0.003".to_string()];
+        let (_, warnings) = load("q", QUICKSTART, &sets).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("suppress every pulse")),
+            "{warnings:?}"
+        );
+        let sets = ["safety.max_duty_cycle=0.004".to_string()];
+        let (_, warnings) = load("q", QUICKSTART, &sets).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]

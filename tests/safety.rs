@@ -5,6 +5,7 @@ use entrain::engine::{self, Command};
 use entrain::profile;
 use entrain::stim::StimCommand;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 fn policy_sets(kind: u8, amplitude: f64, rate_hz: f64, width_ms: f64) -> Vec<String> {
     let mut sets = vec![format!("stimulation.amplitude={amplitude}")];
@@ -33,8 +34,130 @@ fn policy_sets(kind: u8, amplitude: f64, rate_hz: f64, width_ms: f64) -> Vec<Str
     sets
 }
 
+/// Run the engine for 3 s at 4 kHz with the given policy, limits and commands, and check
+/// everything that leaves it against the safety limits.
+#[allow(clippy::too_many_arguments)]
+fn check_run(
+    kind: u8,
+    amplitude: f64,
+    rate_hz: f64,
+    width_ms: f64,
+    max_amplitude: f64,
+    max_rate: f64,
+    max_duty: f64,
+    commands: &[(u8, f64)],
+) -> Result<(), TestCaseError> {
+    let mut sets = policy_sets(kind, amplitude, rate_hz, width_ms);
+    sets.extend([
+        "run.sample_rate_hz=4000".to_string(),
+        "run.duration_s=3".to_string(),
+        "stimulation.start_s=0.2".to_string(),
+        "stimulation.stop_s=2.5".to_string(),
+        format!("safety.max_amplitude={max_amplitude}"),
+        format!("safety.max_pulse_rate_hz={max_rate}"),
+        format!("safety.max_duty_cycle={max_duty}"),
+        "safety.duty_window_s=0.5".to_string(),
+        "safety.ramp_s=0.05".to_string(),
+    ]);
+    // Keys of the quickstart's phase-locked policy that another kind does not take are
+    // ignored (with a warning) by the profile loader.
+    let (profile, _) = profile::load("prop", profile::QUICKSTART, &sets)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut run = engine::build(&profile).map_err(TestCaseError::fail)?;
+    let fs = profile.run.sample_rate_hz;
+    let block = profile.run.block_frames;
+    let mut out = vec![0.0f32; block];
+    let mut all = Vec::new();
+    let mut onsets = Vec::new();
+    let blocks = profile.run.total_samples() as usize / block;
+    for k in 0..blocks {
+        if let Some(&(which, value)) = commands.get(k / (blocks / 8).max(1)) {
+            if k % (blocks / 8).max(1) == 0 {
+                let c = match which {
+                    0 => StimCommand::SetAmplitude(value),
+                    1 => StimCommand::SetTargetPhaseDeg(value),
+                    2 => StimCommand::Stop,
+                    _ => StimCommand::Start,
+                };
+                let _ = run.commands.try_send(Command::Stim(c));
+            }
+        }
+        run.processor.process_block(&mut out);
+        all.extend_from_slice(&out);
+        use ringbuf::traits::Consumer;
+        while let Some(r) = run.telemetry.try_pop() {
+            if let engine::Record::Pulse { sample, .. } = r {
+                onsets.push(sample);
+            }
+        }
+    }
+    // Peak: exactly within the limit, f32 rounding included.
+    let peak = all.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    prop_assert!(
+        peak as f64 <= max_amplitude,
+        "peak {peak} > {max_amplitude}"
+    );
+    // Something is delivered when nothing stands in the way (no commands, a duty budget
+    // that fits a pulse, a non-trivial amplitude).
+    let pulse_samples = 2.0 * width_ms * 1e-3 * fs + 2.0;
+    if commands.is_empty() && amplitude > 0.05 && max_duty * 0.5 * fs > 4.0 * pulse_samples {
+        prop_assert!(peak > 0.0, "nothing was delivered");
+    }
+    // Rate: accepted onsets at least 1/max_rate apart, to the sample the limiter rounds to.
+    let min_gap = (fs / max_rate - 1e-9).ceil() as u64;
+    for w in onsets.windows(2) {
+        prop_assert!(
+            w[1] - w[0] >= min_gap,
+            "onsets {w:?} closer than 1/{max_rate} s"
+        );
+    }
+    // Duty: non-zero samples in every 0.5 s window within the budget.
+    let window = (0.5 * fs) as usize;
+    let budget = (max_duty * window as f64 + 1e-9).floor() as usize;
+    let mut count = all[..window.min(all.len())]
+        .iter()
+        .filter(|v| **v != 0.0)
+        .count();
+    prop_assert!(count <= budget);
+    for i in window..all.len() {
+        count += (all[i] != 0.0) as usize;
+        count -= (all[i - window] != 0.0) as usize;
+        prop_assert!(
+            count <= budget,
+            "duty {count} > {budget} in window ending {i}"
+        );
+    }
+    // Charge balance (the quickstart asks for it): pulse trains deliver no net charge, even
+    // when stops cut pulses short.
+    if kind < 2 {
+        let net: f64 = all.iter().map(|&v| v as f64).sum();
+        let delivered = all.iter().filter(|v| **v != 0.0).count() as f64;
+        prop_assert!(
+            net.abs() <= 1e-5 * max_amplitude * delivered.max(1.0),
+            "net charge {net}"
+        );
+    }
+    // Silence after stop_s, its ramp and at most one pulse's charge recovery.
+    let silent_from = ((2.5 + 0.05) * fs) as usize + pulse_samples as usize + 1;
+    prop_assert!(
+        all[silent_from..].iter().all(|v| *v == 0.0),
+        "output after the stop ramp"
+    );
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+    // Random inputs every run; failures are saved next to this file, in
+    // tests/safety.proptest-regressions, and replayed first. (The default, SourceParallel,
+    // looks for a lib.rs or main.rs above tests/, finds none, and falls back to the same file
+    // with a warning.)
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        .. ProptestConfig::default()
+    })]
 
     #[test]
     fn output_never_exceeds_the_safety_limits(
@@ -47,84 +170,28 @@ proptest! {
         max_duty in 0.01f64..1.0,
         commands in proptest::collection::vec((0u8..4, -1e6f64..1e6), 0..8),
     ) {
-        let mut sets = policy_sets(kind, amplitude, rate_hz, width_ms);
-        sets.extend([
-            "run.sample_rate_hz=4000".to_string(),
-            "run.duration_s=3".to_string(),
-            "stimulation.start_s=0.2".to_string(),
-            "stimulation.stop_s=2.5".to_string(),
-            format!("safety.max_amplitude={max_amplitude}"),
-            format!("safety.max_pulse_rate_hz={max_rate}"),
-            format!("safety.max_duty_cycle={max_duty}"),
-            "safety.duty_window_s=0.5".to_string(),
-            "safety.ramp_s=0.05".to_string(),
-        ]);
-        // Keys of the quickstart's phase-locked policy that another kind does not take are
-        // ignored (with a warning) by the profile loader.
-        let (profile, _) = profile::load("prop", profile::QUICKSTART, &sets).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut run = engine::build(&profile).map_err(TestCaseError::fail)?;
-        let fs = profile.run.sample_rate_hz;
-        let block = profile.run.block_frames;
-        let mut out = vec![0.0f32; block];
-        let mut all = Vec::new();
-        let mut onsets = Vec::new();
-        let blocks = profile.run.total_samples() as usize / block;
-        for k in 0..blocks {
-            if let Some(&(which, value)) = commands.get(k / (blocks / 8).max(1)) {
-                if k % (blocks / 8).max(1) == 0 {
-                    let c = match which {
-                        0 => StimCommand::SetAmplitude(value),
-                        1 => StimCommand::SetTargetPhaseDeg(value),
-                        2 => StimCommand::Stop,
-                        _ => StimCommand::Start,
-                    };
-                    let _ = run.commands.try_send(Command::Stim(c));
-                }
-            }
-            run.processor.process_block(&mut out);
-            all.extend_from_slice(&out);
-            use ringbuf::traits::Consumer;
-            while let Some(r) = run.telemetry.try_pop() {
-                if let engine::Record::Pulse { sample, .. } = r {
-                    onsets.push(sample);
-                }
-            }
-        }
-        // Peak: exactly within the limit, f32 rounding included.
-        let peak = all.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        prop_assert!(peak as f64 <= max_amplitude, "peak {peak} > {max_amplitude}");
-        // Something is delivered when nothing stands in the way (no commands, a duty budget
-        // that fits a pulse, a non-trivial amplitude).
-        let pulse_samples = 2.0 * width_ms * 1e-3 * fs + 2.0;
-        if commands.is_empty() && amplitude > 0.05 && max_duty * 0.5 * fs > 4.0 * pulse_samples {
-            prop_assert!(peak > 0.0, "nothing was delivered");
-        }
-        // Rate: accepted onsets at least 1/max_rate apart, to the sample the limiter rounds to.
-        let min_gap = (fs / max_rate - 1e-9).ceil() as u64;
-        for w in onsets.windows(2) {
-            prop_assert!(w[1] - w[0] >= min_gap, "onsets {w:?} closer than 1/{max_rate} s");
-        }
-        // Duty: non-zero samples in every 0.5 s window within the budget.
-        let window = (0.5 * fs) as usize;
-        let budget = (max_duty * window as f64 + 1e-9).floor() as usize;
-        let mut count = all[..window.min(all.len())].iter().filter(|v| **v != 0.0).count();
-        prop_assert!(count <= budget);
-        for i in window..all.len() {
-            count += (all[i] != 0.0) as usize;
-            count -= (all[i - window] != 0.0) as usize;
-            prop_assert!(count <= budget, "duty {count} > {budget} in window ending {i}");
-        }
-        // Charge balance (the quickstart asks for it): pulse trains deliver no net charge, even
-        // when stops cut pulses short.
-        if kind < 2 {
-            let net: f64 = all.iter().map(|&v| v as f64).sum();
-            let delivered = all.iter().filter(|v| **v != 0.0).count() as f64;
-            prop_assert!(net.abs() <= 1e-5 * max_amplitude * delivered.max(1.0), "net charge {net}");
-        }
-        // Silence after stop_s, its ramp and at most one pulse's charge recovery.
-        let silent_from = ((2.5 + 0.05) * fs) as usize + pulse_samples as usize + 1;
-        prop_assert!(all[silent_from..].iter().all(|v| *v == 0.0), "output after the stop ramp");
+        check_run(kind, amplitude, rate_hz, width_ms, max_amplitude, max_rate, max_duty, &commands)?;
     }
+}
+
+/// Regression: a periodic biphasic train (2 × 19 samples every ~50) whose pulse and recovery do
+/// not fit the duty budget (20 samples per 0.5 s). The first onset was admitted on a 1-sample
+/// guess, the duty backstop blanked the pulse's second phase, and its recovery waited for the
+/// next window; an onset rejected during that recovery was not blanked, so when the recovery
+/// ended the rest of that pulse went out as a free-running waveform: net charge 5.14.
+#[test]
+fn pulse_longer_than_the_duty_budget_leaves_no_net_charge() {
+    check_run(
+        1,
+        11.184314804925414,
+        79.85325345605591,
+        4.831219812105717,
+        0.3671086291418507,
+        1.0,
+        0.01,
+        &[],
+    )
+    .unwrap();
 }
 
 /// A Stop sent before the stimulation window opens holds: nothing is delivered until Start,
@@ -162,4 +229,23 @@ fn stop_before_the_window_holds_until_start() {
         first >= 3 * 48_000 / 64,
         "delivered at block {first}, before Start"
     );
+}
+
+/// Regression: the same train within a loose budget. The first pulse, on the ramp-up, is
+/// unbalanced (its first phase ramped, its second clamped); its recovery runs past the next
+/// onset, which is rejected, and the rest of that rejected pulse went out after the recovery:
+/// net charge −0.73.
+#[test]
+fn a_pulse_rejected_during_recovery_leaves_no_net_charge() {
+    check_run(
+        1,
+        11.184314804925414,
+        79.85325345605591,
+        4.831219812105717,
+        0.3671086291418507,
+        29.477300792516818,
+        0.7677322126015239,
+        &[(3, -655052.3693172702), (1, -887262.3119738423)],
+    )
+    .unwrap();
 }

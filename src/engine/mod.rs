@@ -237,7 +237,12 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         .build(fs)
         .map_err(|e| format!("stimulation: {e}"))?;
     let limits = profile.safety.limits();
-    let limiter = Limiter::new(&limits, fs).map_err(|e| format!("safety: {e}"))?;
+    let mut limiter = Limiter::new(&limits, fs).map_err(|e| format!("safety: {e}"))?;
+    // Admission reserves duty budget for a whole declared pulse and its recovery, from the
+    // first onset on.
+    if let Some(samples) = policy.pulse_samples() {
+        limiter.declare_pulse_samples(samples);
+    }
 
     let nodes = profile.model.nodes;
     let mut forcing_gain = vec![0.0; nodes];
@@ -253,12 +258,18 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let total = profile.run.total_samples();
     let ramp = (profile.safety.ramp_s * fs).round() as u64;
     let start = ((profile.stimulation.start_s * fs).round() as u64).min(total);
-    // Stimulation ends early enough that the ramp-down is complete when the run ends.
+    // Stimulation ends early enough that the ramp-down, and the charge recovery of a pulse
+    // accepted just before the stop (it ends within its reservation of the onset), are complete
+    // when the run ends.
+    let tail = match policy.pulse_samples() {
+        Some(_) => ramp.max(limiter.episode_reservation()),
+        None => ramp,
+    };
     let stop_requested = profile
         .stimulation
         .stop_s
         .map_or(total, |s| (s * fs).round() as u64);
-    let stop = stop_requested.min(total.saturating_sub(ramp)).max(start);
+    let stop = stop_requested.min(total.saturating_sub(tail)).max(start);
 
     let record_nodes = profile.output.record_nodes.clone();
     // At least two whole blocks (a driver may wait for room for one) plus the records every

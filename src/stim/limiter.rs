@@ -4,33 +4,52 @@
 //!
 //! - **Non-finite input** is treated as 0.
 //! - **Peak**: `|value| ≤ max_amplitude` on every sample, charge recovery included.
-//! - **Pulse episodes**: an episode runs from a requested onset until the requested value returns
-//!   to exactly 0 (or a non-finite value). Whole episodes are accepted or rejected at the onset; a
-//!   rejected episode is blanked (output 0) and reported with `suppressed`. An onset is rejected
-//!   when it comes less than `1/max_pulse_rate_hz` (rounded up to whole samples) after the last
-//!   accepted onset, while an accepted episode or its charge recovery is still running, while
-//!   stopping or stopped, or when the episode would not fit the duty budget (below). Pulse shapes
-//!   with an interphase gap are therefore not supported: the gap ends the episode.
+//! - **Pulse episodes**: an episode's request runs from a requested onset until the requested
+//!   value returns to exactly 0 (or a non-finite value), or until the next requested onset.
+//!   Whole episodes are accepted or rejected at the onset. An onset is rejected when it comes
+//!   less than `1/max_pulse_rate_hz` (rounded up to whole samples) after the last accepted onset,
+//!   while an accepted episode or its charge recovery is still running, while stopping or
+//!   stopped, or when the episode would not fit the duty budget (below); it is reported with
+//!   `suppressed`. A rejected episode is blanked (output 0) until its request returns to 0,
+//!   whatever the limiter does meanwhile: a rejected pulse whose onset came during a charge
+//!   recovery stays blanked after the recovery ends, and a rejected onset during an accepted
+//!   episode ends that episode's request (its recovery, if owed, follows) and blanks the new one.
+//!   Pulse shapes with an interphase gap are therefore not supported: the gap ends the episode.
+//!   Values requested without an onset (and outside a blanked episode) are a free-running
+//!   waveform, such as tACS: they pass (ramped, peak-limited, under the duty backstop).
 //! - **Duty cycle**, in two layers. The budget is `floor(max_duty_cycle · W)` non-zero output
 //!   samples in every window of `W = round(duty_window_s · fs)` consecutive samples.
-//!   *Admission*: an onset is accepted only if an episode as long as the longest accepted so far
-//!   (counting its non-zero samples, recovery included) fits the budget in every window it will
-//!   overlap, given the output history. *Backstop*: any sample that would exceed the budget —
-//!   free-running waveforms such as tACS, or an episode longer than expected — is blanked. The
-//!   budget is therefore never exceeded, with zero tolerance.
+//!   *Admission*: an onset is accepted only if a *reservation* of `E` consecutive non-zero
+//!   samples from the onset on fits the budget in every window it will overlap, given the output
+//!   history. `E` is the larger of the declared episode bound (see
+//!   [`Limiter::declare_pulse_samples`]: `P` non-zero samples per pulse, plus `P` recovery samples
+//!   if charge balance is on, since a recovery at the episode's peak never needs more samples
+//!   than the episode delivered) and the longest accepted episode so far (its non-zero samples,
+//!   recovery included); 1 if neither is known yet. An episode within its reservation is
+//!   therefore never truncated and its recovery never deferred; a pulse whose reservation
+//!   exceeds the budget is never accepted. *Backstop*: any sample that would exceed the budget —
+//!   free-running waveforms, or an episode longer than its reservation (an undeclared or
+//!   misdeclared pulse) — is blanked. The budget is therefore never exceeded, with zero
+//!   tolerance.
 //! - **Charge balance** (if enabled): the net charge `Σ value` (stimulus units · samples; divide
 //!   by fs for units · seconds) of each accepted episode's output is tracked. If, when the
-//!   episode ends, `|Σ value| > 1e-9 · max_amplitude`, an opposite-polarity recovery phase
-//!   follows at the episode's peak amplitude (≤ max_amplitude), its last sample partial, until
-//!   the net charge is back within that tolerance (in practice exactly 0). Recovery
-//!   samples count towards the duty budget (blanked samples simply delay it), are not scaled by
-//!   the ramp, and replace whatever the policy requests meanwhile. Free-running waveforms
-//!   (requested without an onset, such as tACS) are not charge balanced.
+//!   episode's request ends (it returns to 0, a rejected onset interrupts it, or the ramp-down
+//!   closes the envelope), `|Σ value| > 1e-9 · max_amplitude`, an opposite-polarity recovery
+//!   phase follows at once, at the episode's peak amplitude (≤ max_amplitude), its last sample
+//!   partial, until the net charge is back within that tolerance (in practice exactly 0).
+//!   Recovery samples count towards the duty budget, are not scaled by the ramp, and replace
+//!   whatever the policy requests meanwhile. Once owed, a recovery is never abandoned: not by a
+//!   stop, the closed envelope, onsets or blanked requests (only [`Limiter::reset`] drops it). The
+//!   duty backstop can only delay it (then it resumes as soon as a window frees budget), and only
+//!   for an episode longer than its reservation. Free-running waveforms are not charge balanced.
 //! - **Ramp**: a raised-cosine envelope `½ − ½ cos(π k / R)`, `R = round(ramp_s · fs)`, multiplies
 //!   the requested value; it rises from 0 to 1 over `R` samples after construction, `reset` and
-//!   [`Limiter::start`], and falls to 0 over `R` samples after [`Limiter::stop`]. Once it reaches
-//!   0 after a stop, the output is exactly 0 (any pending charge recovery is abandoned) until
-//!   `start`.
+//!   [`Limiter::start`], and falls to 0 over `R` samples after [`Limiter::stop`] (an accepted
+//!   episode in progress goes on, ramped). Once it reaches 0 after a stop (the envelope is
+//!   closed), an accepted episode still in progress is cut there (its recovery follows, the rest
+//!   of its request is blanked even after a `start`), and the output is exactly 0, apart from
+//!   charge recovery, until `start`. [`Limiter::is_silent`] is true once the envelope is closed
+//!   and no recovery is owed.
 
 use std::f64::consts::PI;
 
@@ -76,12 +95,10 @@ pub struct Limited {
 /// Where the limiter is in a pulse episode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Episode {
-    /// No episode: requested values pass as a free-running waveform.
+    /// No episode: requested values pass as a free-running waveform, unless `blanking`.
     Idle,
     /// An accepted episode: the policy's values pass until they return to 0.
     Accepted,
-    /// A rejected episode: blanked until the policy's value returns to 0.
-    Rejected,
     /// Active charge recovery after an accepted episode.
     Recovery,
 }
@@ -105,12 +122,19 @@ pub struct Limiter {
     running: bool,
     ramp_pos: u64,
     episode: Episode,
+    /// The request in progress belongs to a rejected (or cut) episode: blanked until the
+    /// requested value returns to 0, whatever `episode` does meanwhile.
+    blanking: bool,
     last_onset: Option<u64>,
     /// Net charge of the current episode, stimulus units · samples.
     charge: f64,
     episode_peak: f64,
     episode_nonzero: u64,
+    /// Non-zero samples reserved at admission: the larger of `declared_episode_len` and the
+    /// longest accepted episode so far.
     expected_episode_len: u64,
+    /// The bound declared with [`Limiter::declare_pulse_samples`] (1 if none); kept by `reset`.
+    declared_episode_len: u64,
 }
 
 impl Limiter {
@@ -178,12 +202,41 @@ impl Limiter {
             running: true,
             ramp_pos: 0,
             episode: Episode::Idle,
+            blanking: false,
             last_onset: None,
             charge: 0.0,
             episode_peak: 0.0,
             episode_nonzero: 0,
             expected_episode_len: 1,
+            declared_episode_len: 1,
         })
+    }
+
+    /// Declare that every pulse the policy requests has at most `pulse_samples` non-zero samples
+    /// from its onset. From now on (and after [`Limiter::reset`]) admission reserves room for
+    /// such a pulse plus, if charge balance is on, as many recovery samples, from the very first
+    /// onset: a declared pulse is never truncated by the duty backstop and its charge recovery
+    /// never deferred. A pulse whose reservation exceeds the duty budget is never accepted (see
+    /// [`Limiter::episode_reservation`]). Call it before the first sample.
+    pub fn declare_pulse_samples(&mut self, pulse_samples: u64) {
+        let recovery = if self.limits.charge_balance {
+            pulse_samples
+        } else {
+            0
+        };
+        self.declared_episode_len = pulse_samples.saturating_add(recovery).max(1);
+        self.expected_episode_len = self.expected_episode_len.max(self.declared_episode_len);
+    }
+
+    /// Non-zero samples an onset currently needs free in every window it overlaps to be
+    /// accepted (see the module docs).
+    pub fn episode_reservation(&self) -> u64 {
+        self.expected_episode_len
+    }
+
+    /// Non-zero samples allowed in any duty window.
+    pub fn duty_budget(&self) -> u64 {
+        self.budget as u64
     }
 
     /// Limit one requested sample. Allocation-free.
@@ -203,67 +256,44 @@ impl Limiter {
         }
 
         let x = if s.value.is_finite() { s.value } else { 0.0 };
+        let closed = self.envelope_closed();
         let mut out = Limited::default();
-        let value = if self.envelope_closed() {
-            out.suppressed = s.onset;
-            let unbalanced = self.limits.charge_balance
-                && matches!(self.episode, Episode::Accepted | Episode::Recovery)
-                && self.charge.abs() > self.charge_tolerance;
-            if unbalanced {
-                // A stop never abandons charge recovery: it runs unramped, at the episode's
-                // peak (≤ max_amplitude), and the limiter is silent only once it is done.
-                self.episode = Episode::Recovery;
-                let value = self.recovery_value();
-                if value != 0.0 && self.nonzero_in_history >= self.budget {
-                    0.0
-                } else {
-                    value
-                }
+        if s.onset {
+            if !closed && self.admit(n) {
+                self.begin_episode(n);
+                out.onset = true;
             } else {
-                self.episode = Episode::Idle;
-                self.charge = 0.0;
-                0.0
+                // The policy has moved on to a new pulse: an accepted episode's request ends
+                // here, and the rejected one is blanked to its end, whatever follows (a
+                // recovery, its end, a start).
+                out.suppressed = true;
+                self.cut_episode();
+                self.blanking = true;
             }
-        } else {
-            if s.onset {
-                if self.admit(n) {
-                    self.begin_episode(n);
-                    out.onset = true;
-                } else {
-                    out.suppressed = true;
-                    if self.episode == Episode::Idle {
-                        self.episode = Episode::Rejected;
-                    }
-                }
-            }
-            let requested = self.limit_peak(self.gain() * x);
-            let value = match self.episode {
-                Episode::Idle => requested,
-                Episode::Rejected => {
-                    if x == 0.0 {
-                        self.episode = Episode::Idle;
-                    }
-                    0.0
-                }
-                Episode::Accepted if x != 0.0 => requested,
-                Episode::Accepted => {
-                    if self.limits.charge_balance && self.charge.abs() > self.charge_tolerance {
-                        self.episode = Episode::Recovery;
-                        self.recovery_value()
-                    } else {
-                        self.end_episode();
-                        0.0
-                    }
-                }
-                Episode::Recovery => self.recovery_value(),
-            };
-            // Duty backstop: never more than `budget` non-zero samples in any window.
-            if value != 0.0 && self.nonzero_in_history >= self.budget {
-                0.0
-            } else {
-                value
-            }
+        }
+        if self.episode == Episode::Accepted && (x == 0.0 || closed) {
+            // The request returned to 0, or the closed envelope cuts it (the rest of it is
+            // blanked): recovery follows if charge is owed.
+            self.cut_episode();
+            self.blanking = true;
+        }
+        let value = match self.episode {
+            Episode::Accepted => self.limit_peak(self.gain() * x),
+            // A recovery is never abandoned, not even by a stop: it runs unramped, at the
+            // episode's peak (≤ max_amplitude), and the limiter is silent only once it is done.
+            Episode::Recovery => self.recovery_value(),
+            Episode::Idle if closed || self.blanking => 0.0,
+            Episode::Idle => self.limit_peak(self.gain() * x),
         };
+        // Duty backstop: never more than `budget` non-zero samples in any window.
+        let value = if value != 0.0 && self.nonzero_in_history >= self.budget {
+            0.0
+        } else {
+            value
+        };
+        if x == 0.0 {
+            self.blanking = false;
+        }
 
         if matches!(self.episode, Episode::Accepted | Episode::Recovery) {
             if value != 0.0 {
@@ -309,8 +339,8 @@ impl Limiter {
         !self.running && self.ramp_pos == 0
     }
 
-    /// Return to the freshly built state (running, ramping up from 0, empty duty history)
-    /// without allocating.
+    /// Return to the freshly built state (running, ramping up from 0, empty duty history, no
+    /// episode; a declared pulse length is kept) without allocating.
     pub fn reset(&mut self) {
         self.history.fill(0);
         self.nonzero_in_history = 0;
@@ -318,11 +348,12 @@ impl Limiter {
         self.running = true;
         self.ramp_pos = 0;
         self.episode = Episode::Idle;
+        self.blanking = false;
         self.last_onset = None;
         self.charge = 0.0;
         self.episode_peak = 0.0;
         self.episode_nonzero = 0;
-        self.expected_episode_len = 1;
+        self.expected_episode_len = self.declared_episode_len;
     }
 
     /// The limits this limiter enforces.
@@ -353,7 +384,7 @@ impl Limiter {
     /// Whether an onset at sample `n` may start an episode. Called after sample n − window has
     /// left the history.
     fn admit(&self, n: u64) -> bool {
-        let free = matches!(self.episode, Episode::Idle | Episode::Rejected);
+        let free = self.episode == Episode::Idle;
         let spaced = match self.last_onset {
             None => true,
             Some(t) => n - t >= self.min_onset_gap,
@@ -380,10 +411,23 @@ impl Limiter {
 
     fn begin_episode(&mut self, n: u64) {
         self.episode = Episode::Accepted;
+        self.blanking = false;
         self.last_onset = Some(n);
         self.charge = 0.0;
         self.episode_peak = 0.0;
         self.episode_nonzero = 0;
+    }
+
+    /// End the request of an accepted episode (if one is running): its charge recovery follows
+    /// if charge is owed, otherwise the episode is over.
+    fn cut_episode(&mut self) {
+        if self.episode == Episode::Accepted {
+            if self.limits.charge_balance && self.charge.abs() > self.charge_tolerance {
+                self.episode = Episode::Recovery;
+            } else {
+                self.end_episode();
+            }
+        }
     }
 
     fn end_episode(&mut self) {
@@ -589,7 +633,11 @@ mod tests {
             assert!(o.suppressed && !o.onset);
         }
         l.start();
-        assert!((l.process(req(1.0, false)).value - envelope(1)).abs() < 1e-15);
+        // The rest of the last rejected episode stays blanked until its request returns to 0;
+        // then the envelope, which has been rising since the start, shapes the output again.
+        assert_eq!(l.process(req(1.0, false)).value, 0.0);
+        assert_eq!(l.process(req(0.0, false)).value, 0.0);
+        assert!((l.process(req(1.0, false)).value - envelope(3)).abs() < 1e-15);
     }
 
     #[test]
@@ -612,6 +660,151 @@ mod tests {
         assert!((delivered + after.iter().sum::<f64>()).abs() < 1e-9);
         assert!(l.is_silent());
         assert!((0..20).all(|_| l.process(req(0.5, true)).value == 0.0));
+    }
+
+    /// Regression (tests/safety.rs, periodic train at 4 kHz): an onset rejected while a charge
+    /// recovery ran left the limiter in `Recovery`, not blanking, so once the recovery ended the
+    /// rest of the rejected pulse passed as a free-running waveform, never charge balanced.
+    #[test]
+    fn a_pulse_rejected_during_recovery_stays_blanked_after_it() {
+        let mut l = Limiter::new(&limits(), FS).unwrap();
+        // Pulse 1: 5 samples of 1.0, recovered over samples 5..10. Pulse 2 starts at sample 7,
+        // during that recovery, and lasts 10 samples.
+        let input = |i: usize| match i {
+            0..5 => (1.0, i == 0),
+            7..17 => (1.0, i == 7),
+            _ => (0.0, false),
+        };
+        let out: Vec<Limited> = (0..40)
+            .map(|i| {
+                let (v, onset) = input(i);
+                l.process(req(v, onset))
+            })
+            .collect();
+        let values: Vec<f64> = out.iter().map(|o| o.value).collect();
+        assert!(out[0].onset && out[7].suppressed && !out[7].onset);
+        assert_eq!(&values[..5], &[1.0; 5]);
+        assert_eq!(&values[5..10], &[-1.0; 5]);
+        assert!(values[10..].iter().all(|&v| v == 0.0), "{values:?}");
+        assert_eq!(values.iter().sum::<f64>(), 0.0);
+        assert_eq!(l.episode, Episode::Idle);
+    }
+
+    /// Same, for the biphasic pulse of the failing engine run: the recovery of an unbalanced
+    /// (ramped) episode overlaps the next pulse's onset, whose two phases differ in what is left.
+    #[test]
+    fn a_biphasic_pulse_rejected_during_recovery_leaves_no_charge() {
+        let lim = SafetyLimits {
+            max_pulse_rate_hz: 1.0,
+            ramp_s: 0.2,
+            ..limits()
+        };
+        let mut l = Limiter::new(&lim, FS).unwrap();
+        // Biphasic 2 × 19 samples of ±30 (clamped to 1) every 50 samples, from the start of
+        // the ramp: the ramp shrinks the first phase, the clamp hides it from the second, and
+        // the recovery of the net charge runs past the next onset.
+        // The rate limit (1 Hz) admits the next onset at sample 1000.
+        let out: Vec<f64> = (0..1000)
+            .map(|i| {
+                let pos = i % 50;
+                let v = match pos {
+                    0..19 => 30.0,
+                    19..38 => -30.0,
+                    _ => 0.0,
+                };
+                l.process(req(v, pos == 0)).value
+            })
+            .collect();
+        let first_end = out.iter().position(|&v| v == 0.0).unwrap();
+        assert!(first_end > 50, "the recovery overlaps the second onset");
+        assert!(out[first_end..].iter().all(|&v| v == 0.0));
+        assert!(out.iter().sum::<f64>().abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_rejected_onset_ends_the_accepted_episode_and_is_not_delivered() {
+        let mut l = Limiter::new(&limits(), FS).unwrap();
+        // A 5-sample pulse runs straight into a second onset (refused by the rate limit) and
+        // 10 more samples: the first episode ends at that onset, the second is blanked.
+        let out: Vec<Limited> = (0..40)
+            .map(|i| l.process(req(if i < 15 { 1.0 } else { 0.0 }, i == 0 || i == 5)))
+            .collect();
+        let values: Vec<f64> = out.iter().map(|o| o.value).collect();
+        assert!(out[0].onset && out[5].suppressed);
+        assert_eq!(&values[..5], &[1.0; 5]);
+        assert_eq!(&values[5..10], &[-1.0; 5]);
+        assert!(values[10..].iter().all(|&v| v == 0.0), "{values:?}");
+    }
+
+    #[test]
+    fn a_pulse_cut_by_the_closed_envelope_stays_blanked_after_start() {
+        let mut l = Limiter::new(&limits(), FS).unwrap();
+        // A 20-sample pulse; a stop (ramp 0) after 5 samples, a start after 10, while the
+        // request is still non-zero: only the first 5 samples and their recovery come out.
+        let mut values = Vec::new();
+        for i in 0..40 {
+            match i {
+                5 => l.stop(),
+                10 => l.start(),
+                _ => {}
+            }
+            values.push(l.process(req(if i < 20 { 1.0 } else { 0.0 }, i == 0)).value);
+        }
+        assert_eq!(&values[..5], &[1.0; 5]);
+        assert_eq!(&values[5..10], &[-1.0; 5]);
+        assert!(values[10..].iter().all(|&v| v == 0.0), "{values:?}");
+        // The next pulse is a new episode and passes.
+        assert_eq!(l.process(req(0.5, true)).value, 0.5);
+    }
+
+    #[test]
+    fn a_declared_pulse_is_reserved_from_the_first_onset() {
+        // 15-sample monophasic pulses every 100 samples; budget 20 of 200 samples.
+        let lim = SafetyLimits {
+            max_duty_cycle: 0.1,
+            duty_window_s: 0.2,
+            ..limits()
+        };
+        let train = |l: &mut Limiter| -> Vec<Limited> { pulse_train(l, 1.0, 15, 100, 1000) };
+        // Undeclared, the first onset is admitted on a 1-sample guess: the backstop truncates
+        // the episode (15 + 5 recovery samples) and defers the rest of the recovery.
+        let mut l = Limiter::new(&lim, FS).unwrap();
+        let out = train(&mut l);
+        assert!(out[0].onset);
+        assert_eq!(out[..200].iter().filter(|o| o.value != 0.0).count(), 20);
+        assert_eq!(out[20..200].iter().filter(|o| o.value != 0.0).count(), 0);
+        // Declared, 15 + 15 > 20: no pulse is ever accepted, nothing is delivered.
+        let mut l = Limiter::new(&lim, FS).unwrap();
+        l.declare_pulse_samples(15);
+        assert_eq!(l.episode_reservation(), 30);
+        assert_eq!(l.duty_budget(), 20);
+        let out = train(&mut l);
+        assert!(out.iter().all(|o| o.value == 0.0 && !o.onset));
+        assert_eq!(out.iter().filter(|o| o.suppressed).count(), 10);
+        // With room for 30 (budget 30 of 200), every accepted pulse is whole, recovery at once.
+        let lim = SafetyLimits {
+            max_duty_cycle: 0.15,
+            ..lim
+        };
+        let mut l = Limiter::new(&lim, FS).unwrap();
+        l.declare_pulse_samples(15);
+        for _ in 0..2 {
+            let out = train(&mut l);
+            for (k, pulse) in out.chunks(100).enumerate() {
+                let got: Vec<f64> = pulse.iter().map(|o| o.value).collect();
+                if pulse[0].onset {
+                    assert_eq!(&got[..15], &[1.0; 15], "pulse {k}");
+                    assert_eq!(&got[15..30], &[-1.0; 15], "pulse {k}");
+                    assert!(got[30..].iter().all(|&v| v == 0.0), "pulse {k}");
+                } else {
+                    assert!(got.iter().all(|&v| v == 0.0), "pulse {k}");
+                }
+            }
+            assert_eq!(out.iter().filter(|o| o.onset).count(), 5);
+            // The declaration survives a reset.
+            l.reset();
+            assert_eq!(l.episode_reservation(), 30);
+        }
     }
 
     #[test]
@@ -739,6 +932,28 @@ mod tests {
         prop::collection::vec(segment, 1..60).prop_map(|s| s.concat())
     }
 
+    /// Longest pulse in [`pulse_script`], samples.
+    const MAX_PULSE: usize = 40;
+
+    /// Pulses only (an onset, non-zero finite values, then zeros), with stops and starts.
+    fn pulse_script() -> impl Strategy<Value = Vec<Op>> {
+        let value = prop_oneof![-20.0..-1e-3f64, 1e-3..20.0f64];
+        let segment = prop_oneof![
+            8 => (prop::collection::vec(value, 1..MAX_PULSE), 0..60usize).prop_map(|(v, z)| {
+                let mut ops: Vec<Op> = v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| Op::Sample(x, i == 0))
+                    .collect();
+                ops.extend((0..z).map(|_| Op::Sample(0.0, false)));
+                ops
+            }),
+            1 => Just(vec![Op::Stop]),
+            1 => Just(vec![Op::Start]),
+        ];
+        prop::collection::vec(segment, 1..60).prop_map(|s| s.concat())
+    }
+
     fn any_limits() -> impl Strategy<Value = SafetyLimits> {
         (
             0.1..10.0f64,
@@ -817,6 +1032,60 @@ mod tests {
                     prop_assert!(over, "pulse {} rejected needlessly", k);
                 }
             }
+        }
+
+        /// Pulse trains (every non-zero run of the request starts with an onset), cut by stops
+        /// and starts anywhere, leave no net charge once the recoveries are done; declared
+        /// pulses are never truncated.
+        #[test]
+        fn pulse_trains_leave_no_net_charge(
+            lim in any_limits(),
+            ops in pulse_script(),
+            declare in any::<bool>(),
+        ) {
+            let lim = SafetyLimits { charge_balance: true, ..lim };
+            let mut l = Limiter::new(&lim, FS).unwrap();
+            if declare {
+                l.declare_pulse_samples(MAX_PULSE as u64);
+            }
+            let window = (lim.duty_window_s * FS).round() as usize;
+            let tail = (window + 1) * 2 * MAX_PULSE;
+            let ops = ops.into_iter().chain((0..tail).map(|_| Op::Sample(0.0, false)));
+            let mut out = Vec::new();
+            let mut onsets = 0;
+            let mut stopped = false;
+            let mut episode_start = None;
+            for op in ops {
+                let s = match op {
+                    Op::Stop => { l.stop(); stopped = true; continue; }
+                    Op::Start => { l.start(); continue; }
+                    Op::Sample(v, onset) => req(v, onset),
+                };
+                let o = l.process(s);
+                if o.onset {
+                    onsets += 1;
+                    episode_start = Some(out.len());
+                }
+                out.push(o.value);
+                // Without stops, a declared episode comes out whole: no blanked sample until
+                // its request and recovery are done.
+                if let (Some(t), true, false) = (episode_start, declare, stopped) {
+                    if l.episode == Episode::Idle {
+                        // The sample it ended on is 0 if no recovery was owed.
+                        let episode = &out[t..out.len() - 1];
+                        prop_assert!(
+                            episode.iter().all(|&v| v != 0.0),
+                            "episode from {} truncated: {:?}", t, &out[t..]
+                        );
+                        episode_start = None;
+                    }
+                }
+            }
+            prop_assert_eq!(l.episode, Episode::Idle);
+            let net: f64 = out.iter().sum();
+            let total: f64 = out.iter().map(|v| v.abs()).sum();
+            let tol = 1e-9 * lim.max_amplitude * (onsets + 1) as f64 + 1e-12 * total;
+            prop_assert!(net.abs() <= tol, "net charge {} after {} onsets", net, onsets);
         }
 
         #[test]

@@ -57,6 +57,11 @@ pub trait Policy: Send {
     fn apply(&mut self, command: &StimCommand);
     /// The target phase of phase-locked policies, rad; `None` for others.
     fn target_phase_rad(&self) -> Option<f64>;
+    /// For pulse policies, the most non-zero samples one pulse can have from its onset (every
+    /// phase); `None` for policies without pulses. The engine declares it to the [`Limiter`]
+    /// (see [`Limiter::declare_pulse_samples`]), which reserves duty budget for a whole pulse and
+    /// its charge recovery before accepting an onset.
+    fn pulse_samples(&self) -> Option<u64>;
     /// Return to the freshly built state without allocating.
     fn reset(&mut self);
 }

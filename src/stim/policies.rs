@@ -270,6 +270,10 @@ impl Policy for PhaseLockedPulses {
         Some(self.target_rad)
     }
 
+    fn pulse_samples(&self) -> Option<u64> {
+        Some(self.pulse.len())
+    }
+
     fn reset(&mut self) {
         self.target_rad = wrap_angle(self.config.target_phase_deg.to_radians());
         self.amplitude = self.config.pulse.amplitude;
@@ -373,6 +377,10 @@ impl Policy for PeriodicPulses {
         None
     }
 
+    fn pulse_samples(&self) -> Option<u64> {
+        Some(self.pulse.len())
+    }
+
     fn reset(&mut self) {
         self.amplitude = self.config.pulse.amplitude;
         self.pulse_amplitude = self.config.pulse.amplitude;
@@ -465,6 +473,10 @@ impl Policy for TacsSine {
         None
     }
 
+    fn pulse_samples(&self) -> Option<u64> {
+        None
+    }
+
     fn reset(&mut self) {
         self.amplitude = self.config.amplitude;
         self.target_amplitude = self.config.amplitude;
@@ -496,6 +508,10 @@ impl Policy for Sham {
     fn apply(&mut self, _command: &StimCommand) {}
 
     fn target_phase_rad(&self) -> Option<f64> {
+        None
+    }
+
+    fn pulse_samples(&self) -> Option<u64> {
         None
     }
 
