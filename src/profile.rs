@@ -98,6 +98,9 @@ impl RunSection {
     }
 }
 
+/// Most node values per second `nodes.f32` may take (80 MB/s of f32).
+const MAX_NODE_VALUES_PER_S: f64 = 2e7;
+
 /// `[model]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelSection {
@@ -452,6 +455,10 @@ pub struct OutputSection {
     /// Nodes whose observable is written to `signals.wav` as extra channels (`node_<i>`).
     #[serde(default)]
     pub record_nodes: Vec<usize>,
+    /// Record every node's observable this often into `nodes.f32` (layout in `nodes.json`),
+    /// Hz; 0 = off. Taken every `round(sample_rate_hz / nodes_rate_hz)` samples.
+    #[serde(default)]
+    pub nodes_rate_hz: f64,
     /// Telemetry queue capacity, seconds of samples: the recorder may fall this far behind
     /// before records are dropped (and counted).
     #[serde(default = "one_f64")]
@@ -493,6 +500,7 @@ impl Default for OutputSection {
             gains: Vec::new(),
             trigger_width_ms: 1.0,
             record_nodes: Vec::new(),
+            nodes_rate_hz: 0.0,
             telemetry_buffer_s: 1.0,
         }
     }
@@ -1308,6 +1316,25 @@ impl Context<'_> {
             format!(
                 "expected 1 to 64 blocks, got {}",
                 p.audio.input_offset_blocks
+            ),
+        );
+        let rate = p.output.nodes_rate_hz;
+        check(
+            rate.is_finite() && rate >= 0.0 && rate <= p.run.sample_rate_hz,
+            "output.nodes_rate_hz",
+            format!(
+                "expected 0 (off) up to the sample rate ({} Hz), got {rate}",
+                p.run.sample_rate_hz
+            ),
+        );
+        check(
+            rate * m.nodes as f64 <= MAX_NODE_VALUES_PER_S,
+            "output.nodes_rate_hz",
+            format!(
+                "{} nodes at {rate} Hz are {:.0} values/s, more than the {MAX_NODE_VALUES_PER_S:.0} \
+                 the recorder keeps up with; lower output.nodes_rate_hz",
+                m.nodes,
+                rate * m.nodes as f64
             ),
         );
         if p.output.record_nodes.len() > MAX_RECORD_NODES {

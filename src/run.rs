@@ -201,6 +201,8 @@ fn summary(
         plv: recorded.plv,
         dropped_records: Counters::get(&counters.dropped_records),
         gap_frames: recorded.gap_frames,
+        node_frames: recorded.node_frames,
+        node_gap_frames: recorded.node_frames.map(|_| recorded.node_gap_frames),
         late_blocks: Counters::get(&counters.late_blocks),
         xruns: 0,
         commands: recorded.commands,

@@ -98,7 +98,10 @@ fn process_block_never_allocates() {
         ("profiles/mpr_ping.toml", &[][..]),
         ("profiles/horn_network.toml", &[][..]),
         ("profiles/rate_bistable.toml", &[][..]),
-        ("profiles/baier_grid_pulses.toml", &[][..]),
+        (
+            "profiles/baier_grid_pulses.toml",
+            &["output.nodes_rate_hz=1000"][..],
+        ),
         ("profiles/sl_dn_field.toml", &[][..]),
         (
             "profiles/quickstart.toml",

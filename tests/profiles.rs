@@ -93,3 +93,65 @@ fn the_baier_profile_drives_the_centre_and_its_neighbour_before_the_corner_fires
     assert!(peak(6) > 0.0, "neighbour peak {}", peak(6));
     assert!(peak(8) < 0.0, "the corner fired: {}", peak(8));
 }
+
+/// `nodes.f32` holds every node at the declared rate, in the documented layout: its centre and
+/// corner columns equal the same nodes' channels of `signals.wav` at the decimated samples.
+#[test]
+fn every_node_is_recorded_in_the_documented_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = "profiles/baier_grid_pulses.toml";
+    let text = std::fs::read_to_string(path).unwrap();
+    let sets = [
+        "run.duration_s=1".to_string(),
+        "output.nodes_rate_hz=1000".to_string(),
+    ];
+    let profile = profile::load(path, &text, &sets).unwrap().0;
+    let summary = common::run(&profile, dir.path());
+    let layout: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("nodes.json")).unwrap())
+            .unwrap();
+    assert_eq!(layout["nodes"], 49);
+    assert_eq!(
+        (layout["rows"].as_u64(), layout["cols"].as_u64()),
+        (Some(7), Some(7))
+    );
+    assert_eq!(layout["grid"], true);
+    assert_eq!(layout["decimation_samples"], 10); // 10 kHz / 1 kHz
+    assert_eq!(layout["frames"], 1000);
+    assert_eq!(summary.node_frames, Some(1000));
+    let bytes = std::fs::read(dir.path().join("nodes.f32")).unwrap();
+    assert_eq!(bytes.len(), 1000 * 49 * 4);
+    let value = |frame: usize, node: usize| {
+        let at = (frame * 49 + node) * 4;
+        f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+    };
+    let channels = signals(dir.path());
+    // signals.wav: 5 fixed channels, then record_nodes = [24, 25, 32, 0].
+    for frame in 0..1000 {
+        assert_eq!(
+            value(frame, 24),
+            channels[5][frame * 10],
+            "centre, frame {frame}"
+        );
+        assert_eq!(
+            value(frame, 0),
+            channels[8][frame * 10],
+            "corner, frame {frame}"
+        );
+    }
+}
+
+#[test]
+fn too_many_node_values_per_second_is_a_profile_error() {
+    let path = "profiles/sl_dn_field.toml";
+    let text = std::fs::read_to_string(path).unwrap();
+    let sets = [
+        "output.nodes_rate_hz=48000".to_string(),
+        "model.nodes=1024".to_string(),
+    ];
+    let e = profile::load(path, &text, &sets).unwrap_err().to_string();
+    assert!(
+        e.contains("output.nodes_rate_hz") && e.contains("values/s"),
+        "{e}"
+    );
+}

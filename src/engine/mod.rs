@@ -71,6 +71,18 @@ pub enum Record {
         /// Observable of the node.
         value: f32,
     },
+    /// Every node's observable is recorded at this sample: followed by
+    /// [`NodeSnapshots::chunks`] [`Record::NodeValues`] in node order (the group goes together or
+    /// not at all).
+    Snapshot {
+        /// Sample index.
+        sample: u64,
+    },
+    /// Up to [`NODE_CHUNK`] node observables of the preceding snapshot; unused slots are NaN.
+    NodeValues {
+        /// Observables, in node order.
+        values: [f32; NODE_CHUNK],
+    },
     /// A pulse the limiter accepted, at its emission sample.
     Pulse {
         /// Emission sample.
@@ -106,6 +118,29 @@ pub enum Record {
         /// Whether the limiter's bounds changed what it asked for.
         clamped: bool,
     },
+}
+
+/// Node values per [`Record::NodeValues`] (a record stays the size of a frame).
+pub const NODE_CHUNK: usize = 8;
+
+/// Recording of every node's observable (`[output] nodes_rate_hz`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NodeSnapshots {
+    /// Samples between snapshots (≥ 1).
+    pub every: u64,
+    /// Nodes per snapshot.
+    pub nodes: usize,
+    /// `(rows, cols)` of the plant's grid, or `(1, nodes)` when it has none.
+    pub shape: (usize, usize),
+    /// Whether the plant is a grid.
+    pub grid: bool,
+}
+
+impl NodeSnapshots {
+    /// [`Record::NodeValues`] per snapshot.
+    pub fn chunks(&self) -> usize {
+        self.nodes.div_ceil(NODE_CHUNK)
+    }
 }
 
 /// A delivered pulse, for trigger lines: the sample at which it was emitted. Pushed by the
@@ -175,6 +210,8 @@ pub struct RunInfo {
     pub external_truth_band: Option<(f64, f64)>,
     /// Bytes of plant state and delay history.
     pub plant_bytes: usize,
+    /// Every node's observable recorded this often, if asked for.
+    pub node_snapshots: Option<NodeSnapshots>,
 }
 
 /// A built run: the real-time half plus the control half's handles.
@@ -276,7 +313,20 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     // queued command can produce.
     let frames_capacity = ((profile.output.telemetry_buffer_s * fs).ceil() as usize)
         .max(2 * profile.run.block_frames);
-    let capacity = frames_capacity * (2 + record_nodes.len()) + COMMAND_CAPACITY + 64;
+    let node_snapshots = (profile.output.nodes_rate_hz > 0.0).then(|| {
+        let grid = plant.grid();
+        NodeSnapshots {
+            every: ((fs / profile.output.nodes_rate_hz).round() as u64).max(1),
+            nodes: plant.nodes(),
+            shape: grid.unwrap_or((1, plant.nodes())),
+            grid: grid.is_some(),
+        }
+    });
+    let snapshot_records = node_snapshots.map_or(0, |s| {
+        (frames_capacity as u64).div_ceil(s.every) as usize * (1 + s.chunks())
+    });
+    let capacity =
+        frames_capacity * (2 + record_nodes.len()) + snapshot_records + COMMAND_CAPACITY + 64;
     let (mut producer, mut consumer) = HeapRb::<Record>::new(capacity).split();
     // Touch every page of the ring now: first-touch page faults inside the audio callback
     // would otherwise cost a block its deadline in the first second of a run.
@@ -336,6 +386,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         external_truth_band: (profile.sensor.external(&profile.audio) || !plant_has_phase)
             .then(|| profile.estimator.band()),
         plant_bytes: plant.state_bytes(),
+        node_snapshots,
     };
     let channels = profile
         .output
@@ -373,6 +424,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         stim_start_sample: start,
         stim_stop_sample: stop,
         record_nodes,
+        node_snapshots,
         channels,
         trigger_samples,
         sample_rate_hz: fs,

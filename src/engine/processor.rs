@@ -1,6 +1,8 @@
 //! The real-time half: one call of [`Processor::process_block`] runs the whole loop for a block.
 
-use super::{Command, Counters, InputReader, Record, Recording, TriggerEvent};
+use super::{
+    Command, Counters, InputReader, NodeSnapshots, Record, Recording, TriggerEvent, NODE_CHUNK,
+};
 use crate::estimate::PhaseEstimator;
 use crate::model::pink::PinkNoiseBank;
 use crate::model::Plant;
@@ -32,6 +34,7 @@ pub(super) struct Parts {
     pub stim_start_sample: u64,
     pub stim_stop_sample: u64,
     pub record_nodes: Vec<usize>,
+    pub node_snapshots: Option<NodeSnapshots>,
     pub channels: Vec<OutputChannel>,
     pub trigger_samples: u32,
     pub sample_rate_hz: f64,
@@ -134,6 +137,7 @@ pub struct Processor {
     paused: bool,
     ending: bool,
     record_nodes: Vec<usize>,
+    node_snapshots: Option<NodeSnapshots>,
     channels: Vec<OutputChannel>,
     trigger_samples: u32,
     trigger_left: u32,
@@ -185,6 +189,7 @@ impl Processor {
             paused: false,
             ending: false,
             record_nodes: p.record_nodes,
+            node_snapshots: p.node_snapshots,
             channels: p.channels,
             trigger_samples: p.trigger_samples,
             trigger_left: 0,
@@ -327,6 +332,28 @@ impl Processor {
         }
     }
 
+    /// Every node's observable at sample `n`, as one all-or-nothing group of records.
+    fn push_snapshot(&mut self, n: u64, snapshots: NodeSnapshots) {
+        let group = 1 + snapshots.chunks();
+        if self.telemetry.vacant_len() < group {
+            self.counters
+                .dropped_records
+                .fetch_add(group as u64, Ordering::Relaxed);
+            return;
+        }
+        self.push(Record::Snapshot { sample: n });
+        for chunk in 0..snapshots.chunks() {
+            let mut values = [f32::NAN; NODE_CHUNK];
+            let first = chunk * NODE_CHUNK;
+            for (k, v) in values.iter_mut().enumerate() {
+                if first + k < snapshots.nodes {
+                    *v = self.plant.observable(first + k) as f32;
+                }
+            }
+            self.push(Record::NodeValues { values });
+        }
+    }
+
     #[inline]
     fn process_sample(&mut self) -> FrameOut {
         let n = self.sample;
@@ -425,6 +452,11 @@ impl Processor {
             self.counters
                 .dropped_records
                 .fetch_add(group as u64, Ordering::Relaxed);
+        }
+        if let Some(snapshots) = self.node_snapshots {
+            if n % snapshots.every == 0 {
+                self.push_snapshot(n, snapshots);
+            }
         }
         // 7. Plant: one step every `samples_per_step` samples, forced by the mean delivered
         //    stimulus over those samples (a short pulse keeps its charge).

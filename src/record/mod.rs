@@ -1,13 +1,16 @@
 //! The recorder: drains the engine's telemetry on its own thread and writes the run outputs.
 //!
 //! Owns: `signals.wav` (float32, one channel per [`channel_names`] entry, at the run's sample
-//! rate), `events.csv` (one row per delivered pulse), `summary.json` (see [`Summary`]), and the
+//! rate), `events.csv` (one row per delivered pulse), `nodes.f32` + `nodes.json` (every node's
+//! observable, when asked for; see [`nodes`]), `summary.json` (see [`Summary`]), and the
 //! entrainment figures of ENGINE.md computed from what it recorded.
 //! May call: [`crate::analysis`], [`crate::engine`] (its record types), [`crate::profile`].
 //! It only reads what the engine reports; it never touches the real-time half.
 //!
 //! Nothing is lost on a crash or Ctrl-C: the WAV header and the CSV are flushed about once a
 //! second of signal, so a killed run leaves readable files up to that point.
+
+pub mod nodes;
 
 use crate::analysis::{analytic_band, circular_stats, wrap_angle};
 use crate::engine::{Record, RunInfo};
@@ -62,6 +65,10 @@ pub struct Recorded {
     pub frames: u64,
     /// Frames missing from the telemetry (dropped) and written as zeros to keep time aligned.
     pub gap_frames: u64,
+    /// Frames written to `nodes.f32` (when every node is recorded).
+    pub node_frames: Option<u64>,
+    /// Of those, snapshots the engine dropped, written as NaN.
+    pub node_gap_frames: u64,
     /// Phase error of the pulses against ground truth.
     pub phase_error: PhaseError,
     /// Entrainment PLV between stimulus and plant.
@@ -156,8 +163,17 @@ impl Recorder {
                 .map_err(|e| format!("cannot write '{}': {e}", events_path.display()))?,
         );
         writeln!(events, "{EVENTS_HEADER}").map_err(|e| format!("events.csv: {e}"))?;
+        let node_writer = match info.node_snapshots {
+            Some(snapshots) => Some(nodes::NodeWriter::create(
+                out_dir,
+                snapshots,
+                info.sample_rate_hz,
+            )?),
+            None => None,
+        };
         let stop = Arc::new(AtomicBool::new(false));
-        let state = State::new(info.clone(), wav, events, channels.len());
+        let mut state = State::new(info.clone(), wav, events, channels.len());
+        state.nodes = node_writer;
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("entrain-recorder".into())
@@ -219,6 +235,8 @@ struct State {
     /// (up to [`MAX_EXTERNAL_SAMPLES`]) and the ground truth computed from it at the end.
     external_band: Option<(f64, f64)>,
     observed: Vec<f32>,
+    /// `nodes.f32`, when every node is recorded.
+    nodes: Option<nodes::NodeWriter>,
 }
 
 /// Longest stretch of an external signal kept for its offline ground truth (≈ 5.8 min at
@@ -254,6 +272,7 @@ impl State {
             last_truth: None,
             external_band: info.external_truth_band,
             observed: Vec::new(),
+            nodes: None,
             info,
         }
     }
@@ -386,6 +405,16 @@ impl State {
                 self.recorded.commands += 1;
                 self.recorded.clamped_commands += clamped as u64;
             }
+            Record::Snapshot { sample } => {
+                if let Some(nodes) = self.nodes.as_mut() {
+                    nodes.snapshot(sample)?;
+                }
+            }
+            Record::NodeValues { values } => {
+                if let Some(nodes) = self.nodes.as_mut() {
+                    nodes.values(&values)?;
+                }
+            }
         }
         Ok(())
     }
@@ -499,6 +528,9 @@ impl State {
             self.events
                 .flush()
                 .map_err(|e| format!("events.csv: {e}"))?;
+            if let Some(nodes) = self.nodes.as_mut() {
+                nodes.flush()?;
+            }
         }
         Ok(())
     }
@@ -523,6 +555,11 @@ impl State {
             r: stats.map(|s| s.r),
             n: self.errors.len() as u64,
         };
+        if let Some(nodes) = self.nodes.take() {
+            let (frames, gaps) = nodes.close()?;
+            self.recorded.node_frames = Some(frames);
+            self.recorded.node_gap_frames = gaps;
+        }
         self.recorded.block_time = block_time(&mut self.block_fractions);
         self.recorded.block_period = block_period(&self.block_starts_ns);
         self.wav
@@ -694,6 +731,13 @@ pub struct Summary {
     pub dropped_records: u64,
     /// Samples whose frame was dropped, written to `signals.wav` as zeros.
     pub gap_frames: u64,
+    /// Frames written to `nodes.f32` (absent when every node is not recorded) and how many of
+    /// them are NaN because the engine dropped the snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_frames: Option<u64>,
+    /// Snapshots written as NaN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_gap_frames: Option<u64>,
     /// Blocks that took longer than their period.
     pub late_blocks: u64,
     /// Under/overruns reported by an audio backend (0 offline).
