@@ -320,12 +320,46 @@ pub struct StimulationSection {
 
 /// The nodes that receive the forcing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged, expecting = "\"all\" or a list of node indices")]
+#[serde(
+    untagged,
+    expecting = "\"all\", a list of node indices, or a disc on a grid plant such as \
+    { row = 8, col = 8, radius = 2.0 }"
+)]
 pub enum StimNodes {
     /// Every node.
     All(AllWord),
     /// These nodes.
     List(Vec<usize>),
+    /// The nodes of a grid plant within `radius` of a centre.
+    Disc(Disc),
+}
+
+/// A disc of grid nodes: `(r − row)² + (c − col)² ≤ radius²`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disc {
+    /// Centre row (0-based).
+    pub row: usize,
+    /// Centre column (0-based).
+    pub col: usize,
+    /// Radius, grid units (≥ 0; 0 is the centre node alone).
+    pub radius: f64,
+}
+
+impl Disc {
+    /// The nodes of a `rows × cols` grid inside the disc, in node order (`r · cols + c`).
+    pub fn nodes(&self, rows: usize, cols: usize) -> Vec<usize> {
+        let mut inside = Vec::new();
+        for r in 0..rows {
+            for c in 0..cols {
+                let (dr, dc) = (r as f64 - self.row as f64, c as f64 - self.col as f64);
+                if dr * dr + dc * dc <= self.radius * self.radius + 1e-9 {
+                    inside.push(r * cols + c);
+                }
+            }
+        }
+        inside
+    }
 }
 
 /// The word `all`.
@@ -1250,6 +1284,16 @@ impl Context<'_> {
                 format!(
                     "expected a time after start_s ({} s), got {stop}",
                     s.start_s
+                ),
+            );
+        }
+        if let StimNodes::Disc(disc) = &s.nodes {
+            check(
+                disc.radius.is_finite() && disc.radius >= 0.0,
+                "stimulation.nodes",
+                format!(
+                    "a disc's radius must be ≥ 0 grid units, got {}",
+                    disc.radius
                 ),
             );
         }

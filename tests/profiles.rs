@@ -155,3 +155,35 @@ fn too_many_node_values_per_second_is_a_profile_error() {
         "{e}"
     );
 }
+
+#[test]
+fn a_disc_of_stimulated_nodes_is_the_grid_nodes_within_its_radius() {
+    use entrain::profile::{Disc, StimNodes};
+    let profile = two_seconds("sl_dn_field");
+    let StimNodes::Disc(disc) = profile.stimulation.nodes else {
+        panic!("sl_dn_field.toml stimulates a disc");
+    };
+    assert_eq!(
+        disc.nodes(16, 16),
+        [104, 119, 120, 121, 134, 135, 136, 137, 138, 151, 152, 153, 168]
+    );
+    let centre = Disc {
+        row: 0,
+        col: 6,
+        radius: 0.0,
+    };
+    assert_eq!(centre.nodes(7, 7), [6]);
+    // A disc needs a grid: the quickstart's single oscillator has none.
+    let quickstart = common::quickstart(&["stimulation.nodes={ row = 0, col = 0, radius = 1.0 }"]);
+    let e = entrain::engine::build(&quickstart).err().unwrap();
+    assert!(e.contains("stimulation.nodes") && e.contains("grid"), "{e}");
+    let outside = profile::load(
+        "profiles/sl_dn_field.toml",
+        &std::fs::read_to_string("profiles/sl_dn_field.toml").unwrap(),
+        &["stimulation.nodes={ row = 20, col = 0, radius = 1.0 }".to_string()],
+    )
+    .unwrap()
+    .0;
+    let e = entrain::engine::build(&outside).err().unwrap();
+    assert!(e.contains("outside"), "{e}");
+}

@@ -290,6 +290,25 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
                 forcing_gain[i] = profile.model.forcing_gain;
             }
         }
+        StimNodes::Disc(disc) => {
+            let (rows, cols) = plant.grid().ok_or_else(|| {
+                format!(
+                    "stimulation.nodes: a disc needs a grid plant (baier_grid, sl_dn_field); \
+                     model.kind = \"{}\" has none: list the nodes instead",
+                    profile.model.kind.name()
+                )
+            })?;
+            if disc.row >= rows || disc.col >= cols {
+                return Err(format!(
+                    "stimulation.nodes: the disc's centre (row {}, col {}) is outside the \
+                     {rows} × {cols} grid",
+                    disc.row, disc.col
+                ));
+            }
+            for i in disc.nodes(rows, cols) {
+                forcing_gain[i] = profile.model.forcing_gain;
+            }
+        }
     }
 
     let total = profile.run.total_samples();
