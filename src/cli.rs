@@ -97,6 +97,24 @@ enum Command {
         #[arg(long, default_value_t = 30.0)]
         timeout_s: f64,
     },
+    /// Draw a run's node recording (`nodes.f32`, from `[output] nodes_rate_hz`): a time × node
+    /// heat map, and for grid plants snapshots of the grid, as SVG files.
+    Heatmap {
+        /// The run's output folder.
+        dir: PathBuf,
+        /// Where to write the pictures (default: the run's folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Grid snapshots at this many times spread over the run (grid plants; 0 = none).
+        #[arg(long, default_value_t = 6)]
+        snapshots: usize,
+        /// Heat map width, pixels.
+        #[arg(long, default_value_t = 1200)]
+        width: u32,
+        /// Heat map height, pixels.
+        #[arg(long, default_value_t = 600)]
+        height: u32,
+    },
     /// Validate a profile and print the resolved configuration and its declared latency.
     Check {
         /// Profile file (TOML). Omit it to check the embedded quickstart.
@@ -196,7 +214,59 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Check { profile, set } => check(profile.as_deref(), &set),
+        Command::Heatmap {
+            dir,
+            out,
+            snapshots,
+            width,
+            height,
+        } => heatmap(&dir, out.as_deref(), snapshots, width, height),
     }
+}
+
+/// `entrain heatmap`: bad input (no recording, a bad size) exits 2, a failed write 1.
+fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height: u32) -> ExitCode {
+    use crate::render;
+    let recording = match render::NodeRecording::read(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let out = out.unwrap_or(dir);
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("error: cannot create '{}': {e}", out.display());
+        return ExitCode::from(FAILED);
+    }
+    let heat = out.join("heatmap.svg");
+    if let Err(e) = render::heatmap_svg(&recording, &heat, width, height) {
+        eprintln!("error: {e}");
+        return ExitCode::from(BAD_INPUT);
+    }
+    println!(
+        "{}: {} nodes × {} frames at {} Hz",
+        heat.display(),
+        recording.nodes,
+        recording.frames,
+        recording.rate_hz
+    );
+    if recording.grid && snapshots > 0 {
+        let grid = out.join("snapshots.svg");
+        let times = render::even_times(&recording, snapshots);
+        if let Err(e) = render::snapshots_svg(&recording, &grid, &times, 24) {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+        println!(
+            "{}: the {} × {} grid at {} times",
+            grid.display(),
+            recording.rows,
+            recording.cols,
+            times.len()
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 const BAD_INPUT: u8 = 2;

@@ -17,7 +17,8 @@
 //!
 //! Module map (each module may call only the ones listed before it):
 //! - [`analysis`] — circular statistics, PLV, the offline (non-causal) ground-truth phase.
-//! - [`model`] — plants: Stuart–Landau, Kuramoto, harmonic networks, topologies, delay lines.
+//! - [`model`] — plants: the model ladder (Kuramoto, harmonic, Stuart–Landau, SL-DN field, rate,
+//!   Wilson–Cowan, Baier's grid, Jansen–Rit, MPR, HORN), topologies, delay lines, pink noise.
 //! - [`integrate`] — fixed-step integrators (Euler, Heun, RK4, stochastic variants).
 //! - [`estimate`] — causal phase/amplitude/frequency estimators that predict ahead.
 //! - [`stim`] — stimulation policies and the safety limiter.
@@ -25,7 +26,8 @@
 //! - [`engine`] — the control half that builds a run and the real-time half that runs it.
 //! - [`io`] — the real-time audio driver (cpal) and the serial trigger line.
 //! - [`record`] — the recorder thread and the run outputs (`summary.json`, `events.csv`,
-//!   `signals.wav`).
+//!   `signals.wav`, `nodes.f32`).
+//! - [`render`] — pictures of a run's node recording (heat map, grid snapshots), from its files.
 //! - [`run`] — a whole offline run into an output folder.
 //! - [`cli`] — the `entrain` command line.
 #![deny(missing_docs)]
@@ -39,5 +41,6 @@ pub mod io;
 pub mod model;
 pub mod profile;
 pub mod record;
+pub mod render;
 pub mod run;
 pub mod stim;

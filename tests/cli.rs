@@ -284,3 +284,65 @@ fn ctrl_c_ramps_down_and_leaves_complete_outputs() {
         summary["pulses"].as_u64().unwrap()
     );
 }
+
+/// A grid run with every node recorded, then `entrain heatmap`: a heat map and grid snapshots
+/// as SVG of the asked size, each with its raster embedded; a run without a node recording is
+/// bad input that says how to make one.
+#[test]
+fn heatmap_draws_a_grid_run_and_explains_a_missing_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("baier");
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/baier_grid_pulses.toml",
+        "-q",
+        "--duration",
+        "1",
+        "--set",
+        "output.nodes_rate_hz=500",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = entrain(&[
+        "heatmap",
+        run.to_str().unwrap(),
+        "--snapshots",
+        "4",
+        "--width",
+        "800",
+        "--height",
+        "400",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("49 nodes × 500 frames"), "{stdout}");
+    let heat = std::fs::read_to_string(run.join("heatmap.svg")).unwrap();
+    let root = &heat[heat.find("<svg").unwrap()..];
+    let root = &root[..root.find('>').unwrap()];
+    assert!(
+        root.contains("width=\"800\"") && root.contains("height=\"400\""),
+        "{root}"
+    );
+    assert_eq!(heat.matches("data:image/png;base64,").count(), 1);
+    let snaps = std::fs::read_to_string(run.join("snapshots.svg")).unwrap();
+    assert_eq!(snaps.matches("data:image/png;base64,").count(), 4);
+    assert!(
+        snaps.contains("t = 0.000 s"),
+        "the first snapshot is at the start"
+    );
+
+    // The quickstart records no nodes.
+    let plain = dir.path().join("plain");
+    let (code, _, _) = entrain(&[
+        "run",
+        "-q",
+        "--duration",
+        "1",
+        "--out",
+        plain.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let (code, _, stderr) = entrain(&["heatmap", plain.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nodes_rate_hz"), "{stderr}");
+}
