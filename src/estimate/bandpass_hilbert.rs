@@ -97,6 +97,9 @@ pub struct BandpassHilbert {
     /// Smoothed `−u[n−1]·Δ²u[n]` and `u[n−1]²`.
     num: f64,
     den: f64,
+    /// Smoothed band-passed power and input power (the confidence is their ratio).
+    band_power: f64,
+    input_power: f64,
     /// Samples seen since build/reset, counted up to `warmup_samples`.
     seen: usize,
 }
@@ -197,6 +200,8 @@ impl BandpassHilbert {
             num: 0.0,
             den: 0.0,
             seen: 0,
+            band_power: 0.0,
+            input_power: 0.0,
         })
     }
 
@@ -252,11 +257,18 @@ impl PhaseEstimator for BandpassHilbert {
         let quadrature = -d / (2.0 * sin_half);
         let (lag, gain) = self.response(omega);
         let phase = wrap_angle(quadrature.atan2(in_phase) + half - lag);
+        self.band_power += self.smoothing * (y * y - self.band_power);
+        self.input_power += self.smoothing * (x * x - self.input_power);
         Estimate {
             phase_rad: phase,
             predicted_phase_rad: wrap_angle(phase + omega * self.predict_samples),
             amplitude: in_phase.hypot(quadrature) / gain,
             freq_hz: omega * self.sample_rate / TAU,
+            confidence: if self.input_power > 0.0 {
+                (self.band_power / self.input_power).min(1.0)
+            } else {
+                0.0
+            },
         }
     }
 
@@ -270,6 +282,8 @@ impl PhaseEstimator for BandpassHilbert {
         self.u2 = 0.0;
         self.num = 0.0;
         self.den = 0.0;
+        self.band_power = 0.0;
+        self.input_power = 0.0;
         self.seen = 0;
     }
 
@@ -338,6 +352,31 @@ mod tests {
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};
     use rand_xoshiro::Xoshiro256PlusPlus;
+
+    #[test]
+    fn confidence_is_the_band_power_fraction_high_on_a_tone_low_on_white_noise() {
+        let fs = 1000.0;
+        let mut tone = BandpassHilbert::new(&alpha(2, 0.2), fs, 0.0).unwrap();
+        let mut last = Estimate::default();
+        for n in 0..3000 {
+            last = tone.process((TAU * 10.0 * n as f64 / fs).cos());
+        }
+        assert!(last.confidence > 0.9, "tone: {}", last.confidence);
+        let mut noise = BandpassHilbert::new(&alpha(2, 0.2), fs, 0.0).unwrap();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        let mut sum = 0.0;
+        for n in 0..20_000 {
+            let e = noise.process(normal.sample(&mut rng));
+            if n >= 10_000 {
+                sum += e.confidence;
+            }
+        }
+        // White noise puts about (12 − 8) / 500 of its power in the 8–12 Hz band.
+        let mean = sum / 10_000.0;
+        assert!(mean < 0.05, "white noise: {mean}");
+        assert!((0.0..=1.0).contains(&last.confidence));
+    }
 
     fn alpha(sections: usize, freq_smoothing_s: f64) -> BandpassHilbertConfig {
         BandpassHilbertConfig {

@@ -23,6 +23,9 @@ pub struct Estimate {
     pub amplitude: f64,
     /// Instantaneous frequency, Hz.
     pub freq_hz: f64,
+    /// How far to trust this estimate, in [0, 1] (0 = no information, 1 = certain); each
+    /// estimator's doc says what it measures (band-power fraction, posterior certainty, …).
+    pub confidence: f64,
 }
 
 /// A causal, sample-by-sample phase estimator.

@@ -538,6 +538,7 @@ mod tests {
             predicted_phase_rad: phase,
             amplitude,
             freq_hz: RHYTHM_HZ as f64,
+            confidence: 1.0,
         }
     }
 
