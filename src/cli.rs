@@ -115,6 +115,40 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         height: u32,
     },
+    /// Benchmark every phase estimator against ground truth on the synthetic set and/or
+    /// recorded files; prints the table and writes evaluate.csv, evaluate_strata.csv and
+    /// error_vs_snr.svg.
+    Evaluate {
+        /// Include the synthetic set (the default when no --file is given).
+        #[arg(long)]
+        synthetic: bool,
+        /// A recorded file (WAV, or CSV of `value` or `time_s,value` rows); repeatable, each
+        /// followed by its --band.
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<PathBuf>,
+        /// The rhythm's band of each --file, Hz, as LO:HI (in the same order).
+        #[arg(long = "band", value_name = "LO:HI")]
+        bands: Vec<String>,
+        /// Sample rate of one-column CSV files, Hz.
+        #[arg(long, value_name = "HZ")]
+        csv_rate: Option<f64>,
+        /// Declared loop latency: estimators predict this far ahead and are scored against the
+        /// truth that far ahead, seconds.
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        latency: f64,
+        /// Sample rate of the synthetic set, Hz.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Length of each synthetic record, seconds.
+        #[arg(long, default_value_t = 60.0)]
+        duration: f64,
+        /// Seed of the synthetic set.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder (default: runs/evaluate).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Validate a profile and print the resolved configuration and its declared latency.
     Check {
         /// Profile file (TOML). Omit it to check the embedded quickstart.
@@ -214,6 +248,27 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Check { profile, set } => check(profile.as_deref(), &set),
+        Command::Evaluate {
+            synthetic,
+            files,
+            bands,
+            csv_rate,
+            latency,
+            rate,
+            duration,
+            seed,
+            out,
+        } => evaluate(EvaluateArgs {
+            synthetic: synthetic || files.is_empty(),
+            files,
+            bands,
+            csv_rate,
+            latency,
+            rate,
+            duration,
+            seed,
+            out: out.unwrap_or_else(|| PathBuf::from("runs/evaluate")),
+        }),
         Command::Heatmap {
             dir,
             out,
@@ -222,6 +277,131 @@ pub fn main() -> ExitCode {
             height,
         } => heatmap(&dir, out.as_deref(), snapshots, width, height),
     }
+}
+
+struct EvaluateArgs {
+    synthetic: bool,
+    files: Vec<PathBuf>,
+    bands: Vec<String>,
+    csv_rate: Option<f64>,
+    latency: f64,
+    rate: f64,
+    duration: f64,
+    seed: u64,
+    out: PathBuf,
+}
+
+/// `entrain evaluate`: bad arguments or files exit 2, a failed write 1.
+fn evaluate(args: EvaluateArgs) -> ExitCode {
+    use crate::evaluate as ev;
+    let bad = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(BAD_INPUT)
+    };
+    if args.files.len() != args.bands.len() {
+        return bad(format!(
+            "{} --file but {} --band: give each file its band, e.g. --file theta.wav --band 6:10",
+            args.files.len(),
+            args.bands.len()
+        ));
+    }
+    if !(args.latency.is_finite() && args.latency >= 0.0) {
+        return bad(format!("--latency {}: expected seconds ≥ 0", args.latency));
+    }
+    if !(args.rate.is_finite()
+        && args.rate >= 100.0
+        && args.duration.is_finite()
+        && args.duration >= 10.0)
+    {
+        return bad("--rate must be ≥ 100 Hz and --duration ≥ 10 s".into());
+    }
+    let mut signals = Vec::new();
+    if args.synthetic {
+        match ev::synthetic_set(args.rate, args.duration, args.seed) {
+            Ok(s) => signals.extend(s),
+            Err(e) => return bad(e),
+        }
+    }
+    for (file, band) in args.files.iter().zip(&args.bands) {
+        let parsed = band
+            .split_once(':')
+            .and_then(|(lo, hi)| Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?)));
+        let Some(band) = parsed else {
+            return bad(format!("--band {band}: expected LO:HI in Hz, e.g. 6:10"));
+        };
+        match ev::load_recording(file, band, args.csv_rate) {
+            Ok(s) => signals.push(s),
+            Err(e) => return bad(e),
+        }
+    }
+    let estimators = ev::estimators();
+    let mut results = Vec::new();
+    println!(
+        "{:<22} {:<18} {:>9} {:>8} {:>7} {:>8} {:>9}",
+        "signal", "estimator", "bias_deg", "sd_deg", "plv", "accuracy", "ns/sample"
+    );
+    for signal in &signals {
+        for spec in &estimators {
+            match ev::evaluate(signal, spec, args.latency) {
+                Ok(r) => {
+                    println!(
+                        "{:<22} {:<18} {:>9.2} {:>8.2} {:>7.4} {:>8.4} {:>9.1}",
+                        r.signal,
+                        r.estimator,
+                        r.all.bias_deg,
+                        r.all.sd_deg,
+                        r.all.plv,
+                        r.all.accuracy,
+                        r.ns_per_sample
+                    );
+                    results.push(r);
+                }
+                Err(e) => eprintln!("warning: {e}"),
+            }
+        }
+    }
+    let write = |name: &str, text: String| {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+    };
+    let written = std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create '{}': {e}", args.out.display()))
+        .and_then(|_| write("evaluate.csv", ev::table(&results)))
+        .and_then(|_| write("evaluate_strata.csv", ev::strata_table(&results)));
+    if let Err(e) = written {
+        eprintln!("error: {e}");
+        return ExitCode::from(FAILED);
+    }
+    let lines: Vec<crate::render::Line> = estimators
+        .iter()
+        .map(|spec| crate::render::Line {
+            name: spec.name.to_string(),
+            points: results
+                .iter()
+                .filter(|r| r.estimator == spec.name && r.signal.starts_with("sl_snr"))
+                .filter_map(|r| Some((r.snr_db?, r.all.sd_deg)))
+                .collect(),
+        })
+        .collect();
+    if lines.iter().any(|l| !l.points.is_empty()) {
+        let svg = args.out.join("error_vs_snr.svg");
+        if let Err(e) = crate::render::lines_svg(
+            &svg,
+            "phase error vs SNR (Stuart–Landau, 1/f background)",
+            "SNR (dB)",
+            "circular SD of the phase error (°)",
+            &lines,
+            (900, 560),
+        ) {
+            eprintln!("error: {e}");
+            return ExitCode::from(FAILED);
+        }
+    }
+    println!(
+        "wrote {}/evaluate.csv, evaluate_strata.csv, error_vs_snr.svg",
+        args.out.display()
+    );
+    ExitCode::SUCCESS
 }
 
 /// `entrain heatmap`: bad input (no recording, a bad size) exits 2, a failed write 1.

@@ -27,7 +27,8 @@
 //! - [`io`] — the real-time audio driver (cpal) and the serial trigger line.
 //! - [`record`] — the recorder thread and the run outputs (`summary.json`, `events.csv`,
 //!   `signals.wav`, `nodes.f32`).
-//! - [`render`] — pictures of a run's node recording (heat map, grid snapshots), from its files.
+//! - [`render`] — pictures: a run's node recording (heat map, grid snapshots), line charts.
+//! - [`evaluate`] — the estimator benchmark: signal sets with ground truth, accuracy tables.
 //! - [`run`] — a whole offline run into an output folder.
 //! - [`cli`] — the `entrain` command line.
 #![deny(missing_docs)]
@@ -36,6 +37,7 @@ pub mod analysis;
 pub mod cli;
 pub mod engine;
 pub mod estimate;
+pub mod evaluate;
 pub mod integrate;
 pub mod io;
 pub mod model;

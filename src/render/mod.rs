@@ -947,3 +947,81 @@ fn tick_formatter(ticks: &[f64]) -> impl Fn(&f64) -> String {
         }
     }
 }
+
+/// One line of a [`lines_svg`] chart: a name for the key and its (x, y) points.
+pub struct Line {
+    /// Name in the key.
+    pub name: String,
+    /// Points, in x order; non-finite points are skipped.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart (with markers) of `lines` as SVG of `width_px × height_px`: `title`, axis labels
+/// and a key. Used for figures such as phase error vs SNR per estimator.
+pub fn lines_svg(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+    (width_px, height_px): (u32, u32),
+) -> Result<(), String> {
+    let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let points: Vec<(f64, f64)> = lines
+        .iter()
+        .flat_map(|l| l.points.iter().filter(finite).copied())
+        .collect();
+    if points.is_empty() {
+        return Err(format!("{}: nothing to draw", path.display()));
+    }
+    let span = |v: Vec<f64>| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
+        (lo - pad)..(hi + pad)
+    };
+    let x_range = span(points.iter().map(|p| p.0).collect());
+    let y_range = span(points.iter().map(|p| p.1).collect());
+    let shown = path.display().to_string();
+    let fail = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let root = SVGBackend::new(path, (width_px, height_px)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, TITLE_PX))
+        .margin(MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style((FONT, LABEL_PX))
+        .axis_desc_style((FONT, DESC_PX))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    for (i, line) in lines.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let pts: Vec<(f64, f64)> = line.points.iter().filter(finite).copied().collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+            .map_err(|e| fail(&e))?
+            .label(line.name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .map_err(|e| fail(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, LABEL_PX))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))
+}
