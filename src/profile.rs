@@ -12,7 +12,9 @@
 //! overridden with `--set section.key=value` (the value is parsed as TOML; a bare word is taken as
 //! a string).
 
-use crate::estimate::{BandpassHilbert, BandpassHilbertConfig, PhaseEstimator};
+use crate::estimate::{
+    ArBurg, ArBurgConfig, BandpassHilbert, BandpassHilbertConfig, Echt, EchtConfig, PhaseEstimator,
+};
 use crate::integrate::Scheme;
 use crate::model::baier_grid::BaierGridParams;
 use crate::model::harmonic::HarmonicParams;
@@ -279,6 +281,58 @@ impl Default for SensorNode {
 pub enum EstimatorSection {
     /// Causal band-pass (biquad cascade) + quadrature stage.
     BandpassHilbert(BandpassHilbertSpec),
+    /// Endpoint-corrected Hilbert transform (Schreglmann et al. 2021), calibrated.
+    Echt(EchtSpec),
+    /// Burg AR forward prediction (Zrenner et al. 2018; the Open Ephys phase calculator).
+    ArBurg(ArBurgSpec),
+}
+
+/// `[estimator] kind = "echt"`: unset keys take [`EchtConfig::with_band`]'s defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EchtSpec {
+    /// Lower edge of the band, Hz.
+    pub low_hz: f64,
+    /// Upper edge of the band, Hz.
+    pub high_hz: f64,
+    /// Analysis window, seconds (default: 1 s or 4 periods of `low_hz`, the longer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<f64>,
+    /// Samples between window updates (default: 10 ms of samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop_samples: Option<usize>,
+    /// Remove the endpoint bias (default true).
+    #[serde(default = "yes")]
+    pub calibrate: bool,
+    /// Butterworth band-pass order (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_order: Option<usize>,
+}
+
+/// `[estimator] kind = "ar_burg"`: unset keys take [`ArBurgConfig::with_band`]'s defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArBurgSpec {
+    /// Lower edge of the band, Hz.
+    pub low_hz: f64,
+    /// Upper edge of the band, Hz.
+    pub high_hz: f64,
+    /// Fitted window, seconds (default: 0.5 s or 6 periods of `low_hz`, the longer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<f64>,
+    /// AR order (default: 40 ms at the internal rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<usize>,
+    /// Forecast length, seconds (default: half a period of `low_hz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_s: Option<f64>,
+    /// Input samples between refits (default: 10 ms of samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit_every_samples: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[estimator] kind = "bandpass_hilbert"`.
@@ -619,6 +673,8 @@ impl EstimatorSection {
     pub fn band(&self) -> (f64, f64) {
         match self {
             EstimatorSection::BandpassHilbert(spec) => (spec.low_hz, spec.high_hz),
+            EstimatorSection::Echt(spec) => (spec.low_hz, spec.high_hz),
+            EstimatorSection::ArBurg(spec) => (spec.low_hz, spec.high_hz),
         }
     }
 
@@ -637,6 +693,44 @@ impl EstimatorSection {
                     freq_smoothing_s: spec.freq_smoothing_s,
                 };
                 Ok(Box::new(BandpassHilbert::new(
+                    &config,
+                    sample_rate_hz,
+                    predict_samples,
+                )?))
+            }
+            EstimatorSection::Echt(spec) => {
+                let mut config = EchtConfig::with_band(spec.low_hz, spec.high_hz, sample_rate_hz);
+                config.calibrate = spec.calibrate;
+                if let Some(v) = spec.window_s {
+                    config.window_s = v;
+                }
+                if let Some(v) = spec.hop_samples {
+                    config.hop_samples = v;
+                }
+                if let Some(v) = spec.filter_order {
+                    config.filter_order = v;
+                }
+                Ok(Box::new(Echt::new(
+                    &config,
+                    sample_rate_hz,
+                    predict_samples,
+                )?))
+            }
+            EstimatorSection::ArBurg(spec) => {
+                let mut config = ArBurgConfig::with_band(spec.low_hz, spec.high_hz, sample_rate_hz);
+                if let Some(v) = spec.window_s {
+                    config.window_s = v;
+                }
+                if let Some(v) = spec.order {
+                    config.order = v;
+                }
+                if let Some(v) = spec.forecast_s {
+                    config.forecast_s = v;
+                }
+                if let Some(v) = spec.refit_every_samples {
+                    config.refit_every_samples = v;
+                }
+                Ok(Box::new(ArBurg::new(
                     &config,
                     sample_rate_hz,
                     predict_samples,
@@ -1044,11 +1138,13 @@ impl Context<'_> {
     }
 
     fn estimator(&self, value: toml::Value) -> Result<EstimatorSection, ProfileError> {
-        // One estimator so far; later estimators add their kinds here.
-        let (_kind, rest) = self.split_kind("estimator", value, &["bandpass_hilbert"])?;
-        Ok(EstimatorSection::BandpassHilbert(
-            self.typed("estimator", rest)?,
-        ))
+        let (kind, rest) =
+            self.split_kind("estimator", value, &["bandpass_hilbert", "echt", "ar_burg"])?;
+        Ok(match kind.as_str() {
+            "echt" => EstimatorSection::Echt(self.typed("estimator", rest)?),
+            "ar_burg" => EstimatorSection::ArBurg(self.typed("estimator", rest)?),
+            _ => EstimatorSection::BandpassHilbert(self.typed("estimator", rest)?),
+        })
     }
 
     fn stimulation(&self, value: toml::Value) -> Result<StimulationSection, ProfileError> {
@@ -1391,16 +1487,15 @@ impl Context<'_> {
         // The components validate their own parameters; their messages are placed at the key
         // they name. Only worth doing once the clock itself is valid.
         if fs.is_finite() && fs >= 100.0 {
-            let EstimatorSection::BandpassHilbert(e) = &p.estimator;
-            let centre = (e.low_hz * e.high_hz).sqrt();
-            if !(e.low_hz >= MIN_BAND_HZ && e.high_hz - e.low_hz >= centre / MAX_BAND_Q) {
+            let (low_hz, high_hz) = p.estimator.band();
+            let centre = (low_hz * high_hz).sqrt();
+            if !(low_hz >= MIN_BAND_HZ && high_hz - low_hz >= centre / MAX_BAND_Q) {
                 check(
                     false,
                     "estimator.low_hz",
                     format!(
-                        "the band {}–{} Hz is too low or too narrow: low_hz must be ≥ {MIN_BAND_HZ} Hz and \
-                         the width at least 1/{MAX_BAND_Q} of the centre frequency",
-                        e.low_hz, e.high_hz
+                        "the band {low_hz}–{high_hz} Hz is too low or too narrow: low_hz must be ≥ \
+                         {MIN_BAND_HZ} Hz and the width at least 1/{MAX_BAND_Q} of the centre frequency"
                     ),
                 );
             } else if let Err(e) = p.estimator.build(fs, p.run.latency_samples() as f64) {
@@ -1467,7 +1562,19 @@ impl Context<'_> {
 }
 
 /// Keys of `[estimator] kind = "bandpass_hilbert"`.
-const ESTIMATOR_KEYS: [&str; 4] = ["low_hz", "high_hz", "sections", "freq_smoothing_s"];
+const ESTIMATOR_KEYS: [&str; 11] = [
+    "low_hz",
+    "high_hz",
+    "sections",
+    "freq_smoothing_s",
+    "window_s",
+    "hop_samples",
+    "calibrate",
+    "filter_order",
+    "order",
+    "forecast_s",
+    "refit_every_samples",
+];
 /// Keys of `[safety]`.
 const SAFETY_KEYS: [&str; 6] = [
     "max_amplitude",

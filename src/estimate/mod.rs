@@ -8,9 +8,13 @@
 //! Phase convention (see MODELS.md): a signal `x ≈ A cos φ`; peak = 0, falling zero crossing =
 //! +π/2, trough = ±π, rising zero crossing = −π/2; phases are wrapped to (−π, π].
 
+mod ar_burg;
 mod bandpass_hilbert;
+mod echt;
 
+pub use ar_burg::{ArBurg, ArBurgConfig};
 pub use bandpass_hilbert::{BandpassHilbert, BandpassHilbertConfig};
+pub use echt::{Echt, EchtConfig};
 
 /// What an estimator knows about the rhythm after consuming one sample.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

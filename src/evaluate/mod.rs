@@ -22,7 +22,9 @@
 //! the half-median threshold). The cost per sample is the wall time of the causal pass.
 
 use crate::analysis::{analytic_band, circular_stats, wrap_angle};
-use crate::estimate::{BandpassHilbert, BandpassHilbertConfig, PhaseEstimator};
+use crate::estimate::{
+    ArBurg, ArBurgConfig, BandpassHilbert, BandpassHilbertConfig, Echt, EchtConfig, PhaseEstimator,
+};
 use crate::integrate::Scheme;
 use crate::model::jansen_rit::{JansenRit, JansenRitParams};
 use crate::model::pink::PinkNoise;
@@ -110,18 +112,34 @@ pub struct EstimatorSpec {
 
 /// Every estimator entrain has, with the settings `evaluate` uses for all signals.
 pub fn estimators() -> Vec<EstimatorSpec> {
-    vec![EstimatorSpec {
-        name: "bandpass_hilbert",
-        build: |fs, (low_hz, high_hz), predict, _| {
-            let config = BandpassHilbertConfig {
-                low_hz,
-                high_hz,
-                sections: 2,
-                freq_smoothing_s: 0.2,
-            };
-            Ok(Box::new(BandpassHilbert::new(&config, fs, predict)?))
+    vec![
+        EstimatorSpec {
+            name: "bandpass_hilbert",
+            build: |fs, (low_hz, high_hz), predict, _| {
+                let config = BandpassHilbertConfig {
+                    low_hz,
+                    high_hz,
+                    sections: 2,
+                    freq_smoothing_s: 0.2,
+                };
+                Ok(Box::new(BandpassHilbert::new(&config, fs, predict)?))
+            },
         },
-    }]
+        EstimatorSpec {
+            name: "echt",
+            build: |fs, (low_hz, high_hz), predict, _| {
+                let config = EchtConfig::with_band(low_hz, high_hz, fs);
+                Ok(Box::new(Echt::new(&config, fs, predict)?))
+            },
+        },
+        EstimatorSpec {
+            name: "ar_burg",
+            build: |fs, (low_hz, high_hz), predict, _| {
+                let config = ArBurgConfig::with_band(low_hz, high_hz, fs);
+                Ok(Box::new(ArBurg::new(&config, fs, predict)?))
+            },
+        },
+    ]
 }
 
 /// Run `spec` causally over `signal` with a declared latency of `latency_s` and score it.

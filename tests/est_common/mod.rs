@@ -1,0 +1,173 @@
+//! Helpers shared by the estimator integration tests: a counting allocator, tone and noisy test
+//! signals, error statistics against a known or offline ground truth, and the real recordings.
+#![allow(dead_code)]
+
+use entrain::analysis::{analytic_band, circular_stats, wrap_angle};
+use entrain::estimate::{Estimate, PhaseEstimator};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::f64::consts::TAU;
+use std::path::PathBuf;
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Allocations made by this thread while armed (per thread, so parallel tests don't mix).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the allocator may run while thread-locals are being torn down.
+    let armed = ARMED.try_with(Cell::get).unwrap_or(false);
+    if armed {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; it only counts calls made
+// while the current thread has armed the guard.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count();
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` with the allocation counter armed on this thread; returns its result and the number
+/// of allocations, reallocations and frees it made.
+pub fn count_allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = ALLOCATIONS.with(Cell::get);
+    ARMED.with(|a| a.set(true));
+    let out = f();
+    ARMED.with(|a| a.set(false));
+    (out, ALLOCATIONS.with(Cell::get) - before)
+}
+
+/// Feeds `cos(2π f t + phase0)` for `n` samples at `fs`; returns the true phase (rad, unwrapped)
+/// and the estimate at every sample.
+pub fn run_tone(
+    est: &mut dyn PhaseEstimator,
+    fs: f64,
+    f: f64,
+    phase0: f64,
+    n: usize,
+) -> Vec<(f64, Estimate)> {
+    (0..n)
+        .map(|k| {
+            let phase = TAU * f * k as f64 / fs + phase0;
+            (phase, est.process(phase.cos()))
+        })
+        .collect()
+}
+
+/// Wrapped error `estimated − truth`, degrees.
+pub fn err_deg(estimated: f64, truth: f64) -> f64 {
+    wrap_angle(estimated - truth).to_degrees()
+}
+
+/// Circular mean and SD (degrees) and largest absolute error (degrees) of `errors_deg`.
+pub fn stats_deg(errors_deg: &[f64]) -> (f64, f64, f64) {
+    let s = circular_stats(errors_deg.iter().map(|e| e.to_radians())).expect("no errors");
+    let max = errors_deg.iter().fold(0.0_f64, |m, e| m.max(e.abs()));
+    (s.mean_rad.to_degrees(), s.sd_rad.to_degrees(), max)
+}
+
+/// One past the last sample whose phase error exceeds `limit_deg` (0 if none does).
+pub fn settled_at(track: &[(f64, Estimate)], limit_deg: f64) -> usize {
+    track
+        .iter()
+        .rposition(|(truth, e)| err_deg(e.phase_rad, *truth).abs() > limit_deg)
+        .map_or(0, |k| k + 1)
+}
+
+/// Phase and predicted-phase errors (degrees) of a tone track from sample `from` on; the
+/// prediction made at `k` is compared with the true phase at `k + predict`.
+pub fn tone_errors(track: &[(f64, Estimate)], from: usize, predict: usize) -> (Vec<f64>, Vec<f64>) {
+    let now = track[from..]
+        .iter()
+        .map(|(truth, e)| err_deg(e.phase_rad, *truth))
+        .collect();
+    let ahead = (from..track.len() - predict)
+        .map(|k| err_deg(track[k].1.predicted_phase_rad, track[k + predict].0))
+        .collect();
+    (now, ahead)
+}
+
+/// A 10 Hz-ish rhythm whose frequency wanders slowly within 9.2–10.8 Hz (two incommensurate
+/// 0.07 and 0.031 Hz modulations), amplitude 1, plus white Gaussian noise whose power inside
+/// 8–12 Hz is a tenth of the rhythm's (10 dB in-band SNR). Returns the noisy and clean records.
+pub fn wandering_rhythm_10db(fs: f64, seconds: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let n = (seconds * fs) as usize;
+    // White noise of variance σ² has σ²·(2·4 Hz)/fs of its power in ±(8–12) Hz.
+    let sigma = (0.1 * 0.5 * fs / 8.0_f64).sqrt();
+    let noise = Normal::new(0.0, sigma).unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut phase: f64 = 0.3;
+    let mut clean = Vec::with_capacity(n);
+    let mut noisy = Vec::with_capacity(n);
+    for k in 0..n {
+        let t = k as f64 / fs;
+        let f = 10.0 + 0.5 * (TAU * 0.07 * t).sin() + 0.3 * (TAU * 0.031 * t + 1.0).sin();
+        clean.push(phase.cos());
+        noisy.push(phase.cos() + noise.sample(&mut rng));
+        phase += TAU * f / fs;
+    }
+    (noisy, clean)
+}
+
+/// Circular mean and SD (degrees) of the estimates' phase against the offline ground truth
+/// (`analytic_band` over `[low_hz, high_hz]` of `reference`), over samples `from..len − 1 s`
+/// (the ground truth's own end effects are excluded) whose ground-truth amplitude is at least
+/// `min_amplitude`.
+pub fn offline_error_stats(
+    estimates: &[Estimate],
+    reference: &[f64],
+    fs: f64,
+    (low_hz, high_hz): (f64, f64),
+    from: usize,
+    min_amplitude: f64,
+) -> (f64, f64) {
+    let truth = analytic_band(reference, fs, low_hz, high_hz).unwrap();
+    let to = reference.len() - fs as usize;
+    let errors: Vec<f64> = (from..to)
+        .filter(|&k| truth[k].norm() >= min_amplitude)
+        .map(|k| err_deg(estimates[k].phase_rad, truth[k].arg()))
+        .collect();
+    let (mean, sd, _) = stats_deg(&errors);
+    (mean, sd)
+}
+
+/// The real CA1 theta recording (samples, sample rate in Hz), or `None` with a message on
+/// stderr when the shared data folder is absent (a user's own clone). Looked for in
+/// `../shared/data` beside the checkout (as in CI) and two levels up (scratch copies).
+pub fn rat_theta() -> Option<(Vec<f64>, f64)> {
+    let name = "rat_ca1_theta_1250hz.wav";
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = [root.join("../shared/data"), root.join("../../shared/data")]
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|p| p.exists());
+    let Some(path) = path else {
+        eprintln!("skipped: {name} not found in ../shared/data (the shared data folder is absent)");
+        return None;
+    };
+    let mut reader = hound::WavReader::open(&path).unwrap();
+    let fs = reader.spec().sample_rate as f64;
+    let samples = reader.samples::<f32>().map(|s| s.unwrap() as f64).collect();
+    Some((samples, fs))
+}
