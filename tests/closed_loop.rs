@@ -123,3 +123,38 @@ ramp_s = 0.0
     let moved = observable.iter().position(|&x| x != 0.0).unwrap();
     assert_eq!(moved, emitted + 100 + 1);
 }
+
+/// Every estimator kind closes the loop on the quickstart rhythm: pulses land on the peak.
+#[test]
+fn every_estimator_kind_locks_the_quickstart_pulses_to_the_peak() {
+    for kind in ["bandpass_hilbert", "echt", "ar_burg"] {
+        // The quickstart's band-pass-only keys go when another kind is asked for.
+        let text: String = entrain::profile::QUICKSTART
+            .lines()
+            .filter(|l| {
+                kind == "bandpass_hilbert"
+                    || !(l.starts_with("sections") || l.starts_with("freq_smoothing_s"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let sets: Vec<String> = [
+            format!("estimator.kind=\"{kind}\""),
+            "run.duration_s=10".into(),
+            "stimulation.start_s=3".into(),
+            "stimulation.stop_s=10".into(),
+        ]
+        .into();
+        let (profile, _) = entrain::profile::load("quickstart", &text, &sets)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let summary = common::run(&profile, dir.path());
+        let e = summary.phase_error;
+        let (mean, sd) = (e.mean_deg.unwrap(), e.sd_deg.unwrap());
+        eprintln!("{kind}: mean {mean:.2}°, SD {sd:.2}°, n {}", e.n);
+        assert!(e.n > 50, "{kind}: only {} pulses", e.n);
+        assert!(
+            mean.abs() < 10.0 && sd < 20.0,
+            "{kind}: mean {mean:.2}°, SD {sd:.2}°"
+        );
+    }
+}
