@@ -13,7 +13,8 @@
 //! a string).
 
 use crate::estimate::{
-    ArBurg, ArBurgConfig, BandpassHilbert, BandpassHilbertConfig, Echt, EchtConfig, PhaseEstimator,
+    ArBurg, ArBurgConfig, BandpassHilbert, BandpassHilbertConfig, Echt, EchtConfig, Etp, EtpConfig,
+    KalmanConfig, KalmanOscillator, PhaseEstimator, Pll, PllConfig,
 };
 use crate::integrate::Scheme;
 use crate::model::baier_grid::BaierGridParams;
@@ -285,6 +286,78 @@ pub enum EstimatorSection {
     Echt(EchtSpec),
     /// Burg AR forward prediction (Zrenner et al. 2018; the Open Ephys phase calculator).
     ArBurg(ArBurgSpec),
+    /// Phase-locked loop (sleep slow-oscillation stimulation).
+    Pll(PllSpec),
+    /// Educated temporal prediction (Shirinpour et al. 2020).
+    Etp(EtpSpec),
+    /// State-space oscillator model (Wodeyar et al. 2021, SSPE) fitted on a training recording.
+    Kalman(KalmanSpec),
+}
+
+/// `[estimator] kind = "pll"`: unset keys take [`PllConfig`]'s defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PllSpec {
+    /// Lower edge of the band, Hz.
+    pub low_hz: f64,
+    /// Upper edge of the band, Hz.
+    pub high_hz: f64,
+    /// Loop natural frequency, Hz (default: 1 Hz or `low_hz`/5, the smaller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_bandwidth_hz: Option<f64>,
+    /// Loop damping ζ (default 0.707).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damping: Option<f64>,
+    /// Band-pass sections (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sections: Option<usize>,
+}
+
+/// `[estimator] kind = "etp"`: unset keys take [`EtpConfig`]'s defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtpSpec {
+    /// Lower edge of the band, Hz.
+    pub low_hz: f64,
+    /// Upper edge of the band, Hz.
+    pub high_hz: f64,
+    /// Seconds over which the cycle length is learned first (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_s: Option<f64>,
+    /// Band-pass sections (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sections: Option<usize>,
+    /// Cycles over which the learned length keeps adapting (default 10; 0 freezes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapt_cycles: Option<f64>,
+}
+
+/// `[estimator] kind = "kalman"`: the model is fitted, at build time, on the first `train_s`
+/// seconds of `training_file` (a WAV recording of the same signal at the run's sample rate,
+/// e.g. a resting baseline; path relative to the working directory).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KalmanSpec {
+    /// Lower edge of the rhythm's band, Hz (the offline ground truth's band).
+    pub low_hz: f64,
+    /// Upper edge of the band, Hz.
+    pub high_hz: f64,
+    /// The training recording.
+    pub training_file: std::path::PathBuf,
+    /// Oscillators in the model, 1–4 (default 3: the rhythm plus its neighbours, which soak up
+    /// background and made the fit far better on the real recordings).
+    #[serde(default = "three")]
+    pub oscillators: usize,
+    /// Seconds of the recording to fit on (default 10).
+    #[serde(default = "ten")]
+    pub train_s: f64,
+}
+
+fn three() -> usize {
+    3
+}
+fn ten() -> f64 {
+    10.0
 }
 
 /// `[estimator] kind = "echt"`: unset keys take [`EchtConfig::with_band`]'s defaults.
@@ -675,6 +748,9 @@ impl EstimatorSection {
             EstimatorSection::BandpassHilbert(spec) => (spec.low_hz, spec.high_hz),
             EstimatorSection::Echt(spec) => (spec.low_hz, spec.high_hz),
             EstimatorSection::ArBurg(spec) => (spec.low_hz, spec.high_hz),
+            EstimatorSection::Pll(spec) => (spec.low_hz, spec.high_hz),
+            EstimatorSection::Etp(spec) => (spec.low_hz, spec.high_hz),
+            EstimatorSection::Kalman(spec) => (spec.low_hz, spec.high_hz),
         }
     }
 
@@ -736,8 +812,77 @@ impl EstimatorSection {
                     predict_samples,
                 )?))
             }
+            EstimatorSection::Pll(spec) => {
+                let defaults = PllConfig::default();
+                let config = PllConfig {
+                    low_hz: spec.low_hz,
+                    high_hz: spec.high_hz,
+                    loop_bandwidth_hz: spec
+                        .loop_bandwidth_hz
+                        .unwrap_or((spec.low_hz / 5.0).min(defaults.loop_bandwidth_hz)),
+                    damping: spec.damping.unwrap_or(defaults.damping),
+                    sections: spec.sections.unwrap_or(defaults.sections),
+                };
+                Ok(Box::new(Pll::new(
+                    &config,
+                    sample_rate_hz,
+                    predict_samples,
+                )?))
+            }
+            EstimatorSection::Etp(spec) => {
+                let defaults = EtpConfig::default();
+                let config = EtpConfig {
+                    low_hz: spec.low_hz,
+                    high_hz: spec.high_hz,
+                    train_s: spec.train_s.unwrap_or(defaults.train_s),
+                    sections: spec.sections.unwrap_or(defaults.sections),
+                    adapt_cycles: spec.adapt_cycles.unwrap_or(defaults.adapt_cycles),
+                };
+                Ok(Box::new(Etp::new(
+                    &config,
+                    sample_rate_hz,
+                    predict_samples,
+                )?))
+            }
+            EstimatorSection::Kalman(spec) => {
+                let training = read_training(&spec.training_file, sample_rate_hz)?;
+                let config = KalmanConfig {
+                    freq_hz: (spec.low_hz * spec.high_hz).sqrt(),
+                    oscillators: spec.oscillators,
+                    train_s: spec.train_s,
+                };
+                Ok(Box::new(KalmanOscillator::fit(
+                    &training,
+                    sample_rate_hz,
+                    &config,
+                    predict_samples,
+                )?))
+            }
         }
     }
+}
+
+/// The first channel of the Kalman model's training recording, which must be at the run's rate.
+fn read_training(path: &std::path::Path, sample_rate_hz: f64) -> Result<Vec<f64>, String> {
+    let shown = path.display();
+    let mut reader = hound::WavReader::open(path).map_err(|e| {
+        format!("training_file: cannot read {shown} as WAV ({e}); record a baseline first")
+    })?;
+    let spec = reader.spec();
+    if f64::from(spec.sample_rate) != sample_rate_hz {
+        return Err(format!(
+            "training_file: {shown} is at {} Hz but the run at {sample_rate_hz} Hz; record the \
+             baseline at the run's rate",
+            spec.sample_rate
+        ));
+    }
+    let channels = usize::from(spec.channels);
+    let samples: Result<Vec<f64>, _> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().map(|s| s.map(f64::from)).collect(),
+        hound::SampleFormat::Int => reader.samples::<i32>().map(|s| s.map(f64::from)).collect(),
+    };
+    let samples = samples.map_err(|e| format!("training_file: {shown} is damaged: {e}"))?;
+    Ok(samples.into_iter().step_by(channels.max(1)).collect())
 }
 
 impl PolicySpec {
@@ -1138,11 +1283,24 @@ impl Context<'_> {
     }
 
     fn estimator(&self, value: toml::Value) -> Result<EstimatorSection, ProfileError> {
-        let (kind, rest) =
-            self.split_kind("estimator", value, &["bandpass_hilbert", "echt", "ar_burg"])?;
+        let (kind, rest) = self.split_kind(
+            "estimator",
+            value,
+            &[
+                "bandpass_hilbert",
+                "echt",
+                "ar_burg",
+                "pll",
+                "etp",
+                "kalman",
+            ],
+        )?;
         Ok(match kind.as_str() {
             "echt" => EstimatorSection::Echt(self.typed("estimator", rest)?),
             "ar_burg" => EstimatorSection::ArBurg(self.typed("estimator", rest)?),
+            "pll" => EstimatorSection::Pll(self.typed("estimator", rest)?),
+            "etp" => EstimatorSection::Etp(self.typed("estimator", rest)?),
+            "kalman" => EstimatorSection::Kalman(self.typed("estimator", rest)?),
             _ => EstimatorSection::BandpassHilbert(self.typed("estimator", rest)?),
         })
     }
@@ -1562,7 +1720,7 @@ impl Context<'_> {
 }
 
 /// Keys of `[estimator] kind = "bandpass_hilbert"`.
-const ESTIMATOR_KEYS: [&str; 11] = [
+const ESTIMATOR_KEYS: [&str; 17] = [
     "low_hz",
     "high_hz",
     "sections",
@@ -1574,6 +1732,12 @@ const ESTIMATOR_KEYS: [&str; 11] = [
     "order",
     "forecast_s",
     "refit_every_samples",
+    "loop_bandwidth_hz",
+    "damping",
+    "train_s",
+    "adapt_cycles",
+    "training_file",
+    "oscillators",
 ];
 /// Keys of `[safety]`.
 const SAFETY_KEYS: [&str; 6] = [

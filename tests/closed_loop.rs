@@ -127,7 +127,21 @@ ramp_s = 0.0
 /// Every estimator kind closes the loop on the quickstart rhythm: pulses land on the peak.
 #[test]
 fn every_estimator_kind_locks_the_quickstart_pulses_to_the_peak() {
-    for kind in ["bandpass_hilbert", "echt", "ar_burg"] {
+    // The Kalman model is fitted on a baseline: a stimulation-free run's observable.
+    let baseline = tempfile::tempdir().unwrap();
+    common::run(
+        &common::quickstart(&["stimulation.kind=\"none\"", "run.duration_s=12"]),
+        baseline.path(),
+    );
+    let training = baseline.path().join("signals.wav");
+    for kind in [
+        "bandpass_hilbert",
+        "echt",
+        "ar_burg",
+        "pll",
+        "etp",
+        "kalman",
+    ] {
         // The quickstart's band-pass-only keys go when another kind is asked for.
         let text: String = entrain::profile::QUICKSTART
             .lines()
@@ -137,13 +151,18 @@ fn every_estimator_kind_locks_the_quickstart_pulses_to_the_peak() {
             })
             .map(|l| format!("{l}\n"))
             .collect();
-        let sets: Vec<String> = [
+        let mut sets: Vec<String> = vec![
             format!("estimator.kind=\"{kind}\""),
             "run.duration_s=10".into(),
             "stimulation.start_s=3".into(),
             "stimulation.stop_s=10".into(),
-        ]
-        .into();
+        ];
+        if kind == "kalman" {
+            sets.push(format!(
+                "estimator.training_file=\"{}\"",
+                training.display()
+            ));
+        }
         let (profile, _) = entrain::profile::load("quickstart", &text, &sets)
             .unwrap_or_else(|e| panic!("{kind}: {e}"));
         let dir = tempfile::tempdir().unwrap();

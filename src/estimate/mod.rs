@@ -9,12 +9,19 @@
 //! +π/2, trough = ±π, rising zero crossing = −π/2; phases are wrapped to (−π, π].
 
 mod ar_burg;
+mod band;
 mod bandpass_hilbert;
 mod echt;
+mod etp;
+mod kalman;
+mod pll;
 
 pub use ar_burg::{ArBurg, ArBurgConfig};
 pub use bandpass_hilbert::{BandpassHilbert, BandpassHilbertConfig};
 pub use echt::{Echt, EchtConfig};
+pub use etp::{Etp, EtpConfig};
+pub use kalman::{KalmanConfig, KalmanOscillator, OscillatorParams, MAX_OSCILLATORS};
+pub use pll::{Pll, PllConfig};
 
 /// What an estimator knows about the rhythm after consuming one sample.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -23,7 +23,8 @@
 
 use crate::analysis::{analytic_band, circular_stats, wrap_angle};
 use crate::estimate::{
-    ArBurg, ArBurgConfig, BandpassHilbert, BandpassHilbertConfig, Echt, EchtConfig, PhaseEstimator,
+    ArBurg, ArBurgConfig, BandpassHilbert, BandpassHilbertConfig, Echt, EchtConfig, Etp, EtpConfig,
+    KalmanConfig, KalmanOscillator, PhaseEstimator, Pll, PllConfig,
 };
 use crate::integrate::Scheme;
 use crate::model::jansen_rit::{JansenRit, JansenRitParams};
@@ -139,7 +140,57 @@ pub fn estimators() -> Vec<EstimatorSpec> {
                 Ok(Box::new(ArBurg::new(&config, fs, predict)?))
             },
         },
+        EstimatorSpec {
+            name: "pll",
+            build: |fs, (low_hz, high_hz), predict, _| {
+                let config = PllConfig {
+                    low_hz,
+                    high_hz,
+                    loop_bandwidth_hz: (low_hz / 5.0).min(1.0),
+                    ..PllConfig::default()
+                };
+                Ok(Box::new(Pll::new(&config, fs, predict)?))
+            },
+        },
+        EstimatorSpec {
+            name: "etp",
+            build: |fs, (low_hz, high_hz), predict, _| {
+                let config = EtpConfig {
+                    low_hz,
+                    high_hz,
+                    ..EtpConfig::default()
+                };
+                Ok(Box::new(Etp::new(&config, fs, predict)?))
+            },
+        },
+        EstimatorSpec {
+            name: "kalman",
+            build: |fs, band, predict, training| kalman(fs, band, predict, training, 1),
+        },
+        EstimatorSpec {
+            name: "kalman_3osc",
+            build: |fs, band, predict, training| kalman(fs, band, predict, training, 3),
+        },
     ]
+}
+
+/// A Kalman oscillator model with `oscillators` oscillators fitted on `training`, reporting the
+/// one nearest the band's centre.
+fn kalman(
+    fs: f64,
+    (low_hz, high_hz): (f64, f64),
+    predict: f64,
+    training: &[f64],
+    oscillators: usize,
+) -> Result<Box<dyn PhaseEstimator>, String> {
+    let config = KalmanConfig {
+        freq_hz: (low_hz * high_hz).sqrt(),
+        oscillators,
+        train_s: TRAINING_S,
+    };
+    Ok(Box::new(KalmanOscillator::fit(
+        training, fs, &config, predict,
+    )?))
 }
 
 /// Run `spec` causally over `signal` with a declared latency of `latency_s` and score it.
