@@ -245,3 +245,29 @@ fn real_theta_recording_is_scored() {
         );
     }
 }
+
+/// The synthetic run draws error vs SNR with one line per estimator.
+#[test]
+fn the_synthetic_run_plots_error_against_snr_for_every_estimator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = entrain(&[
+        "evaluate",
+        "--synthetic",
+        "--duration",
+        "12",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("sl_snr-5db") && stdout.contains("cosine_2.5hz_256hz"));
+    let svg = std::fs::read_to_string(dir.path().join("error_vs_snr.svg")).unwrap();
+    assert!(svg.contains("SNR (dB)"), "no x label");
+    for spec in evaluate::estimators() {
+        // plotters writes each text on its own line inside <text>.
+        let key = format!("\n{}\n</text>", spec.name);
+        assert!(svg.contains(&key), "no line for {}", spec.name);
+    }
+    let rows = std::fs::read_to_string(dir.path().join("evaluate.csv")).unwrap();
+    let expected = (evaluate::SNRS_DB.len() + 4) * evaluate::estimators().len();
+    assert_eq!(rows.lines().count(), 1 + expected, "{rows}");
+}
