@@ -268,6 +268,6 @@ fn the_synthetic_run_plots_error_against_snr_for_every_estimator() {
         assert!(svg.contains(&key), "no line for {}", spec.name);
     }
     let rows = std::fs::read_to_string(dir.path().join("evaluate.csv")).unwrap();
-    let expected = (evaluate::SNRS_DB.len() + 4) * evaluate::estimators().len();
+    let expected = (2 * evaluate::SNRS_DB.len() + 3) * evaluate::estimators().len();
     assert_eq!(rows.lines().count(), 1 + expected, "{rows}");
 }

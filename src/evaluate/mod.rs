@@ -355,8 +355,8 @@ fn with_pink(clean: &[f64], fs: f64, snr_db: f64, seed: u64) -> Result<Vec<f64>,
 }
 
 /// The synthetic set at `fs` Hz, each record `seconds` long (the ecHT protocol is always at
-/// 256 Hz): a noisy 10 Hz Stuart–Landau rhythm at every SNR of [`SNRS_DB`], a Jansen–Rit alpha
-/// rhythm, bursts, a frequency drift (all three at 10 dB in 1/f background), and the ecHT
+/// 256 Hz): a noisy 10 Hz Stuart–Landau rhythm and a Jansen–Rit alpha rhythm, each at every SNR
+/// of [`SNRS_DB`] in 1/f background, bursts and a frequency drift (at 10 dB), and the ecHT
 /// paper's clean 2.5 Hz cosine.
 pub fn synthetic_set(fs: f64, seconds: f64, seed: u64) -> Result<Vec<Signal>, String> {
     let n = (fs * seconds).round() as usize;
@@ -425,16 +425,17 @@ pub fn synthetic_set(fs: f64, seconds: f64, seed: u64) -> Result<Vec<Signal>, St
     y.iter_mut().for_each(|v| *v -= mean);
     let band = (8.0, 13.0);
     let truth = analytic_band(&y, fs, band.0, band.1)?;
-    let x = with_pink(&y, fs, 10.0, seed + 20)?;
-    set.push(Signal {
-        name: "jansen_rit_snr10db".into(),
-        sample_rate_hz: fs,
-        x,
-        truth: truth.iter().map(|z| z.arg()).collect(),
-        truth_amplitude: truth.iter().map(|z| z.norm()).collect(),
-        band,
-        snr_db: Some(10.0),
-    });
+    for (k, snr) in SNRS_DB.iter().enumerate() {
+        set.push(Signal {
+            name: format!("jansen_rit_snr{snr}db"),
+            sample_rate_hz: fs,
+            x: with_pink(&y, fs, *snr, seed + 20 + k as u64)?,
+            truth: truth.iter().map(|z| z.arg()).collect(),
+            truth_amplitude: truth.iter().map(|z| z.norm()).collect(),
+            band,
+            snr_db: Some(*snr),
+        });
+    }
 
     // Bursts: 10 Hz cosine under Gaussian envelopes of 0.2–0.6 s SD every 1–3 s.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed + 30);
