@@ -1,9 +1,15 @@
-//! Causal band-pass cascade shared by the PLL and ETP estimators: identical RBJ band-pass
-//! sections whose cascade has its −3 dB points exactly on the requested band edges, scaled to
-//! 0 dB at the centre, with the cascade's own frequency response and ring-down time.
+//! Causal band-pass cascade shared by the band-pass + quadrature estimator, the PLL and ETP:
+//! identical RBJ band-pass sections whose cascade has its −3 dB points exactly on the requested
+//! band edges, scaled to 0 dB at the centre, with the cascade's own frequency response and
+//! ring-down time, plus the input checks they share.
 //!
-//! The design is the one [`super::BandpassHilbert`] documents (bilinear pre-warping, geometric
-//! centre, per-section `Q = sqrt(2^{1/n} − 1) / (Ω_high − Ω_low)`).
+//! Design: bilinear pre-warping makes the digital −3 dB points land exactly on the band edges
+//! (the RBJ band-pass is the bilinear transform of the analog one, pre-warped at f0); the centre
+//! is the geometric mean of the edges in the warped domain and each section's Q is
+//! `sqrt(2^{1/n} − 1) / (Ω_high − Ω_low)` (Ω = edge's warped frequency over the centre's), which
+//! for bands far below Nyquist is `(f0 / (high − low))·sqrt(2^{1/n} − 1)` with
+//! `f0 = sqrt(low·high)`. The crate's band-pass peaks at gain Q; each section is scaled to 0 dB
+//! so the cascade stays in input units (Q^8 would otherwise span many decades).
 
 use biquad::{Biquad, Coefficients, DirectForm2Transposed, Hertz, Type};
 use num_complex::Complex64;
@@ -121,36 +127,56 @@ impl BandPass {
         (n as f64 * h.arg(), h.norm().powi(n as i32))
     }
 
+    /// One section's coefficients (every section is the same).
+    pub(super) fn section(&self) -> Coefficients<f64> {
+        self.section
+    }
+
     /// Samples after which the cascade's impulse response has less than `fraction` of its total
     /// energy still to come.
-    ///
-    /// The response is simulated twice: first until one longest period of the band adds under
-    /// 1e-15 of the energy so far, to get the total; then again to find the crossing.
     pub(super) fn ring_down_samples(&self, fraction: f64) -> usize {
         let window = (TAU / self.omega_low).ceil() as usize;
-        let mut cascade = self.cascade.clone();
-        cascade.iter_mut().for_each(|s| s.reset_state());
-        let mut total = 0.0;
-        let mut k = 0;
-        loop {
-            let before = total;
-            for _ in 0..window {
-                total += impulse_energy(&mut cascade, k);
-                k += 1;
-            }
-            if total - before <= 1e-15 * total {
-                break;
-            }
+        ring_down_samples(self.section, self.cascade.len(), window, [fraction])[0]
+    }
+}
+
+/// Samples after which the impulse response of `sections` cascaded copies of `section` has
+/// less than each of `fractions` (decreasing) of its total energy still to come.
+///
+/// The response is simulated twice: first until a `window` of samples adds under 1e-15 of the
+/// energy so far (the tail beyond is then below 1e-12 even when the window is 1000× shorter
+/// than the slowest decay), to get the total; then again to find the crossings.
+pub(super) fn ring_down_samples<const N: usize>(
+    section: Coefficients<f64>,
+    sections: usize,
+    window: usize,
+    fractions: [f64; N],
+) -> [usize; N] {
+    let mut cascade = vec![DirectForm2Transposed::<f64>::new(section); sections];
+    let mut total = 0.0;
+    let mut k = 0;
+    loop {
+        let before = total;
+        for _ in 0..window {
+            total += impulse_energy(&mut cascade, k);
+            k += 1;
         }
-        cascade.iter_mut().for_each(|s| s.reset_state());
-        let mut so_far = 0.0;
-        let mut k = 0;
+        if total - before <= 1e-15 * total {
+            break;
+        }
+    }
+    cascade.iter_mut().for_each(|s| s.reset_state());
+    let mut out = [0; N];
+    let mut so_far = 0.0;
+    let mut k = 0;
+    for (slot, fraction) in out.iter_mut().zip(fractions) {
         while so_far < (1.0 - fraction) * total {
             so_far += impulse_energy(&mut cascade, k);
             k += 1;
         }
-        k
+        *slot = k;
     }
+    out
 }
 
 /// Squared output of `cascade` at sample `k` of a unit impulse (fed in order from k = 0).

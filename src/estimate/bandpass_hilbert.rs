@@ -1,17 +1,12 @@
 //! Causal band-pass + two-sample quadrature estimator with analytic compensation of the
 //! band-pass phase response.
 
+use super::band::{check_predict, ring_down_samples, sanitize, BandPass};
 use super::{Estimate, PhaseEstimator};
 use crate::analysis::wrap_angle;
-use biquad::{Biquad, Coefficients, DirectForm2Transposed, Hertz, Type};
-use num_complex::Complex64;
-use std::f64::consts::{PI, TAU};
+use biquad::{Biquad, DirectForm2Transposed};
+use std::f64::consts::TAU;
 
-/// Most band-pass sections a cascade may have; beyond this the group delay (and the settling
-/// time) grows with little gain in selectivity.
-const MAX_SECTIONS: usize = 8;
-/// Inputs are saturated to ±this so that squared energies cannot overflow to infinity.
-const MAX_INPUT: f64 = 1e100;
 /// Extra copies of the band-pass section that only the frequency statistics see. The statistics
 /// weight the spectrum by ω² (they are a second difference), so broadband noise passed by the
 /// cascade's skirts pulls ω̂ upwards; at 0 dB in-band SNR (10 Hz in 8–12 Hz) ω̂ measured
@@ -74,15 +69,10 @@ pub struct BandpassHilbertConfig {
 /// ≤ 3.5°, but one at 8.5 or 11.5 Hz gets ω̂ ≈ 1 Hz off and a mean phase error
 /// of 35–55° (4 sections; < 1.5° if ω̂ were exact). Centre the band on the rhythm.
 pub struct BandpassHilbert {
-    cascade: Vec<DirectForm2Transposed<f64>>,
-    /// Further sections, fed by `cascade`, whose output only the frequency statistics use.
+    /// The phase path's band-pass cascade (its edges and centre in rad/sample).
+    band: BandPass,
+    /// Further sections, fed by `band`, whose output only the frequency statistics use.
     freq_cascade: [DirectForm2Transposed<f64>; FREQ_EXTRA_SECTIONS],
-    /// One section's coefficients, scaled to 0 dB peak gain.
-    section: Coefficients<f64>,
-    /// Band edges and geometric (pre-warped) centre, rad/sample.
-    omega_low: f64,
-    omega_high: f64,
-    omega_centre: f64,
     /// One-pole smoothing coefficient per sample.
     smoothing: f64,
     predict_samples: f64,
@@ -108,11 +98,9 @@ impl BandpassHilbert {
     /// Builds the estimator for input sampled at `sample_rate` (Hz), predicting
     /// `predict_samples` (samples, ≥ 0, fractional allowed: the declared loop latency) ahead.
     ///
-    /// The cascade's −3 dB band is exactly `[low_hz, high_hz]`: the centre is the geometric
-    /// mean of the edges in the bilinear-warped domain and each section's Q is
-    /// `sqrt(2^{1/n} − 1) / (Ω_high − Ω_low)` (Ω = edge's warped frequency over the centre's),
-    /// which for bands far below Nyquist is `(f0 / (high − low))·sqrt(2^{1/n} − 1)` with
-    /// `f0 = sqrt(low·high)`. Building simulates the cascade's impulse response once to find
+    /// The cascade's −3 dB band is exactly `[low_hz, high_hz]` (the design is the shared
+    /// band-pass's: bilinear pre-warping, geometric centre, per-section
+    /// `Q = sqrt(2^{1/n} − 1) / (Ω_high − Ω_low)`). Building simulates the cascade's impulse response once to find
     /// the settling time (cost comparable to filtering that many samples).
     pub fn new(
         config: &BandpassHilbertConfig,
@@ -125,52 +113,15 @@ impl BandpassHilbert {
             sections,
             freq_smoothing_s,
         } = *config;
-        if !(sample_rate.is_finite() && sample_rate > 0.0) {
-            return Err(format!(
-                "bandpass_hilbert: sample_rate = {sample_rate} Hz; it must be finite and > 0"
-            ));
-        }
-        let nyquist = 0.5 * sample_rate;
-        if !(low_hz > 0.0 && low_hz < high_hz && high_hz < nyquist) {
-            return Err(format!(
-                "bandpass_hilbert: low_hz = {low_hz}, high_hz = {high_hz}; the band must satisfy \
-                 0 < low_hz < high_hz < Nyquist ({nyquist} Hz)"
-            ));
-        }
-        if !(1..=MAX_SECTIONS).contains(&sections) {
-            return Err(format!(
-                "bandpass_hilbert: sections = {sections}; use 1 to {MAX_SECTIONS} (2–4 is typical)"
-            ));
-        }
+        let band = BandPass::new("bandpass_hilbert", low_hz, high_hz, sections, sample_rate)?;
         if !(freq_smoothing_s.is_finite() && freq_smoothing_s > 0.0) {
             return Err(format!(
                 "bandpass_hilbert: freq_smoothing_s = {freq_smoothing_s} s; it must be finite and \
                  > 0 (a few periods of the rhythm, e.g. 0.2)"
             ));
         }
-        if !(predict_samples.is_finite() && predict_samples >= 0.0) {
-            return Err(format!(
-                "bandpass_hilbert: predict_samples = {predict_samples}; it must be finite and ≥ 0 \
-                 (the loop latency in samples)"
-            ));
-        }
-
-        // Bilinear pre-warping makes the digital −3 dB points land exactly on the band edges
-        // (the RBJ band-pass is the bilinear transform of the analog one, pre-warped at f0).
-        let k_low = (PI * low_hz / sample_rate).tan();
-        let k_high = (PI * high_hz / sample_rate).tan();
-        let k_centre = (k_low * k_high).sqrt();
-        let centre_hz = sample_rate / PI * k_centre.atan();
-        let q = (2f64.powf(1.0 / sections as f64) - 1.0).sqrt() / ((k_high - k_low) / k_centre);
-        let hz = |f: f64| Hertz::from_hz(f).map_err(|e| format!("bandpass_hilbert: {e:?}"));
-        let mut section =
-            Coefficients::<f64>::from_params(Type::BandPass, hz(sample_rate)?, hz(centre_hz)?, q)
-                .map_err(|e| format!("bandpass_hilbert: filter design failed: {e:?}"))?;
-        // The crate's band-pass peaks at gain Q; scaling to 0 dB keeps the cascade's signal
-        // in input units (Q^8 would otherwise span many decades).
-        section.b0 /= q;
-        section.b1 /= q;
-        section.b2 /= q;
+        check_predict("bandpass_hilbert", predict_samples)?;
+        let section = band.section();
 
         let window = (sample_rate / low_hz).ceil() as usize;
         let [warmup_samples, freq_settled] = ring_down_samples(
@@ -183,11 +134,7 @@ impl BandpassHilbert {
         let settling_samples = freq_settled.max(phase_settled);
 
         Ok(Self {
-            cascade: vec![DirectForm2Transposed::<f64>::new(section); sections],
-            section,
-            omega_low: TAU * low_hz / sample_rate,
-            omega_high: TAU * high_hz / sample_rate,
-            omega_centre: TAU * centre_hz / sample_rate,
+            band,
             smoothing: -(-1.0 / (freq_smoothing_s * sample_rate)).exp_m1(),
             predict_samples,
             sample_rate,
@@ -205,16 +152,6 @@ impl BandpassHilbert {
         })
     }
 
-    /// Phase (rad) and gain of the whole cascade at `omega` (rad/sample).
-    fn response(&self, omega: f64) -> (f64, f64) {
-        let z1 = Complex64::from_polar(1.0, -omega);
-        let z2 = z1 * z1;
-        let c = &self.section;
-        let h = (c.b0 + c.b1 * z1 + c.b2 * z2) / (1.0 + c.a1 * z1 + c.a2 * z2);
-        let n = self.cascade.len();
-        (n as f64 * h.arg(), h.norm().powi(n as i32))
-    }
-
     /// Current frequency estimate, rad/sample, within the band.
     fn omega(&self) -> f64 {
         let sin2_half = self.num / (4.0 * self.den);
@@ -222,20 +159,16 @@ impl BandpassHilbert {
             2.0 * sin2_half.clamp(0.0, 1.0).sqrt().asin()
         } else {
             // No statistics yet (0/0).
-            self.omega_centre
+            self.band.omega_centre
         };
-        omega.clamp(self.omega_low, self.omega_high)
+        omega.clamp(self.band.omega_low, self.band.omega_high)
     }
 }
 
 impl PhaseEstimator for BandpassHilbert {
     fn process(&mut self, x: f64) -> Estimate {
-        let x = if x.is_finite() {
-            x.clamp(-MAX_INPUT, MAX_INPUT)
-        } else {
-            0.0
-        };
-        let y = self.cascade.iter_mut().fold(x, |v, s| s.run(v));
+        let x = sanitize(x);
+        let y = self.band.run(x);
         let u = self.freq_cascade.iter_mut().fold(y, |v, s| s.run(v));
         if self.seen < self.warmup_samples {
             self.seen += 1;
@@ -255,7 +188,7 @@ impl PhaseEstimator for BandpassHilbert {
         let (sin_half, cos_half) = half.sin_cos();
         let in_phase = m / cos_half;
         let quadrature = -d / (2.0 * sin_half);
-        let (lag, gain) = self.response(omega);
+        let (lag, gain) = self.band.response(omega);
         let phase = wrap_angle(quadrature.atan2(in_phase) + half - lag);
         self.band_power += self.smoothing * (y * y - self.band_power);
         self.input_power += self.smoothing * (x * x - self.input_power);
@@ -273,10 +206,8 @@ impl PhaseEstimator for BandpassHilbert {
     }
 
     fn reset(&mut self) {
-        self.cascade
-            .iter_mut()
-            .chain(&mut self.freq_cascade)
-            .for_each(|s| s.reset_state());
+        self.band.reset();
+        self.freq_cascade.iter_mut().for_each(|s| s.reset_state());
         self.y1 = 0.0;
         self.u1 = 0.0;
         self.u2 = 0.0;
@@ -298,60 +229,16 @@ impl PhaseEstimator for BandpassHilbert {
     }
 }
 
-/// Samples after which the impulse response of `sections` cascaded copies of `section` has
-/// less than each of `fractions` (decreasing) of its total energy still to come.
-///
-/// The response is simulated twice: first until a `window` of samples adds under 1e-15 of the
-/// energy so far (the tail beyond is then below 1e-12 even when the window is 1000× shorter
-/// than the slowest decay), to get the total; then again to find the crossings.
-fn ring_down_samples<const N: usize>(
-    section: Coefficients<f64>,
-    sections: usize,
-    window: usize,
-    fractions: [f64; N],
-) -> [usize; N] {
-    let mut cascade = vec![DirectForm2Transposed::<f64>::new(section); sections];
-    let mut total = 0.0;
-    let mut k = 0;
-    loop {
-        let before = total;
-        for _ in 0..window {
-            total += impulse_energy(&mut cascade, k);
-            k += 1;
-        }
-        if total - before <= 1e-15 * total {
-            break;
-        }
-    }
-    cascade.iter_mut().for_each(|s| s.reset_state());
-    let mut out = [0; N];
-    let mut so_far = 0.0;
-    let mut k = 0;
-    for (slot, fraction) in out.iter_mut().zip(fractions) {
-        while so_far < (1.0 - fraction) * total {
-            so_far += impulse_energy(&mut cascade, k);
-            k += 1;
-        }
-        *slot = k;
-    }
-    out
-}
-
-/// Squared output of `cascade` at sample `k` of a unit impulse (fed in order from k = 0).
-fn impulse_energy(cascade: &mut [DirectForm2Transposed<f64>], k: usize) -> f64 {
-    let impulse = if k == 0 { 1.0 } else { 0.0 };
-    let y = cascade.iter_mut().fold(impulse, |v, s| s.run(v));
-    y * y
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::band::MAX_SECTIONS;
     use super::*;
     use crate::analysis::{analytic_band, circular_stats};
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};
     use rand_xoshiro::Xoshiro256PlusPlus;
+    use std::f64::consts::PI;
 
     #[test]
     fn confidence_is_the_band_power_fraction_high_on_a_tone_low_on_white_noise() {
@@ -498,29 +385,6 @@ mod tests {
                         "{config:?}: settled at {worst} ≪ {settle}"
                     );
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn cascade_band_edges_are_at_minus_3_db() {
-        // At 100 Hz sampling the 8–12 Hz edges are far enough from DC that an unwarped design
-        // would miss them; the centre has unit gain and zero phase.
-        for fs in [100.0, 48_000.0] {
-            for sections in 1..=MAX_SECTIONS {
-                let est = BandpassHilbert::new(&alpha(sections, 0.2), fs, 0.0).unwrap();
-                for edge in [est.omega_low, est.omega_high] {
-                    let (_, gain) = est.response(edge);
-                    assert!(
-                        (gain - 0.5f64.sqrt()).abs() < 1e-9,
-                        "{fs} Hz, n = {sections}: {gain}"
-                    );
-                }
-                let (lag, gain) = est.response(est.omega_centre);
-                assert!(
-                    (gain - 1.0).abs() < 1e-9 && lag.abs() < 1e-7,
-                    "{gain} {lag}"
-                );
             }
         }
     }
