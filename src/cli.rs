@@ -12,7 +12,7 @@ use crate::io::audio::RealtimeEnding;
 use crate::profile::{self, Profile};
 use crate::record::Summary;
 use crate::run;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -97,6 +97,9 @@ enum Command {
         #[arg(long, default_value_t = 30.0)]
         timeout_s: f64,
     },
+    /// Run a grid of offline runs over profile keys (in parallel, resumable, shardable) and
+    /// collect their figures in DIR/sweep.csv; `entrain sweep merge` joins shard folders.
+    Sweep(SweepArgs),
     /// Draw a run's node recording (`nodes.f32`, from `[output] nodes_rate_hz`): a time × node
     /// heat map, and for grid plants snapshots of the grid, as SVG files.
     Heatmap {
@@ -157,6 +160,144 @@ enum Command {
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         set: Vec<String>,
     },
+}
+
+/// `entrain sweep …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    action: Option<SweepAction>,
+    /// Profile file (TOML).
+    profile: Option<PathBuf>,
+    /// A varied key, KEY=START:STOP:STEP (repeatable; the first varies slowest).
+    #[arg(long = "vary", value_name = "KEY=START:STOP:STEP")]
+    vary: Vec<String>,
+    /// Override any profile value for every run (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
+    /// Seeds per grid point (the profile's seed, +1, …).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// Runs at a time (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output folder (default: runs/sweep-<profile name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run only the I-th of N disjoint slices (e.g. a cluster array job); merge them after.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Keep each run's signals.wav (dropped by default: a sweep is about the figures).
+    #[arg(long)]
+    keep_signals: bool,
+    /// Print only errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SweepAction {
+    /// Merge shard folders of one sweep into one folder and rebuild its sweep.csv.
+    Merge {
+        /// The shard folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `entrain sweep`: bad arguments exit 2, failed runs 1, Ctrl-C 130 (done runs are kept).
+fn sweep(args: SweepArgs) -> ExitCode {
+    use crate::sweep::{self as sw, Axis, Plan, Shard};
+    let bad = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(BAD_INPUT)
+    };
+    if let Some(SweepAction::Merge { dirs, out }) = args.action {
+        return match sw::merge(&dirs, &out) {
+            Ok(rows) => {
+                println!("{}: {rows} runs in sweep.csv", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => bad(e),
+        };
+    }
+    let Some(path) = args.profile else {
+        return bad("give a profile: entrain sweep PROFILE --vary KEY=START:STOP:STEP".into());
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => return bad(format!("cannot read profile '{}': {e}", path.display())),
+    };
+    let mut axes = Vec::new();
+    for v in &args.vary {
+        match Axis::parse(v) {
+            Ok(a) => axes.push(a),
+            Err(e) => return bad(e),
+        }
+    }
+    if args.seeds == 0 {
+        return bad("--seeds must be at least 1".into());
+    }
+    let shard = match args.shard.as_deref().map(Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let plan = Plan {
+        profile_path: path.display().to_string(),
+        profile_text: text,
+        sets: args.set,
+        axes,
+        seeds: args.seeds,
+        keep_signals: args.keep_signals,
+    };
+    let out = args.out.unwrap_or_else(|| {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("profile");
+        PathBuf::from(format!("runs/sweep-{stem}"))
+    });
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    }
+    let quiet = args.quiet;
+    let progress = |done: usize, total: usize, eta_s: f64| {
+        if !quiet {
+            eprintln!("  {done}/{total} runs, ETA {eta_s:.0} s");
+        }
+    };
+    match sw::run(&plan, &out, jobs, shard, &interrupt, progress) {
+        Err(e) => bad(e),
+        Ok(outcome) => {
+            for (id, e) in &outcome.failed {
+                eprintln!("error: run {id}: {e}");
+            }
+            if !quiet {
+                println!(
+                    "{}: {} runs done now, {} already done; sweep.csv written",
+                    out.display(),
+                    outcome.ran,
+                    outcome.skipped
+                );
+            }
+            if !outcome.failed.is_empty() {
+                ExitCode::from(FAILED)
+            } else if outcome.interrupted {
+                ExitCode::from(INTERRUPTED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }
 
 /// Parse the arguments and run; returns the process exit code.
@@ -248,6 +389,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Check { profile, set } => check(profile.as_deref(), &set),
+        Command::Sweep(args) => sweep(args),
         Command::Evaluate {
             synthetic,
             files,

@@ -30,6 +30,7 @@
 //! - [`render`] — pictures: a run's node recording (heat map, grid snapshots), line charts.
 //! - [`evaluate`] — the estimator benchmark: signal sets with ground truth, accuracy tables.
 //! - [`run`] — a whole offline run into an output folder.
+//! - [`sweep`] — grids of offline runs over profile keys: parallel, resumable, shardable.
 //! - [`cli`] — the `entrain` command line.
 #![deny(missing_docs)]
 
@@ -46,3 +47,4 @@ pub mod record;
 pub mod render;
 pub mod run;
 pub mod stim;
+pub mod sweep;

@@ -1,0 +1,484 @@
+//! Parameter sweeps (`entrain sweep`): the offline runs of a grid over profile keys, in
+//! parallel, resumable, shardable, collected into one CSV.
+//!
+//! Owns: [`Axis`] (one varied key), [`Plan`] (the grid × seeds, numbered in a fixed order),
+//! running a plan's runs ([`run`]) into `DIR/runs/<id>/`, and the table `DIR/sweep.csv`
+//! ([`collect`]). May call: [`crate::profile`], [`crate::engine`], [`crate::run`].
+//!
+//! A run is done when its `summary.json` says it completed; a restarted sweep skips done runs
+//! and redoes the rest (a killed run leaves no summary). `--shard I/N` runs the runs whose
+//! number is `I − 1` modulo N; the shards' folders merge into one ([`merge`]), and the CSV is
+//! always rebuilt from the summaries in run order, so it does not depend on the number of jobs,
+//! the shards or the order runs finished in. `signals.wav` is not kept (a sweep is about the
+//! figures), unless asked for.
+
+use crate::profile::{self, Profile};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// One varied key and its values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    /// A profile key path, e.g. `stimulation.freq_hz`.
+    pub key: String,
+    /// The values, in order.
+    pub values: Vec<f64>,
+}
+
+impl Axis {
+    /// Parse `KEY=START:STOP:STEP` (STOP included when the steps land on it, to 1e-9 of a
+    /// step).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "--vary {text}: expected KEY=START:STOP:STEP, e.g. stimulation.freq_hz=8:12:0.5"
+            )
+        };
+        let (key, range) = text.split_once('=').ok_or_else(bad)?;
+        let parts: Vec<f64> = range
+            .split(':')
+            .map(|p| p.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let [start, stop, step] = parts[..] else {
+            return Err(bad());
+        };
+        let key = key.trim();
+        if key.split('.').count() < 2 || key.split('.').any(str::is_empty) {
+            return Err(bad());
+        }
+        if !(start.is_finite()
+            && stop.is_finite()
+            && step.is_finite()
+            && step > 0.0
+            && stop >= start)
+        {
+            return Err(format!(
+                "--vary {text}: START ≤ STOP and STEP > 0 must be finite numbers"
+            ));
+        }
+        let count = ((stop - start) / step + 1e-9).floor() as usize + 1;
+        if count > 100_000 {
+            return Err(format!(
+                "--vary {text}: {count} values; at most 100 000 per axis"
+            ));
+        }
+        // Computed from the index, not accumulated, so values are exact multiples of the step.
+        let values = (0..count).map(|i| start + i as f64 * step).collect();
+        Ok(Self {
+            key: key.to_string(),
+            values,
+        })
+    }
+}
+
+/// The runs of a sweep: every combination of the axes' values (the first axis varies slowest),
+/// each with `seeds` seeds (the profile's seed, +1, …), numbered in that order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The profile's path as given, and its text (the sweep is pinned to it).
+    pub profile_path: String,
+    /// The profile's text when the sweep started.
+    pub profile_text: String,
+    /// `--set` overrides common to every run.
+    pub sets: Vec<String>,
+    /// The varied keys.
+    pub axes: Vec<Axis>,
+    /// Seeds per grid point.
+    pub seeds: u64,
+    /// Keep each run's `signals.wav`.
+    pub keep_signals: bool,
+}
+
+/// One run of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Its number in the plan.
+    pub id: usize,
+    /// The value of each axis.
+    pub values: Vec<f64>,
+    /// Its seed.
+    pub seed: u64,
+}
+
+impl Plan {
+    /// Number of runs.
+    pub fn len(&self) -> usize {
+        self.axes.iter().map(|a| a.values.len()).product::<usize>() * self.seeds as usize
+    }
+
+    /// Whether the plan has no runs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The base seed: the profile's own.
+    fn base_seed(&self) -> Result<u64, String> {
+        Ok(self.profile(&[])?.run.seed)
+    }
+
+    fn profile(&self, extra: &[String]) -> Result<Profile, String> {
+        let mut sets = self.sets.clone();
+        sets.extend_from_slice(extra);
+        profile::load(&self.profile_path, &self.profile_text, &sets)
+            .map(|(p, _)| p)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Run `id` of the plan.
+    pub fn point(&self, id: usize, base_seed: u64) -> Point {
+        let mut rest = id / self.seeds as usize;
+        let seed = base_seed + (id % self.seeds as usize) as u64;
+        let mut values = vec![0.0; self.axes.len()];
+        for (k, axis) in self.axes.iter().enumerate().rev() {
+            values[k] = axis.values[rest % axis.values.len()];
+            rest /= axis.values.len();
+        }
+        Point { id, values, seed }
+    }
+
+    /// The profile of `point`, validated (every point is checked before any run starts).
+    pub fn point_profile(&self, point: &Point) -> Result<Profile, String> {
+        let mut extra: Vec<String> = self
+            .axes
+            .iter()
+            .zip(&point.values)
+            .map(|(a, v)| format!("{}={v}", a.key))
+            .collect();
+        extra.push(format!("run.seed={}", point.seed));
+        self.profile(&extra)
+    }
+}
+
+/// Which slice of the runs this process does: `index` of `count` (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1..=count.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parse `I/N`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("--shard {text}: expected I/N with 1 ≤ I ≤ N, e.g. 3/10");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if !(1..=count).contains(&index) {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+
+    fn owns(&self, id: usize) -> bool {
+        id % self.count == self.index - 1
+    }
+}
+
+/// How a sweep went.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// Runs done by this invocation.
+    pub ran: usize,
+    /// Runs found done already and skipped.
+    pub skipped: usize,
+    /// Runs that failed, with the error.
+    pub failed: Vec<(usize, String)>,
+    /// Whether the sweep was interrupted before every run was done.
+    pub interrupted: bool,
+}
+
+const PLAN_FILE: &str = "sweep.json";
+
+/// Whether `dir/runs/<id>` holds a completed run.
+fn done(dir: &Path, id: usize) -> bool {
+    let path = run_dir(dir, id).join("summary.json");
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v["ending"] == "completed")
+}
+
+fn run_dir(dir: &Path, id: usize) -> PathBuf {
+    dir.join("runs").join(format!("{id:06}"))
+}
+
+/// Write the plan into `dir` (or check it equals the plan already there: a folder holds one
+/// sweep).
+fn pin_plan(dir: &Path, plan: &Plan) -> Result<(), String> {
+    std::fs::create_dir_all(dir.join("runs"))
+        .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
+    let path = dir.join(PLAN_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let existing: Plan = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a sweep plan ({e})", path.display()))?;
+        if &existing != plan {
+            return Err(format!(
+                "{} holds a different sweep (profile, --set, --vary, --seeds or the profile's \
+                 text changed); use another --out folder",
+                dir.display()
+            ));
+        }
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(plan).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+}
+
+/// Run the plan's runs (those of `shard`) that are not done yet, `jobs` at a time, into
+/// `dir/runs/`, then rebuild `dir/sweep.csv`. `progress(done, total, eta_s)` is called after
+/// each run; `interrupt` stops starting new runs (the running ones end cleanly).
+pub fn run(
+    plan: &Plan,
+    dir: &Path,
+    jobs: usize,
+    shard: Option<Shard>,
+    interrupt: &AtomicBool,
+    progress: impl Fn(usize, usize, f64) + Sync,
+) -> Result<Outcome, String> {
+    if plan.is_empty() {
+        return Err("the sweep has no runs".into());
+    }
+    let base = plan.base_seed()?;
+    let ids: Vec<usize> = (0..plan.len())
+        .filter(|&id| shard.map_or(true, |s| s.owns(id)))
+        .collect();
+    // Every point's profile must load before anything runs: a bad value fails fast.
+    for &id in &ids {
+        plan.point_profile(&plan.point(id, base))
+            .map_err(|e| format!("run {id}: {e}"))?;
+    }
+    pin_plan(dir, plan)?;
+    let todo: Vec<usize> = ids.iter().copied().filter(|&id| !done(dir, id)).collect();
+    let mut outcome = Outcome {
+        skipped: ids.len() - todo.len(),
+        ..Outcome::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| format!("cannot start {jobs} worker threads: {e}"))?;
+    let finished = AtomicUsize::new(0);
+    let started = Instant::now();
+    let results: Vec<(usize, Result<bool, String>)> = pool.install(|| {
+        todo.par_iter()
+            .map(|&id| {
+                if interrupt.load(Ordering::Relaxed) {
+                    return (id, Ok(false));
+                }
+                let result = one_run(plan, dir, id, base, interrupt);
+                let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                let rate = started.elapsed().as_secs_f64() / n as f64;
+                progress(n, todo.len(), rate * (todo.len() - n) as f64);
+                (id, result)
+            })
+            .collect()
+    });
+    for (id, result) in results {
+        match result {
+            Ok(true) => outcome.ran += 1,
+            Ok(false) => outcome.interrupted = true,
+            Err(e) => outcome.failed.push((id, e)),
+        }
+    }
+    collect(dir)?;
+    Ok(outcome)
+}
+
+/// One run into its folder; `Ok(false)` when interrupted (its summary then says so and it is
+/// redone next time).
+fn one_run(
+    plan: &Plan,
+    dir: &Path,
+    id: usize,
+    base: u64,
+    interrupt: &AtomicBool,
+) -> Result<bool, String> {
+    let point = plan.point(id, base);
+    let profile = plan.point_profile(&point)?;
+    let built = crate::engine::build(&profile)?;
+    let out = run_dir(dir, id);
+    let (_, ending) = crate::run::offline(&profile, built, &out, interrupt, |_| {})?;
+    if !plan.keep_signals {
+        let _ = std::fs::remove_file(out.join("signals.wav"));
+    }
+    Ok(ending == crate::run::Ending::Completed)
+}
+
+/// The columns of `sweep.csv` after the varied keys.
+pub const FIGURES: [&str; 9] = [
+    "seed",
+    "pulses",
+    "phase_error_mean_deg",
+    "phase_error_sd_deg",
+    "phase_error_r",
+    "phase_error_n",
+    "plv_before",
+    "plv_during",
+    "plv_after",
+];
+
+/// Rebuild `dir/sweep.csv` from the plan and the done runs' summaries, in run order; runs not
+/// done yet are left out.
+pub fn collect(dir: &Path) -> Result<usize, String> {
+    let plan_path = dir.join(PLAN_FILE);
+    let plan: Plan = serde_json::from_str(
+        &std::fs::read_to_string(&plan_path)
+            .map_err(|e| format!("cannot read '{}': {e}", plan_path.display()))?,
+    )
+    .map_err(|e| format!("{}: not a sweep plan ({e})", plan_path.display()))?;
+    let base = plan.base_seed()?;
+    let mut csv = String::new();
+    let header: Vec<&str> = plan
+        .axes
+        .iter()
+        .map(|a| a.key.as_str())
+        .chain(FIGURES)
+        .collect();
+    csv.push_str(&header.join(","));
+    csv.push('\n');
+    let mut rows = 0;
+    for id in 0..plan.len() {
+        if !done(dir, id) {
+            continue;
+        }
+        let path = run_dir(dir, id).join("summary.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+        let s: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let point = plan.point(id, base);
+        let cell = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut row: Vec<String> = point.values.iter().map(|v| format!("{v}")).collect();
+        row.push(point.seed.to_string());
+        row.push(cell(&s["pulses"]));
+        for k in ["mean_deg", "sd_deg", "r", "n"] {
+            row.push(cell(&s["phase_error"][k]));
+        }
+        for k in ["before", "during", "after"] {
+            row.push(cell(&s["plv"][k]));
+        }
+        let _ = writeln!(csv, "{}", row.join(","));
+        rows += 1;
+    }
+    let out = dir.join("sweep.csv");
+    std::fs::write(&out, csv).map_err(|e| format!("cannot write '{}': {e}", out.display()))?;
+    Ok(rows)
+}
+
+/// Merge the shard folders `from` into `into` (same plan), then rebuild its `sweep.csv`.
+pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
+    let mut plan: Option<Plan> = None;
+    for dir in from {
+        let path = dir.join(PLAN_FILE);
+        let p: Plan = serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "cannot read '{}': {e}; is it a sweep folder?",
+                path.display()
+            )
+        })?)
+        .map_err(|e| format!("{}: not a sweep plan ({e})", path.display()))?;
+        match &plan {
+            None => plan = Some(p),
+            Some(first) if first != &p => {
+                return Err(format!(
+                    "{} holds a different sweep from {}",
+                    dir.display(),
+                    from[0].display()
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let plan = plan.ok_or("nothing to merge: give the shard folders")?;
+    pin_plan(into, &plan)?;
+    for dir in from {
+        if dir == into {
+            continue;
+        }
+        for id in 0..plan.len() {
+            if done(dir, id) && !done(into, id) {
+                copy_dir(&run_dir(dir, id), &run_dir(into, id))?;
+            }
+        }
+    }
+    collect(into)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("cannot create '{}': {e}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("cannot read '{}': {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        std::fs::copy(entry.path(), &target)
+            .map_err(|e| format!("cannot copy to '{}': {e}", target.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_axis_includes_its_stop_and_takes_exact_multiples_of_the_step() {
+        let a = Axis::parse("stimulation.freq_hz=8:12:0.1").unwrap();
+        assert_eq!(a.values.len(), 41);
+        assert_eq!(a.values[40], 8.0 + 40.0 * 0.1);
+        assert_eq!(Axis::parse("a.b=1:2:0.3").unwrap().values.len(), 4);
+        for bad in [
+            "a=1:2:1",
+            "a.b=1:2",
+            "a.b=2:1:1",
+            "a.b=1:2:0",
+            "a.b=x:2:1",
+            "a.b",
+        ] {
+            assert!(Axis::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_split_the_runs_disjointly_and_completely() {
+        let shards: Vec<Shard> = (1..=3)
+            .map(|i| Shard::parse(&format!("{i}/3")).unwrap())
+            .collect();
+        for id in 0..30 {
+            assert_eq!(shards.iter().filter(|s| s.owns(id)).count(), 1, "{id}");
+        }
+        assert!(Shard::parse("0/3").is_err() && Shard::parse("4/3").is_err());
+    }
+
+    #[test]
+    fn points_enumerate_the_grid_with_the_first_axis_slowest_and_seeds_fastest() {
+        let plan = Plan {
+            profile_path: "p".into(),
+            profile_text: String::new(),
+            sets: Vec::new(),
+            axes: vec![
+                Axis::parse("a.x=0:1:1").unwrap(),
+                Axis::parse("a.y=0:2:1").unwrap(),
+            ],
+            seeds: 2,
+            keep_signals: false,
+        };
+        assert_eq!(plan.len(), 12);
+        let p = plan.point(7, 10);
+        assert_eq!((p.values.clone(), p.seed), (vec![1.0, 0.0], 11));
+        let p = plan.point(5, 10);
+        assert_eq!((p.values, p.seed), (vec![0.0, 2.0], 11));
+    }
+}
