@@ -207,6 +207,87 @@ enum SweepAction {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Draw a 2-D sweep as a heat map (an Arnold tongue when x is the stimulation frequency and
+    /// y its amplitude, with the analytic edge of a single SL or Kuramoto oscillator overlaid).
+    Tongue {
+        /// The sweep folder.
+        dir: PathBuf,
+        /// Key on the x axis.
+        #[arg(long, default_value = "stimulation.freq_hz")]
+        x: String,
+        /// Key on the y axis.
+        #[arg(long, default_value = "stimulation.amplitude")]
+        y: String,
+        /// The sweep.csv column drawn.
+        #[arg(long, default_value = "plv_during")]
+        value: String,
+        /// The picture (default: DIR/tongue.svg).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `entrain sweep tongue`: the heat map of a 2-D sweep, with the analytic locking edge where the
+/// swept profile has one.
+fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> ExitCode {
+    use crate::render::{grid_svg, Line};
+    use crate::sweep as sw;
+    let bad = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(BAD_INPUT)
+    };
+    let sw::Grid { xs, ys, values } = match sw::grid(dir, x, y, value) {
+        Ok(g) => g,
+        Err(e) => return bad(e),
+    };
+    let mut lines = Vec::new();
+    let edge = sw::read_plan(dir)
+        .ok()
+        .and_then(|plan| {
+            profile::load(&plan.profile_path, &plan.profile_text, &plan.sets)
+                .ok()
+                .map(|(p, _)| p)
+        })
+        .and_then(|p| sw::analytic_edge(&p));
+    if let (Some((f0, k)), "stimulation.freq_hz", "stimulation.amplitude") = (edge, x, y) {
+        let top = ys.last().copied().unwrap_or(0.0) * 1.05;
+        let n = 50;
+        for sign in [-1.0, 1.0] {
+            lines.push(Line {
+                name: if sign < 0.0 {
+                    "analytic edge |Ω − ω| = F/r".into()
+                } else {
+                    String::new()
+                },
+                points: (0..=n)
+                    .map(|i| {
+                        let a = top * i as f64 / n as f64;
+                        (f0 + sign * k * a, a)
+                    })
+                    .collect(),
+            });
+        }
+    }
+    let out = out.unwrap_or_else(|| dir.join("tongue.svg"));
+    match grid_svg(
+        &out,
+        &format!("{value} over {x} × {y}"),
+        (x, y, value),
+        &xs,
+        &ys,
+        &values,
+        &lines,
+        (900, 560),
+    ) {
+        Ok(()) => {
+            println!("{}: {} × {} cells", out.display(), xs.len(), ys.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
 }
 
 /// `entrain sweep`: bad arguments exit 2, failed runs 1, Ctrl-C 130 (done runs are kept).
@@ -216,14 +297,24 @@ fn sweep(args: SweepArgs) -> ExitCode {
         eprintln!("error: {e}");
         ExitCode::from(BAD_INPUT)
     };
-    if let Some(SweepAction::Merge { dirs, out }) = args.action {
-        return match sw::merge(&dirs, &out) {
-            Ok(rows) => {
-                println!("{}: {rows} runs in sweep.csv", out.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => bad(e),
-        };
+    match args.action {
+        Some(SweepAction::Merge { dirs, out }) => {
+            return match sw::merge(&dirs, &out) {
+                Ok(rows) => {
+                    println!("{}: {rows} runs in sweep.csv", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => bad(e),
+            };
+        }
+        Some(SweepAction::Tongue {
+            dir,
+            x,
+            y,
+            value,
+            out,
+        }) => return tongue(&dir, &x, &y, &value, out),
+        None => {}
     }
     let Some(path) = args.profile else {
         return bad("give a profile: entrain sweep PROFILE --vary KEY=START:STOP:STEP".into());

@@ -429,6 +429,111 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The plan stored in a sweep folder.
+pub fn read_plan(dir: &Path) -> Result<Plan, String> {
+    let path = dir.join(PLAN_FILE);
+    serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read '{}': {e}; is it a sweep folder?",
+            path.display()
+        )
+    })?)
+    .map_err(|e| format!("{}: not a sweep plan ({e})", path.display()))
+}
+
+/// A 2-D view of a sweep's table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    /// Distinct x values, ascending.
+    pub xs: Vec<f64>,
+    /// Distinct y values, ascending.
+    pub ys: Vec<f64>,
+    /// Row-major `values[iy · xs.len() + ix]`, averaged over seeds; NaN where no run is done.
+    pub values: Vec<f64>,
+}
+
+/// `value` of `DIR/sweep.csv` over the grid of the keys `x` × `y`.
+pub fn grid(dir: &Path, x: &str, y: &str, value: &str) -> Result<Grid, String> {
+    let path = dir.join("sweep.csv");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header.iter().position(|h| *h == name).ok_or_else(|| {
+            format!(
+                "{}: no column `{name}`; it has {}",
+                path.display(),
+                header.join(", ")
+            )
+        })
+    };
+    let (cx, cy, cv) = (col(x)?, col(y)?, col(value)?);
+    let mut points = Vec::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| {
+            f.get(i)
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        points.push((num(cx), num(cy), num(cv)));
+    }
+    let distinct = |sel: fn(&(f64, f64, f64)) -> f64| {
+        let mut v: Vec<f64> = points.iter().map(sel).filter(|v| v.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    };
+    let (xs, ys) = (distinct(|p| p.0), distinct(|p| p.1));
+    let mut sum = vec![0.0; xs.len() * ys.len()];
+    let mut count = vec![0u32; xs.len() * ys.len()];
+    for (px, py, v) in points {
+        let (Some(ix), Some(iy)) = (
+            xs.iter().position(|&x| x == px),
+            ys.iter().position(|&y| y == py),
+        ) else {
+            continue;
+        };
+        if v.is_finite() {
+            sum[iy * xs.len() + ix] += v;
+            count[iy * xs.len() + ix] += 1;
+        }
+    }
+    let values = sum
+        .iter()
+        .zip(&count)
+        .map(|(s, &n)| if n > 0 { s / f64::from(n) } else { f64::NAN })
+        .collect();
+    Ok(Grid { xs, ys, values })
+}
+
+/// The first-order locking edge of a single Stuart–Landau or Kuramoto oscillator under tACS, as
+/// (natural frequency Hz, Hz of detuning per stimulus amplitude unit): `|Ω − ω| = F/r` with
+/// `F = forcing_gain · A / 2` (the co-rotating half of a real sine) and `r = √(λ/μ)` (1 for
+/// Kuramoto). `None` for other models or heterogeneous parameters.
+pub fn analytic_edge(profile: &Profile) -> Option<(f64, f64)> {
+    use crate::model::ParamSpec;
+    use crate::profile::ModelParams;
+    let value = |p: &ParamSpec| match p {
+        ParamSpec::Value(v) => Some(*v),
+        _ => None,
+    };
+    let gain = profile.model.forcing_gain / 2.0 / std::f64::consts::TAU;
+    if profile.model.nodes != 1 {
+        return None;
+    }
+    match &profile.model.params {
+        ModelParams::StuartLandau(p) => {
+            let r = (value(&p.lambda)? / value(&p.mu)?).sqrt();
+            (r > 0.0).then(|| (value(&p.freq_hz).unwrap_or(f64::NAN), gain / r))
+        }
+        ModelParams::Kuramoto(p) => Some((value(&p.freq_hz)?, gain)),
+        _ => None,
+    }
+    .filter(|(f, k)| f.is_finite() && k.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

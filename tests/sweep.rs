@@ -181,3 +181,41 @@ fn bad_sweeps_are_refused_before_anything_runs() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("run.sample_rate_hz"));
     assert!(!out.join("runs").exists());
 }
+
+/// `entrain sweep tongue`: the heat map of a frequency × amplitude sweep with the analytic
+/// edge of the swept oscillator drawn on it; a folder without a sweep is bad input.
+#[test]
+fn a_tongue_sweep_is_drawn_with_its_analytic_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tongue");
+    let o = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["sweep", "profiles/tongue_kuramoto.toml", "-q"])
+        .args(["--vary", "stimulation.freq_hz=9:11:0.5"])
+        .args(["--vary", "stimulation.amplitude=0.5:1:0.5"])
+        .args(["--set", "run.duration_s=8"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["sweep", "tongue", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("5 × 2 cells"));
+    let svg = std::fs::read_to_string(out.join("tongue.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg width=\"900\" height=\"560\""),
+        "{}",
+        &svg[..80]
+    );
+    assert!(svg.contains("analytic edge"), "no analytic edge");
+    assert!(svg.contains("plv_during"));
+
+    let o = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["sweep", "tongue", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sweep.csv"));
+}

@@ -115,3 +115,23 @@ fn kuramoto_locks_iff_the_detuning_is_within_the_forcing() {
         }
     }
 }
+
+#[test]
+fn the_analytic_edge_follows_the_profile() {
+    let text = std::fs::read_to_string("profiles/tongue_sl.toml").unwrap();
+    let (p, _) = entrain::profile::load("sl", &text, &[]).unwrap();
+    let (f0, k) = sweep::analytic_edge(&p).unwrap();
+    assert_eq!(f0, 10.0);
+    // forcing_gain 2π, radius 1: half an Hz of detuning per amplitude unit.
+    assert!((k - 0.5).abs() < 1e-12, "{k}");
+    let (p, _) = entrain::profile::load("sl", &text, &["model.params.mu=12.5".into()]).unwrap();
+    // Radius √(50/12.5) = 2 halves the edge.
+    assert!((sweep::analytic_edge(&p).unwrap().1 - 0.25).abs() < 1e-12);
+    let q = entrain::profile::load("q", entrain::profile::QUICKSTART, &["model.nodes=2".into()])
+        .unwrap()
+        .0;
+    assert!(
+        sweep::analytic_edge(&q).is_none(),
+        "a network has no single-oscillator edge"
+    );
+}

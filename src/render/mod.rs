@@ -1025,3 +1025,145 @@ pub fn lines_svg(
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))
 }
+
+/// A heat map of `values` (row-major: `values[iy · xs.len() + ix]`, NaN drawn grey) over the grid
+/// `xs × ys` (cell centres, ascending), with `lines` drawn on top (e.g. an analytic edge), a
+/// colour bar of the values' range and labelled axes, as SVG of `width_px × height_px`. Cells are
+/// vector rectangles: meant for sweep grids (up to 250 000 cells).
+#[allow(clippy::too_many_arguments)]
+pub fn grid_svg(
+    path: &Path,
+    title: &str,
+    (x_label, y_label, value_label): (&str, &str, &str),
+    xs: &[f64],
+    ys: &[f64],
+    values: &[f64],
+    lines: &[Line],
+    (width_px, height_px): (u32, u32),
+) -> Result<(), String> {
+    let shown = path.display().to_string();
+    if xs.is_empty() || ys.is_empty() || values.len() != xs.len() * ys.len() {
+        return Err(format!(
+            "{shown}: {} values for a {} × {} grid",
+            values.len(),
+            xs.len(),
+            ys.len()
+        ));
+    }
+    if values.len() > 250_000 {
+        return Err(format!("{shown}: {} cells; at most 250 000", values.len()));
+    }
+    // Cell edges half-way between centres (a single row or column gets a unit width).
+    let edges = |c: &[f64]| -> Vec<f64> {
+        if c.len() == 1 {
+            return vec![c[0] - 0.5, c[0] + 0.5];
+        }
+        let mut e = vec![c[0] - 0.5 * (c[1] - c[0])];
+        e.extend(c.windows(2).map(|w| 0.5 * (w[0] + w[1])));
+        e.push(c[c.len() - 1] + 0.5 * (c[c.len() - 1] - c[c.len() - 2]));
+        e
+    };
+    let (ex, ey) = (edges(xs), edges(ys));
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+    let t = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+    let fail = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    let root = SVGBackend::new(path, (width_px, height_px)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let bar_w = 90;
+    let (plot, bar) = root.split_horizontally(width_px.saturating_sub(bar_w));
+    let x_range = ex[0]..ex[ex.len() - 1];
+    let y_range = ey[0]..ey[ey.len() - 1];
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, (FONT, TITLE_PX))
+        .margin(MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(x_range.clone(), y_range.clone())
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style((FONT, LABEL_PX))
+        .axis_desc_style((FONT, DESC_PX))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    let colour = |v: f64| {
+        let [r, g, b] = if v.is_finite() {
+            viridis(t(v))
+        } else {
+            NON_FINITE_RGB
+        };
+        RGBColor(r, g, b)
+    };
+    chart
+        .draw_series((0..ys.len()).flat_map(|iy| {
+            let (ex, ey) = (&ex, &ey);
+            (0..xs.len()).map(move |ix| {
+                Rectangle::new(
+                    [(ex[ix], ey[iy]), (ex[ix + 1], ey[iy + 1])],
+                    colour(values[iy * xs.len() + ix]).filled(),
+                )
+            })
+        }))
+        .map_err(|e| fail(&e))?;
+    for line in lines {
+        let inside: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .filter(|p| x_range.contains(&p.0) && y_range.contains(&p.1))
+            .copied()
+            .collect();
+        let series = chart
+            .draw_series(LineSeries::new(inside, WHITE.stroke_width(2)))
+            .map_err(|e| fail(&e))?;
+        if !line.name.is_empty() {
+            series.label(line.name.as_str()).legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2))
+            });
+        }
+    }
+    if lines.iter().any(|l| !l.name.is_empty()) {
+        chart
+            .configure_series_labels()
+            .label_font((FONT, LABEL_PX))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| fail(&e))?;
+    }
+    // The colour bar: the value range bottom to top, labelled.
+    let mut bar_chart = ChartBuilder::on(&bar)
+        .margin_top(TITLE_H)
+        .margin_bottom(X_LABEL_AREA + MARGIN)
+        .y_label_area_size(0)
+        .right_y_label_area_size(56)
+        .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + 1e-12))
+        .map_err(|e| fail(&e))?;
+    bar_chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc(value_label)
+        .label_style((FONT, LABEL_PX))
+        .axis_desc_style((FONT, DESC_PX))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    let steps = 64;
+    bar_chart
+        .draw_series((0..steps).map(|k| {
+            let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+            let v = |f: f64| lo + f * (hi - lo);
+            Rectangle::new(
+                [(0.0, v(a)), (0.4, v(b))],
+                colour(v(0.5 * (a + b))).filled(),
+            )
+        }))
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))
+}
