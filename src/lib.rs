@@ -16,6 +16,7 @@
 //! `process_block`; nothing below the engine knows which one runs it.
 //!
 //! Module map (each module may call only the ones listed before it):
+//! - [`wav`] — reading WAV recordings (control half only).
 //! - [`analysis`] — circular statistics, PLV, the offline (non-causal) ground-truth phase.
 //! - [`model`] — plants: the model ladder (Kuramoto, harmonic, Stuart–Landau, SL-DN field, rate,
 //!   Wilson–Cowan, Baier's grid, Jansen–Rit, MPR, HORN), topologies, delay lines, pink noise.
@@ -48,3 +49,4 @@ pub mod render;
 pub mod run;
 pub mod stim;
 pub mod sweep;
+pub mod wav;

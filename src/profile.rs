@@ -864,25 +864,17 @@ impl EstimatorSection {
 
 /// The first channel of the Kalman model's training recording, which must be at the run's rate.
 fn read_training(path: &std::path::Path, sample_rate_hz: f64) -> Result<Vec<f64>, String> {
-    let shown = path.display();
-    let mut reader = hound::WavReader::open(path).map_err(|e| {
-        format!("training_file: cannot read {shown} as WAV ({e}); record a baseline first")
-    })?;
-    let spec = reader.spec();
-    if f64::from(spec.sample_rate) != sample_rate_hz {
+    let wav = crate::wav::Wav::read(path)
+        .map_err(|e| format!("training_file: {e}; record a baseline first"))?;
+    if f64::from(wav.sample_rate) != sample_rate_hz {
         return Err(format!(
-            "training_file: {shown} is at {} Hz but the run at {sample_rate_hz} Hz; record the \
+            "training_file: {} is at {} Hz but the run at {sample_rate_hz} Hz; record the \
              baseline at the run's rate",
-            spec.sample_rate
+            path.display(),
+            wav.sample_rate
         ));
     }
-    let channels = usize::from(spec.channels);
-    let samples: Result<Vec<f64>, _> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().map(|s| s.map(f64::from)).collect(),
-        hound::SampleFormat::Int => reader.samples::<i32>().map(|s| s.map(f64::from)).collect(),
-    };
-    let samples = samples.map_err(|e| format!("training_file: {shown} is damaged: {e}"))?;
-    Ok(samples.into_iter().step_by(channels.max(1)).collect())
+    Ok(wav.channel(0))
 }
 
 impl PolicySpec {

@@ -1,6 +1,7 @@
 //! External sources for the sensor: the input link (captured samples crossing from an input
 //! callback to the engine's clock) and recordings played from memory.
 
+use crate::wav::Wav;
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::path::Path;
@@ -85,11 +86,8 @@ impl Recording {
         looping: bool,
     ) -> Result<Self, String> {
         let shown = path.display();
-        let mut reader = hound::WavReader::open(path).map_err(|e| {
-            format!("sensor.file: cannot read {shown} as a WAV file ({e}); give a WAV recording")
-        })?;
-        let spec = reader.spec();
-        let channels = usize::from(spec.channels);
+        let wav = Wav::read(path).map_err(|e| format!("sensor.file: {e}"))?;
+        let channels = wav.channels;
         if channel >= channels {
             return Err(format!(
                 "sensor.channel: {shown} has {channels} channel(s) (0..{}), so channel {channel} \
@@ -97,34 +95,14 @@ impl Recording {
                 channels - 1
             ));
         }
-        if f64::from(spec.sample_rate) != sample_rate_hz {
+        if f64::from(wav.sample_rate) != sample_rate_hz {
             return Err(format!(
                 "sensor.file: {shown} is sampled at {} Hz but the run at {sample_rate_hz} Hz; set \
                  run.sample_rate_hz = {} (entrain does not resample)",
-                spec.sample_rate, spec.sample_rate
+                wav.sample_rate, wav.sample_rate
             ));
         }
-        let bad = |e: hound::Error| format!("sensor.file: {shown} is damaged: {e}");
-        let all: Vec<f32> = match spec.sample_format {
-            hound::SampleFormat::Float => reader
-                .samples::<f32>()
-                .collect::<Result<_, _>>()
-                .map_err(bad)?,
-            hound::SampleFormat::Int => {
-                let full_scale = 2f64.powi(i32::from(spec.bits_per_sample) - 1);
-                reader
-                    .samples::<i32>()
-                    .map(|s| s.map(|v| (f64::from(v) / full_scale) as f32))
-                    .collect::<Result<_, _>>()
-                    .map_err(bad)?
-            }
-        };
-        let samples: Vec<f32> = all
-            .iter()
-            .skip(channel)
-            .step_by(channels)
-            .copied()
-            .collect();
+        let samples: Vec<f32> = wav.channel(channel).iter().map(|&x| x as f32).collect();
         if samples.is_empty() {
             return Err(format!("sensor.file: {shown} holds no samples"));
         }

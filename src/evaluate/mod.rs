@@ -30,6 +30,7 @@ use crate::integrate::Scheme;
 use crate::model::jansen_rit::{JansenRit, JansenRitParams};
 use crate::model::pink::PinkNoise;
 use crate::model::{Coupling, ParamSpec, Plant, PlantCommon, StuartLandau, StuartLandauParams};
+use crate::wav::Wav;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -527,25 +528,8 @@ pub fn load_recording(
     let (x, fs) = if is_csv {
         read_csv(path, csv_rate_hz)?
     } else {
-        let mut reader = hound::WavReader::open(path)
-            .map_err(|e| format!("{shown}: cannot read it as WAV ({e}); give a WAV or a .csv"))?;
-        let spec = reader.spec();
-        let channels = usize::from(spec.channels);
-        let all: Vec<f64> = match spec.sample_format {
-            hound::SampleFormat::Float => reader
-                .samples::<f32>()
-                .map(|s| s.map(f64::from))
-                .collect::<Result<_, _>>(),
-            hound::SampleFormat::Int => reader
-                .samples::<i32>()
-                .map(|s| s.map(f64::from))
-                .collect::<Result<_, _>>(),
-        }
-        .map_err(|e| format!("{shown}: damaged WAV: {e}"))?;
-        (
-            all.into_iter().step_by(channels).collect(),
-            f64::from(spec.sample_rate),
-        )
+        let wav = Wav::read(path).map_err(|e| format!("{e}; give a WAV or a .csv"))?;
+        (wav.channel(0), f64::from(wav.sample_rate))
     };
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(format!(
