@@ -100,6 +100,10 @@ enum Command {
     /// Run a grid of offline runs over profile keys (in parallel, resumable, shardable) and
     /// collect their figures in DIR/sweep.csv; `entrain sweep merge` joins shard folders.
     Sweep(SweepArgs),
+    /// Measure the phase-response curve of the profile's plant to its stimulation pulse:
+    /// single pulses at evenly spaced phases, paired with unpulsed copies that share the noise;
+    /// writes prc.csv, prc_trials.csv, prc.json and prc.svg.
+    Prc(PrcArgs),
     /// Draw a run's node recording (`nodes.f32`, from `[output] nodes_rate_hz`): a time × node
     /// heat map, and for grid plants snapshots of the grid, as SVG files.
     Heatmap {
@@ -160,6 +164,125 @@ enum Command {
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         set: Vec<String>,
     },
+}
+
+/// `entrain prc …`.
+#[derive(Debug, Args)]
+struct PrcArgs {
+    /// Profile file (TOML). Omit it to use the embedded quickstart.
+    profile: Option<PathBuf>,
+    /// Override any profile value, as for `run` (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
+    /// Target phases, evenly spaced over the cycle.
+    #[arg(long, default_value_t = 24)]
+    phases: usize,
+    /// Trials per phase (each with its own noise seed: run.seed, +1, …).
+    #[arg(long, default_value_t = 10)]
+    trials: usize,
+    /// Periods from the pulse to the phase comparison.
+    #[arg(long, default_value_t = 5.0)]
+    cycles: f64,
+    /// Settling time before each pulse, seconds.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    settle: f64,
+    /// The phase: `plant` (the model's own) or `observable` (rising mean crossings of the
+    /// sensor signal); default: the plant's where the model has one.
+    #[arg(long, value_parser = ["plant", "observable"])]
+    phase: Option<String>,
+    /// Trials at a time (default: every core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output folder (default: runs/prc-<profile name>-<n>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `entrain prc`: measure, write the files, print the table's headline.
+fn prc(args: PrcArgs) -> ExitCode {
+    use crate::prc::{self, PhaseFrom, Settings};
+    let (profile, name) = match load(args.profile.as_deref(), &args.set) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let settings = Settings {
+        phases: args.phases,
+        trials: args.trials,
+        cycles: args.cycles,
+        settle_s: args.settle,
+        phase_from: match args.phase.as_deref() {
+            Some("plant") => Some(PhaseFrom::Plant),
+            Some(_) => Some(PhaseFrom::Observable),
+            None => None,
+        },
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let quiet = args.quiet;
+    let show = !quiet && std::io::stderr().is_terminal();
+    let progress = |done: usize, total: usize, eta_s: f64| {
+        if show && (done % 10 == 0 || done == total) {
+            eprint!("\r  {done}/{total} trials, ETA {eta_s:.0} s   ");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let measured = match prc::measure(&profile, &settings, jobs, progress) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {name}: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let out = args.out.unwrap_or_else(|| {
+        let stem = args
+            .profile
+            .as_deref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "quickstart".into());
+        (1..)
+            .map(|n| PathBuf::from("runs").join(format!("prc-{stem}-{n:03}")))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| PathBuf::from("runs").join(format!("prc-{stem}")))
+    });
+    let title = format!("Phase-response curve: {name}");
+    if let Err(e) = prc::write(&out, &measured, &title) {
+        eprintln!("error: {e}");
+        return ExitCode::from(FAILED);
+    }
+    if !quiet {
+        let f = &measured.fit;
+        println!(
+            "{} phases × {} trials, period {:.2} ms, phase from the {} → {}",
+            settings.phases,
+            settings.trials,
+            measured.period_s * 1e3,
+            match measured.phase_from {
+                PhaseFrom::Plant => "plant",
+                PhaseFrom::Observable => "observable",
+            },
+            out.display()
+        );
+        println!(
+            "  largest advance {:+.2}° at {:.0}°, largest delay {:+.2}° at {:.0}°",
+            measured.max_advance.0,
+            measured.max_advance.1,
+            measured.max_delay.0,
+            measured.max_delay.1
+        );
+        println!(
+            "  first harmonic: {:+.2}° {:+.2}° cos θ {:+.2}° sin θ (amplitude {:.2}°, advance peak at {:.0}°, residual {:.2}°)",
+            f.offset_deg, f.cos_deg, f.sin_deg, f.amplitude_deg, f.advance_phase_deg, f.residual_rms_deg
+        );
+        println!("  outputs: prc.csv, prc_trials.csv, prc.json, prc.svg");
+    }
+    ExitCode::SUCCESS
 }
 
 /// `entrain sweep …`.
@@ -481,6 +604,7 @@ pub fn main() -> ExitCode {
         }
         Command::Check { profile, set } => check(profile.as_deref(), &set),
         Command::Sweep(args) => sweep(args),
+        Command::Prc(args) => prc(args),
         Command::Evaluate {
             synthetic,
             files,

@@ -32,6 +32,7 @@
 //! - [`evaluate`] — the estimator benchmark: signal sets with ground truth, accuracy tables.
 //! - [`run`] — a whole offline run into an output folder.
 //! - [`sweep`] — grids of offline runs over profile keys: parallel, resumable, shardable.
+//! - [`prc`] — phase-response curves: single pulses at controlled phases, paired trials.
 //! - [`cli`] — the `entrain` command line.
 #![deny(missing_docs)]
 
@@ -43,6 +44,7 @@ pub mod evaluate;
 pub mod integrate;
 pub mod io;
 pub mod model;
+pub mod prc;
 pub mod profile;
 pub mod record;
 pub mod render;

@@ -877,15 +877,27 @@ fn read_training(path: &std::path::Path, sample_rate_hz: f64) -> Result<Vec<f64>
     Ok(wav.channel(0))
 }
 
+fn pulse(width_s: f64, amplitude: f64, shape: Shape) -> PulseShape {
+    PulseShape {
+        width_s,
+        amplitude,
+        biphasic: shape == Shape::Biphasic,
+    }
+}
+
 impl PolicySpec {
+    /// The pulse of a pulse policy (phase-locked or periodic); `None` for tACS and sham.
+    pub fn pulse(&self) -> Option<PulseShape> {
+        match self {
+            PolicySpec::PhaseLocked(p) => Some(pulse(p.width_s, p.amplitude, p.shape)),
+            PolicySpec::Periodic(p) => Some(pulse(p.width_s, p.amplitude, p.shape)),
+            PolicySpec::Tacs(_) | PolicySpec::None => None,
+        }
+    }
+
     /// Build the policy for `sample_rate_hz`.
     pub fn build(&self, sample_rate_hz: f64) -> Result<Box<dyn Policy>, String> {
         let fs = sample_rate_hz;
-        let pulse = |width_s: f64, amplitude: f64, shape: Shape| PulseShape {
-            width_s,
-            amplitude,
-            biphasic: shape == Shape::Biphasic,
-        };
         Ok(match self {
             PolicySpec::PhaseLocked(p) => Box::new(PhaseLockedPulses::new(
                 &PhaseLockedConfig {
@@ -1053,10 +1065,22 @@ fn apply_override(root: &mut toml::Table, set: &str) -> Result<(), String> {
         "expected KEY=VALUE, e.g. --set stimulation.target_phase_deg=90".to_string()
     })?;
     let path: Vec<&str> = path.trim().split('.').collect();
-    if path.len() < 2 || path.iter().any(|p| p.is_empty()) {
+    if path.iter().any(|p| p.is_empty()) {
         return Err("the key must be section.key, e.g. run.duration_s".into());
     }
     let value = parse_value(value.trim());
+    if path.len() == 1 {
+        // A whole section, replaced (e.g. another estimator kind with its own keys).
+        if !value.is_table() {
+            return Err(format!(
+                "the key must be section.key, e.g. run.duration_s, or a whole section as an \
+                 inline table, e.g. --set '{}={{kind = \"echt\", low_hz = 8, high_hz = 12}}'",
+                path[0]
+            ));
+        }
+        root.insert(path[0].to_string(), value);
+        return Ok(());
+    }
     let mut table = root;
     for part in &path[..path.len() - 1] {
         let entry = table
@@ -1975,6 +1999,24 @@ mod tests {
             other => panic!("quickstart is phase-locked, got {other:?}"),
         }
         assert_eq!(p.model.integrator, Scheme::EulerMaruyama);
+    }
+
+    #[test]
+    fn set_replaces_a_whole_section_with_an_inline_table() {
+        let (p, _) = load(
+            "q",
+            QUICKSTART,
+            &["estimator={kind = \"echt\", low_hz = 7, high_hz = 13}".into()],
+        )
+        .unwrap();
+        assert!(
+            matches!(p.estimator, EstimatorSection::Echt(_)),
+            "{:?}",
+            p.estimator
+        );
+        assert_eq!(p.estimator.band(), (7.0, 13.0));
+        let e = errors(QUICKSTART, &["estimator=3"]);
+        assert!(e.contains("inline table"), "{e}");
     }
 
     #[test]

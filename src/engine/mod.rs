@@ -13,13 +13,16 @@
 //! the record is dropped and counted), commands come in by a non-blocking pop from a bounded
 //! channel and are applied at block boundaries.
 
+mod forced;
 mod input;
 pub mod offline;
 mod processor;
 
+pub use forced::ForcedPlant;
+use forced::PinkInput;
 pub use input::{InputLink, InputReader, Recording};
+use processor::Source;
 pub use processor::{OutputChannel, Processor};
-use processor::{PinkInput, Source};
 
 /// Mixed into the run's seed for the pink-noise bank.
 const PINK_SEED_MIX: u64 = 0x5049_4E4B_4E4F_4953;
@@ -34,9 +37,7 @@ use crate::model::rate::Rate;
 use crate::model::sl_dn_field::SlDnField;
 use crate::model::wilson_cowan::WilsonCowan;
 use crate::model::{Coupling, Kuramoto, Plant, PlantCommon, StuartLandau};
-use crate::profile::{
-    ChannelSignal, ModelParams, NoiseColor, PolicySpec, Profile, SensorNode, StimNodes,
-};
+use crate::profile::{ChannelSignal, ModelParams, NoiseColor, PolicySpec, Profile, StimNodes};
 use crate::stim::{Limiter, StimCommand};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -248,22 +249,7 @@ pub const COMMAND_CAPACITY: usize = 64;
 pub fn build(profile: &Profile) -> Result<Run, String> {
     let fs = profile.run.sample_rate_hz;
     let latency = profile.run.latency_samples();
-    let plant = build_plant(profile)?;
-    let pink = match profile.model.noise_color {
-        NoiseColor::Pink if profile.model.noise_sd > 0.0 => {
-            // A seed of its own: the bank's streams are long jumps from it, which from the run's
-            // seed would be the sensor's noise stream.
-            let bank = PinkNoiseBank::new(
-                plant.nodes(),
-                fs / profile.model.samples_per_step as f64,
-                profile.model.pink_lowest_hz,
-                profile.run.seed ^ PINK_SEED_MIX,
-            )
-            .map_err(|e| format!("model.noise_color: {e}"))?;
-            Some(PinkInput::new(bank, profile.model.noise_sd))
-        }
-        _ => None,
-    };
+    let plant = forced_plant(profile)?;
     let estimator = profile
         .estimator
         .build(fs, latency as f64)
@@ -279,36 +265,6 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     // first onset on.
     if let Some(samples) = policy.pulse_samples() {
         limiter.declare_pulse_samples(samples);
-    }
-
-    let nodes = profile.model.nodes;
-    let mut forcing_gain = vec![0.0; nodes];
-    match &profile.stimulation.nodes {
-        StimNodes::All(_) => forcing_gain.fill(profile.model.forcing_gain),
-        StimNodes::List(list) => {
-            for &i in list {
-                forcing_gain[i] = profile.model.forcing_gain;
-            }
-        }
-        StimNodes::Disc(disc) => {
-            let (rows, cols) = plant.grid().ok_or_else(|| {
-                format!(
-                    "stimulation.nodes: a disc needs a grid plant (baier_grid, sl_dn_field); \
-                     model.kind = \"{}\" has none: list the nodes instead",
-                    profile.model.kind.name()
-                )
-            })?;
-            if disc.row >= rows || disc.col >= cols {
-                return Err(format!(
-                    "stimulation.nodes: the disc's centre (row {}, col {}) is outside the \
-                     {rows} × {cols} grid",
-                    disc.row, disc.col
-                ));
-            }
-            for i in disc.nodes(rows, cols) {
-                forcing_gain[i] = profile.model.forcing_gain;
-            }
-        }
     }
 
     let total = profile.run.total_samples();
@@ -333,11 +289,11 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let frames_capacity = ((profile.output.telemetry_buffer_s * fs).ceil() as usize)
         .max(2 * profile.run.block_frames);
     let node_snapshots = (profile.output.nodes_rate_hz > 0.0).then(|| {
-        let grid = plant.grid();
+        let grid = plant.plant().grid();
         NodeSnapshots {
             every: ((fs / profile.output.nodes_rate_hz).round() as u64).max(1),
-            nodes: plant.nodes(),
-            shape: grid.unwrap_or((1, plant.nodes())),
+            nodes: plant.plant().nodes(),
+            shape: grid.unwrap_or((1, plant.plant().nodes())),
             grid: grid.is_some(),
         }
     });
@@ -388,10 +344,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     };
     // Where the model defines no phase (Wilson–Cowan, Jansen–Rit, MPR, …) the ground truth is
     // the offline estimate, as for recorded signals (ENGINE.md).
-    let plant_has_phase = match profile.sensor.node {
-        SensorNode::Index(i) => plant.phase(i).is_some(),
-        SensorNode::Mean(_) => plant.mean_phase().is_some(),
-    };
+    let plant_has_phase = plant.sense(profile.sensor.node).1.is_some();
     let info = RunInfo {
         sample_rate_hz: fs,
         block_frames: profile.run.block_frames,
@@ -404,7 +357,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         settling_samples: estimator.settling_samples(),
         external_truth_band: (profile.sensor.external(&profile.audio) || !plant_has_phase)
             .then(|| profile.estimator.band()),
-        plant_bytes: plant.state_bytes(),
+        plant_bytes: plant.plant().state_bytes(),
         node_snapshots,
     };
     let channels = profile
@@ -436,9 +389,6 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         estimator,
         policy,
         limiter,
-        forcing_gain,
-        pink,
-        samples_per_step: profile.model.samples_per_step,
         latency_samples: latency,
         stim_start_sample: start,
         stim_stop_sample: stop,
@@ -463,6 +413,65 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         trigger_events: trigger_rx,
         input: input_tx,
     })
+}
+
+/// The profile's plant with its forcing path: per-node forcing gains from
+/// `stimulation.nodes`, pink input when `model.noise_color = "pink"`, one step every
+/// `model.samples_per_step` samples. Errors name the profile key at fault.
+pub fn forced_plant(profile: &Profile) -> Result<ForcedPlant, String> {
+    let fs = profile.run.sample_rate_hz;
+    let plant = build_plant(profile)?;
+    let pink = match profile.model.noise_color {
+        NoiseColor::Pink if profile.model.noise_sd > 0.0 => {
+            // A seed of its own: the bank's streams are long jumps from it, which from the run's
+            // seed would be the sensor's noise stream.
+            let bank = PinkNoiseBank::new(
+                plant.nodes(),
+                fs / profile.model.samples_per_step as f64,
+                profile.model.pink_lowest_hz,
+                profile.run.seed ^ PINK_SEED_MIX,
+            )
+            .map_err(|e| format!("model.noise_color: {e}"))?;
+            Some(PinkInput::new(bank, profile.model.noise_sd))
+        }
+        _ => None,
+    };
+    let nodes = profile.model.nodes;
+    let mut forcing_gain = vec![0.0; nodes];
+    match &profile.stimulation.nodes {
+        StimNodes::All(_) => forcing_gain.fill(profile.model.forcing_gain),
+        StimNodes::List(list) => {
+            for &i in list {
+                forcing_gain[i] = profile.model.forcing_gain;
+            }
+        }
+        StimNodes::Disc(disc) => {
+            let (rows, cols) = plant.grid().ok_or_else(|| {
+                format!(
+                    "stimulation.nodes: a disc needs a grid plant (baier_grid, sl_dn_field); \
+                     model.kind = \"{}\" has none: list the nodes instead",
+                    profile.model.kind.name()
+                )
+            })?;
+            if disc.row >= rows || disc.col >= cols {
+                return Err(format!(
+                    "stimulation.nodes: the disc's centre (row {}, col {}) is outside the \
+                     {rows} × {cols} grid",
+                    disc.row, disc.col
+                ));
+            }
+            for i in disc.nodes(rows, cols) {
+                forcing_gain[i] = profile.model.forcing_gain;
+            }
+        }
+    }
+
+    Ok(ForcedPlant::new(
+        plant,
+        forcing_gain,
+        pink,
+        profile.model.samples_per_step,
+    ))
 }
 
 fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {

@@ -1,14 +1,12 @@
 //! The real-time half: one call of [`Processor::process_block`] runs the whole loop for a block.
 
 use super::{
-    Command, Counters, InputReader, NodeSnapshots, Record, Recording, TriggerEvent, NODE_CHUNK,
+    Command, Counters, ForcedPlant, InputReader, NodeSnapshots, Record, Recording, TriggerEvent,
+    NODE_CHUNK,
 };
 use crate::estimate::PhaseEstimator;
-use crate::model::pink::PinkNoiseBank;
-use crate::model::Plant;
 use crate::profile::{ChannelSignal, SensorNode};
 use crate::stim::{Limiter, Policy, StimCommand, StimSample};
-use num_complex::Complex64;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -20,16 +18,13 @@ use std::time::Instant;
 
 /// Everything [`super::build`] hands to the processor.
 pub(super) struct Parts {
-    pub plant: Box<dyn Plant>,
+    pub plant: ForcedPlant,
     pub sensor: SensorNode,
     pub sensor_noise_sd: f64,
     pub sensor_rng: Xoshiro256PlusPlus,
     pub estimator: Box<dyn PhaseEstimator>,
     pub policy: Box<dyn Policy>,
     pub limiter: Limiter,
-    pub forcing_gain: Vec<f64>,
-    pub pink: Option<PinkInput>,
-    pub samples_per_step: usize,
     pub latency_samples: usize,
     pub stim_start_sample: u64,
     pub stim_stop_sample: u64,
@@ -44,22 +39,6 @@ pub(super) struct Parts {
     pub source: Source,
     pub commands: crossbeam_channel::Receiver<Command>,
     pub counters: Arc<Counters>,
-}
-
-/// Pink noise added to every node's forcing at each plant step.
-pub(super) struct PinkInput {
-    bank: PinkNoiseBank,
-    /// SD of the added input, model input units.
-    sd: f64,
-    /// This step's samples, one per node.
-    values: Vec<f64>,
-}
-
-impl PinkInput {
-    pub(super) fn new(bank: PinkNoiseBank, sd: f64) -> Self {
-        let values = vec![0.0; bank.nodes()];
-        Self { bank, sd, values }
-    }
 }
 
 /// What the sensor reads.
@@ -110,9 +89,8 @@ enum Window {
 /// has passed the limiter; the forcing the plant receives is the output delayed by the declared
 /// latency, scaled by each node's forcing gain.
 pub struct Processor {
-    plant: Box<dyn Plant>,
-    sensor_mean: bool,
-    sensor_node: usize,
+    plant: ForcedPlant,
+    sensor: SensorNode,
     sensor_noise_sd: f64,
     sensor_rng: Xoshiro256PlusPlus,
     /// The sensor's clean reading and the ground-truth phase, valid until the plant steps
@@ -121,12 +99,6 @@ pub struct Processor {
     estimator: Box<dyn PhaseEstimator>,
     policy: Box<dyn Policy>,
     limiter: Limiter,
-    forcing_gain: Vec<f64>,
-    forcing: Vec<Complex64>,
-    pink: Option<PinkInput>,
-    samples_per_step: usize,
-    steps_pending: usize,
-    forcing_sum: f64,
     /// Ring of the last `latency_samples` outputs; `latency_head` is the oldest.
     latency_line: Vec<f64>,
     latency_head: usize,
@@ -159,28 +131,16 @@ pub struct Processor {
 
 impl Processor {
     pub(super) fn new(mut p: Parts) -> Self {
-        let nodes = p.plant.nodes();
         // Silent until the stimulation window opens; `start` then ramps up from zero.
         p.limiter.stop();
-        let (sensor_mean, sensor_node) = match p.sensor {
-            SensorNode::Index(i) => (false, i),
-            SensorNode::Mean(_) => (true, 0),
-        };
         Self {
-            sensor_mean,
-            sensor_node,
+            sensor: p.sensor,
             sensor_noise_sd: p.sensor_noise_sd,
             sensor_rng: p.sensor_rng,
             sensed: None,
             estimator: p.estimator,
             policy: p.policy,
             limiter: p.limiter,
-            forcing_gain: p.forcing_gain,
-            forcing: vec![Complex64::default(); nodes],
-            pink: p.pink,
-            samples_per_step: p.samples_per_step,
-            steps_pending: 0,
-            forcing_sum: 0.0,
             latency_line: vec![0.0; p.latency_samples],
             latency_head: 0,
             stim_start_sample: p.stim_start_sample,
@@ -347,7 +307,7 @@ impl Processor {
             let first = chunk * NODE_CHUNK;
             for (k, v) in values.iter_mut().enumerate() {
                 if first + k < snapshots.nodes {
-                    *v = self.plant.observable(first + k) as f32;
+                    *v = self.plant.plant().observable(first + k) as f32;
                 }
             }
             self.push(Record::NodeValues { values });
@@ -372,14 +332,7 @@ impl Processor {
             Source::Plant => match self.sensed {
                 Some(reading) => reading,
                 None => {
-                    let reading = if self.sensor_mean {
-                        (self.plant.mean_observable(), self.plant.mean_phase())
-                    } else {
-                        (
-                            self.plant.observable(self.sensor_node),
-                            self.plant.phase(self.sensor_node),
-                        )
-                    };
+                    let reading = self.plant.sense(self.sensor);
                     self.sensed = Some(reading);
                     reading
                 }
@@ -445,7 +398,7 @@ impl Processor {
                 clock_phase: request.clock_phase_rad as f32,
             });
             for k in 0..self.record_nodes.len() {
-                let value = self.plant.observable(self.record_nodes[k]) as f32;
+                let value = self.plant.plant().observable(self.record_nodes[k]) as f32;
                 self.push(Record::Node { value });
             }
         } else {
@@ -460,23 +413,8 @@ impl Processor {
         }
         // 7. Plant: one step every `samples_per_step` samples, forced by the mean delivered
         //    stimulus over those samples (a short pulse keeps its charge).
-        self.forcing_sum += delivered;
-        self.steps_pending += 1;
-        if self.steps_pending == self.samples_per_step {
-            let mean = self.forcing_sum / self.samples_per_step as f64;
-            for (f, g) in self.forcing.iter_mut().zip(&self.forcing_gain) {
-                *f = Complex64::new(g * mean, 0.0);
-            }
-            if let Some(pink) = self.pink.as_mut() {
-                pink.bank.fill(&mut pink.values);
-                for (f, p) in self.forcing.iter_mut().zip(&pink.values) {
-                    f.re += pink.sd * p;
-                }
-            }
-            self.plant.step(&self.forcing);
+        if self.plant.push(delivered) {
             self.sensed = None;
-            self.forcing_sum = 0.0;
-            self.steps_pending = 0;
         }
         if limited.onset {
             if let Some(trigger) = self.trigger.as_mut() {

@@ -956,6 +956,14 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
 }
 
+/// A shaded band of a [`lines_with_bands_svg`] chart, e.g. a confidence interval.
+pub struct Band {
+    /// Name in the key.
+    pub name: String,
+    /// `(x, low, high)` in x order; non-finite points are skipped.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
 /// A line chart (with markers) of `lines` as SVG of `width_px × height_px`: `title`, axis labels
 /// and a key. Used for figures such as phase error vs SNR per estimator.
 pub fn lines_svg(
@@ -964,12 +972,31 @@ pub fn lines_svg(
     x_label: &str,
     y_label: &str,
     lines: &[Line],
+    size: (u32, u32),
+) -> Result<(), String> {
+    lines_with_bands_svg(path, title, (x_label, y_label), lines, &[], size)
+}
+
+/// [`lines_svg`] with shaded `bands` drawn underneath the lines (band `i` in line `i`'s colour).
+pub fn lines_with_bands_svg(
+    path: &Path,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    lines: &[Line],
+    bands: &[Band],
     (width_px, height_px): (u32, u32),
 ) -> Result<(), String> {
     let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let band_finite = |p: &&(f64, f64, f64)| p.0.is_finite() && p.1.is_finite() && p.2.is_finite();
     let points: Vec<(f64, f64)> = lines
         .iter()
         .flat_map(|l| l.points.iter().filter(finite).copied())
+        .chain(bands.iter().flat_map(|b| {
+            b.points
+                .iter()
+                .filter(band_finite)
+                .flat_map(|p| [(p.0, p.1), (p.0, p.2)])
+        }))
         .collect();
     if points.is_empty() {
         return Err(format!("{}: nothing to draw", path.display()));
@@ -1002,6 +1029,21 @@ pub fn lines_svg(
         .axis_desc_style((FONT, DESC_PX))
         .draw()
         .map_err(|e| fail(&e))?;
+    for (i, band) in bands.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let pts: Vec<&(f64, f64, f64)> = band.points.iter().filter(band_finite).collect();
+        let outline: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|p| (p.0, p.2))
+            .chain(pts.iter().rev().map(|p| (p.0, p.1)))
+            .collect();
+        let fill = colour.mix(0.25).filled();
+        chart
+            .draw_series(std::iter::once(Polygon::new(outline, fill)))
+            .map_err(|e| fail(&e))?
+            .label(band.name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], fill));
+    }
     for (i, line) in lines.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
         let pts: Vec<(f64, f64)> = line.points.iter().filter(finite).copied().collect();

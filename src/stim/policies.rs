@@ -27,6 +27,19 @@ pub struct PulseShape {
     pub biphasic: bool,
 }
 
+impl PulseShape {
+    /// The pulse as requested samples at `sample_rate` Hz, from its onset to its last non-zero
+    /// sample (stimulus units, before the limiter). Errors for a width or amplitude that no
+    /// policy would accept.
+    pub fn waveform(&self, sample_rate: f64) -> Result<Vec<f64>, String> {
+        check_sample_rate(sample_rate)?;
+        let pulse = PulseSamples::new(self, sample_rate)?;
+        Ok((0..pulse.len())
+            .map(|pos| pulse.value(pos, self.amplitude))
+            .collect())
+    }
+}
+
 /// Configuration of [`PhaseLockedPulses`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhaseLockedConfig {
