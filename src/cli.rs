@@ -122,6 +122,21 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         height: u32,
     },
+    /// Write one self-contained HTML page of a run's figures: pulse phases (rose), phase
+    /// error, PLV over time, spectra before / during / after, a stretch of signal, and for
+    /// real-time runs the block times. Images also go to DIR/report/ with figures.json.
+    Report {
+        /// The run's output folder (from `entrain run ... --out DIR`).
+        dir: PathBuf,
+        /// The page (default: DIR/report.html); its figures go in the folder of the same name
+        /// without .html.
+        #[arg(long, value_name = "FILE.html")]
+        out: Option<PathBuf>,
+        /// The stretch of signal to draw, seconds since the run's start (default: 1 s from
+        /// 0.25 s before stimulation starts).
+        #[arg(long, value_name = "START:END")]
+        stretch: Option<String>,
+    },
     /// Benchmark every phase estimator against ground truth on the synthetic set and/or
     /// recorded files; prints the table and writes evaluate.csv, evaluate_strata.csv and
     /// error_vs_snr.svg.
@@ -633,6 +648,43 @@ pub fn main() -> ExitCode {
             width,
             height,
         } => heatmap(&dir, out.as_deref(), snapshots, width, height),
+        Command::Report { dir, out, stretch } => report(&dir, out, stretch.as_deref()),
+    }
+}
+
+/// `entrain report`: a folder that is not a run, a bad file in it or a bad option exits 2, a
+/// failed write 1.
+fn report(dir: &Path, html: Option<PathBuf>, stretch: Option<&str>) -> ExitCode {
+    use crate::report::{self as rp, ReportError};
+    let stretch = match stretch.map(rp::parse_stretch).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    match rp::report(dir, &rp::Options { html, stretch }) {
+        Ok(written) => {
+            println!(
+                "{}: {} figures ({}), data in {}",
+                written.html.display(),
+                written.svgs.len(),
+                written.svgs.join(", "),
+                written.figures_dir.join("figures.json").display()
+            );
+            for note in &written.notes {
+                println!("  note: {note}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(ReportError::BadInput(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(BAD_INPUT)
+        }
+        Err(ReportError::Failed(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(FAILED)
+        }
     }
 }
 

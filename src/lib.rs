@@ -28,7 +28,9 @@
 //! - [`io`] — the real-time audio driver (cpal) and the serial trigger line.
 //! - [`record`] — the recorder thread and the run outputs (`summary.json`, `events.csv`,
 //!   `signals.wav`, `nodes.f32`).
-//! - [`render`] — pictures: a run's node recording (heat map, grid snapshots), line charts.
+//! - [`render`] — pictures: a run's node recording (heat map, grid snapshots), line charts,
+//!   histograms, rose plots.
+//! - [`report`] — `entrain report`: one self-contained HTML page of a run's figures.
 //! - [`evaluate`] — the estimator benchmark: signal sets with ground truth, accuracy tables.
 //! - [`run`] — a whole offline run into an output folder.
 //! - [`sweep`] — grids of offline runs over profile keys: parallel, resumable, shardable.
@@ -48,6 +50,7 @@ pub mod prc;
 pub mod profile;
 pub mod record;
 pub mod render;
+pub mod report;
 pub mod run;
 pub mod stim;
 pub mod sweep;

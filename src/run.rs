@@ -199,6 +199,7 @@ fn summary(
         suppressed_pulses: recorded.suppressed_pulses,
         phase_error: recorded.phase_error,
         plv: recorded.plv,
+        plv_series: recorded.plv_series,
         dropped_records: Counters::get(&counters.dropped_records),
         gap_frames: recorded.gap_frames,
         node_frames: recorded.node_frames,

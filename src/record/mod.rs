@@ -73,6 +73,8 @@ pub struct Recorded {
     pub phase_error: PhaseError,
     /// Entrainment PLV between stimulus and plant.
     pub plv: Plv,
+    /// The same PLV in sliding windows over the run (`None` when nothing is stimulated).
+    pub plv_series: Option<PlvSeries>,
     /// Per-block processing time as a fraction of the block's period.
     pub block_time: BlockTime,
     /// Time between consecutive block starts (in real time: the callback period).
@@ -116,6 +118,26 @@ pub struct Plv {
     pub after: Option<f64>,
 }
 
+/// Window of the sliding PLV series, seconds.
+pub const PLV_WINDOW_S: f64 = 1.0;
+/// Hop between the sliding PLV series' windows, seconds.
+pub const PLV_HOP_S: f64 = 0.5;
+
+/// The entrainment PLV of [`Plv`] (same phases, same stimulus clock) in sliding windows, so its
+/// course over the run can be drawn. Windows are in plant time (pulse arrival time, like the
+/// before / during / after split) and lie wholly inside the recorded run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PlvSeries {
+    /// Window length, seconds.
+    pub window_s: f64,
+    /// Hop between window starts, seconds.
+    pub hop_s: f64,
+    /// Centre of each window, seconds since the run's start.
+    pub time_s: Vec<f64>,
+    /// PLV in each window; `null` where fewer than 10 phase pairs were defined.
+    pub plv: Vec<Option<f64>>,
+}
+
 /// Processing time per block relative to its period.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BlockTime {
@@ -127,6 +149,21 @@ pub struct BlockTime {
     pub p99_fraction: Option<f64>,
     /// Maximum busy time / period.
     pub max_fraction: Option<f64>,
+    /// Histogram of busy time / period over all blocks (absent when no block was measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<BlockTimeHistogram>,
+}
+
+/// Histogram of the per-block busy fraction (busy time / block period; 1.0 is the deadline).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BlockTimeHistogram {
+    /// Bin width, fraction of the period (1, 2 or 5 × 10ᵏ, at least 0.01; at most 200 bins).
+    pub bin_width: f64,
+    /// Bin edges from 0, `counts.len() + 1` of them; bin i is `[edges[i], edges[i+1])` and the
+    /// last edge is above the largest fraction.
+    pub edges: Vec<f64>,
+    /// Blocks per bin; they sum to the blocks measured.
+    pub counts: Vec<u64>,
 }
 
 /// The running recorder thread.
@@ -547,7 +584,7 @@ impl State {
         self.events
             .flush()
             .map_err(|e| format!("events.csv: {e}"))?;
-        self.recorded.plv = self.plv();
+        (self.recorded.plv, self.recorded.plv_series) = self.plv();
         let stats = circular_stats(self.errors.iter().copied());
         self.recorded.phase_error = PhaseError {
             mean_deg: stats.map(|s| s.mean_rad.to_degrees()),
@@ -568,42 +605,73 @@ impl State {
         Ok(self.recorded)
     }
 
-    /// PLV before / during / after, from the decimated plant phase and the stimulus phase: the
-    /// policy's own clock where it has one, otherwise phase 0 at each pulse arrival with linear
-    /// interpolation between arrivals. Outside the stimulation window the stimulus phase is
-    /// extrapolated at the mean stimulation frequency, so "before" and "after" measure how
-    /// coherent the free rhythm is with the clock stimulation imposes.
-    fn plv(&self) -> Plv {
-        let d = self.decimation as f64;
+    /// PLV before / during / after, and in sliding windows ([`PlvSeries`]), from the decimated
+    /// plant phase and the stimulus phase: the policy's own clock where it has one, otherwise
+    /// phase 0 at each pulse arrival with linear interpolation between arrivals. Outside the
+    /// stimulation window the stimulus phase is extrapolated at the mean stimulation frequency,
+    /// so "before" and "after" measure how coherent the free rhythm is with the clock
+    /// stimulation imposes.
+    fn plv(&self) -> (Plv, Option<PlvSeries>) {
+        let d = self.decimation;
         let len = self.plant_phase.len().min(self.clock_phase.len());
         if !self.info.stimulates || len == 0 {
-            return Plv::default();
+            return (Plv::default(), None);
         }
-        let latency = self.info.latency_samples as f64;
+        let latency = self.info.latency_samples as u64;
         // Index k ↔ arrival sample k·d + latency.
-        let arrival_of = |k: usize| k as f64 * d + latency;
-        let start = self.info.stim_start_sample as f64 + latency;
-        let stop = self.info.stim_stop_sample as f64 + latency;
+        let arrival_of = |k: usize| k as f64 * d as f64 + latency as f64;
+        let start = self.info.stim_start_sample as f64 + latency as f64;
+        let stop = self.info.stim_stop_sample as f64 + latency as f64;
         let has_clock = self.clock_phase[..len].iter().any(|c| c.is_finite());
         let stim: Vec<f64> = if has_clock {
             extrapolated_clock(&self.clock_phase[..len])
         } else {
             match pulse_clock(&self.arrivals, len, arrival_of) {
                 Some(s) => s,
-                None => return Plv::default(),
+                None => return (Plv::default(), None),
             }
         };
-        let window = |lo: f64, hi: f64| {
-            let diffs = (0..len)
-                .filter(|&k| (lo..hi).contains(&arrival_of(k)))
-                .map(|k| self.plant_phase[k] as f64 - stim[k]);
-            circular_stats(diffs).filter(|s| s.n >= 10).map(|s| s.r)
+        let diffs: Vec<f64> = (0..len)
+            .map(|k| self.plant_phase[k] as f64 - stim[k])
+            .collect();
+        let plv_of = |ks: &[f64]| {
+            circular_stats(ks.iter().copied())
+                .filter(|s| s.n >= 10)
+                .map(|s| s.r)
         };
-        Plv {
+        let window = |lo: f64, hi: f64| {
+            let inside: Vec<f64> = (0..len)
+                .filter(|&k| (lo..hi).contains(&arrival_of(k)))
+                .map(|k| diffs[k])
+                .collect();
+            plv_of(&inside)
+        };
+        let plv = Plv {
             before: window(0.0, start),
             during: window(start, stop),
             after: window(stop, f64::INFINITY),
+        };
+        // The series: windows [j·hop, j·hop + width) of arrival samples that end by the last
+        // recorded arrival; the first index at or after arrival sample t is ⌈(t − latency)/d⌉.
+        let fs = self.info.sample_rate_hz;
+        let width = ((PLV_WINDOW_S * fs).round() as u64).max(1);
+        let hop = ((PLV_HOP_S * fs).round() as u64).max(1);
+        let end = len as u64 * d + latency;
+        let first_at = |t: u64| (t.saturating_sub(latency).div_ceil(d) as usize).min(len);
+        let mut series = PlvSeries {
+            window_s: width as f64 / fs,
+            hop_s: hop as f64 / fs,
+            ..PlvSeries::default()
+        };
+        let mut lo = 0;
+        while lo + width <= end {
+            series.time_s.push((lo as f64 + 0.5 * width as f64) / fs);
+            series
+                .plv
+                .push(plv_of(&diffs[first_at(lo)..first_at(lo + width)]));
+            lo += hop;
         }
+        (plv, Some(series))
     }
 }
 
@@ -699,7 +767,40 @@ fn block_time(fractions: &mut [f64]) -> BlockTime {
         median_fraction: Some(at(0.5)),
         p99_fraction: Some(at(0.99)),
         max_fraction: fractions.last().copied(),
+        histogram: block_time_histogram(fractions),
     }
+}
+
+/// Most bins in a [`BlockTimeHistogram`]: a stall of many periods widens the bins instead.
+const MAX_BLOCK_BINS: usize = 200;
+
+/// The histogram of busy fractions: bins of the smallest 1-2-5 width ≥ 0.01 that covers the
+/// largest fraction in at most [`MAX_BLOCK_BINS`] bins. Non-finite fractions are not counted.
+fn block_time_histogram(fractions: &[f64]) -> Option<BlockTimeHistogram> {
+    let max = fractions
+        .iter()
+        .copied()
+        .filter(|f| f.is_finite())
+        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))))?
+        .max(0.0);
+    let mut width = 0.01;
+    let bins = |w: f64| (max / w).floor() as usize + 1;
+    for step in [2.0, 2.5, 2.0].iter().cycle() {
+        if bins(width) <= MAX_BLOCK_BINS {
+            break;
+        }
+        width *= step;
+    }
+    let n = bins(width);
+    let mut counts = vec![0u64; n];
+    for f in fractions.iter().filter(|f| f.is_finite()) {
+        counts[((f.max(0.0) / width).floor() as usize).min(n - 1)] += 1;
+    }
+    Some(BlockTimeHistogram {
+        bin_width: width,
+        edges: (0..=n).map(|i| i as f64 * width).collect(),
+        counts,
+    })
 }
 
 /// The `summary.json` of a run (a stable contract: fields are added, never renamed).
@@ -727,6 +828,9 @@ pub struct Summary {
     pub phase_error: PhaseError,
     /// Entrainment PLV before / during / after stimulation.
     pub plv: Plv,
+    /// The same PLV in sliding windows (absent when nothing is stimulated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plv_series: Option<PlvSeries>,
     /// Telemetry records dropped (the recorder fell behind).
     pub dropped_records: u64,
     /// Samples whose frame was dropped, written to `signals.wav` as zeros.
@@ -798,4 +902,55 @@ pub fn write_summary(dir: &Path, summary: &Summary) -> Result<PathBuf, String> {
     std::fs::write(&path, text + "\n")
         .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_time_histogram_counts_every_block_and_covers_the_largest() {
+        let mut fractions: Vec<f64> = (0..1000).map(|i| 0.05 + 0.3 * (i as f64 / 999.0)).collect();
+        fractions.push(1.37); // one late block
+        let time = block_time(&mut fractions);
+        let h = time.histogram.expect("blocks were measured");
+        assert_eq!(h.counts.iter().sum::<u64>(), time.blocks);
+        assert_eq!(h.edges.len(), h.counts.len() + 1);
+        assert_eq!(h.edges[0], 0.0);
+        assert!((h.bin_width - 0.01).abs() < 1e-12, "{}", h.bin_width);
+        let max = time.max_fraction.unwrap();
+        assert!(*h.edges.last().unwrap() > max, "the last bin holds the max");
+        let last = h.counts.len() - 1;
+        assert_eq!(h.counts[last], 1, "the late block is alone in the last bin");
+        assert!(h.edges[last] <= max);
+        assert!(h
+            .edges
+            .windows(2)
+            .all(|w| (w[1] - w[0] - h.bin_width).abs() < 1e-9));
+        // Counting agrees with a direct count of one bin.
+        let (lo, hi) = (h.edges[10], h.edges[11]);
+        let direct = fractions.iter().filter(|&&f| f >= lo && f < hi).count() as u64;
+        assert_eq!(h.counts[10], direct);
+    }
+
+    #[test]
+    fn a_stall_widens_the_bins_instead_of_multiplying_them() {
+        let mut fractions = vec![0.1; 99];
+        fractions.push(57.0);
+        let time = block_time(&mut fractions);
+        let h = time.histogram.unwrap();
+        assert!(h.counts.len() <= MAX_BLOCK_BINS, "{} bins", h.counts.len());
+        assert!(
+            (h.bin_width - 0.5).abs() < 1e-12,
+            "1-2-5 steps: {}",
+            h.bin_width
+        );
+        assert_eq!(h.counts.iter().sum::<u64>(), 100);
+        assert!(*h.edges.last().unwrap() > 57.0);
+        assert!(block_time(&mut []).histogram.is_none());
+        // Exactly on an edge still lands inside.
+        let h = block_time_histogram(&[0.0, 0.5]).unwrap();
+        assert_eq!(h.counts.iter().sum::<u64>(), 2);
+        assert!(*h.edges.last().unwrap() > 0.5);
+    }
 }

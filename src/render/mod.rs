@@ -1,5 +1,8 @@
 //! Rendering of per-node recordings: reading `nodes.f32` + `nodes.json` and drawing them as SVG
-//! pictures (a time × node heat map, and snapshots of the grid at chosen times).
+//! pictures (a time × node heat map, and snapshots of the grid at chosen times). Also the
+//! generic SVG charts other modules draw with: line charts with shaded spans, vertical marks and
+//! histogram bars ([`chart_svg`], stacked panels [`panels_svg`], [`lines_svg`]), grid heat maps
+//! ([`grid_svg`]) and polar histograms ([`rose_svg`]).
 //!
 //! This module owns only the file format reader and the drawing. It does no engine work: it never
 //! runs a plant, never touches the real-time path, and only reads what the recorder wrote.
@@ -948,20 +951,105 @@ fn tick_formatter(ticks: &[f64]) -> impl Fn(&f64) -> String {
     }
 }
 
-/// One line of a [`lines_svg`] chart: a name for the key and its (x, y) points.
+/// One line of a [`lines_svg`] / [`chart_svg`] chart: a name for the key and its (x, y) points.
 pub struct Line {
-    /// Name in the key.
+    /// Name in the key (empty: not in the key).
     pub name: String,
-    /// Points, in x order; non-finite points are skipped.
+    /// Points, in x order; the line breaks at non-finite points.
     pub points: Vec<(f64, f64)>,
 }
 
-/// A shaded band of a [`lines_with_bands_svg`] chart, e.g. a confidence interval.
+/// A shaded band of a chart, e.g. a confidence interval around a line.
 pub struct Band {
-    /// Name in the key.
+    /// Name in the key (empty: not in the key).
     pub name: String,
     /// `(x, low, high)` in x order; non-finite points are skipped.
     pub points: Vec<(f64, f64, f64)>,
+}
+
+/// A shaded x interval of a chart (e.g. a stimulation period), named at its top.
+pub struct Span {
+    /// Written at the top of the interval.
+    pub name: String,
+    /// Start of the interval (x units).
+    pub from: f64,
+    /// End of the interval (x units).
+    pub to: f64,
+    /// Shade (8-bit sRGB; drawn at 15 % opacity).
+    pub rgb: [u8; 3],
+}
+
+/// A vertical line across a chart at `x` (a deadline, a mean, a pulse), in the key unless its
+/// name is empty.
+pub struct Mark {
+    /// Name in the key (empty: not in the key).
+    pub name: String,
+    /// Where it is (x units).
+    pub x: f64,
+    /// Colour (8-bit sRGB).
+    pub rgb: [u8; 3],
+}
+
+/// A line chart: what [`chart_svg`] and each panel of [`panels_svg`] draw. Ranges not given are
+/// fitted to the lines' finite points with 5 % padding.
+#[derive(Default)]
+pub struct Chart<'a> {
+    /// Caption (empty: none).
+    pub title: &'a str,
+    /// x axis description.
+    pub x_label: &'a str,
+    /// y axis description.
+    pub y_label: &'a str,
+    /// The lines, coloured in order from plotters' 99-colour palette.
+    pub lines: &'a [Line],
+    /// Shaded x intervals, drawn under the lines.
+    pub spans: &'a [Span],
+    /// Shaded bands (band `i` in line `i`'s colour), drawn under the lines; the default ranges
+    /// include them.
+    pub bands: &'a [Band],
+    /// Vertical lines, drawn over the lines.
+    pub marks: &'a [Mark],
+    /// x range (default: the lines' points).
+    pub x_range: Option<Range<f64>>,
+    /// y range (default: the lines' points).
+    pub y_range: Option<Range<f64>>,
+    /// A dot on every point (for short series).
+    pub markers: bool,
+    /// Where the key goes (default: upper right).
+    pub legend: Option<SeriesLabelPosition>,
+    /// Colours of the lines in order (8-bit sRGB); lines beyond them take plotters' palette.
+    pub colours: &'a [[u8; 3]],
+    /// Bars of a histogram drawn under everything else; with it the default y range is
+    /// 0 … 1.1 × the largest count and the default x range spans the edges and the marks.
+    pub histogram: Option<Histogram<'a>>,
+}
+
+/// Bars of a histogram: bin `i` is `[edges[i], edges[i + 1])` with `counts[i]` in it.
+#[derive(Clone, Copy)]
+pub struct Histogram<'a> {
+    /// Bin edges, ascending and finite, `counts.len() + 1` of them.
+    pub edges: &'a [f64],
+    /// Count per bin.
+    pub counts: &'a [u64],
+}
+
+impl Histogram<'_> {
+    fn check(&self) -> Result<(), String> {
+        let e = self.edges;
+        if e.len() != self.counts.len() + 1
+            || self.counts.is_empty()
+            || e.iter().any(|x| !x.is_finite())
+            || e.windows(2).any(|w| w[1] <= w[0])
+        {
+            return Err(format!(
+                "a histogram of {} bins needs {} ascending finite edges, got {}",
+                self.counts.len(),
+                self.counts.len() + 1,
+                e.len()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A line chart (with markers) of `lines` as SVG of `width_px × height_px`: `title`, axis labels
@@ -974,63 +1062,249 @@ pub fn lines_svg(
     lines: &[Line],
     size: (u32, u32),
 ) -> Result<(), String> {
-    lines_with_bands_svg(path, title, (x_label, y_label), lines, &[], size)
+    let chart = Chart {
+        title,
+        x_label,
+        y_label,
+        lines,
+        markers: true,
+        ..Chart::default()
+    };
+    chart_svg(path, &chart, size)
 }
 
-/// [`lines_svg`] with shaded `bands` drawn underneath the lines (band `i` in line `i`'s colour).
+/// [`lines_svg`] with shaded `bands` under the lines (band `i` in line `i`'s colour).
 pub fn lines_with_bands_svg(
     path: &Path,
     title: &str,
     (x_label, y_label): (&str, &str),
     lines: &[Line],
     bands: &[Band],
+    size: (u32, u32),
+) -> Result<(), String> {
+    let chart = Chart {
+        title,
+        x_label,
+        y_label,
+        lines,
+        bands,
+        markers: true,
+        ..Chart::default()
+    };
+    chart_svg(path, &chart, size)
+}
+
+/// `chart` as an SVG file of `width_px × height_px`. Fails (naming `path`) when there is nothing
+/// to draw: no finite point and no x and y range given.
+pub fn chart_svg(
+    path: &Path,
+    chart: &Chart,
     (width_px, height_px): (u32, u32),
 ) -> Result<(), String> {
-    let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
-    let band_finite = |p: &&(f64, f64, f64)| p.0.is_finite() && p.1.is_finite() && p.2.is_finite();
-    let points: Vec<(f64, f64)> = lines
-        .iter()
-        .flat_map(|l| l.points.iter().filter(finite).copied())
-        .chain(bands.iter().flat_map(|b| {
-            b.points
-                .iter()
-                .filter(band_finite)
-                .flat_map(|p| [(p.0, p.1), (p.0, p.2)])
-        }))
-        .collect();
-    if points.is_empty() {
-        return Err(format!("{}: nothing to draw", path.display()));
-    }
-    let span = |v: Vec<f64>| {
-        let (lo, hi) = v
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
-        let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
-        (lo - pad)..(hi + pad)
-    };
-    let x_range = span(points.iter().map(|p| p.0).collect());
-    let y_range = span(points.iter().map(|p| p.1).collect());
+    let shown = path.display().to_string();
+    let root = SVGBackend::new(path, (width_px, height_px)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| format!("{shown}: {e}"))?;
+    draw_chart(&root, chart, TITLE_PX).map_err(|e| format!("{shown}: {e}"))?;
+    root.present().map_err(|e| format!("{shown}: {e}"))
+}
+
+/// `panels` stacked top to bottom (equal heights) under one `title`, as an SVG file of
+/// `width_px × height_px`. Give the panels the same `x_range` to line their time axes up.
+pub fn panels_svg(
+    path: &Path,
+    title: &str,
+    panels: &[Chart],
+    (width_px, height_px): (u32, u32),
+) -> Result<(), String> {
     let shown = path.display().to_string();
     let fail = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    if panels.is_empty() {
+        return Err(fail(&"no panels to draw"));
+    }
     let root = SVGBackend::new(path, (width_px, height_px)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, TITLE_PX))
+    let title_style = TextStyle::from((FONT, TITLE_PX)).pos(Pos::new(HPos::Center, VPos::Center));
+    root.draw_text(
+        title,
+        &title_style,
+        ((width_px / 2) as i32, (TITLE_H / 2) as i32),
+    )
+    .map_err(|e| fail(&e))?;
+    let body = root
+        .clone()
+        .shrink((0, TITLE_H), (width_px, height_px.saturating_sub(TITLE_H)));
+    for (area, panel) in body.split_evenly((panels.len(), 1)).iter().zip(panels) {
+        draw_chart(area, panel, PANEL_TITLE_PX).map_err(|e| fail(&e))?;
+    }
+    root.present().map_err(|e| fail(&e))
+}
+
+/// The finite min…max of `values`, padded by 5 % (±1 around a single value); `None` if empty.
+fn padded_range(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    if lo > hi {
+        return None;
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
+    Some((lo - pad)..(hi + pad))
+}
+
+/// A range plotters can map: finite, and wider than nothing.
+fn usable(r: Range<f64>) -> Option<Range<f64>> {
+    (r.start.is_finite() && r.end.is_finite() && r.end > r.start).then_some(r)
+}
+
+fn rgb(c: [u8; 3]) -> RGBColor {
+    RGBColor(c[0], c[1], c[2])
+}
+
+/// Draws `c` into `area` (caption at `title_px`).
+fn draw_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    c: &Chart,
+    title_px: u32,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    if let Some(h) = &c.histogram {
+        h.check()?;
+    }
+    let band_finite = |p: &&(f64, f64, f64)| p.0.is_finite() && p.1.is_finite() && p.2.is_finite();
+    let band_points: Vec<(f64, f64)> = c
+        .bands
+        .iter()
+        .flat_map(|b| b.points.iter().filter(band_finite))
+        .flat_map(|p| [(p.0, p.1), (p.0, p.2)])
+        .collect();
+    let points = || {
+        c.lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .chain(band_points.iter())
+    };
+    let x_range = c
+        .x_range
+        .clone()
+        .or_else(|| {
+            let h = c.histogram?;
+            let (first, last) = (h.edges[0], h.edges[h.edges.len() - 1]);
+            let marks = c.marks.iter().map(|m| m.x).filter(|x| x.is_finite());
+            let (lo, hi) = (
+                marks.clone().fold(first, f64::min),
+                marks.fold(last, f64::max),
+            );
+            let pad = if lo < first || hi > last {
+                0.03 * (hi - lo)
+            } else {
+                0.0
+            };
+            Some((lo - pad)..(hi + pad))
+        })
+        .or_else(|| padded_range(points().filter(|p| p.1.is_finite()).map(|p| p.0)))
+        .and_then(usable)
+        .ok_or("nothing to draw")?;
+    let y_range = c
+        .y_range
+        .clone()
+        .or_else(|| {
+            let h = c.histogram?;
+            Some(0.0..h.counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.1)
+        })
+        .or_else(|| {
+            padded_range(
+                points()
+                    .filter(|p| p.0.is_finite() && x_range.contains(&p.0))
+                    .map(|p| p.1),
+            )
+        })
+        .and_then(usable)
+        .ok_or("nothing to draw")?;
+    let mut builder = ChartBuilder::on(area);
+    builder
         .margin(MARGIN)
         .x_label_area_size(X_LABEL_AREA)
-        .y_label_area_size(Y_LABEL_AREA)
-        .build_cartesian_2d(x_range, y_range)
-        .map_err(|e| fail(&e))?;
+        .y_label_area_size(Y_LABEL_AREA);
+    if !c.title.is_empty() {
+        builder.caption(c.title, (FONT, title_px));
+    }
+    // Ticks at 1-2-5 steps, labelled with just the decimals the step needs.
+    let (w, h) = area.dim_in_pixel();
+    let x_ticks = nice_ticks(
+        x_range.start,
+        x_range.end,
+        ticks_for(w.saturating_sub(Y_LABEL_AREA + 2 * MARGIN), 70),
+        0.0,
+    );
+    let y_ticks = nice_ticks(
+        y_range.start,
+        y_range.end,
+        ticks_for(h.saturating_sub(X_LABEL_AREA + TITLE_H + 2 * MARGIN), 26),
+        0.0,
+    );
+    let (x_fmt, y_fmt) = (tick_formatter(&x_ticks), tick_formatter(&y_ticks));
+    let mut chart = builder
+        .build_cartesian_2d(
+            Axis::new(x_range.start, x_range.end, x_ticks),
+            Axis::new(y_range.start, y_range.end, y_ticks),
+        )
+        .map_err(e)?;
     chart
         .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
+        .x_desc(c.x_label)
+        .y_desc(c.y_label)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
         .label_style((FONT, LABEL_PX))
         .axis_desc_style((FONT, DESC_PX))
+        .bold_line_style(BLACK.mix(0.12))
         .draw()
-        .map_err(|e| fail(&e))?;
-    for (i, band) in bands.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
+        .map_err(e)?;
+    let (y0, y1) = (y_range.start, y_range.end);
+    if let Some(h) = c.histogram {
+        let fill = rgb(viridis(0.35));
+        let bins = || {
+            h.counts
+                .iter()
+                .enumerate()
+                .filter(|(_, &n)| n > 0)
+                .map(|(i, &n)| [(h.edges[i], 0.0), (h.edges[i + 1], n as f64)])
+        };
+        chart
+            .draw_series(bins().map(|bin| Rectangle::new(bin, fill.filled())))
+            .map_err(e)?;
+        chart
+            .draw_series(bins().map(|bin| Rectangle::new(bin, WHITE.stroke_width(1))))
+            .map_err(e)?;
+    }
+    for span in c.spans {
+        let (from, to) = (span.from.max(x_range.start), span.to.min(x_range.end));
+        if from >= to || from.is_nan() || to.is_nan() {
+            continue;
+        }
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(from, y0), (to, y1)],
+                rgb(span.rgb).mix(0.15).filled(),
+            )))
+            .map_err(e)?;
+        let style = TextStyle::from((FONT, LABEL_PX)).pos(Pos::new(HPos::Center, VPos::Top));
+        chart
+            .draw_series(std::iter::once(Text::new(
+                span.name.clone(),
+                (0.5 * (from + to), y1 - 0.01 * (y1 - y0)),
+                style,
+            )))
+            .map_err(e)?;
+    }
+    let mut keyed = false;
+    for (i, band) in c.bands.iter().enumerate() {
+        let colour = match c.colours.get(i) {
+            Some(&c) => rgb(c).to_rgba(),
+            None => Palette99::pick(i).to_rgba(),
+        };
         let pts: Vec<&(f64, f64, f64)> = band.points.iter().filter(band_finite).collect();
         let outline: Vec<(f64, f64)> = pts
             .iter()
@@ -1038,33 +1312,260 @@ pub fn lines_with_bands_svg(
             .chain(pts.iter().rev().map(|p| (p.0, p.1)))
             .collect();
         let fill = colour.mix(0.25).filled();
-        chart
+        let drawn = chart
             .draw_series(std::iter::once(Polygon::new(outline, fill)))
-            .map_err(|e| fail(&e))?
-            .label(band.name.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], fill));
+            .map_err(e)?;
+        if !band.name.is_empty() {
+            keyed = true;
+            drawn
+                .label(band.name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], fill));
+        }
     }
-    for (i, line) in lines.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
-        let pts: Vec<(f64, f64)> = line.points.iter().filter(finite).copied().collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
-            .map_err(|e| fail(&e))?
-            .label(line.name.as_str())
-            .legend(move |(x, y)| {
+    for (i, line) in c.lines.iter().enumerate() {
+        let colour = match c.colours.get(i) {
+            Some(&c) => rgb(c).to_rgba(),
+            None => Palette99::pick(i).to_rgba(),
+        };
+        // Runs of finite points: the line breaks where a value is missing.
+        let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for &p in &line.points {
+            if p.0.is_finite() && p.1.is_finite() {
+                if let Some(s) = segments.last_mut() {
+                    s.push(p);
+                }
+            } else if segments.last().is_some_and(|s| !s.is_empty()) {
+                segments.push(Vec::new());
+            }
+        }
+        for (k, seg) in segments.iter().filter(|s| !s.is_empty()).enumerate() {
+            let drawn = chart
+                .draw_series(LineSeries::new(seg.clone(), colour.stroke_width(2)))
+                .map_err(e)?;
+            if k == 0 && !line.name.is_empty() {
+                keyed = true;
+                drawn.label(line.name.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+            }
+            if c.markers {
+                chart
+                    .draw_series(seg.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(e)?;
+            }
+        }
+    }
+    for mark in c.marks.iter().filter(|m| x_range.contains(&m.x)) {
+        let colour = rgb(mark.rgb);
+        let drawn = chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(mark.x, y0), (mark.x, y1)],
+                colour.stroke_width(2),
+            )))
+            .map_err(e)?;
+        if !mark.name.is_empty() {
+            keyed = true;
+            drawn.label(mark.name.as_str()).legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
             });
+        }
+    }
+    if keyed {
         chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .configure_series_labels()
+            .position(c.legend.clone().unwrap_or(SeriesLabelPosition::UpperRight))
+            .label_font((FONT, LABEL_PX))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// A radial line of a [`rose_svg`] plot (a target phase, a mean direction), in the key.
+pub struct RoseMark {
+    /// Name in the key.
+    pub name: String,
+    /// Direction, degrees (same convention as the bins).
+    pub angle_deg: f64,
+    /// Length as a fraction of the outer ring (e.g. a resultant length R; 1.08 reaches past it).
+    pub length: f64,
+    /// Colour (8-bit sRGB).
+    pub rgb: [u8; 3],
+}
+
+/// A polar histogram ("rose") of angular bins as an SVG file of `width_px × height_px`: bin `i`
+/// spans `edges_deg[i]…edges_deg[i + 1]` and its wedge's radius is proportional to
+/// `counts[i]`, with rings at round counts. Angles run counter-clockwise from 0° at the right
+/// (3 o'clock), so with the phase convention 0° = peak the peak is at the right and ±180° (the
+/// trough) at the left. `marks` are drawn as radial lines from the centre and named in a key
+/// under the plot.
+pub fn rose_svg(
+    path: &Path,
+    title: &str,
+    edges_deg: &[f64],
+    counts: &[u64],
+    marks: &[RoseMark],
+    (width_px, height_px): (u32, u32),
+) -> Result<(), String> {
+    let shown = path.display().to_string();
+    let fail = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
+    Histogram {
+        edges: edges_deg,
+        counts,
+    }
+    .check()
+    .map_err(|e| fail(&e))?;
+    let root = SVGBackend::new(path, (width_px, height_px)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let title_style = TextStyle::from((FONT, TITLE_PX)).pos(Pos::new(HPos::Center, VPos::Center));
+    root.draw_text(
+        title,
+        &title_style,
+        ((width_px / 2) as i32, (TITLE_H / 2) as i32),
+    )
+    .map_err(|e| fail(&e))?;
+    // The plot area under the title and above the key, with room around the ring for the
+    // angle labels (wide ones left and right); equal scales on both axes keep circles round.
+    let key_h = 8 + 20 * marks.len() as u32;
+    let (w, h) = (
+        width_px.saturating_sub(2 * MARGIN).max(1),
+        height_px.saturating_sub(TITLE_H + key_h + MARGIN).max(1),
+    );
+    let radius = (w.saturating_sub(2 * 104) / 2)
+        .min(h.saturating_sub(2 * 26) / 2)
+        .max(10) as f64;
+    let area = root.clone().shrink((MARGIN, TITLE_H), (w, h));
+    let (ex, ey) = (w as f64 / (2.0 * radius), h as f64 / (2.0 * radius));
+    let mut chart = ChartBuilder::on(&area)
+        .build_cartesian_2d(-ex..ex, -ey..ey)
+        .map_err(|e| fail(&e))?;
+    let max = counts.iter().copied().max().unwrap_or(0);
+    let ticks = nice_ticks(0.0, max.max(1) as f64, 4, 1.0);
+    let step = match ticks.as_slice() {
+        [_, b, ..] => *b,
+        _ => 1.0,
+    };
+    let outer = ((max.max(1) as f64) / step).ceil() * step;
+    let polar = |deg: f64, r: f64| {
+        let a = deg.to_radians();
+        (r * a.cos(), r * a.sin())
+    };
+    let grey = RGBColor(190, 190, 190);
+    let rings: Vec<f64> = (1..)
+        .map(|i| i as f64 * step)
+        .take_while(|v| *v <= outer + 1e-9)
+        .collect();
+    chart
+        .draw_series(rings.iter().map(|v| {
+            let r = v / outer;
+            PathElement::new(
+                (0..=120)
+                    .map(|i| polar(i as f64 * 3.0, r))
+                    .collect::<Vec<_>>(),
+                grey.stroke_width(1),
+            )
+        }))
+        .map_err(|e| fail(&e))?;
+    chart
+        .draw_series((0..8).map(|i| {
+            PathElement::new(
+                vec![(0.0, 0.0), polar(i as f64 * 45.0, 1.0)],
+                grey.stroke_width(1),
+            )
+        }))
+        .map_err(|e| fail(&e))?;
+    let fill = rgb(viridis(0.35));
+    let wedges = || {
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| {
+                let (a, b) = (edges_deg[i], edges_deg[i + 1]);
+                let r = n as f64 / outer;
+                let mut pts = vec![(0.0, 0.0)];
+                pts.extend((0..=8).map(|k| polar(a + (b - a) * k as f64 / 8.0, r)));
+                pts
+            })
+    };
+    chart
+        .draw_series(wedges().map(|pts| Polygon::new(pts, fill.mix(0.85).filled())))
+        .map_err(|e| fail(&e))?;
+    chart
+        .draw_series(wedges().map(|mut pts| {
+            pts.push((0.0, 0.0));
+            PathElement::new(pts, WHITE.stroke_width(1))
+        }))
+        .map_err(|e| fail(&e))?;
+    let label = TextStyle::from((FONT, LABEL_PX));
+    let names = [
+        (0.0, "0° peak"),
+        (45.0, "45°"),
+        (90.0, "90°"),
+        (135.0, "135°"),
+        (180.0, "±180° trough"),
+        (-135.0, "−135°"),
+        (-90.0, "−90°"),
+        (-45.0, "−45°"),
+    ];
+    chart
+        .draw_series(names.iter().map(|&(deg, name)| {
+            let (x, y) = polar(deg, 1.08);
+            let h = if x > 0.3 {
+                HPos::Left
+            } else if x < -0.3 {
+                HPos::Right
+            } else {
+                HPos::Center
+            };
+            let v = if y > 0.3 {
+                VPos::Bottom
+            } else if y < -0.3 {
+                VPos::Top
+            } else {
+                VPos::Center
+            };
+            Text::new(name, (x, y), label.pos(Pos::new(h, v)))
+        }))
+        .map_err(|e| fail(&e))?;
+    let fmt = tick_formatter(&rings);
+    let small = TextStyle::from((FONT, LABEL_PX))
+        .color(&RGBColor(90, 90, 90))
+        .pos(Pos::new(HPos::Left, VPos::Bottom));
+    chart
+        .draw_series(
+            rings
+                .iter()
+                .map(|v| Text::new(fmt(v), polar(22.5, v / outer), small.clone())),
+        )
+        .map_err(|e| fail(&e))?;
+    // The key, under the plot: a short line in the mark's colour and its name.
+    let key_style = TextStyle::from((FONT, LABEL_PX)).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, mark) in marks.iter().enumerate() {
+        let colour = rgb(mark.rgb);
+        if mark.angle_deg.is_finite() && mark.length.is_finite() {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![
+                        (0.0, 0.0),
+                        polar(mark.angle_deg, mark.length.clamp(0.0, 1.1)),
+                    ],
+                    colour.stroke_width(3),
+                )))
+                .map_err(|e| fail(&e))?;
+        }
+        let y = (TITLE_H + h + 8 + 20 * i as u32 + 10) as i32;
+        let x = (MARGIN + 24) as i32;
+        root.draw(&PathElement::new(
+            vec![(x, y), (x + 24, y)],
+            colour.stroke_width(3),
+        ))
+        .map_err(|e| fail(&e))?;
+        root.draw_text(&mark.name, &key_style, (x + 32, y))
             .map_err(|e| fail(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, LABEL_PX))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))
 }
 
