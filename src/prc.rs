@@ -51,7 +51,7 @@ pub enum PhaseFrom {
 /// What to measure.
 #[derive(Clone, Debug, Serialize)]
 pub struct Settings {
-    /// Target phases, evenly spaced from −180° (exclusive) to 180°.
+    /// Target phases, evenly spaced from −180° (inclusive) to 180°.
     pub phases: usize,
     /// Trials per phase.
     pub trials: usize,
@@ -211,7 +211,7 @@ pub fn measure(
         None => PhaseFrom::Observable,
     };
     let targets: Vec<f64> = (0..settings.phases)
-        .map(|i| (-180.0 + 360.0 * (i + 1) as f64 / settings.phases as f64).to_radians())
+        .map(|i| (-180.0 + 360.0 * i as f64 / settings.phases as f64).to_radians())
         .collect();
     let jobs_list: Vec<(usize, usize)> = (0..settings.phases)
         .flat_map(|p| (0..settings.trials).map(move |t| (p, t)))
@@ -756,20 +756,18 @@ pub fn write(dir: &Path, prc: &Prc, title: &str) -> Result<(), String> {
     let json = serde_json::to_string_pretty(prc).map_err(|e| e.to_string())?;
     std::fs::write(file("prc.json"), json).map_err(|e| fail("prc.json", e))?;
 
+    // Plotted in order of the onset phase (a target of ±180° may land on either end).
+    let mut order: Vec<&Point> = prc.points.iter().collect();
+    order.sort_by(|a, b| a.onset_deg.total_cmp(&b.onset_deg));
     let measured = Line {
         name: "measured (mean)".into(),
-        points: prc
-            .points
-            .iter()
-            .map(|p| (p.onset_deg, p.shift_deg))
-            .collect(),
+        points: order.iter().map(|p| (p.onset_deg, p.shift_deg)).collect(),
     };
     let mut lines = vec![measured];
-    if prc.points.iter().any(|p| p.first_order_deg.is_finite()) {
+    if order.iter().any(|p| p.first_order_deg.is_finite()) {
         lines.push(Line {
             name: "first-order SL (analytic)".into(),
-            points: prc
-                .points
+            points: order
                 .iter()
                 .map(|p| (p.onset_deg, p.first_order_deg))
                 .collect(),
@@ -777,8 +775,7 @@ pub fn write(dir: &Path, prc: &Prc, title: &str) -> Result<(), String> {
     }
     let band = Band {
         name: "95 % CI".into(),
-        points: prc
-            .points
+        points: order
             .iter()
             .map(|p| (p.onset_deg, p.ci_low_deg, p.ci_high_deg))
             .collect(),

@@ -200,6 +200,7 @@ fn summary(
         phase_error: recorded.phase_error,
         plv: recorded.plv,
         plv_series: recorded.plv_series,
+        amplitude: recorded.amplitude,
         dropped_records: Counters::get(&counters.dropped_records),
         gap_frames: recorded.gap_frames,
         node_frames: recorded.node_frames,

@@ -314,7 +314,7 @@ fn one_run(
 }
 
 /// The columns of `sweep.csv` after the varied keys.
-pub const FIGURES: [&str; 9] = [
+pub const FIGURES: [&str; 12] = [
     "seed",
     "pulses",
     "phase_error_mean_deg",
@@ -324,6 +324,9 @@ pub const FIGURES: [&str; 9] = [
     "plv_before",
     "plv_during",
     "plv_after",
+    "amplitude_before",
+    "amplitude_during",
+    "amplitude_after",
 ];
 
 /// Rebuild `dir/sweep.csv` from the plan and the done runs' summaries, in run order; runs not
@@ -368,6 +371,9 @@ pub fn collect(dir: &Path) -> Result<usize, String> {
         }
         for k in ["before", "during", "after"] {
             row.push(cell(&s["plv"][k]));
+        }
+        for k in ["before", "during", "after"] {
+            row.push(cell(&s["amplitude"][k]));
         }
         let _ = writeln!(csv, "{}", row.join(","));
         rows += 1;

@@ -177,3 +177,30 @@ fn every_estimator_kind_locks_the_quickstart_pulses_to_the_peak() {
         );
     }
 }
+
+#[test]
+fn the_target_phase_decides_whether_pulses_grow_or_shrink_the_rhythm() {
+    // Strong biphasic pulses (2 units, 3 ms per phase): on the SL cycle their net push is
+    // radial, outward around +60° and inward around −120°; before stimulation the two runs
+    // are the same run.
+    let amplitude = |target: f64| {
+        let dir = tempfile::tempdir().unwrap();
+        let target = format!("stimulation.target_phase_deg={target}");
+        let profile = common::quickstart(&[
+            &target,
+            "stimulation.amplitude=2",
+            "stimulation.width_s=0.003",
+        ]);
+        common::run(&profile, dir.path()).amplitude
+    };
+    let (out, inward) = (amplitude(60.0), amplitude(-120.0));
+    assert_eq!(out.before, inward.before);
+    let before = out.before.unwrap();
+    assert!(
+        (0.9..1.1).contains(&before),
+        "limit-cycle radius 1: {before}"
+    );
+    let (grown, shrunk) = (out.during.unwrap(), inward.during.unwrap());
+    assert!(grown > 1.02 * before, "{grown} vs {before}");
+    assert!(shrunk < 0.96 * before, "{shrunk} vs {before}");
+}

@@ -75,6 +75,8 @@ pub struct Recorded {
     pub plv: Plv,
     /// The same PLV in sliding windows over the run (`None` when nothing is stimulated).
     pub plv_series: Option<PlvSeries>,
+    /// The rhythm's estimated amplitude before, during and after stimulation.
+    pub amplitude: Amplitude,
     /// Per-block processing time as a fraction of the block's period.
     pub block_time: BlockTime,
     /// Time between consecutive block starts (in real time: the callback period).
@@ -116,6 +118,37 @@ pub struct Plv {
     pub during: Option<f64>,
     /// After stimulation stopped.
     pub after: Option<f64>,
+}
+
+/// Mean of the estimator's amplitude (observable units, in the estimator's band) over the
+/// settled samples before stimulation reaches the plant, while it does, and after: how much
+/// stimulation at this phase grew or shrank the rhythm. `None` for an empty window.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Amplitude {
+    /// From the estimator's settling to the first arrival of stimulation.
+    pub before: Option<f64>,
+    /// While stimulation arrives.
+    pub during: Option<f64>,
+    /// After the last arrival.
+    pub after: Option<f64>,
+}
+
+/// Running sums of the estimated amplitude in the before / during / after windows.
+#[derive(Clone, Copy, Debug, Default)]
+struct AmplitudeSums {
+    sum: [f64; 3],
+    n: [u64; 3],
+}
+
+impl AmplitudeSums {
+    fn mean(&self) -> Amplitude {
+        let at = |k: usize| (self.n[k] > 0).then(|| self.sum[k] / self.n[k] as f64);
+        Amplitude {
+            before: at(0),
+            during: at(1),
+            after: at(2),
+        }
+    }
 }
 
 /// Window of the sliding PLV series, seconds.
@@ -274,6 +307,7 @@ struct State {
     observed: Vec<f32>,
     /// `nodes.f32`, when every node is recorded.
     nodes: Option<nodes::NodeWriter>,
+    amplitude: AmplitudeSums,
 }
 
 /// Longest stretch of an external signal kept for its offline ground truth (≈ 5.8 min at
@@ -305,6 +339,7 @@ impl State {
             block_fractions: Vec::new(),
             block_starts_ns: Vec::new(),
             recorded: Recorded::default(),
+            amplitude: AmplitudeSums::default(),
             since_flush: 0,
             last_truth: None,
             external_band: info.external_truth_band,
@@ -379,6 +414,7 @@ impl State {
                 };
                 self.row_sample = Some(sample);
                 self.nodes_seen = 0;
+                self.add_amplitude(sample, amplitude);
                 if self.external_band.is_some() {
                     if self.observed.len() < MAX_EXTERNAL_SAMPLES {
                         self.observed.push(observable);
@@ -585,6 +621,7 @@ impl State {
             .flush()
             .map_err(|e| format!("events.csv: {e}"))?;
         (self.recorded.plv, self.recorded.plv_series) = self.plv();
+        self.recorded.amplitude = self.amplitude.mean();
         let stats = circular_stats(self.errors.iter().copied());
         self.recorded.phase_error = PhaseError {
             mean_deg: stats.map(|s| s.mean_rad.to_degrees()),
@@ -603,6 +640,25 @@ impl State {
             .finalize()
             .map_err(|e| format!("signals.wav: {e}"))?;
         Ok(self.recorded)
+    }
+
+    /// Count a frame's estimated amplitude in its window: a sample reads the plant as it is
+    /// when the stimulus emitted `latency` samples earlier reaches it.
+    fn add_amplitude(&mut self, sample: u64, amplitude: f32) {
+        let info = &self.info;
+        let latency = info.latency_samples as u64;
+        if sample < info.settling_samples as u64 || !amplitude.is_finite() {
+            return;
+        }
+        let window = if !info.stimulates || sample < info.stim_start_sample + latency {
+            0
+        } else if sample < info.stim_stop_sample + latency {
+            1
+        } else {
+            2
+        };
+        self.amplitude.sum[window] += f64::from(amplitude);
+        self.amplitude.n[window] += 1;
     }
 
     /// PLV before / during / after, and in sliding windows ([`PlvSeries`]), from the decimated
@@ -831,6 +887,8 @@ pub struct Summary {
     /// The same PLV in sliding windows (absent when nothing is stimulated).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plv_series: Option<PlvSeries>,
+    /// The rhythm's estimated amplitude before / during / after stimulation.
+    pub amplitude: Amplitude,
     /// Telemetry records dropped (the recorder fell behind).
     pub dropped_records: u64,
     /// Samples whose frame was dropped, written to `signals.wav` as zeros.
