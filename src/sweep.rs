@@ -249,7 +249,7 @@ pub fn run(
     }
     let base = plan.base_seed()?;
     let ids: Vec<usize> = (0..plan.len())
-        .filter(|&id| shard.map_or(true, |s| s.owns(id)))
+        .filter(|&id| shard.is_none_or(|s| s.owns(id)))
         .collect();
     // Every point's profile must load before anything runs: a bad value fails fast.
     for &id in &ids {
