@@ -216,7 +216,7 @@ fn prc_command_writes_the_table_the_trials_and_the_plot() {
         .collect();
     assert_eq!(
         targets,
-        [-135.0, -90.0, -45.0, 0.0, 45.0, 90.0, 135.0, 180.0]
+        [-180.0, -135.0, -90.0, -45.0, 0.0, 45.0, 90.0, 135.0]
     );
     let trials = std::fs::read_to_string(out.join("prc_trials.csv")).unwrap();
     assert_eq!(trials.lines().count(), 1 + 8 * 2);
