@@ -48,6 +48,7 @@ fn sl_sparse_delays(c: &mut Criterion) {
         mu: ParamSpec::Value(5.0),
         beta: ParamSpec::Value(0.0),
         initial_amplitude: None,
+        coupled_variable: Default::default(),
     };
     let mut plant = StuartLandau::new(&common, &params).unwrap();
     let forcing = vec![Complex64::default(); n];

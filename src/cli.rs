@@ -100,6 +100,19 @@ enum Command {
     /// Run a grid of offline runs over profile keys (in parallel, resumable, shardable) and
     /// collect their figures in DIR/sweep.csv; `entrain sweep merge` joins shard folders.
     Sweep(SweepArgs),
+    /// Time the peers' standard problem (100 Stuart–Landau nodes, dense coupling, dt = 0.1 ms)
+    /// and its variants: ns per node-step, and µs per step of a closed loop.
+    Bench {
+        /// Run only this problem (an exact name), or those whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Timed repeats per problem (the fastest is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Also write the table as CSV here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure the phase-response curve of the profile's plant to its stimulation pulse:
     /// single pulses at evenly spaced phases, paired with unpulsed copies that share the noise;
     /// writes prc.csv, prc_trials.csv, prc.json and prc.svg.
@@ -179,6 +192,69 @@ enum Command {
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         set: Vec<String>,
     },
+}
+
+/// `entrain bench`: the table of the standard problem and its variants.
+fn bench(only: Option<&str>, repeats: usize, out: Option<&Path>) -> ExitCode {
+    use crate::bench;
+    // An exact name picks one problem; otherwise every name containing the text.
+    let all = bench::problems();
+    let exact = only.and_then(|o| all.iter().find(|p| p.name == o).cloned());
+    let problems: Vec<_> = match exact {
+        Some(p) => vec![p],
+        None => all
+            .into_iter()
+            .filter(|p| only.is_none_or(|o| p.name.contains(o)))
+            .collect(),
+    };
+    if problems.is_empty() {
+        let names: Vec<_> = bench::problems().iter().map(|p| p.name).collect();
+        eprintln!(
+            "error: --only {}: no such problem; the problems are {}",
+            only.unwrap_or(""),
+            names.join(", ")
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
+    let mut csv = String::from("problem,nodes,steps,ns_per_node_step,wall_s,peer\n");
+    println!(
+        "{:<34} {:>6} {:>8} {:>16}   compare with",
+        "problem", "nodes", "steps", "ns/node-step"
+    );
+    for p in &problems {
+        match bench::measure(p, repeats) {
+            Ok(t) => {
+                println!(
+                    "{:<34} {:>6} {:>8} {:>16.2}   {}",
+                    p.name, p.nodes, p.steps, t.ns_per_node_step, p.peer
+                );
+                csv.push_str(&format!(
+                    "{},{},{},{},{},{}\n",
+                    p.name, p.nodes, p.steps, t.ns_per_node_step, t.wall_s, p.peer
+                ));
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", p.name);
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+    if let Some(standard) = problems.iter().find(|p| p.name == "sl_dense_n100_euler") {
+        match bench::closed_loop(standard, repeats) {
+            Ok(us) => println!(
+                "closed loop, {} (new input in, every state out, each step): {us:.3} µs/step",
+                standard.name
+            ),
+            Err(e) => eprintln!("error: closed loop: {e}"),
+        }
+    }
+    if let Some(path) = out {
+        if let Err(e) = std::fs::write(path, csv) {
+            eprintln!("error: cannot write '{}': {e}", path.display());
+            return ExitCode::from(FAILED);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `entrain prc …`.
@@ -620,6 +696,7 @@ pub fn main() -> ExitCode {
         Command::Check { profile, set } => check(profile.as_deref(), &set),
         Command::Sweep(args) => sweep(args),
         Command::Prc(args) => prc(args),
+        Command::Bench { only, repeats, out } => bench(only.as_deref(), repeats, out.as_deref()),
         Command::Evaluate {
             synthetic,
             files,

@@ -35,10 +35,12 @@
 //! - [`run`] — a whole offline run into an output folder.
 //! - [`sweep`] — grids of offline runs over profile keys: parallel, resumable, shardable.
 //! - [`prc`] — phase-response curves: single pulses at controlled phases, paired trials.
+//! - [`bench`] — entrain's own benchmarks: the peers' standard problem and its variants.
 //! - [`cli`] — the `entrain` command line.
 #![deny(missing_docs)]
 
 pub mod analysis;
+pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod estimate;

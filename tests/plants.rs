@@ -29,6 +29,7 @@ fn sl(lambda: f64, freq_hz: f64, mu: f64, beta: f64) -> StuartLandau {
         mu: ParamSpec::Value(mu),
         beta: ParamSpec::Value(beta),
         initial_amplitude: Some(0.3),
+        coupled_variable: Default::default(),
     };
     StuartLandau::new(&common(1, Scheme::Rk4, 1e-4, Coupling::None, 0.0), &params).unwrap()
 }
@@ -263,6 +264,7 @@ fn reset_repeats_a_noisy_run_exactly() {
         mu: ParamSpec::Value(5.0),
         beta: ParamSpec::Value(0.0),
         initial_amplitude: None,
+        coupled_variable: Default::default(),
     };
     let mut c = common(
         4,

@@ -379,6 +379,7 @@ pub fn synthetic_set(fs: f64, seconds: f64, seed: u64) -> Result<Vec<Signal>, St
         mu: ParamSpec::Value(2.0),
         beta: ParamSpec::Value(0.0),
         initial_amplitude: None,
+        coupled_variable: Default::default(),
     };
     let mut sl = StuartLandau::new(&common, &params)?;
     let none = [Complex64::default()];

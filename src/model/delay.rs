@@ -1,20 +1,29 @@
 //! Per-node circular history of complex node states, for delayed coupling.
 //!
-//! Memory is O(N · max_delay): one slot of N values per model step, never per-edge copies.
-//! Delays are whole model steps (`round(τ / dt)`); at audio-rate steps (21 µs at 48 kHz) the
-//! rounding is far below the delays of interest (ms).
+//! Memory is O(N · max_delay): each node keeps its own ring of its last states, never per-edge
+//! copies. A node's states over consecutive steps are contiguous (at most two slices, where the
+//! ring wraps: [`DelayLine::run`]), so the coupling reads a whole block of future steps' delayed
+//! values per edge at once (see `CouplingPlan`). Delays are whole
+//! model steps (`round(τ / dt)`); at audio-rate steps (21 µs at 48 kHz) the rounding is far below
+//! the delays of interest (ms).
 
 use num_complex::Complex64;
 
-/// A ring of the last `max_delay_steps + 1` states of every node.
+/// The last `max_delay_steps + 1` states of every node, node by node.
 ///
 /// Invariant: after `push`, `get(node, 0)` is the state just pushed and `get(node, d)` is the
-/// state pushed `d` pushes earlier (or the initial fill if fewer have happened).
+/// state pushed `d` pushes earlier (or the initial fill if fewer have happened). Node `n`'s ring
+/// of `slots` values is `data[n·slots .. (n + 1)·slots]`.
 #[derive(Clone, Debug)]
 pub struct DelayLine {
     nodes: usize,
     slots: usize,
+    /// Ring position of the newest state, in `0..slots`.
     head: usize,
+    /// Pushes since construction or the last reset.
+    pushes: u64,
+    /// Resets since construction.
+    resets: u64,
     data: Vec<Complex64>,
 }
 
@@ -23,16 +32,21 @@ impl DelayLine {
     /// `initial` (the state before the run started, held constant into the past).
     pub fn new(nodes: usize, max_delay_steps: usize, initial: &[Complex64]) -> Self {
         let slots = max_delay_steps + 1;
-        let mut data = Vec::with_capacity(slots * nodes);
-        for _ in 0..slots {
-            data.extend_from_slice(initial);
-        }
-        Self {
+        let mut line = Self {
             nodes,
             slots,
             head: 0,
-            data,
-        }
+            pushes: 0,
+            resets: 0,
+            data: vec![Complex64::default(); slots * nodes],
+        };
+        line.reset(initial);
+        line
+    }
+
+    /// Nodes.
+    pub fn nodes(&self) -> usize {
+        self.nodes
     }
 
     /// The longest delay this line holds, in steps.
@@ -45,6 +59,16 @@ impl DelayLine {
         self.data.len() * std::mem::size_of::<Complex64>()
     }
 
+    /// Pushes since construction or the last reset.
+    pub fn pushes(&self) -> u64 {
+        self.pushes
+    }
+
+    /// Resets since construction: with [`DelayLine::pushes`], identifies the history's state.
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
     /// Append the current state of every node (`states.len() == nodes`).
     #[inline]
     pub fn push(&mut self, states: impl Iterator<Item = Complex64>) {
@@ -53,32 +77,54 @@ impl DelayLine {
         } else {
             self.head + 1
         };
-        let row = &mut self.data[self.head * self.nodes..(self.head + 1) * self.nodes];
-        for (slot, z) in row.iter_mut().zip(states) {
-            *slot = z;
+        self.pushes += 1;
+        let head = self.head;
+        for (ring, z) in self.data.chunks_exact_mut(self.slots).zip(states) {
+            ring[head] = z;
         }
     }
 
-    /// The whole history slot `delay_steps` pushes ago (all nodes).
-    #[inline]
-    pub fn slot(&self, delay_steps: usize) -> &[Complex64] {
-        debug_assert!(delay_steps < self.slots);
-        let idx = (self.head + self.slots - delay_steps) % self.slots;
-        &self.data[idx * self.nodes..(idx + 1) * self.nodes]
-    }
-
-    /// The state of `node` `delay_steps` pushes ago.
+    /// The state of `node` `delay_steps` pushes ago (`delay_steps ≤ max_delay_steps`).
     #[inline]
     pub fn get(&self, node: usize, delay_steps: usize) -> Complex64 {
-        self.slot(delay_steps)[node]
+        debug_assert!(delay_steps < self.slots);
+        let at = if self.head >= delay_steps {
+            self.head - delay_steps
+        } else {
+            self.head + self.slots - delay_steps
+        };
+        self.data[node * self.slots + at]
+    }
+
+    /// `len` consecutive states of `node`, oldest first, starting `delay_steps` pushes ago:
+    /// `run[k] == get(node, delay_steps − k)`. Needs `len ≤ delay_steps + 1` (only the past is
+    /// known).
+    /// The run comes in two slices where the ring wraps (the second is then its continuation).
+    #[inline]
+    pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> (&[Complex64], &[Complex64]) {
+        debug_assert!(delay_steps < self.slots && len <= delay_steps + 1);
+        let ring = &self.data[node * self.slots..(node + 1) * self.slots];
+        let start = if self.head >= delay_steps {
+            self.head - delay_steps
+        } else {
+            self.head + self.slots - delay_steps
+        };
+        if start + len <= self.slots {
+            (&ring[start..start + len], &[])
+        } else {
+            let (wrapped, first) = ring.split_at(start);
+            (first, &wrapped[..len - first.len()])
+        }
     }
 
     /// Refill every slot with `initial` and rewind.
     pub fn reset(&mut self, initial: &[Complex64]) {
-        for row in self.data.chunks_exact_mut(self.nodes) {
-            row.copy_from_slice(initial);
+        for (ring, z) in self.data.chunks_exact_mut(self.slots).zip(initial) {
+            ring.fill(*z);
         }
         self.head = 0;
+        self.pushes = 0;
+        self.resets += 1;
     }
 }
 
@@ -111,6 +157,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn runs_are_the_states_in_order_without_wrapping() {
+        let mut line = DelayLine::new(3, 7, &[Complex64::default(); 3]);
+        for step in 0..50 {
+            line.push((0..3).map(|n| Complex64::new(step as f64, n as f64)));
+            for d in 0..=7 {
+                for len in 1..=d + 1 {
+                    let (a, b) = line.run(2, d, len);
+                    assert_eq!(a.len() + b.len(), len);
+                    for (k, z) in a.iter().chain(b).enumerate() {
+                        assert_eq!(*z, line.get(2, d - k), "step {step} d {d} k {k}");
+                    }
+                }
+            }
+        }
+        assert_eq!(line.pushes(), 50);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn build(common: &PlantCommon, params: &HarmonicParams) -> Result<StuartLand
         mu: vec![0.0; n],
         beta: vec![0.0; n],
         cubic: false,
+        real_coupling: false,
         initial,
     };
     Ok(StuartLandau::from_coefficients(common, coef))

