@@ -209,8 +209,21 @@ fn ladder(c: &mut Criterion) {
     }
 }
 
+/// The peers' standard problem and its variants (`entrain bench` lists them): one step each.
+fn standard_problem(c: &mut Criterion) {
+    for problem in entrain::bench::problems() {
+        let mut plant = problem.plant(0).expect("the standard problems build");
+        let forcing = vec![Complex64::default(); problem.nodes];
+        let mut group = c.benchmark_group(format!("standard_{}", problem.name));
+        group.throughput(Throughput::Elements(problem.nodes as u64));
+        group.bench_function("step", |b| b.iter(|| plant.step(black_box(&forcing))));
+        group.finish();
+    }
+}
+
 criterion_group!(
     benches,
+    standard_problem,
     sl_sparse_delays,
     kuramoto_all_to_all,
     quickstart_loop,

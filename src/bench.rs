@@ -338,3 +338,231 @@ pub fn closed_loop(problem: &Problem, repeats: usize) -> Result<f64, String> {
     }
     Ok(best)
 }
+
+/// Profiles the capacity search starts from (embedded, so `entrain bench` runs anywhere).
+const CAPACITY_BASES: [(&str, &str, f64, f64); 5] = [
+    // (name, profile, network gain, noise_sd when the profile has none)
+    (
+        "stuart_landau",
+        include_str!("../profiles/sl_network.toml"),
+        8.0,
+        0.05,
+    ),
+    (
+        "wilson_cowan",
+        include_str!("../profiles/wilson_cowan.toml"),
+        0.1,
+        0.05,
+    ),
+    (
+        "jansen_rit",
+        include_str!("../profiles/jansen_rit.toml"),
+        0.1,
+        5.0,
+    ),
+    ("mpr", include_str!("../profiles/mpr_ing.toml"), 0.1, 0.1),
+    (
+        "horn",
+        include_str!("../profiles/horn_network.toml"),
+        0.002,
+        0.5,
+    ),
+];
+
+/// The models [`capacity`] knows.
+pub fn capacity_models() -> Vec<&'static str> {
+    CAPACITY_BASES.iter().map(|b| b.0).collect()
+}
+
+/// The capacity run of `model` with `nodes` nodes: the model's shipped profile at `fs` Hz in
+/// blocks of `block` frames, the plant stepped every sample, a random sparse graph of mean
+/// degree 10 with delays uniform in 1–20 ms, noise on, the sensor on node 0, stimulation on.
+pub fn capacity_profile(
+    model: &str,
+    nodes: usize,
+    fs: f64,
+    block: usize,
+    seconds: f64,
+) -> Result<crate::profile::Profile, String> {
+    let (name, text, gain, noise) =
+        CAPACITY_BASES
+            .iter()
+            .find(|b| b.0 == model)
+            .ok_or_else(|| {
+                format!(
+                    "no capacity profile for '{model}'; the models are {}",
+                    capacity_models().join(", ")
+                )
+            })?;
+    let (base, _) = crate::profile::load(name, text, &[]).map_err(|e| e.to_string())?;
+    let noise_sd = if base.model.noise_sd > 0.0 {
+        base.model.noise_sd
+    } else {
+        *noise
+    };
+    let sets = vec![
+        format!("model.nodes={nodes}"),
+        format!("model.noise_sd={noise_sd}"),
+        "model.samples_per_step=1".into(),
+        format!("run.sample_rate_hz={fs}"),
+        format!("run.block_frames={block}"),
+        format!("run.duration_s={seconds}"),
+        "stimulation.start_s=0.1".into(),
+        format!("stimulation.stop_s={seconds}"),
+        "stimulation.nodes=\"all\"".into(),
+        "sensor.node=0".into(),
+        "output.record_nodes=[]".into(),
+        format!(
+            "network={{topology = \"random_sparse\", mean_degree = 10.0, normalize = \"row\", \
+             gain = {gain}, delay_ms = {{dist = \"uniform\", low = 1.0, high = 20.0}}}}"
+        ),
+    ];
+    crate::profile::load(name, text, &sets)
+        .map(|(p, _)| p)
+        .map_err(|e| e.to_string())
+}
+
+/// Block processing time of a built run, driven like the offline driver (telemetry drained
+/// between blocks, outside the timed part).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockLoad {
+    /// Median busy time / block period.
+    pub median: f64,
+    /// 99th percentile busy time / block period.
+    pub p99: f64,
+    /// Bytes of plant state and delay history.
+    pub plant_bytes: usize,
+}
+
+/// Run `profile` offline, timing every block.
+pub fn block_load(profile: &crate::profile::Profile) -> Result<BlockLoad, String> {
+    use ringbuf::traits::Consumer;
+    let mut run = crate::engine::build(profile)?;
+    let block = profile.run.block_frames;
+    let period = block as f64 / profile.run.sample_rate_hz;
+    let mut buffer = vec![0.0f32; block * run.processor.channels()];
+    let blocks = (run.info.total_samples / block as u64).max(1);
+    let mut fractions = Vec::with_capacity(blocks as usize);
+    for _ in 0..blocks {
+        let start = Instant::now();
+        run.processor.process_block(&mut buffer);
+        fractions.push(start.elapsed().as_secs_f64() / period);
+        run.telemetry.clear();
+    }
+    fractions.sort_by(f64::total_cmp);
+    let at = |q: f64| fractions[((fractions.len() - 1) as f64 * q).round() as usize];
+    Ok(BlockLoad {
+        median: at(0.5),
+        p99: at(0.99),
+        plant_bytes: run.info.plant_bytes,
+    })
+}
+
+/// The largest node count of `model` whose capacity run keeps the 99th-percentile block time at
+/// most `budget` of the block period, by doubling then bisection to within 3 %.
+/// `progress(nodes, load)` reports every trial.
+pub fn capacity(
+    model: &str,
+    fs: f64,
+    block: usize,
+    budget: f64,
+    progress: impl Fn(usize, &BlockLoad),
+) -> Result<(usize, BlockLoad), String> {
+    let trial = |n: usize| -> Result<BlockLoad, String> {
+        let load = block_load(&capacity_profile(model, n, fs, block, 1.0)?)?;
+        progress(n, &load);
+        Ok(load)
+    };
+    let mut ok: Option<(usize, BlockLoad)> = None;
+    let mut n = 64;
+    let mut bad = loop {
+        let load = trial(n)?;
+        if load.p99 > budget {
+            break n;
+        }
+        ok = Some((n, load));
+        if n >= 1 << 17 {
+            return Ok((n, load));
+        }
+        n *= 2;
+    };
+    let Some(mut good) = ok else {
+        return Err(format!(
+            "{model}: even 64 nodes take more than {:.0} % of the block period",
+            budget * 100.0
+        ));
+    };
+    while (bad - good.0) as f64 > 0.03 * good.0 as f64 && bad - good.0 > 1 {
+        let mid = (good.0 + bad) / 2;
+        let load = trial(mid)?;
+        if load.p99 > budget {
+            bad = mid;
+        } else {
+            good = (mid, load);
+        }
+    }
+    Ok(good)
+}
+
+/// Cost of each stage of the loop, ns per sample, on the quickstart profile's components: the
+/// plant step (with its forcing), the estimator, the policy, the limiter and one telemetry push.
+pub fn stage_costs(samples: u64) -> Result<Vec<(&'static str, f64)>, String> {
+    use crate::engine::Record;
+    use crate::stim::{Limiter, StimSample};
+    use ringbuf::traits::{Consumer, Producer, Split};
+    let (profile, _) = crate::profile::load("quickstart", crate::profile::QUICKSTART, &[])
+        .map_err(|e| e.to_string())?;
+    let fs = profile.run.sample_rate_hz;
+    let ns = |start: Instant| start.elapsed().as_secs_f64() * 1e9 / samples as f64;
+    let signal = |n: u64| (TAU * 10.0 * n as f64 / fs).cos();
+
+    let mut plant = crate::engine::forced_plant(&profile)?;
+    let start = Instant::now();
+    for n in 0..samples {
+        plant.push(black_box(if n % 4800 == 0 { 1.0 } else { 0.0 }));
+    }
+    let plant_ns = ns(start);
+    black_box(plant.sense(profile.sensor.node));
+
+    let mut estimator = profile
+        .estimator
+        .build(fs, profile.run.latency_samples() as f64)?;
+    let mut estimates = Vec::with_capacity(samples as usize);
+    let start = Instant::now();
+    for n in 0..samples {
+        estimates.push(estimator.process(black_box(signal(n))));
+    }
+    let estimator_ns = ns(start);
+
+    let mut policy = profile.stimulation.policy.build(fs)?;
+    let mut requests = Vec::with_capacity(samples as usize);
+    let start = Instant::now();
+    for (n, e) in estimates.iter().enumerate() {
+        requests.push(policy.next(n as u64, black_box(e)));
+    }
+    let policy_ns = ns(start);
+
+    let mut limiter = Limiter::new(&profile.safety.limits(), fs)?;
+    let start = Instant::now();
+    for r in &requests {
+        black_box(limiter.process(black_box(StimSample { ..*r })));
+    }
+    let limiter_ns = ns(start);
+
+    let (mut tx, mut rx) = ringbuf::HeapRb::<Record>::new(4096).split();
+    let start = Instant::now();
+    for n in 0..samples {
+        let _ = tx.try_push(Record::Suppressed { sample: n });
+        if n % 1024 == 1023 {
+            rx.clear();
+        }
+    }
+    let push_ns = ns(start);
+    Ok(vec![
+        ("plant (1 SL node, stochastic Heun)", plant_ns),
+        ("estimator (bandpass_hilbert)", estimator_ns),
+        ("policy (phase_locked)", policy_ns),
+        ("limiter", limiter_ns),
+        ("telemetry push (incl. draining)", push_ns),
+    ])
+}

@@ -101,18 +101,9 @@ enum Command {
     /// collect their figures in DIR/sweep.csv; `entrain sweep merge` joins shard folders.
     Sweep(SweepArgs),
     /// Time the peers' standard problem (100 Stuart–Landau nodes, dense coupling, dt = 0.1 ms)
-    /// and its variants: ns per node-step, and µs per step of a closed loop.
-    Bench {
-        /// Run only this problem (an exact name), or those whose name contains this.
-        #[arg(long)]
-        only: Option<String>,
-        /// Timed repeats per problem (the fastest is reported).
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-        /// Also write the table as CSV here.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    /// and its variants (ns per node-step, the closed loop's µs per step), the cost of each
+    /// stage of the loop, and with --capacity the largest real-time network per model.
+    Bench(BenchArgs),
     /// Measure the phase-response curve of the profile's plant to its stimulation pulse:
     /// single pulses at evenly spaced phases, paired with unpulsed copies that share the noise;
     /// writes prc.csv, prc_trials.csv, prc.json and prc.svg.
@@ -194,8 +185,107 @@ enum Command {
     },
 }
 
-/// `entrain bench`: the table of the standard problem and its variants.
-fn bench(only: Option<&str>, repeats: usize, out: Option<&Path>) -> ExitCode {
+/// `entrain bench …`.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Run only this problem (an exact name), or those whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
+    /// Timed repeats per problem (the fastest is reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Also write the problems' table as CSV here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Find each model's real-time capacity: the most nodes (sparse graph, mean degree 10,
+    /// delays 1–20 ms, noise on, plant stepped every sample) whose 99th-percentile block time
+    /// stays within --budget of the block period. Takes minutes.
+    #[arg(long)]
+    capacity: bool,
+    /// Models for --capacity (repeatable; default: all).
+    #[arg(long = "model")]
+    models: Vec<String>,
+    /// Sample rate for --capacity, Hz.
+    #[arg(long, default_value_t = 48_000.0)]
+    rate: f64,
+    /// Block size for --capacity, frames.
+    #[arg(long, default_value_t = 64)]
+    block: usize,
+    /// Share of the block period the 99th-percentile block may use.
+    #[arg(long, default_value_t = 0.5)]
+    budget: f64,
+    /// Skip the problems and the stage costs (with --capacity: capacity only).
+    #[arg(long)]
+    capacity_only: bool,
+}
+
+/// `entrain bench`: the problems' table, the stage costs, and the capacity search.
+fn bench(args: &BenchArgs) -> ExitCode {
+    use crate::bench;
+    if !args.capacity_only {
+        let code = bench_problems(args.only.as_deref(), args.repeats, args.out.as_deref());
+        if code != ExitCode::SUCCESS {
+            return code;
+        }
+        match bench::stage_costs(480_000) {
+            Ok(stages) => {
+                println!("\nper-stage cost of the loop (quickstart components, ns per sample):");
+                for (name, ns) in stages {
+                    println!("  {name:<40} {ns:>8.1}");
+                }
+            }
+            Err(e) => {
+                eprintln!("error: stage costs: {e}");
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+    if args.capacity || args.capacity_only {
+        if !(args.rate.is_finite() && args.rate > 0.0) || args.block == 0 {
+            eprintln!("error: --rate must be > 0 Hz and --block at least 1 frame");
+            return ExitCode::from(BAD_INPUT);
+        }
+        if !(args.budget > 0.0 && args.budget <= 1.0) {
+            eprintln!("error: --budget is a share of the block period in (0, 1]");
+            return ExitCode::from(BAD_INPUT);
+        }
+        let models: Vec<String> = if args.models.is_empty() {
+            bench::capacity_models()
+                .iter()
+                .map(|m| m.to_string())
+                .collect()
+        } else {
+            args.models.clone()
+        };
+        println!(
+            "\nreal-time capacity at {} Hz, {}-frame blocks, p99 block time ≤ {:.0} % of the period:",
+            args.rate,
+            args.block,
+            args.budget * 100.0
+        );
+        for model in &models {
+            let progress = |n: usize, load: &bench::BlockLoad| {
+                eprintln!("  {model}: {n} nodes → p99 {:.1} %", load.p99 * 100.0);
+            };
+            match bench::capacity(model, args.rate, args.block, args.budget, progress) {
+                Ok((n, load)) => println!(
+                    "  {model:<14} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.0} bytes/node",
+                    load.p99 * 100.0,
+                    load.median * 100.0,
+                    load.plant_bytes as f64 / n as f64
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(BAD_INPUT);
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The table of the standard problem and its variants.
+fn bench_problems(only: Option<&str>, repeats: usize, out: Option<&Path>) -> ExitCode {
     use crate::bench;
     // An exact name picks one problem; otherwise every name containing the text.
     let all = bench::problems();
@@ -696,7 +786,7 @@ pub fn main() -> ExitCode {
         Command::Check { profile, set } => check(profile.as_deref(), &set),
         Command::Sweep(args) => sweep(args),
         Command::Prc(args) => prc(args),
-        Command::Bench { only, repeats, out } => bench(only.as_deref(), repeats, out.as_deref()),
+        Command::Bench(args) => bench(&args),
         Command::Evaluate {
             synthetic,
             files,

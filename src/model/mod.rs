@@ -148,6 +148,8 @@ pub(crate) struct CouplingPlan {
     pub max_delay_steps: usize,
 }
 
+// Built once per plant and matched once per step: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum PlanKind {
     None,
@@ -159,9 +161,11 @@ enum PlanKind {
         instant: Edges,
         /// Delayed edges shorter than a block: read one step at a time.
         near: Edges,
-        /// Delayed edges of at least `DELAY_BLOCK − 1` steps: read a block of steps at a time.
+        /// Delayed edges of at least `block_len − 1` steps: read a block of steps at a time.
         far: Edges,
-        /// `block[i · DELAY_BLOCK + k]`: the far edges' input to node `i` at `k` steps after
+        /// Steps per block (one of [`DELAY_BLOCKS`]).
+        block_len: usize,
+        /// `block[i · block_len + k]`: the far edges' input to node `i` at `k` steps after
         /// `block_start` (a push count of the history).
         block: Vec<Complex64>,
         /// `(resets, pushes)` of the history when the block was computed.
@@ -182,7 +186,10 @@ enum PlanKind {
 /// then reads a contiguous run of its source's history per block instead of one scattered value
 /// per step; the result is the same sums (exact: the values are known a block ahead because the
 /// delay is at least the block).
-const DELAY_BLOCK: usize = 16;
+/// Longer blocks amortise more per edge; the longest is taken that leaves at least
+/// [`FAR_SHARE`] of the delayed edges long enough for it.
+const DELAY_BLOCKS: [usize; 2] = [32, 16];
+const FAR_SHARE: f64 = 0.95;
 
 /// Sparse edges become a dense matrix when at least this fraction of all n² pairs is coupled
 /// (and none is delayed): past it the mat-vec's contiguous loads beat the edge list's gathers.
@@ -204,21 +211,17 @@ impl Edges {
     }
 }
 
-/// `block[i · DELAY_BLOCK + k] = Σ_{far edges j → i} C_ij u_j(now + k − τ_ij)` for the next
-/// `DELAY_BLOCK` steps: per edge one contiguous run of the source's history (two where its ring
+/// `block[i · len + k] = Σ_{far edges j → i} C_ij u_j(now + k − τ_ij)` for the next `len`
+/// steps: per edge one contiguous run of the source's history (two where its ring
 /// wraps), accumulated as flat `f64` pairs so the loop vectorises (AVX2 where the CPU has it;
 /// the same bits either way).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn far_block(far: &Edges, history: &delay::DelayLine, block: &mut [Complex64]) {
-    for (i, row) in block.chunks_exact_mut(DELAY_BLOCK).enumerate() {
+fn far_block(far: &Edges, history: &delay::DelayLine, len: usize, block: &mut [Complex64]) {
+    for (i, row) in block.chunks_exact_mut(len).enumerate() {
         let row = as_f64_mut(row);
         row.fill(0.0);
         for e in far.row_ptr[i]..far.row_ptr[i + 1] {
-            let (run, wrapped) = history.run(
-                far.col[e] as usize,
-                far.delay_steps[e] as usize,
-                DELAY_BLOCK,
-            );
+            let (run, wrapped) = history.run(far.col[e] as usize, far.delay_steps[e] as usize, len);
             let w = far.weight[e];
             let (head, tail) = row.split_at_mut(2 * run.len());
             for (b, z) in head.iter_mut().zip(as_f64(run)) {
@@ -270,16 +273,25 @@ impl CouplingPlan {
                 instant.row_ptr.push(0);
                 near.row_ptr.push(0);
                 far.row_ptr.push(0);
+                let delays: Vec<usize> = csr.delay_s.iter().map(|&d| steps(d)).collect();
+                let delayed = delays.iter().filter(|&&d| d > 0).count();
+                let block_len = DELAY_BLOCKS
+                    .into_iter()
+                    .find(|&len| {
+                        let far = delays.iter().filter(|&&d| d > 0 && d + 1 >= len).count();
+                        far as f64 >= FAR_SHARE * delayed as f64
+                    })
+                    .unwrap_or(DELAY_BLOCKS[DELAY_BLOCKS.len() - 1]);
                 let mut row_sum = vec![0.0; nodes];
                 let mut max_delay_steps = 0;
                 for (i, sum) in row_sum.iter_mut().enumerate() {
-                    for e in csr.row_ptr[i]..csr.row_ptr[i + 1] {
-                        let d = steps(csr.delay_s[e]);
+                    let edges = csr.row_ptr[i]..csr.row_ptr[i + 1];
+                    for (e, &d) in delays.iter().enumerate().take(edges.end).skip(edges.start) {
                         max_delay_steps = max_delay_steps.max(d);
                         *sum += csr.weight[e];
                         let target = if d == 0 {
                             &mut instant
-                        } else if d + 1 < DELAY_BLOCK {
+                        } else if d + 1 < block_len {
                             &mut near
                         } else {
                             &mut far
@@ -314,12 +326,13 @@ impl CouplingPlan {
                     let block = if far.is_empty() {
                         Vec::new()
                     } else {
-                        vec![Complex64::default(); nodes * DELAY_BLOCK]
+                        vec![Complex64::default(); nodes * block_len]
                     };
                     PlanKind::Sparse {
                         instant,
                         near,
                         far,
+                        block_len,
                         block,
                         block_start: None,
                     }
@@ -367,22 +380,22 @@ impl CouplingPlan {
             PlanKind::Sparse {
                 near,
                 far,
+                block_len,
                 block,
                 block_start,
                 ..
             } => {
+                let len = *block_len;
                 let (resets, pushes) = (history.resets(), history.pushes());
                 let k = match *block_start {
                     Some((r, start))
-                        if r == resets
-                            && pushes >= start
-                            && pushes - start < DELAY_BLOCK as u64 =>
+                        if r == resets && pushes >= start && pushes - start < len as u64 =>
                     {
                         (pushes - start) as usize
                     }
                     _ if far.is_empty() => 0,
                     _ => {
-                        far_block(far, history, block);
+                        far_block(far, history, len, block);
                         *block_start = Some((resets, pushes));
                         0
                     }
@@ -391,7 +404,7 @@ impl CouplingPlan {
                     let mut acc = if far.is_empty() {
                         Complex64::default()
                     } else {
-                        block[i * DELAY_BLOCK + k]
+                        block[i * len + k]
                     };
                     for e in near.row_ptr[i]..near.row_ptr[i + 1] {
                         let z = history.get(near.col[e] as usize, near.delay_steps[e] as usize);
@@ -491,7 +504,7 @@ mod tests {
 
     #[test]
     fn blocked_delayed_input_equals_the_per_step_sum_through_resets_and_skipped_steps() {
-        let (n, dt, max_delay) = (40, 1e-3, 3 * DELAY_BLOCK + 5);
+        let (n, dt, max_delay) = (40, 1e-3, 3 * DELAY_BLOCKS[0] + 5);
         let coupling = random_coupling(n, 6, max_delay, dt);
         let Coupling::Sparse(csr) = &coupling else {
             unreachable!()
