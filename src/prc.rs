@@ -35,7 +35,7 @@ use crate::analysis::{circular_stats, wrap_angle};
 use crate::engine::{forced_plant, ForcedPlant};
 use crate::model::ParamSpec;
 use crate::profile::{ModelParams, Profile};
-use crate::render::{lines_with_bands_svg, Band, Line};
+use crate::render::{chart_svg, Band, Chart, Line};
 use crate::stim::{Limiter, StimSample};
 
 /// Where the phase of a PRC comes from.
@@ -780,15 +780,14 @@ pub fn write(dir: &Path, prc: &Prc, title: &str) -> Result<(), String> {
             .map(|p| (p.onset_deg, p.ci_low_deg, p.ci_high_deg))
             .collect(),
     };
-    lines_with_bands_svg(
-        &file("prc.svg"),
+    let chart = Chart {
         title,
-        (
-            "phase at pulse onset (deg, 0 = peak)",
-            "phase shift (deg, + = advance)",
-        ),
-        &lines,
-        &[band],
-        (800, 500),
-    )
+        x_label: "phase at pulse onset (deg, 0 = peak)",
+        y_label: "phase shift (deg, + = advance)",
+        lines: &lines,
+        bands: &[band],
+        markers: true,
+        ..Chart::default()
+    };
+    chart_svg(&file("prc.svg"), &chart, (800, 500))
 }

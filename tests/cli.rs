@@ -2,20 +2,10 @@
 
 mod common;
 
+use common::entrain;
+
 use std::path::Path;
 use std::process::Command;
-
-fn entrain(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn quickstart_run_writes_the_three_outputs_with_the_documented_fields() {

@@ -3,21 +3,10 @@
 
 mod common;
 
+use common::entrain;
+
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
-
-fn entrain(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The embedded quickstart, shortened to 6 s (stimulation from 2 s to the end).
 fn quickstart_run(dir: &Path) {

@@ -59,6 +59,9 @@ pub struct LatencyReport {
     pub round_trips: Vec<i64>,
     /// Impulses that did not come back within an interval.
     pub lost: u64,
+    /// Impulses that came back across a backend xrun: a dropped or repeated period moves the
+    /// echo, so they measure the xrun, not the loop, and are not in `round_trips`.
+    pub disturbed: u64,
     /// The link's declared offset, samples (already subtracted).
     pub offset: usize,
     /// Processing time of each output callback as a fraction of its period, sorted.
@@ -94,13 +97,15 @@ impl LatencyReport {
                 let _ = writeln!(
                     out,
                     "round trip over {} impulses: min {min}, median {median}, max {max} samples \
-                     ({:.3} / {:.3} / {:.3} ms); jitter {} samples; {} lost",
+                     ({:.3} / {:.3} / {:.3} ms); jitter {} samples; {} lost; {} set aside \
+                     (an xrun fell between emission and return)",
                     self.round_trips.len(),
                     ms(min),
                     ms(median),
                     ms(max),
                     max - min,
-                    self.lost
+                    self.lost,
+                    self.disturbed
                 );
                 let periods = median as f64 / self.block_frames as f64;
                 let _ = writeln!(
@@ -146,10 +151,11 @@ struct Shared {
 }
 
 /// What the output callback reports per impulse: emitted at `sent`, seen at `seen` (output
-/// sample indices), or lost.
+/// sample indices), seen but with an xrun in between, or lost.
 #[derive(Clone, Copy, Debug)]
 enum Echo {
     Returned { sent: u64, seen: u64 },
+    Disturbed,
     Lost,
 }
 
@@ -168,8 +174,10 @@ struct Emitter {
     /// Impulse height, full scale = 1.
     amplitude: f32,
     sample: u64,
-    /// The sample of the impulse in flight.
-    pending: Option<u64>,
+    /// The sample of the impulse in flight, and the xrun count when it left.
+    pending: Option<(u64, u64)>,
+    /// The backend's xrun count (read with a relaxed load: real-time safe).
+    shared: Arc<Shared>,
 }
 
 impl Emitter {
@@ -184,12 +192,17 @@ impl Emitter {
                 self.underruns.fetch_add(1, Ordering::Relaxed);
                 0.0
             });
-            if let Some(sent) = self.pending {
+            if let Some((sent, xruns)) = self.pending {
                 if captured.abs() >= threshold {
-                    let _ = self.echoes.try_push(Echo::Returned {
-                        sent,
-                        seen: self.sample,
-                    });
+                    let echo = if self.shared.xruns.load(Ordering::Relaxed) == xruns {
+                        Echo::Returned {
+                            sent,
+                            seen: self.sample,
+                        }
+                    } else {
+                        Echo::Disturbed
+                    };
+                    let _ = self.echoes.try_push(echo);
                     self.pending = None;
                 } else if self.sample - sent >= self.interval {
                     let _ = self.echoes.try_push(Echo::Lost);
@@ -199,7 +212,7 @@ impl Emitter {
             // Emit on the interval once both streams run and the previous impulse is settled.
             if self.reader.primed() && self.sample % self.interval == 0 && self.pending.is_none() {
                 frame[self.channel] = self.amplitude;
-                self.pending = Some(self.sample);
+                self.pending = Some((self.sample, self.shared.xruns.load(Ordering::Relaxed)));
             }
             self.sample += 1;
         }
@@ -286,6 +299,7 @@ pub fn measure(
         amplitude: settings.amplitude,
         sample: 0,
         pending: None,
+        shared: Arc::clone(&shared),
     };
     let (output_stream, output_handover) = start_verified("output", |mut handover, calls| {
         let mut emitter: Option<Emitter> = None;
@@ -315,6 +329,7 @@ pub fn measure(
     let deadline = Instant::now() + settings.timeout;
     let mut round_trips = Vec::new();
     let mut lost = 0;
+    let mut disturbed = 0;
     let mut fractions = Vec::new();
     let mut late_blocks = 0;
     let period_ns = |frames: u32| frames as f64 * 1e9 / settings.sample_rate as f64;
@@ -328,6 +343,7 @@ pub fn measure(
                 Echo::Returned { sent, seen } => {
                     round_trips.push(seen as i64 - sent as i64 - offset as i64)
                 }
+                Echo::Disturbed => disturbed += 1,
                 Echo::Lost => lost += 1,
             }
         }
@@ -344,6 +360,7 @@ pub fn measure(
     Ok(LatencyReport {
         round_trips,
         lost,
+        disturbed,
         offset,
         block_fractions: fractions,
         late_blocks,

@@ -1073,27 +1073,6 @@ pub fn lines_svg(
     chart_svg(path, &chart, size)
 }
 
-/// [`lines_svg`] with shaded `bands` under the lines (band `i` in line `i`'s colour).
-pub fn lines_with_bands_svg(
-    path: &Path,
-    title: &str,
-    (x_label, y_label): (&str, &str),
-    lines: &[Line],
-    bands: &[Band],
-    size: (u32, u32),
-) -> Result<(), String> {
-    let chart = Chart {
-        title,
-        x_label,
-        y_label,
-        lines,
-        bands,
-        markers: true,
-        ..Chart::default()
-    };
-    chart_svg(path, &chart, size)
-}
-
 /// `chart` as an SVG file of `width_px × height_px`. Fails (naming `path`) when there is nothing
 /// to draw: no finite point and no x and y range given.
 pub fn chart_svg(
