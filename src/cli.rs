@@ -217,6 +217,9 @@ struct BenchArgs {
     /// Skip the problems and the stage costs (with --capacity: capacity only).
     #[arg(long)]
     capacity_only: bool,
+    /// Write the SL-DN field's cost-per-step against grid size here (SVG).
+    #[arg(long, value_name = "FILE.svg")]
+    fft_plot: Option<PathBuf>,
 }
 
 /// `entrain bench`: the problems' table, the stage costs, and the capacity search.
@@ -236,6 +239,54 @@ fn bench(args: &BenchArgs) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: stage costs: {e}");
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+    if !args.capacity_only {
+        match bench::sl_dn_scaling(&[8, 16, 32, 64, 128], args.repeats) {
+            Ok(points) => {
+                // c · n log2 n fitted by least squares through the origin.
+                let model = |n: usize| n as f64 * (n as f64).log2();
+                let c = points.iter().map(|&(n, t)| t * model(n)).sum::<f64>()
+                    / points.iter().map(|&(n, _)| model(n).powi(2)).sum::<f64>();
+                println!("\nSL-DN field, one step (two FFT convolutions per stage), by grid size:");
+                for &(n, us) in &points {
+                    println!(
+                        "  {n:>6} nodes {us:>10.2} µs/step {:>7.1} ns/node-step   measured / (c·n·log2 n) {:.2}",
+                        us * 1e3 / n as f64,
+                        us / (c * model(n))
+                    );
+                }
+                if let Some(path) = &args.fft_plot {
+                    let lines = [
+                        crate::render::Line {
+                            name: "measured".into(),
+                            points: points.iter().map(|&(n, t)| (n as f64, t)).collect(),
+                        },
+                        crate::render::Line {
+                            name: format!("{c:.2e} · n · log2 n"),
+                            points: points
+                                .iter()
+                                .map(|&(n, _)| (n as f64, c * model(n)))
+                                .collect(),
+                        },
+                    ];
+                    if let Err(e) = crate::render::lines_svg(
+                        path,
+                        "SL-DN field: cost of one step against grid size",
+                        "nodes n (square grid, periodic)",
+                        "µs per step",
+                        &lines,
+                        (800, 500),
+                    ) {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(FAILED);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: SL-DN scaling: {e}");
                 return ExitCode::from(FAILED);
             }
         }

@@ -76,11 +76,28 @@ fn bench_command_times_the_standard_problem() {
             "--out",
         ])
         .arg(&csv)
+        .arg("--fft-plot")
+        .arg(dir.path().join("fft.svg"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("closed loop"), "{stdout}");
+    assert!(stdout.contains("per-stage cost"), "{stdout}");
+    // The SL-DN field's five grid sizes, each compared with the fitted c·n·log2 n (timings
+    // are not judged here: CI machines are noisy).
+    let ratios: Vec<f64> = stdout
+        .lines()
+        .filter_map(|l| l.split("log2 n) ").nth(1))
+        .map(|r| r.trim().parse().unwrap())
+        .collect();
+    assert_eq!(ratios.len(), 5, "{stdout}");
+    assert!(
+        ratios.iter().all(|r| r.is_finite() && *r > 0.0),
+        "{ratios:?}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("fft.svg")).unwrap();
+    assert!(svg.contains("log2 n"));
     let table = std::fs::read_to_string(&csv).unwrap();
     let row: Vec<&str> = table.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(row[0], "sl_dense_n100_euler");
