@@ -416,6 +416,25 @@ impl CouplingPlan {
         }
     }
 
+    /// The fast path of real-valued coupling on a dense plan: `Σ_j C_ij x_j` of the node values
+    /// `x` (one gather, one mat-vec, no imaginary parts), with the row sums beside it. `None`
+    /// for every other plan (use [`CouplingPlan::total_input`]).
+    pub fn dense_real_input(&mut self, x: impl Iterator<Item = f64>) -> Option<(&[f64], &[f64])> {
+        let Self { row_sum, kind, .. } = self;
+        match kind {
+            PlanKind::Dense {
+                matrix, re, out_re, ..
+            } => {
+                for (r, v) in re.iter_mut().zip(x) {
+                    *r = v;
+                }
+                matrix.apply(re, out_re);
+                Some((out_re, row_sum))
+            }
+            _ => None,
+        }
+    }
+
     /// `out[i] = delayed[i] + Σ_{instant j} C_ij u_j` with `u` the current stage's node values.
     pub fn total_input(&mut self, delayed: &[Complex64], u: &[Complex64], out: &mut [Complex64]) {
         match &mut self.kind {

@@ -91,6 +91,14 @@ impl Dynamics for SlField {
 
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
         let coupled = self.gain != 0.0;
+        if coupled && self.coef.real_coupling {
+            let x = state.iter().step_by(2).copied();
+            if let Some((input, row_sum)) = self.plan.dense_real_input(x) {
+                local_terms(&self.coef, &self.forcing, state, out);
+                real_coupling_terms(self.gain, input, row_sum, state, out);
+                return;
+            }
+        }
         if coupled {
             if self.plan.has_instant() {
                 let im = if self.coef.real_coupling { 0.0 } else { 1.0 };
@@ -144,6 +152,18 @@ fn local_terms(c: &NodeCoefficients, forcing: &[Complex64], state: &[f64], out: 
             o[0] = l * x - w * y + f.re;
             o[1] = l * y + w * x + f.im;
         }
+    }
+}
+
+/// `out.re += G (input − Σ_j C_ij · x_i)` per node: [`coupling_terms`] with a real input.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn real_coupling_terms(gain: f64, input: &[f64], row_sum: &[f64], state: &[f64], out: &mut [f64]) {
+    let terms = state
+        .chunks_exact(2)
+        .zip(out.chunks_exact_mut(2))
+        .zip(input.iter().zip(row_sum));
+    for ((s, o), (u, r)) in terms {
+        o[0] += gain * (u - r * s[0]);
     }
 }
 
