@@ -5,46 +5,9 @@ use entrain::engine;
 use entrain::engine::Command;
 use entrain::profile;
 use entrain::stim::StimCommand;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    /// Allocations made by this thread while armed (per thread, so parallel tests don't mix).
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    if ARMED.with(Cell::get) {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-    }
-}
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts calls made
-// while the current thread has armed the guard.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count();
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod alloc_count;
+use alloc_count::count_allocations;
 
 fn allocations_while_processing(path: &str, sets: &[&str]) -> usize {
     let text = std::fs::read_to_string(path).unwrap();
@@ -54,7 +17,7 @@ fn allocations_while_processing(path: &str, sets: &[&str]) -> usize {
     let block = profile.run.block_frames;
     let mut out = vec![0.0f32; block];
     let blocks = (profile.run.total_samples() as usize / block).min(3000);
-    let before = allocations();
+    let mut allocations = 0;
     for k in 0..blocks {
         // Commands arrive mid-run, as from a control thread (sent outside the guard).
         if k % 500 == 250 {
@@ -70,21 +33,16 @@ fn allocations_while_processing(path: &str, sets: &[&str]) -> usize {
             use ringbuf::traits::Consumer;
             run.telemetry.clear();
         }
-        ARMED.with(|a| a.set(true));
-        run.processor.process_block(&mut out);
-        ARMED.with(|a| a.set(false));
+        allocations += count_allocations(|| run.processor.process_block(&mut out)).1;
     }
-    allocations() - before
+    allocations
 }
 
 #[test]
 fn the_guard_counts_allocations_on_the_armed_thread() {
-    let before = allocations();
-    ARMED.with(|a| a.set(true));
-    let boxed = std::hint::black_box(Box::new(42u64));
-    ARMED.with(|a| a.set(false));
+    let (boxed, n) = count_allocations(|| std::hint::black_box(Box::new(42u64)));
     drop(boxed);
-    assert!(allocations() > before);
+    assert!(n > 0);
 }
 
 #[test]
@@ -138,22 +96,22 @@ fn the_audio_callback_never_allocates() {
     let mut as_f32 = vec![0.0f32; 64];
     let mut as_i32 = vec![0i32; 64];
     let mut as_i16 = vec![0i16; 64];
-    let before = allocations();
+    let mut allocations = 0;
     let mut over = false;
     for k in 0..2000 {
         use ringbuf::traits::Consumer;
         if k % 8 == 0 {
             telemetry.clear();
         }
-        ARMED.with(|a| a.set(true));
-        over |= match k % 3 {
+        let (done, n) = count_allocations(|| match k % 3 {
             0 => renderer.render(&mut as_f32),
             1 => renderer.render(&mut as_i32),
             _ => renderer.render(&mut as_i16),
-        };
-        ARMED.with(|a| a.set(false));
+        });
+        over |= done;
+        allocations += n;
     }
     // 2000 callbacks of 64 frames outlast the 2 s run: the silent tail was exercised too.
     assert!(over);
-    assert_eq!(allocations() - before, 0);
+    assert_eq!(allocations, 0);
 }

@@ -13,42 +13,9 @@ use entrain::model::sl_dn_field::{Boundary, SlDnField, SlDnFieldParams};
 use entrain::model::wilson_cowan::{WilsonCowan, WilsonCowanParams};
 use entrain::model::{Coupling, ParamSpec, Plant, PlantCommon};
 use num_complex::Complex64;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    /// Allocations made by this thread while armed (per thread, so parallel tests don't mix).
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    if ARMED.with(Cell::get) {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts calls made
-// while the current thread has armed the guard.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count();
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod alloc_count;
+use alloc_count::count_allocations;
 
 /// Three nodes: 0 → 1 instant, 1 → 2 delayed 3 ms, 2 → 0 delayed 1 ms.
 fn sparse() -> Coupling {
@@ -100,27 +67,23 @@ fn common(scheme: Scheme, coupling: Coupling) -> PlantCommon {
 /// Allocations during 500 steps, a reset and 100 more steps.
 fn allocations_while_stepping(plant: &mut dyn Plant) -> usize {
     let forcing = [Complex64::new(0.3, 0.0); 3];
-    let before = ALLOCATIONS.with(Cell::get);
-    ARMED.with(|a| a.set(true));
-    for _ in 0..500 {
-        plant.step(&forcing);
-    }
-    plant.reset();
-    for _ in 0..100 {
-        plant.step(&forcing);
-    }
-    ARMED.with(|a| a.set(false));
-    ALLOCATIONS.with(Cell::get) - before
+    count_allocations(|| {
+        for _ in 0..500 {
+            plant.step(&forcing);
+        }
+        plant.reset();
+        for _ in 0..100 {
+            plant.step(&forcing);
+        }
+    })
+    .1
 }
 
 #[test]
 fn rate_wilson_cowan_and_jansen_rit_steps_never_allocate() {
     // The guard counts: an allocation while armed is seen.
-    let before = ALLOCATIONS.with(Cell::get);
-    ARMED.with(|a| a.set(true));
-    drop(std::hint::black_box(vec![0u8; 16]));
-    ARMED.with(|a| a.set(false));
-    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 2, "alloc + dealloc");
+    let ((), n) = count_allocations(|| drop(std::hint::black_box(vec![0u8; 16])));
+    assert_eq!(n, 2, "alloc + dealloc");
 
     let rate = RateParams {
         tau_s: ParamSpec::Value(0.01),
@@ -153,11 +116,7 @@ fn rate_wilson_cowan_and_jansen_rit_steps_never_allocate() {
 
 /// Allocations made by `f` on this thread.
 fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    ALLOCATIONS.with(Cell::get) - before
+    count_allocations(f).1
 }
 
 fn grid_common(nodes: usize, scheme: Scheme) -> PlantCommon {

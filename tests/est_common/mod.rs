@@ -7,56 +7,12 @@ use entrain::estimate::{Estimate, PhaseEstimator};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::f64::consts::TAU;
 use std::path::PathBuf;
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    /// Allocations made by this thread while armed (per thread, so parallel tests don't mix).
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the allocator may run while thread-locals are being torn down.
-    let armed = ARMED.try_with(Cell::get).unwrap_or(false);
-    if armed {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts calls made
-// while the current thread has armed the guard.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count();
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Runs `f` with the allocation counter armed on this thread; returns its result and the number
-/// of allocations, reallocations and frees it made.
-pub fn count_allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = ALLOCATIONS.with(Cell::get);
-    ARMED.with(|a| a.set(true));
-    let out = f();
-    ARMED.with(|a| a.set(false));
-    (out, ALLOCATIONS.with(Cell::get) - before)
-}
+#[path = "../alloc_count/mod.rs"]
+mod alloc_count;
+pub use alloc_count::count_allocations;
 
 /// Feeds `cos(2π f t + phase0)` for `n` samples at `fs`; returns the true phase (rad, unwrapped)
 /// and the estimate at every sample.

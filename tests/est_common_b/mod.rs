@@ -9,43 +9,11 @@ use num_complex::Complex64;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::f64::consts::TAU;
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    /// Allocations made by this thread while armed (per thread, so parallel tests don't mix).
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    if ARMED.with(Cell::get) {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts calls made
-// while the current thread has armed the guard.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count();
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../alloc_count/mod.rs"]
+mod alloc_count;
+use alloc_count::count_allocations;
 
 /// Feeds `est` a mix of noise, a tone, NaN, ±Inf and huge values (prepared beforehand) and
 /// counts the allocations made inside `process` and `reset`, with the guard armed only around
@@ -62,17 +30,19 @@ pub fn allocations_in_process(est: &mut dyn PhaseEstimator, fs: f64) -> usize {
             _ => (TAU * 10.0 * k as f64 / fs).cos() + noise.sample(&mut rng),
         })
         .collect();
-    let before = ALLOCATIONS.with(Cell::get);
+    let mut allocations = 0;
     for (k, &x) in input.iter().enumerate() {
-        ARMED.with(|a| a.set(true));
-        let e = est.process(x);
-        if k == 10_000 {
-            est.reset();
-        }
-        ARMED.with(|a| a.set(false));
+        let (e, n) = count_allocations(|| {
+            let e = est.process(x);
+            if k == 10_000 {
+                est.reset();
+            }
+            e
+        });
+        allocations += n;
         assert_finite(&e);
     }
-    ALLOCATIONS.with(Cell::get) - before
+    allocations
 }
 
 /// Asserts every field of `e` is finite, phases wrapped, amplitude ≥ 0, confidence in [0, 1].
