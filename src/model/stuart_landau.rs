@@ -99,12 +99,12 @@ impl Dynamics for SlField {
                 return;
             }
         }
-        if coupled {
-            if self.plan.has_instant() {
-                let im = if self.coef.real_coupling { 0.0 } else { 1.0 };
-                for (z, s) in self.stage_z.iter_mut().zip(state.chunks_exact(2)) {
-                    *z = Complex64::new(s[0], im * s[1]);
-                }
+        // Without instantaneous edges the input is the delayed input, read as it is.
+        let instant = coupled && self.plan.has_instant();
+        if instant {
+            let im = if self.coef.real_coupling { 0.0 } else { 1.0 };
+            for (z, s) in self.stage_z.iter_mut().zip(state.chunks_exact(2)) {
+                *z = Complex64::new(s[0], im * s[1]);
             }
             self.plan
                 .total_input(&self.delayed, &self.stage_z, &mut self.input);
@@ -114,7 +114,7 @@ impl Dynamics for SlField {
             coupling_terms(
                 self.gain,
                 self.coef.real_coupling,
-                &self.input,
+                if instant { &self.input } else { &self.delayed },
                 &self.plan.row_sum,
                 state,
                 out,
