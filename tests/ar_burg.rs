@@ -9,7 +9,7 @@ use common::*;
 use entrain::estimate::{ArBurg, ArBurgConfig, Estimate, PhaseEstimator};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::f64::consts::{PI, TAU};
+use std::f64::consts::PI;
 
 #[test]
 fn clean_tones_at_1_khz_and_48_khz() {
@@ -154,33 +154,10 @@ fn non_finite_input_stays_finite_and_recovers() {
     // Half a second of NaN/±Inf (read as silence) inside a clean tone.
     let fs = 1000.0;
     let mut est = ArBurg::new(&ArBurgConfig::with_band(8.0, 12.0, fs), fs, 5.0).unwrap();
-    let gap = 4000..4500;
-    let mut last_bad = 0;
-    for k in 0..8000 {
-        let phase = TAU * 10.0 * k as f64 / fs;
-        let x = if gap.contains(&k) {
-            [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][k % 3]
-        } else {
-            phase.cos()
-        };
-        let e = est.process(x);
-        for v in [
-            e.phase_rad,
-            e.predicted_phase_rad,
-            e.amplitude,
-            e.freq_hz,
-            e.confidence,
-        ] {
-            assert!(v.is_finite(), "sample {k}: {e:?}");
-        }
-        assert!((0.0..=1.0).contains(&e.confidence));
-        if err_deg(e.phase_rad, phase).abs() > 2.0 {
-            last_bad = k;
-        }
-    }
+    let resettled = resettle_after_non_finite(&mut est, fs, 8.0);
     assert!(
-        last_bad < gap.end + est.settling_samples(),
-        "still off at sample {last_bad}"
+        resettled < est.settling_samples(),
+        "still off {resettled} samples after the burst"
     );
 }
 
@@ -191,19 +168,8 @@ fn reset_matches_a_fresh_estimator() {
         ..ArBurgConfig::with_band(4.0, 8.0, 1000.0)
     };
     let mut used = ArBurg::new(&config, 1000.0, 3.5).unwrap();
-    for k in 0..5000 {
-        used.process(if k % 101 == 0 {
-            f64::NAN
-        } else {
-            (k as f64 * 0.37).sin() * 3.0
-        });
-    }
-    used.reset();
     let mut fresh = ArBurg::new(&config, 1000.0, 3.5).unwrap();
-    for k in 0..5000 {
-        let x = (TAU * 6.0 * k as f64 / 1000.0).cos() + 0.2 * (k as f64 * 1.3).sin();
-        assert_eq!(used.process(x), fresh.process(x), "sample {k}");
-    }
+    assert_reset_matches_fresh(&mut used, &mut fresh);
 }
 
 #[test]

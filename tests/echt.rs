@@ -200,33 +200,10 @@ fn non_finite_input_stays_finite_and_recovers() {
     // Half a second of NaN/±Inf (read as silence) inside a clean tone.
     let fs = 1000.0;
     let mut est = Echt::new(&EchtConfig::with_band(8.0, 12.0, fs), fs, 5.0).unwrap();
-    let gap = 4000..4500;
-    let mut last_bad = 0;
-    for k in 0..12_000 {
-        let phase = TAU * 10.0 * k as f64 / fs;
-        let x = if gap.contains(&k) {
-            [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][k % 3]
-        } else {
-            phase.cos()
-        };
-        let e = est.process(x);
-        for v in [
-            e.phase_rad,
-            e.predicted_phase_rad,
-            e.amplitude,
-            e.freq_hz,
-            e.confidence,
-        ] {
-            assert!(v.is_finite(), "sample {k}: {e:?}");
-        }
-        assert!((0.0..=1.0).contains(&e.confidence));
-        if err_deg(e.phase_rad, phase).abs() > 2.0 {
-            last_bad = k;
-        }
-    }
+    let resettled = resettle_after_non_finite(&mut est, fs, 12.0);
     assert!(
-        last_bad < gap.end + est.settling_samples(),
-        "still off at sample {last_bad}"
+        resettled < est.settling_samples(),
+        "still off {resettled} samples after the burst"
     );
 }
 
@@ -237,19 +214,8 @@ fn reset_matches_a_fresh_estimator() {
         ..EchtConfig::with_band(4.0, 8.0, 500.0)
     };
     let mut used = Echt::new(&config, 500.0, 3.5).unwrap();
-    for k in 0..3000 {
-        used.process(if k % 101 == 0 {
-            f64::NAN
-        } else {
-            (k as f64 * 0.37).sin() * 3.0
-        });
-    }
-    used.reset();
     let mut fresh = Echt::new(&config, 500.0, 3.5).unwrap();
-    for k in 0..3000 {
-        let x = (TAU * 6.0 * k as f64 / 500.0).cos() + 0.2 * (k as f64 * 1.3).sin();
-        assert_eq!(used.process(x), fresh.process(x), "sample {k}");
-    }
+    assert_reset_matches_fresh(&mut used, &mut fresh);
 }
 
 #[test]

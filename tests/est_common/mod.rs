@@ -127,3 +127,57 @@ pub fn rat_theta() -> Option<(Vec<f64>, f64)> {
     let samples = reader.samples::<f32>().map(|s| s.unwrap() as f64).collect();
     Some((samples, fs))
 }
+
+/// Asserts every field of `e` is finite, phases wrapped, amplitude ≥ 0, confidence in [0, 1].
+pub fn assert_finite(e: &Estimate) {
+    for phase in [e.phase_rad, e.predicted_phase_rad] {
+        assert!(
+            phase > -std::f64::consts::PI && phase <= std::f64::consts::PI,
+            "{e:?}"
+        );
+    }
+    assert!(e.amplitude.is_finite() && e.amplitude >= 0.0, "{e:?}");
+    assert!(e.freq_hz.is_finite() && e.freq_hz > 0.0, "{e:?}");
+    assert!((0.0..=1.0).contains(&e.confidence), "{e:?}");
+}
+
+/// Feeds a clean 10 Hz tone with a 0.5 s burst of NaN/±Inf in the middle; asserts every output
+/// is finite and returns how many samples after the burst the phase error last exceeded 2°.
+pub fn resettle_after_non_finite(est: &mut dyn PhaseEstimator, fs: f64, total_s: f64) -> usize {
+    let n = (total_s * fs) as usize;
+    let gap = n / 3..n / 3 + (0.5 * fs) as usize;
+    let mut last_bad = 0;
+    for k in 0..n {
+        let phase = TAU * 10.0 * k as f64 / fs;
+        let x = if gap.contains(&k) {
+            [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][k % 3]
+        } else {
+            phase.cos()
+        };
+        let e = est.process(x);
+        assert_finite(&e);
+        if k >= gap.end && wrap_angle(e.phase_rad - phase).abs() > 2f64.to_radians() {
+            last_bad = k + 1 - gap.end;
+        }
+    }
+    last_bad
+}
+
+/// After noise (with NaNs) and a reset, `used` must behave exactly like `fresh`.
+pub fn assert_reset_matches_fresh(used: &mut dyn PhaseEstimator, fresh: &mut dyn PhaseEstimator) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    let noise = Normal::new(0.0, 1.0).unwrap();
+    for k in 0..5000 {
+        let x = if k % 997 == 0 {
+            f64::NAN
+        } else {
+            noise.sample(&mut rng)
+        };
+        used.process(x);
+    }
+    used.reset();
+    for k in 0..5000 {
+        let x = (TAU * 9.5 * k as f64 / 1000.0).sin() + 0.3 * noise.sample(&mut rng);
+        assert_eq!(used.process(x), fresh.process(x), "sample {k}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Helpers shared by the estimator tests: test signals, error statistics against the true or
-//! the offline ground-truth phase, an allocation counter, and the real recording.
+//! the offline ground-truth phase, and, from `est_common`, the allocation counter, the non-finite and reset checks and the
+//! real recording.
 //!
 //! Every test binary that includes this module uses every item in it.
 
@@ -11,9 +12,12 @@ use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::f64::consts::TAU;
 
-#[path = "../alloc_count/mod.rs"]
-mod alloc_count;
-use alloc_count::count_allocations;
+#[path = "../est_common/mod.rs"]
+mod shared;
+pub use shared::{
+    assert_finite, assert_reset_matches_fresh, count_allocations, rat_theta,
+    resettle_after_non_finite,
+};
 
 /// Feeds `est` a mix of noise, a tone, NaN, ±Inf and huge values (prepared beforehand) and
 /// counts the allocations made inside `process` and `reset`, with the guard armed only around
@@ -43,19 +47,6 @@ pub fn allocations_in_process(est: &mut dyn PhaseEstimator, fs: f64) -> usize {
         assert_finite(&e);
     }
     allocations
-}
-
-/// Asserts every field of `e` is finite, phases wrapped, amplitude ≥ 0, confidence in [0, 1].
-pub fn assert_finite(e: &Estimate) {
-    for phase in [e.phase_rad, e.predicted_phase_rad] {
-        assert!(
-            phase > -std::f64::consts::PI && phase <= std::f64::consts::PI,
-            "{e:?}"
-        );
-    }
-    assert!(e.amplitude.is_finite() && e.amplitude >= 0.0, "{e:?}");
-    assert!(e.freq_hz.is_finite() && e.freq_hz > 0.0, "{e:?}");
-    assert!((0.0..=1.0).contains(&e.confidence), "{e:?}");
 }
 
 /// Circular mean (bias) and circular SD of angle errors, both in degrees.
@@ -156,64 +147,6 @@ pub fn errors_against(
     range: std::ops::Range<usize>,
 ) -> (f64, f64) {
     bias_sd_deg(range.map(|k| estimates[k].phase_rad - truth[k].arg()))
-}
-
-/// Feeds a clean 10 Hz tone with a 0.5 s burst of NaN/±Inf in the middle; asserts every output
-/// is finite and returns how many samples after the burst the phase error last exceeded 2°.
-pub fn resettle_after_non_finite(est: &mut dyn PhaseEstimator, fs: f64, total_s: f64) -> usize {
-    let n = (total_s * fs) as usize;
-    let gap = n / 3..n / 3 + (0.5 * fs) as usize;
-    let mut last_bad = 0;
-    for k in 0..n {
-        let phase = TAU * 10.0 * k as f64 / fs;
-        let x = if gap.contains(&k) {
-            [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][k % 3]
-        } else {
-            phase.cos()
-        };
-        let e = est.process(x);
-        assert_finite(&e);
-        if k >= gap.end && wrap_angle(e.phase_rad - phase).abs() > 2f64.to_radians() {
-            last_bad = k + 1 - gap.end;
-        }
-    }
-    last_bad
-}
-
-/// After noise (with NaNs) and a reset, `used` must behave exactly like `fresh`.
-pub fn assert_reset_matches_fresh(used: &mut dyn PhaseEstimator, fresh: &mut dyn PhaseEstimator) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
-    let noise = Normal::new(0.0, 1.0).unwrap();
-    for k in 0..5000 {
-        let x = if k % 997 == 0 {
-            f64::NAN
-        } else {
-            noise.sample(&mut rng)
-        };
-        used.process(x);
-    }
-    used.reset();
-    for k in 0..5000 {
-        let x = (TAU * 9.5 * k as f64 / 1000.0).sin() + 0.3 * noise.sample(&mut rng);
-        assert_eq!(used.process(x), fresh.process(x), "sample {k}");
-    }
-}
-
-/// The rat CA1 recording (values, sample rate in Hz) or `None`, with a message, when the
-/// shared data folder is absent.
-pub fn rat_theta() -> Option<(Vec<f64>, f64)> {
-    let path = "/work/shared/data/rat_ca1_theta_1250hz.wav";
-    let Ok(mut reader) = hound::WavReader::open(path) else {
-        eprintln!("skipped: {path} is absent");
-        return None;
-    };
-    let fs = reader.spec().sample_rate as f64;
-    let x = reader
-        .samples::<f32>()
-        .map(|s| s.map(f64::from))
-        .collect::<Result<Vec<f64>, _>>()
-        .unwrap();
-    Some((x, fs))
 }
 
 /// Circular SD (degrees) of `est` against the 6–10 Hz offline ground truth of the recording,
