@@ -42,6 +42,7 @@
 //! - No phase ([`Plant::phase`] is `None`): the alpha rhythm has no model-defined phase variable.
 
 use super::delay::DelayLine;
+use super::logistic::logistic_in_place;
 use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
@@ -117,10 +118,18 @@ struct Sigmoid {
 }
 
 impl Sigmoid {
+    /// The argument `z` of the logistic `1/(1 + e^z)` at membrane potential `v`: then
+    /// `S(v) = 2e0 · logistic(z)`.
     #[inline]
+    fn exponent(self, v: f64) -> f64 {
+        self.r * (self.v0 - v)
+    }
+
+    /// `S(v)` of one potential, by the same kernel as the vectorised passes.
     fn eval(self, v: f64) -> f64 {
-        // Far below v0 the exponential overflows to +∞ and S is exactly 0, not NaN.
-        self.two_e0 / (1.0 + (self.r * (self.v0 - v)).exp())
+        let mut z = [self.exponent(v)];
+        logistic_in_place(&mut z);
+        self.two_e0 * z[0]
     }
 }
 
@@ -155,6 +164,8 @@ struct JrField {
     delayed: Vec<Complex64>,
     /// Each node's pyramidal output `S(y1 − y2 + F)` at the current stage, 1/s.
     pyramidal: Vec<Complex64>,
+    /// `[z_pyr, z_1, z_3]` per node: the three sigmoids' exponents, then their logistics.
+    sigmoid: Vec<f64>,
     coupled: Vec<Complex64>,
     /// `A a σ` on each node's `y4`, 0 elsewhere.
     noise: Option<Vec<f64>>,
@@ -167,27 +178,36 @@ impl Dynamics for JrField {
 
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
         // The pyramidal output drives the local interneurons and is what the other nodes
-        // receive: evaluate each node's sigmoid once per stage and use it for both.
-        for ((m, y), f) in self
-            .pyramidal
-            .iter_mut()
+        // receive: evaluate each node's sigmoid once per stage and use it for both. All three
+        // sigmoids of every node go through one vectorised logistic pass.
+        for (((z, y), f), c) in self
+            .sigmoid
+            .chunks_exact_mut(3)
             .zip(state.chunks_exact(6))
             .zip(&self.forcing)
+            .zip(&self.node)
         {
-            *m = Complex64::new(self.s.eval(y[1] - y[2] + f), 0.0);
+            z[0] = self.s.exponent(y[1] - y[2] + f);
+            z[1] = self.s.exponent(c.c1 * y[0]);
+            z[2] = self.s.exponent(c.c3 * y[0]);
+        }
+        logistic_in_place(&mut self.sigmoid);
+        for (m, l) in self.pyramidal.iter_mut().zip(self.sigmoid.chunks_exact(3)) {
+            *m = Complex64::new(self.s.two_e0 * l[0], 0.0);
         }
         let coupled = self.gain != 0.0;
         if coupled {
             self.plan
                 .total_input(&self.delayed, &self.pyramidal, &mut self.coupled);
         }
-        for (i, (y, o)) in state
+        for (i, ((y, o), l)) in state
             .chunks_exact(6)
             .zip(out.chunks_exact_mut(6))
+            .zip(self.sigmoid.chunks_exact(3))
             .enumerate()
         {
             let c = &self.node[i];
-            let mut input = c.p + c.c2 * self.s.eval(c.c1 * y[0]);
+            let mut input = c.p + c.c2 * (self.s.two_e0 * l[1]);
             if coupled {
                 input += self.gain * self.coupled[i].re;
             }
@@ -196,7 +216,7 @@ impl Dynamics for JrField {
             o[2] = y[5];
             o[3] = c.aa * self.pyramidal[i].re - 2.0 * c.a * y[3] - c.a * c.a * y[0];
             o[4] = c.aa * input - 2.0 * c.a * y[4] - c.a * c.a * y[1];
-            o[5] = c.bb_c4 * self.s.eval(c.c3 * y[0]) - 2.0 * c.b * y[5] - c.b * c.b * y[2];
+            o[5] = c.bb_c4 * (self.s.two_e0 * l[2]) - 2.0 * c.b * y[5] - c.b * c.b * y[2];
         }
     }
 
@@ -286,6 +306,7 @@ impl JansenRit {
             forcing: vec![0.0; n],
             delayed: vec![Complex64::default(); n],
             pyramidal: vec![Complex64::default(); n],
+            sigmoid: vec![0.0; 3 * n],
             coupled: vec![Complex64::default(); n],
             noise,
         };
@@ -371,13 +392,20 @@ impl Plant for JansenRit {
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.rng);
         if self.field.plan.max_delay_steps > 0 {
-            let (s, forcing) = (self.field.s, &self.field.forcing);
-            self.field.history.push(
-                self.state
-                    .chunks_exact(6)
-                    .zip(forcing)
-                    .map(|(y, f)| Complex64::new(s.eval(y[1] - y[2] + f), 0.0)),
-            );
+            let field = &mut self.field;
+            let z = &mut field.sigmoid[..field.nodes];
+            for ((z, y), f) in z
+                .iter_mut()
+                .zip(self.state.chunks_exact(6))
+                .zip(&field.forcing)
+            {
+                *z = field.s.exponent(y[1] - y[2] + f);
+            }
+            logistic_in_place(z);
+            let two_e0 = field.s.two_e0;
+            field
+                .history
+                .push(z.iter().map(|l| Complex64::new(two_e0 * l, 0.0)));
         }
         self.steps += 1;
     }

@@ -5,8 +5,8 @@
 //! normalization ([`sl_dn_field`]), the firing-rate population ([`rate`]), Wilson–Cowan
 //! ([`wilson_cowan`]), Baier's E–I tanh grid ([`baier_grid`]), Jansen–Rit ([`jansen_rit`]),
 //! Montbrió–Pazó–Roxin ([`mpr`]) and HORN ([`horn`]) — plus topologies ([`network`]), delay
-//! histories ([`delay`]), heterogeneous parameters ([`param`]) and the streaming 1/f noise
-//! source ([`pink`]).
+//! histories ([`delay`]), heterogeneous parameters ([`param`]), the streaming 1/f noise
+//! source ([`pink`]) and the vectorised sigmoid kernel ([`logistic`]).
 //! May call: [`crate::integrate`]. Plants do no I/O (except reading a coupling CSV at build) and
 //! start no threads; after `build` their `step` never allocates.
 //!
@@ -20,6 +20,7 @@ pub mod harmonic;
 pub mod horn;
 pub mod jansen_rit;
 pub mod kuramoto;
+pub mod logistic;
 pub mod mpr;
 pub mod network;
 pub mod param;

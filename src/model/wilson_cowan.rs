@@ -26,6 +26,7 @@
 //! - Observable: `E`. There is no phase ([`Plant::phase`] is `None`).
 
 use super::delay::DelayLine;
+use super::logistic::logistic_in_place;
 use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
@@ -111,17 +112,20 @@ struct Sigmoid {
 
 impl Sigmoid {
     fn new(a: f64, theta: f64) -> Self {
+        // By the drift's own kernel, so that `S(0)` is exactly 0 (rest is a fixed point).
+        let mut offset = [a * theta];
+        logistic_in_place(&mut offset);
         Self {
             a,
             theta,
-            offset: 1.0 / (1.0 + (a * theta).exp()),
+            offset: offset[0],
         }
     }
 
+    /// The argument `z` of the logistic `1/(1 + e^z)` at input `x`.
     #[inline]
-    fn eval(self, x: f64) -> f64 {
-        // Far below threshold the exponential overflows to +∞ and the first term is exactly 0.
-        1.0 / (1.0 + (-self.a * (x - self.theta)).exp()) - self.offset
+    fn exponent(self, x: f64) -> f64 {
+        -self.a * (x - self.theta)
     }
 }
 
@@ -150,6 +154,9 @@ struct WcField {
     delayed: Vec<Complex64>,
     stage_u: Vec<Complex64>,
     coupled: Vec<Complex64>,
+    /// `[z_E0, z_I0, z_E1, …]`: the sigmoids' exponents, then their logistics (one vectorised
+    /// pass over all nodes).
+    sigmoid: Vec<f64>,
     /// `[σ, 0, σ, 0, …]`: noise on E only.
     noise: Option<Vec<f64>>,
 }
@@ -170,9 +177,9 @@ impl Dynamics for WcField {
             self.plan
                 .total_input(&self.delayed, &self.stage_u, &mut self.coupled);
         }
-        for (i, (s, o)) in state
+        for (i, (s, z)) in state
             .chunks_exact(2)
-            .zip(out.chunks_exact_mut(2))
+            .zip(self.sigmoid.chunks_exact_mut(2))
             .enumerate()
         {
             let (e, inh) = (s[0], s[1]);
@@ -181,8 +188,19 @@ impl Dynamics for WcField {
                 x_e += self.gain * self.coupled[i].re;
             }
             let x_i = self.c_ie * e - self.c_ii * inh + self.q[i];
-            o[0] = (-e + (1.0 - self.r_e * e) * self.s_e.eval(x_e)) * self.rate_e[i];
-            o[1] = (-inh + (1.0 - self.r_i * inh) * self.s_i.eval(x_i)) * self.rate_i[i];
+            z[0] = self.s_e.exponent(x_e);
+            z[1] = self.s_i.exponent(x_i);
+        }
+        logistic_in_place(&mut self.sigmoid);
+        for (i, ((s, o), l)) in state
+            .chunks_exact(2)
+            .zip(out.chunks_exact_mut(2))
+            .zip(self.sigmoid.chunks_exact(2))
+            .enumerate()
+        {
+            let (e, inh) = (s[0], s[1]);
+            o[0] = (-e + (1.0 - self.r_e * e) * (l[0] - self.s_e.offset)) * self.rate_e[i];
+            o[1] = (-inh + (1.0 - self.r_i * inh) * (l[1] - self.s_i.offset)) * self.rate_i[i];
         }
     }
 
@@ -257,6 +275,7 @@ impl WilsonCowan {
             delayed: vec![Complex64::default(); n],
             stage_u: vec![Complex64::default(); n],
             coupled: vec![Complex64::default(); n],
+            sigmoid: vec![0.0; 2 * n],
             noise: (common.noise_sd > 0.0).then(|| {
                 (0..n)
                     .flat_map(|_| [common.noise_sd, 0.0])
