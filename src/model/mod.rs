@@ -208,11 +208,21 @@ struct Edges {
     col: Vec<u32>,
     weight: Vec<f64>,
     delay_steps: Vec<u32>,
+    /// The rows with at least one edge (a sparse class such as the near edges touches few).
+    rows: Vec<u32>,
 }
 
 impl Edges {
     fn is_empty(&self) -> bool {
         self.col.is_empty()
+    }
+
+    /// Record which rows have edges, once all rows are in.
+    fn index_rows(&mut self) {
+        self.rows = (0..self.row_ptr.len().saturating_sub(1))
+            .filter(|&i| self.row_ptr[i] < self.row_ptr[i + 1])
+            .map(|i| i as u32)
+            .collect();
     }
 }
 
@@ -315,6 +325,7 @@ impl CouplingPlan {
                     near.row_ptr.push(near.col.len());
                     far.row_ptr.push(far.col.len());
                 }
+                near.index_rows();
                 let dense = near.is_empty()
                     && far.is_empty()
                     && nodes <= DENSE_MAX_NODES
@@ -420,13 +431,14 @@ impl CouplingPlan {
                 if near.is_empty() {
                     return;
                 }
-                for (i, o) in out.iter_mut().enumerate() {
-                    let mut acc = *o;
+                for &i in &near.rows {
+                    let i = i as usize;
+                    let mut acc = out[i];
                     for e in near.row_ptr[i]..near.row_ptr[i + 1] {
                         let z = history.get(near.col[e] as usize, near.delay_steps[e] as usize);
                         acc += z * near.weight[e];
                     }
-                    *o = acc;
+                    out[i] = acc;
                 }
             }
         }
