@@ -385,12 +385,14 @@ pub fn capacity_models() -> Vec<&'static str> {
 /// The capacity run of `model` with `nodes` nodes: the model's shipped profile at `fs` Hz in
 /// blocks of `block` frames, the plant stepped every sample, a random sparse graph of mean
 /// degree 10 with delays uniform in 1–20 ms, noise on, the sensor on node 0, stimulation on.
+/// `overrides` (`key=value`, as `--set`) come last, e.g. another integrator.
 pub fn capacity_profile(
     model: &str,
     nodes: usize,
     fs: f64,
     block: usize,
     seconds: f64,
+    overrides: &[String],
 ) -> Result<crate::profile::Profile, String> {
     let (name, text, gain, noise) =
         CAPACITY_BASES
@@ -408,7 +410,7 @@ pub fn capacity_profile(
     } else {
         *noise
     };
-    let sets = vec![
+    let mut sets = vec![
         format!("model.nodes={nodes}"),
         format!("model.noise_sd={noise_sd}"),
         "model.samples_per_step=1".into(),
@@ -425,6 +427,7 @@ pub fn capacity_profile(
              gain = {gain}, delay_ms = {{dist = \"uniform\", low = 1.0, high = 20.0}}}}"
         ),
     ];
+    sets.extend(overrides.iter().cloned());
     crate::profile::load(name, text, &sets)
         .map(|(p, _)| p)
         .map_err(|e| e.to_string())
@@ -440,6 +443,8 @@ pub struct BlockLoad {
     pub p99: f64,
     /// Bytes of plant state and delay history.
     pub plant_bytes: usize,
+    /// The integration scheme.
+    pub integrator: crate::integrate::Scheme,
 }
 
 /// Run `profile` offline, timing every block.
@@ -463,21 +468,23 @@ pub fn block_load(profile: &crate::profile::Profile) -> Result<BlockLoad, String
         median: at(0.5),
         p99: at(0.99),
         plant_bytes: run.info.plant_bytes,
+        integrator: profile.model.integrator,
     })
 }
 
-/// The largest node count of `model` whose capacity run keeps the 99th-percentile block time at
-/// most `budget` of the block period, by doubling then bisection to within 3 %.
-/// `progress(nodes, load)` reports every trial.
+/// The largest node count of `model` whose capacity run ([`capacity_profile`] with `overrides`)
+/// keeps the 99th-percentile block time at most `budget` of the block period, by doubling then
+/// bisection to within 3 %. `progress(nodes, load)` reports every trial.
 pub fn capacity(
     model: &str,
     fs: f64,
     block: usize,
     budget: f64,
+    overrides: &[String],
     progress: impl Fn(usize, &BlockLoad),
 ) -> Result<(usize, BlockLoad), String> {
     let trial = |n: usize| -> Result<BlockLoad, String> {
-        let load = block_load(&capacity_profile(model, n, fs, block, 1.0)?)?;
+        let load = block_load(&capacity_profile(model, n, fs, block, 1.0, overrides)?)?;
         progress(n, &load);
         Ok(load)
     };

@@ -217,6 +217,10 @@ struct BenchArgs {
     /// Skip the problems and the stage costs (with --capacity: capacity only).
     #[arg(long)]
     capacity_only: bool,
+    /// Override a setting of every capacity run, as `entrain run --set` (repeatable), e.g.
+    /// `--set model.integrator=euler_maruyama`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
     /// Write the SL-DN field's cost-per-step against grid size here (SVG).
     #[arg(long, value_name = "FILE.svg")]
     fft_plot: Option<PathBuf>,
@@ -318,9 +322,10 @@ fn bench(args: &BenchArgs) -> ExitCode {
             let progress = |n: usize, load: &bench::BlockLoad| {
                 eprintln!("  {model}: {n} nodes → p99 {:.1} %", load.p99 * 100.0);
             };
-            match bench::capacity(model, args.rate, args.block, args.budget, progress) {
+            match bench::capacity(model, args.rate, args.block, args.budget, &args.sets, progress) {
                 Ok((n, load)) => println!(
-                    "  {model:<14} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.0} bytes/node",
+                    "  {model:<14} {:<16} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.0} bytes/node",
+                    load.integrator.name(),
                     load.p99 * 100.0,
                     load.median * 100.0,
                     load.plant_bytes as f64 / n as f64

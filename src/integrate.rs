@@ -35,6 +35,17 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// The scheme's name in profiles (`model.integrator`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Euler => "euler",
+            Scheme::Heun => "heun",
+            Scheme::Rk4 => "rk4",
+            Scheme::EulerMaruyama => "euler_maruyama",
+            Scheme::StochasticHeun => "stochastic_heun",
+        }
+    }
+
     /// Whether the scheme is meant to carry noise.
     pub fn supports_noise(self) -> bool {
         !matches!(self, Scheme::Rk4)
@@ -234,6 +245,21 @@ mod tests {
         let r = (a * t_end).exp();
         let exact = [r * (omega * t_end).cos(), r * (omega * t_end).sin()];
         ((x[0] - exact[0]).powi(2) + (x[1] - exact[1]).powi(2)).sqrt()
+    }
+
+    #[test]
+    fn names_are_the_profile_spellings() {
+        for scheme in [
+            Scheme::Euler,
+            Scheme::Heun,
+            Scheme::Rk4,
+            Scheme::EulerMaruyama,
+            Scheme::StochasticHeun,
+        ] {
+            let parsed: Scheme =
+                serde_json::from_value(serde_json::Value::from(scheme.name())).unwrap();
+            assert_eq!(parsed, scheme);
+        }
     }
 
     #[test]

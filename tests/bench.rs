@@ -110,3 +110,33 @@ fn bench_command_times_the_standard_problem() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sl_dense_n100_euler"));
 }
+
+#[test]
+fn capacity_runs_take_overrides_and_refuse_bad_ones() {
+    let default = bench::capacity_profile("stuart_landau", 50, 48_000.0, 64, 0.5, &[]).unwrap();
+    assert_eq!(default.model.integrator, Scheme::StochasticHeun);
+    assert_eq!(default.model.nodes, 50);
+    let euler = bench::capacity_profile(
+        "stuart_landau",
+        50,
+        48_000.0,
+        64,
+        0.5,
+        &["model.integrator=euler_maruyama".into()],
+    )
+    .unwrap();
+    assert_eq!(euler.model.integrator, Scheme::EulerMaruyama);
+    let load = bench::block_load(&euler).unwrap();
+    assert_eq!(load.integrator, Scheme::EulerMaruyama);
+    assert!(load.median > 0.0 && load.p99 >= load.median);
+    let bad = bench::capacity_profile(
+        "stuart_landau",
+        50,
+        48_000.0,
+        64,
+        0.5,
+        &["model.integrator=leapfrog".into()],
+    )
+    .unwrap_err();
+    assert!(bad.contains("model.integrator"), "{bad}");
+}
