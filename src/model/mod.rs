@@ -189,7 +189,7 @@ enum PlanKind {
 /// delay is at least the block).
 /// Longer blocks amortise more per edge; the longest is taken that leaves at least
 /// [`FAR_SHARE`] of the delayed edges long enough for it.
-const DELAY_BLOCKS: [usize; 3] = [64, 32, 16];
+const DELAY_BLOCKS: [usize; 2] = [32, 16];
 const FAR_SHARE: f64 = 0.95;
 
 /// How many edges ahead [`far_block`] asks for its history runs to be loaded: enough to cover
