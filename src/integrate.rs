@@ -35,6 +35,15 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// Every scheme.
+    pub const ALL: [Scheme; 5] = [
+        Scheme::Euler,
+        Scheme::Heun,
+        Scheme::Rk4,
+        Scheme::EulerMaruyama,
+        Scheme::StochasticHeun,
+    ];
+
     /// The scheme's name in profiles (`model.integrator`).
     pub fn name(self) -> &'static str {
         match self {
@@ -249,13 +258,7 @@ mod tests {
 
     #[test]
     fn names_are_the_profile_spellings() {
-        for scheme in [
-            Scheme::Euler,
-            Scheme::Heun,
-            Scheme::Rk4,
-            Scheme::EulerMaruyama,
-            Scheme::StochasticHeun,
-        ] {
+        for scheme in Scheme::ALL {
             let parsed: Scheme =
                 serde_json::from_value(serde_json::Value::from(scheme.name())).unwrap();
             assert_eq!(parsed, scheme);

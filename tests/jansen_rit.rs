@@ -307,13 +307,7 @@ fn at_its_fixed_point_without_coupling_step_changes_nothing() {
         initial_state: [y[0], y[1], y[2], 0.0, 0.0, 0.0],
         ..with_p(ParamSpec::Value(p))
     };
-    for scheme in [
-        Scheme::Euler,
-        Scheme::Heun,
-        Scheme::Rk4,
-        Scheme::EulerMaruyama,
-        Scheme::StochasticHeun,
-    ] {
+    for scheme in Scheme::ALL {
         for (coupling, gain) in [(Coupling::None, 10.0), (edge_0_to_1(0.002), 0.0)] {
             let mut plant = JansenRit::new(&common(2, scheme, coupling, gain), &params).unwrap();
             record(&mut plant, 0.2, 0.0, 0);

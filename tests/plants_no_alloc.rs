@@ -44,14 +44,6 @@ fn couplings() -> [Coupling; 3] {
     ]
 }
 
-const SCHEMES: [Scheme; 5] = [
-    Scheme::Euler,
-    Scheme::Heun,
-    Scheme::Rk4,
-    Scheme::EulerMaruyama,
-    Scheme::StochasticHeun,
-];
-
 fn common(scheme: Scheme, coupling: Coupling) -> PlantCommon {
     PlantCommon {
         nodes: 3,
@@ -95,7 +87,7 @@ fn rate_wilson_cowan_and_jansen_rit_steps_never_allocate() {
         sigmoid_threshold: None,
         initial_rate: ParamSpec::List(vec![1.0, 2.0, 3.0]),
     };
-    for scheme in SCHEMES {
+    for scheme in Scheme::ALL {
         for coupling in couplings() {
             let c = common(scheme, coupling);
             let mut plants: [Box<dyn Plant>; 3] = [

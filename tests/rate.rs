@@ -304,14 +304,7 @@ fn at_a_fixed_point_without_coupling_step_changes_nothing() {
         initial_rate: ParamSpec::Value(20.0),
         ..linear_params(0.5, ParamSpec::Value(10.0))
     };
-    let schemes = [
-        Scheme::Euler,
-        Scheme::Heun,
-        Scheme::Rk4,
-        Scheme::EulerMaruyama,
-        Scheme::StochasticHeun,
-    ];
-    for scheme in schemes {
+    for scheme in Scheme::ALL {
         for (coupling, gain) in [(Coupling::None, 2.0), (edge_0_to_1(0.004), 0.0)] {
             let mut plant = Rate::new(&common(2, scheme, coupling, gain), &params).unwrap();
             run(&mut plant, 0.1, 0.0);

@@ -291,13 +291,7 @@ fn reset_repeats_a_noisy_run_exactly() {
 #[test]
 fn at_rest_without_coupling_step_changes_nothing() {
     let params = with_p(ParamSpec::Value(0.0));
-    for scheme in [
-        Scheme::Euler,
-        Scheme::Heun,
-        Scheme::Rk4,
-        Scheme::EulerMaruyama,
-        Scheme::StochasticHeun,
-    ] {
+    for scheme in Scheme::ALL {
         for (coupling, gain) in [(Coupling::None, 3.0), (edge_0_to_1(0.002), 0.0)] {
             let mut plant = WilsonCowan::new(&common(2, scheme, coupling, gain), &params).unwrap();
             let e = record(&mut plant, 0.1, 1);

@@ -13,7 +13,7 @@ use num_complex::Complex64;
 ///
 /// Invariant: after `push`, `get(node, 0)` is the state just pushed and `get(node, d)` is the
 /// state pushed `d` pushes earlier (or the initial fill if fewer have happened). Node `n`'s ring
-/// of `slots` values is `data[n·slots .. (n + 1)·slots]`.
+/// of `slots` values is `data[start + n·slots .. start + (n + 1)·slots]`.
 #[derive(Clone, Debug)]
 pub struct DelayLine {
     nodes: usize,
@@ -73,6 +73,21 @@ impl DelayLine {
         &self.data[at..at + self.slots]
     }
 
+    /// Every node's ring, in node order.
+    fn rings_mut(&mut self) -> std::slice::ChunksExactMut<'_, Complex64> {
+        self.data[self.start..].chunks_exact_mut(self.slots)
+    }
+
+    /// Ring position of the state pushed `delay_steps` pushes ago.
+    #[inline]
+    fn slot(&self, delay_steps: usize) -> usize {
+        if self.head >= delay_steps {
+            self.head - delay_steps
+        } else {
+            self.head + self.slots - delay_steps
+        }
+    }
+
     /// Nodes.
     pub fn nodes(&self) -> usize {
         self.nodes
@@ -108,8 +123,7 @@ impl DelayLine {
         };
         self.pushes += 1;
         let head = self.head;
-        let rings = &mut self.data[self.start..self.start + self.nodes * self.slots];
-        for (ring, z) in rings.chunks_exact_mut(self.slots).zip(states) {
+        for (ring, z) in self.rings_mut().zip(states) {
             ring[head] = z;
         }
     }
@@ -118,12 +132,7 @@ impl DelayLine {
     #[inline]
     pub fn get(&self, node: usize, delay_steps: usize) -> Complex64 {
         debug_assert!(delay_steps < self.slots);
-        let at = if self.head >= delay_steps {
-            self.head - delay_steps
-        } else {
-            self.head + self.slots - delay_steps
-        };
-        self.ring(node)[at]
+        self.ring(node)[self.slot(delay_steps)]
     }
 
     /// `len` consecutive states of `node`, oldest first, starting `delay_steps` pushes ago:
@@ -134,11 +143,7 @@ impl DelayLine {
     pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> (&[Complex64], &[Complex64]) {
         debug_assert!(delay_steps < self.slots && len <= delay_steps + 1);
         let ring = self.ring(node);
-        let start = if self.head >= delay_steps {
-            self.head - delay_steps
-        } else {
-            self.head + self.slots - delay_steps
-        };
+        let start = self.slot(delay_steps);
         if start + len <= self.slots {
             (&ring[start..start + len], &[])
         } else {
@@ -154,11 +159,7 @@ impl DelayLine {
     pub fn prefetch_run(&self, node: usize, delay_steps: usize, len: usize) {
         #[cfg(target_arch = "x86_64")]
         {
-            let start = if self.head >= delay_steps {
-                self.head - delay_steps
-            } else {
-                self.head + self.slots - delay_steps
-            };
+            let start = self.slot(delay_steps);
             let first = len.min(self.slots - start);
             let ring = self.ring(node);
             let run = ring[start..start + first].as_ptr().cast::<i8>();
@@ -178,8 +179,7 @@ impl DelayLine {
 
     /// Refill every slot with `initial` and rewind.
     pub fn reset(&mut self, initial: &[Complex64]) {
-        let rings = &mut self.data[self.start..self.start + self.nodes * self.slots];
-        for (ring, z) in rings.chunks_exact_mut(self.slots).zip(initial) {
+        for (ring, z) in self.rings_mut().zip(initial) {
             ring.fill(*z);
         }
         self.head = 0;
