@@ -185,6 +185,17 @@ impl Integrator {
         }
     }
 
+    /// The step's noise increments `σ_k √dt N(0,1)`, drawn exactly as [`Integrator::step`] draws
+    /// them (for a plant that fuses the scheme's passes into its own loop), or `None` without
+    /// noise.
+    pub fn noise_increments<D: Dynamics + ?Sized, R: Rng + ?Sized>(
+        &mut self,
+        system: &D,
+        rng: &mut R,
+    ) -> Option<&[f64]> {
+        self.draw_noise(system, rng).then_some(&self.dw[..])
+    }
+
     /// Fill `dw` with `σ_k √dt N(0,1)`; returns whether there is any noise.
     fn draw_noise<D: Dynamics + ?Sized, R: Rng + ?Sized>(
         &mut self,

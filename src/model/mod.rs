@@ -262,7 +262,7 @@ fn far_block(far: &Edges, history: &delay::DelayLine, len: usize, block: &mut [C
 }
 
 /// A slice of complex numbers as its interleaved `[re, im, …]` parts.
-fn as_f64(z: &[Complex64]) -> &[f64] {
+pub(crate) fn as_f64(z: &[Complex64]) -> &[f64] {
     // SAFETY: `Complex<f64>` is `#[repr(C)]` with exactly the fields `re`, `im` (num-complex
     // documents this layout), so `n` complex values are `2n` consecutive, aligned `f64`.
     unsafe { std::slice::from_raw_parts(z.as_ptr().cast::<f64>(), 2 * z.len()) }
