@@ -266,26 +266,22 @@ fn sparse(
 /// Every ordered pair coupled with a weight uniform in [0, 1), no self-coupling, each row
 /// normalised to sum 1; delays uniform in [0, `max_ms`] ms when given.
 pub fn dense(n: usize, max_ms: Option<f64>, rng: &mut Xoshiro256PlusPlus) -> Coupling {
-    let mut csr = Csr {
-        n,
-        row_ptr: vec![0],
-        col: Vec::with_capacity(n * n),
-        weight: Vec::with_capacity(n * n),
-        delay_s: Vec::with_capacity(n * n),
-    };
+    let mut csr = Csr::empty(n);
     for i in 0..n {
         let start = csr.weight.len();
         for j in (0..n).filter(|&j| j != i) {
-            csr.col.push(j as u32);
-            csr.weight.push(rng.random::<f64>());
-            csr.delay_s
-                .push(max_ms.map_or(0.0, |m| rng.random::<f64>() * m * 1e-3));
+            let weight = rng.random::<f64>();
+            csr.push_edge(
+                j as u32,
+                weight,
+                max_ms.map_or(0.0, |m| rng.random::<f64>() * m * 1e-3),
+            );
         }
         let sum: f64 = csr.weight[start..].iter().sum();
         if sum > 0.0 {
             csr.weight[start..].iter_mut().for_each(|w| *w /= sum);
         }
-        csr.row_ptr.push(csr.weight.len());
+        csr.end_row();
     }
     Coupling::Sparse(csr)
 }

@@ -525,13 +525,7 @@ mod tests {
     /// far edges all present).
     fn random_coupling(n: usize, per_node: usize, max_delay: usize, dt: f64) -> Coupling {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
-        let mut csr = Csr {
-            n,
-            row_ptr: vec![0],
-            col: Vec::new(),
-            weight: Vec::new(),
-            delay_s: Vec::new(),
-        };
+        let mut csr = Csr::empty(n);
         for _ in 0..n {
             let mut sources: Vec<u32> = (0..per_node)
                 .map(|_| rng.random_range(0..n as u32))
@@ -539,12 +533,10 @@ mod tests {
             sources.sort_unstable();
             sources.dedup();
             for j in sources {
-                csr.col.push(j);
-                csr.weight.push(rng.random::<f64>() - 0.3);
-                csr.delay_s
-                    .push(rng.random_range(0..=max_delay) as f64 * dt);
+                let weight = rng.random::<f64>() - 0.3;
+                csr.push_edge(j, weight, rng.random_range(0..=max_delay) as f64 * dt);
             }
-            csr.row_ptr.push(csr.col.len());
+            csr.end_row();
         }
         Coupling::Sparse(csr)
     }

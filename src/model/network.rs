@@ -419,6 +419,30 @@ fn small_world(
 }
 
 impl Csr {
+    /// `n` nodes and no edges yet: add each row's edges with [`Csr::push_edge`] (sorted by
+    /// source) and close the row with [`Csr::end_row`], rows in node order.
+    pub fn empty(n: usize) -> Csr {
+        Csr {
+            n,
+            row_ptr: vec![0],
+            col: Vec::new(),
+            weight: Vec::new(),
+            delay_s: Vec::new(),
+        }
+    }
+
+    /// An edge from `source` into the row being built, `delay_s` seconds long.
+    pub fn push_edge(&mut self, source: u32, weight: f64, delay_s: f64) {
+        self.col.push(source);
+        self.weight.push(weight);
+        self.delay_s.push(delay_s);
+    }
+
+    /// Close the row being built.
+    pub fn end_row(&mut self) {
+        self.row_ptr.push(self.col.len());
+    }
+
     /// Unit-weight, undelayed edges from each node's set of sources (sets keep them sorted).
     fn from_neighbours(adjacency: Vec<BTreeSet<u32>>) -> Csr {
         let mut row_ptr = Vec::with_capacity(adjacency.len() + 1);
@@ -509,20 +533,12 @@ fn read_csv(weights: &Path, delays_ms: Option<&Path>, n: usize) -> Result<Csr, N
         })?,
         None => vec![0.0; w.len()],
     };
-    let mut csr = Csr {
-        n,
-        row_ptr: vec![0],
-        col: Vec::new(),
-        weight: Vec::new(),
-        delay_s: Vec::new(),
-    };
+    let mut csr = Csr::empty(n);
     for i in 0..n {
         for j in (0..n).filter(|&j| w[i * n + j] != 0.0) {
-            csr.col.push(j as u32);
-            csr.weight.push(w[i * n + j]);
-            csr.delay_s.push(d[i * n + j] * 1e-3);
+            csr.push_edge(j as u32, w[i * n + j], d[i * n + j] * 1e-3);
         }
-        csr.row_ptr.push(csr.col.len());
+        csr.end_row();
     }
     Ok(csr)
 }

@@ -521,22 +521,14 @@ mod tests {
     /// A ring of `n` nodes, each driven by its two neighbours with delays of 1–40 steps (long
     /// and short edges, so both the blocked and the per-step delayed reads are used).
     fn delayed_ring(n: usize, dt: f64) -> Coupling {
-        let mut csr = Csr {
-            n,
-            row_ptr: vec![0],
-            col: Vec::new(),
-            weight: Vec::new(),
-            delay_s: Vec::new(),
-        };
+        let mut csr = Csr::empty(n);
         for i in 0..n {
             let mut sources = [(i + n - 1) % n, (i + 1) % n];
             sources.sort_unstable();
             for (k, j) in sources.into_iter().enumerate() {
-                csr.col.push(j as u32);
-                csr.weight.push(0.5);
-                csr.delay_s.push(((i * 7 + k * 13) % 40 + 1) as f64 * dt);
+                csr.push_edge(j as u32, 0.5, ((i * 7 + k * 13) % 40 + 1) as f64 * dt);
             }
-            csr.row_ptr.push(csr.col.len());
+            csr.end_row();
         }
         Coupling::Sparse(csr)
     }
