@@ -84,6 +84,44 @@ struct SlField {
     noise: Option<Vec<f64>>,
 }
 
+impl SlField {
+    /// When the coupling input depends on the (stage) state — instantaneous edges, G ≠ 0 —
+    /// write it for `state` into `input` and return true.
+    fn fill_instant_input(&mut self, state: &[f64]) -> bool {
+        if !(self.gain != 0.0 && self.plan.has_instant()) {
+            return false;
+        }
+        let im = if self.coef.real_coupling { 0.0 } else { 1.0 };
+        for (z, s) in self.stage_z.iter_mut().zip(state.chunks_exact(2)) {
+            *z = Complex64::new(s[0], im * s[1]);
+        }
+        self.plan
+            .total_input(&self.delayed, &self.stage_z, &mut self.input);
+        true
+    }
+
+    /// Prepare the coupling input of a one-stage (Euler) step from `state`, as
+    /// [`Dynamics::drift`] would use it, and say where it is: `None` when uncoupled,
+    /// `Some(false)` for the delayed input as it is, `Some(true)` for the instantaneous input
+    /// written into `input` (a dense real input with zero imaginary parts, which the x-coupled
+    /// drift never reads).
+    fn prepare_euler_input(&mut self, state: &[f64]) -> Option<bool> {
+        if self.gain == 0.0 {
+            return None;
+        }
+        if self.coef.real_coupling {
+            let x = state.iter().step_by(2).copied();
+            if let Some((u, _)) = self.plan.dense_real_input(x) {
+                for (c, u) in self.input.iter_mut().zip(u) {
+                    *c = Complex64::new(*u, 0.0);
+                }
+                return Some(true);
+            }
+        }
+        Some(self.fill_instant_input(state))
+    }
+}
+
 impl Dynamics for SlField {
     fn dim(&self) -> usize {
         2 * self.nodes
@@ -100,15 +138,7 @@ impl Dynamics for SlField {
             }
         }
         // Without instantaneous edges the input is the delayed input, read as it is.
-        let instant = coupled && self.plan.has_instant();
-        if instant {
-            let im = if self.coef.real_coupling { 0.0 } else { 1.0 };
-            for (z, s) in self.stage_z.iter_mut().zip(state.chunks_exact(2)) {
-                *z = Complex64::new(s[0], im * s[1]);
-            }
-            self.plan
-                .total_input(&self.delayed, &self.stage_z, &mut self.input);
-        }
+        let instant = self.fill_instant_input(state);
         local_terms(&self.coef, &self.forcing, state, out);
         if coupled {
             coupling_terms(
@@ -400,9 +430,12 @@ impl StuartLandau {
             input: vec![Complex64::default(); n],
             noise,
         };
+        // One-stage schemes read the input once, at the step's start, so instantaneous edges
+        // fuse too; Heun's second stage needs the input at the predicted state.
+        let one_stage = matches!(common.scheme, Scheme::Euler | Scheme::EulerMaruyama);
         let fused = common.scheme != Scheme::Rk4
             && field.coef.cubic
-            && !(field.gain != 0.0 && field.plan.has_instant());
+            && (one_stage || !(field.gain != 0.0 && field.plan.has_instant()));
         Self {
             integrator: Integrator::new(common.scheme, 2 * n, common.dt),
             field,
@@ -446,14 +479,24 @@ impl Plant for StuartLandau {
                 Scheme::Heun | Scheme::StochasticHeun
             );
             let dt = self.integrator.dt();
+            // Heun is fused only without instantaneous edges: its input is the delayed one.
+            let prepared = self.field.prepare_euler_input(&self.state);
             let field = &self.field;
-            let coupled = field.gain != 0.0;
+            let input: &[Complex64] = match prepared {
+                None => &[],
+                Some(false) => &field.delayed,
+                Some(true) => &field.input,
+            };
             let dw = self.integrator.noise_increments(field, &mut self.rng);
             let inputs = FusedInputs {
                 coef: &field.coef,
                 forcing: &field.forcing,
-                input: if coupled { &field.delayed } else { &[] },
-                row_sum: if coupled { &field.plan.row_sum } else { &[] },
+                input,
+                row_sum: if input.is_empty() {
+                    &[]
+                } else {
+                    &field.plan.row_sum
+                },
                 gain: field.gain,
                 dt,
                 dw: dw.unwrap_or(&[]),
@@ -544,29 +587,59 @@ mod tests {
         }
     }
 
+    /// Every ordered pair of 12 nodes, weight 1/11, no delays: a dense plan.
+    fn dense_instant() -> Coupling {
+        let mut csr = Csr::empty(12);
+        for i in 0..12 {
+            for j in (0..12u32).filter(|&j| j as usize != i) {
+                csr.push_edge(j, 1.0 / 11.0, 0.0);
+            }
+            csr.end_row();
+        }
+        Coupling::Sparse(csr)
+    }
+
     /// The fused single-pass step gives the generic integrator's states bit for bit, for every
-    /// scheme it takes, with and without noise, coupling on `z`, on `x` or none.
+    /// scheme it takes, with and without noise, coupling on `z`, on `x` or none; for the
+    /// one-stage schemes also with instantaneous edges (dense, sparse, mean field).
     #[test]
     fn fused_step_equals_the_generic_integrator_bit_for_bit() {
         let dt = 1.0 / 4_800.0;
+        let instant = [
+            dense_instant(),
+            Coupling::AllToAll {
+                n: 12,
+                weight: 1.0 / 12.0,
+                delay_s: 0.0,
+            },
+            delayed_ring(12, 0.0),
+        ];
         for scheme in [
             Scheme::Euler,
             Scheme::EulerMaruyama,
             Scheme::Heun,
             Scheme::StochasticHeun,
         ] {
-            for (variable, gain) in [
-                (CoupledVariable::Z, 8.0),
-                (CoupledVariable::X, 5.0),
-                (CoupledVariable::Z, 0.0),
-            ] {
+            let one_stage = matches!(scheme, Scheme::Euler | Scheme::EulerMaruyama);
+            let mut cases = vec![
+                (delayed_ring(12, dt), CoupledVariable::Z, 8.0),
+                (delayed_ring(12, dt), CoupledVariable::X, 5.0),
+                (delayed_ring(12, dt), CoupledVariable::Z, 0.0),
+            ];
+            if one_stage {
+                for coupling in &instant {
+                    cases.push((coupling.clone(), CoupledVariable::Z, 6.0));
+                    cases.push((coupling.clone(), CoupledVariable::X, 6.0));
+                }
+            }
+            for (coupling, variable, gain) in cases {
                 let noisy = matches!(scheme, Scheme::EulerMaruyama | Scheme::StochasticHeun);
                 let common = PlantCommon {
                     nodes: 12,
                     scheme,
                     dt,
                     noise_sd: if noisy { 0.3 } else { 0.0 },
-                    coupling: delayed_ring(12, dt),
+                    coupling: coupling.clone(),
                     gain,
                     seed: 4,
                 };
@@ -615,7 +688,15 @@ mod tests {
             delay_s: 0.0,
         };
         let instant = StuartLandau::new(&common(Scheme::Heun, all.clone(), 1.0), &p).unwrap();
-        assert!(!instant.fused, "instantaneous edges read the stage state");
+        assert!(
+            !instant.fused,
+            "instantaneous edges read Heun's predicted state"
+        );
+        let euler = StuartLandau::new(&common(Scheme::Euler, all.clone(), 1.0), &p).unwrap();
+        assert!(
+            euler.fused,
+            "a one-stage step reads the input once, at its start"
+        );
         let uncoupled = StuartLandau::new(&common(Scheme::Heun, all, 0.0), &p).unwrap();
         assert!(uncoupled.fused, "with G = 0 the edges are never read");
     }
