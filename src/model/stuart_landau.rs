@@ -224,7 +224,8 @@ struct FusedInputs<'a> {
     coef: &'a NodeCoefficients,
     /// The step's forcing per node.
     forcing: &'a [Complex64],
-    /// The step's delayed input per node (empty when uncoupled).
+    /// The step's coupling input per node (empty when uncoupled): the delayed input, or for a
+    /// one-stage step with instantaneous edges the input at the step's starting state.
     input: &'a [Complex64],
     /// `Σ_j C_ij` per node (empty when uncoupled).
     row_sum: &'a [f64],
@@ -237,8 +238,10 @@ struct FusedInputs<'a> {
 }
 
 /// One Euler(–Maruyama) or (stochastic) Heun step of a cubic SL network in a single pass over
-/// the nodes. Valid when no input depends on the stage state (no instantaneous edges): each
-/// node then evolves on its own over the step. Every operation is the generic path's
+/// the nodes. Valid when the input is fixed over the step: always for the one-stage schemes
+/// (the input is read once, at the start), and for Heun when no input depends on the stage
+/// state (no instantaneous edges). Each node then evolves on its own over the step. Every
+/// operation is the generic path's
 /// ([`local_terms`], [`coupling_terms`], [`Integrator::step`]) in the same order, so the
 /// result is bit-identical (test); it saves the generic scheme's ten or so passes over the
 /// state.
@@ -367,8 +370,8 @@ pub struct StuartLandau {
     rng: Xoshiro256PlusPlus,
     seed: u64,
     steps: u64,
-    /// Whether a step is one [`fused_step`] pass (cubic SL, Euler or Heun, no input that
-    /// depends on the stage state); otherwise the generic [`Integrator`].
+    /// Whether a step is one [`fused_step`] pass (cubic SL; Euler, or Heun without
+    /// instantaneous edges); otherwise the generic [`Integrator`].
     fused: bool,
 }
 
