@@ -462,7 +462,7 @@ fn prc(args: PrcArgs) -> ExitCode {
     let quiet = args.quiet;
     let show = !quiet && std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize, eta_s: f64| {
-        if show && (done % 10 == 0 || done == total) {
+        if show && (done.is_multiple_of(10) || done == total) {
             eprint!("\r  {done}/{total} trials, ETA {eta_s:.0} s   ");
             if done == total {
                 eprintln!();

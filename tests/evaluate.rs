@@ -34,7 +34,7 @@ const SPREAD_DEG: f64 = 5.0;
 
 impl PhaseEstimator for Oracle {
     fn process(&mut self, _x: f64) -> Estimate {
-        let jitter = if self.n % 2 == 0 {
+        let jitter = if self.n.is_multiple_of(2) {
             SPREAD_DEG
         } else {
             -SPREAD_DEG

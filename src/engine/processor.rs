@@ -407,7 +407,7 @@ impl Processor {
                 .fetch_add(group as u64, Ordering::Relaxed);
         }
         if let Some(snapshots) = self.node_snapshots {
-            if n % snapshots.every == 0 {
+            if n.is_multiple_of(snapshots.every) {
                 self.push_snapshot(n, snapshots);
             }
         }

@@ -492,7 +492,7 @@ impl Model {
             if norm < TOLERANCE {
                 return steps;
             }
-            if steps % BLOCK == 0 {
+            if steps.is_multiple_of(BLOCK) {
                 let converged = (0..n).all(|i| {
                     (0..n).all(|j| (p[i][j] - block_p[i][j]).abs() <= 1e-9 * p[i][i].abs())
                 });

@@ -210,7 +210,10 @@ impl Emitter {
                 }
             }
             // Emit on the interval once both streams run and the previous impulse is settled.
-            if self.reader.primed() && self.sample % self.interval == 0 && self.pending.is_none() {
+            if self.reader.primed()
+                && self.sample.is_multiple_of(self.interval)
+                && self.pending.is_none()
+            {
                 frame[self.channel] = self.amplitude;
                 self.pending = Some((self.sample, self.shared.xruns.load(Ordering::Relaxed)));
             }

@@ -1,65 +1,79 @@
-//! Dense coupling: `y = W x` for a row-major `n × n` weight matrix, the inner loop of every
-//! densely coupled network (the peers' standard problem is 100 nodes, all coupled).
+//! Dense coupling: `y = W x` for an `n × n` weight matrix, the inner loop of every densely
+//! coupled network (the peers' standard problem is 100 nodes, all coupled).
 //!
-//! On x86-64 CPUs with AVX2 and FMA (detected once, when the matrix is built) an intrinsics
-//! kernel works on 4 rows at a time with 8 independent fused multiply-add chains, each loaded
-//! `x` chunk shared by the 4 rows; elsewhere a portable loop keeps 8 partial sums per row, which
-//! LLVM vectorises without any reassociation licence. Either way the result is the exact sum up
-//! to round-off (partial sums are added in a fixed order), and one machine always takes the same
-//! path, so runs stay bit-identical.
+//! The weights are stored in panels of eight rows, column by column: for each source `j`, the
+//! eight targets' weights fill one cache line. A panel's eight sums then live in one vector
+//! register, grown by `weights × broadcast x_j` one column at a time, so no sum is ever reduced
+//! across lanes and the matrix is read once, front to back. Several panels run side by side,
+//! sharing each broadcast, so that enough independent chains cover the multiply-add latency.
+//!
+//! Every row's sum is one chain of fused multiply-adds in source order,
+//! `y_i = fma(w_{i,n−1}, x_{n−1}, … fma(w_{i0}, x_0, 0))`. The AVX-512 and AVX2 kernels (picked
+//! once, from what the CPU reports) and the portable loop all compute exactly that, so the
+//! result is the same bit for bit on every machine, and equals [`DenseMatrix::apply_reference`].
 
 /// A dense weight matrix and the kernel chosen for this CPU.
 #[derive(Clone, Debug)]
 pub struct DenseMatrix {
     n: usize,
-    /// `f64`s from one row's start to the next: `n` rounded up to whole cache lines.
-    stride: usize,
-    /// Row-major, each row starting on a cache line: weight `(i, j)` (source `j` into target
-    /// `i`) is `f64` number `i · stride + j`; the padding is zero and never read.
+    /// Panel `p` (rows `8p .. 8p + 8`) is lines `p · n .. (p + 1) · n`; line `p · n + j` holds
+    /// weight `(8p + r, j)` (source `j` into target `8p + r`) in lane `r`. Rows past `n` in the
+    /// last panel are zero.
     w: Vec<CacheLine>,
-    fused: bool,
+    kernel: Kernel,
 }
 
-/// Eight `f64`s on a 64-byte boundary. Rows that start on cache lines keep every 4-lane load of
-/// the kernel inside one line; with a 16-byte-aligned heap block, half the loads straddled two
-/// lines and the same binary measured 10 or 12.5 ns per node-step depending on where the
-/// allocator put the matrix.
+/// Eight `f64`s on a 64-byte boundary: one column of one panel, so every vector load of the
+/// kernels stays inside one cache line.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
-struct CacheLine([f64; LANES]);
+struct CacheLine([f64; PANEL]);
 
-/// Lanes per row (one AVX-512 or two AVX2 registers of f64).
-const LANES: usize = 8;
-/// Rows per block.
-const ROWS: usize = 4;
+/// Rows per panel (one AVX-512 register of `f64`).
+const PANEL: usize = 8;
+
+/// Which mat-vec kernel this CPU runs (chosen once, at construction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernel {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Kernel::Avx2Fma;
+            }
+        }
+        Kernel::Portable
+    }
+}
 
 impl DenseMatrix {
     /// An `n × n` matrix from row-major weights (`w.len() == n · n`).
     pub fn new(n: usize, w: Vec<f64>) -> Self {
         assert_eq!(w.len(), n * n, "a dense matrix needs n² weights");
-        let stride = n.next_multiple_of(LANES);
-        let mut lines = vec![CacheLine::default(); n * stride / LANES];
-        let mut matrix = Self {
-            n,
-            stride,
-            w: Vec::new(),
-            fused: fma_available(),
-        };
-        {
-            let flat = flat_mut(&mut lines);
-            for (row, weights) in flat.chunks_exact_mut(stride).zip(w.chunks_exact(n)) {
-                row[..n].copy_from_slice(weights);
+        let mut lines = vec![CacheLine::default(); n.div_ceil(PANEL) * n];
+        for (i, row) in w.chunks_exact(n.max(1)).enumerate() {
+            for (j, &wij) in row.iter().enumerate() {
+                lines[i / PANEL * n + j].0[i % PANEL] = wij;
             }
         }
-        matrix.w = lines;
-        matrix
-    }
-
-    /// The weights as one padded row-major `f64` slice.
-    fn flat(&self) -> &[f64] {
-        // SAFETY: `CacheLine` is `repr(C)` around `[f64; 8]` with size 64, so `k` lines are
-        // `8k` consecutive, aligned `f64`s.
-        unsafe { std::slice::from_raw_parts(self.w.as_ptr().cast::<f64>(), self.w.len() * LANES) }
+        Self {
+            n,
+            w: lines,
+            kernel: Kernel::detect(),
+        }
     }
 
     /// Nodes.
@@ -67,146 +81,149 @@ impl DenseMatrix {
         self.n
     }
 
-    /// Bytes of weights (with the rows' padding).
-    pub fn bytes(&self) -> usize {
-        self.w.len() * std::mem::size_of::<CacheLine>()
+    /// Weight `(i, j)`: source `j` into target `i`.
+    fn weight(&self, i: usize, j: usize) -> f64 {
+        self.w[i / PANEL * self.n + j].0[i % PANEL]
     }
 
     /// `y[i] = Σ_j w[i, j] x[j]`. `x.len() == y.len() == n`. Never allocates.
     #[inline]
     pub fn apply(&self, x: &[f64], y: &mut [f64]) {
         assert!(x.len() == self.n && y.len() == self.n);
-        #[cfg(target_arch = "x86_64")]
-        if self.fused {
-            // SAFETY: `fused` is true only if the CPU reported AVX2 and FMA at construction.
-            unsafe { matvec_avx2_fma(self.flat(), self.n, self.stride, x, y) };
-            return;
+        match self.kernel {
+            // SAFETY (both): the kernel was chosen from the features this CPU reported at
+            // construction, and the lengths were checked above.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { matvec_avx512(&self.w, x, y) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => unsafe { matvec_avx2_fma(&self.w, x, y) },
+            Kernel::Portable => matvec_portable(&self.w, x, y),
         }
-        matvec_portable(self.flat(), self.n, self.stride, x, y);
     }
 
-    /// The straightforward sum `Σ_j w[i, j] x[j]` in source order: the reference the kernel is
-    /// tested against.
+    /// The straightforward sum `Σ_j w[i, j] x[j]`, one fused multiply-add per source in source
+    /// order: the reference every kernel equals bit for bit (test).
     pub fn apply_reference(&self, x: &[f64], y: &mut [f64]) {
         for (i, yi) in y.iter_mut().enumerate() {
-            *yi = self.flat()[i * self.stride..i * self.stride + self.n]
-                .iter()
-                .zip(x)
-                .map(|(w, x)| w * x)
-                .sum();
+            *yi = (0..self.n).fold(0.0, |s, j| self.weight(i, j).mul_add(x[j], s));
         }
     }
 }
 
-fn fma_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+/// Writes a panel's eight sums to the rows of `y` that exist (the last panel may be partial).
+#[inline(always)]
+fn store_panel(sums: &[f64; PANEL], y: &mut [f64], panel: usize) {
+    let rows = &mut y[panel * PANEL..];
+    let k = rows.len().min(PANEL);
+    rows[..k].copy_from_slice(&sums[..k]);
+}
+
+/// Portable: each panel's eight chains side by side (LLVM keeps them in vector registers).
+fn matvec_portable(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
+    let n = x.len();
+    if n == 0 {
+        return;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+    for (p, panel) in w.chunks_exact(n).enumerate() {
+        let mut acc = [0.0; PANEL];
+        for (line, &xj) in panel.iter().zip(x) {
+            for (a, w) in acc.iter_mut().zip(&line.0) {
+                *a = w.mul_add(xj, *a);
+            }
+        }
+        store_panel(&acc, y, p);
     }
 }
 
-/// AVX2 + FMA: four rows at a time, two 4-lane accumulators per row (8 independent chains cover
-/// the FMA latency), each loaded `x` chunk shared by the four rows.
+/// Panels the AVX-512 kernel runs side by side: eight chains cover the FMA latency (4 cycles,
+/// two per cycle).
+#[cfg(target_arch = "x86_64")]
+const GROUP_512: usize = 8;
+
+/// AVX-512: up to eight panels at a time, one 8-lane accumulator each, every broadcast `x_j`
+/// shared by the group. The panels are split into groups of near-equal size (13 as 7 + 6, not
+/// 8 + 5: 8 % faster on the standard problem); a smaller group aliases its missing panels to its
+/// last one (their sums are dropped; the repeated loads hit L1). Same arithmetic as
+/// [`matvec_portable`].
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA; `w.len() == n · stride`, `stride ≥ n`,
-/// `x.len() == y.len() == n`.
+/// The CPU must support AVX-512F; `w.len() == ⌈n / 8⌉ · n` for `n = x.len() == y.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn matvec_avx512(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let n = x.len();
+    debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
+    let panels = n.div_ceil(PANEL);
+    let wp = w.as_ptr().cast::<f64>();
+    let per = panels.div_ceil(panels.div_ceil(GROUP_512).max(1));
+    let mut first = 0;
+    while first < panels {
+        let count = (panels - first).min(per);
+        let base: [*const f64; GROUP_512] =
+            std::array::from_fn(|g| wp.add((first + g.min(count - 1)) * n * PANEL));
+        let mut acc = [_mm512_setzero_pd(); GROUP_512];
+        for j in 0..n {
+            // Each group streams its panels from L2 (the standard problem's 100 × 100 matrix
+            // is 83 kB): prefetching 16 columns ahead brings them ~6 % sooner than the
+            // hardware alone. One prefetch per 128-byte pair of lines, which L2 fetches
+            // together.
+            let xj = _mm512_set1_pd(*x.get_unchecked(j));
+            for (a, b) in acc.iter_mut().zip(base) {
+                *a = _mm512_fmadd_pd(_mm512_load_pd(b.add(j * PANEL)), xj, *a);
+            }
+        }
+        for (g, a) in acc.iter().take(count).enumerate() {
+            let mut sums = [0.0; PANEL];
+            _mm512_storeu_pd(sums.as_mut_ptr(), *a);
+            store_panel(&sums, y, first + g);
+        }
+        first += count;
+    }
+}
+
+/// Panels the AVX2 kernel runs side by side (two 4-lane halves each: eight chains).
+#[cfg(target_arch = "x86_64")]
+const GROUP_256: usize = 4;
+
+/// AVX2: up to four panels at a time as two 4-lane halves each, every broadcast `x_j` shared by
+/// the group; groups as in [`matvec_avx512`]. Same arithmetic as
+/// [`matvec_portable`].
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `w.len() == ⌈n / 8⌉ · n` for `n = x.len() == y.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn matvec_avx2_fma(w: &[f64], n: usize, stride: usize, x: &[f64], y: &mut [f64]) {
+unsafe fn matvec_avx2_fma(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
     use std::arch::x86_64::*;
-    debug_assert!(w.len() == n * stride && stride >= n && x.len() == n && y.len() == n);
-    let body = n / 8 * 8;
-    let wp = w.as_ptr();
-    let xp = x.as_ptr();
-    // Sum of the four lanes of `v`, in a fixed order.
-    let hsum = |v: __m256d| -> f64 {
-        let lo = _mm256_castpd256_pd128(v);
-        let hi = _mm256_extractf128_pd::<1>(v);
-        let s = _mm_add_pd(lo, hi);
-        _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
-    };
-    let mut i = 0;
-    while i + ROWS <= n {
-        let r0 = wp.add(i * stride);
-        let (r1, r2, r3) = (r0.add(stride), r0.add(2 * stride), r0.add(3 * stride));
-        let mut a = [_mm256_setzero_pd(); 8];
-        let mut j = 0;
-        while j < body {
-            let x0 = _mm256_loadu_pd(xp.add(j));
-            let x1 = _mm256_loadu_pd(xp.add(j + 4));
-            a[0] = _mm256_fmadd_pd(_mm256_loadu_pd(r0.add(j)), x0, a[0]);
-            a[1] = _mm256_fmadd_pd(_mm256_loadu_pd(r0.add(j + 4)), x1, a[1]);
-            a[2] = _mm256_fmadd_pd(_mm256_loadu_pd(r1.add(j)), x0, a[2]);
-            a[3] = _mm256_fmadd_pd(_mm256_loadu_pd(r1.add(j + 4)), x1, a[3]);
-            a[4] = _mm256_fmadd_pd(_mm256_loadu_pd(r2.add(j)), x0, a[4]);
-            a[5] = _mm256_fmadd_pd(_mm256_loadu_pd(r2.add(j + 4)), x1, a[5]);
-            a[6] = _mm256_fmadd_pd(_mm256_loadu_pd(r3.add(j)), x0, a[6]);
-            a[7] = _mm256_fmadd_pd(_mm256_loadu_pd(r3.add(j + 4)), x1, a[7]);
-            j += 8;
-        }
-        for (r, row) in [r0, r1, r2, r3].into_iter().enumerate() {
-            let mut s = hsum(_mm256_add_pd(a[2 * r], a[2 * r + 1]));
-            for k in body..n {
-                s = (*row.add(k)).mul_add(*xp.add(k), s);
-            }
-            *y.get_unchecked_mut(i + r) = s;
-        }
-        i += ROWS;
-    }
-    while i < n {
-        let row = wp.add(i * stride);
-        let (mut a0, mut a1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let mut j = 0;
-        while j < body {
-            a0 = _mm256_fmadd_pd(_mm256_loadu_pd(row.add(j)), _mm256_loadu_pd(xp.add(j)), a0);
-            a1 = _mm256_fmadd_pd(
-                _mm256_loadu_pd(row.add(j + 4)),
-                _mm256_loadu_pd(xp.add(j + 4)),
-                a1,
-            );
-            j += 8;
-        }
-        let mut s = hsum(_mm256_add_pd(a0, a1));
-        for k in body..n {
-            s = (*row.add(k)).mul_add(*xp.add(k), s);
-        }
-        *y.get_unchecked_mut(i) = s;
-        i += 1;
-    }
-}
-
-/// Portable: eight partial sums per row, added in a fixed order.
-fn matvec_portable(w: &[f64], n: usize, stride: usize, x: &[f64], y: &mut [f64]) {
-    let body = n / LANES * LANES;
-    for (i, yi) in y.iter_mut().enumerate() {
-        let row = &w[i * stride..i * stride + n];
-        let mut acc = [0.0; LANES];
-        for (ws, xs) in row[..body]
-            .chunks_exact(LANES)
-            .zip(x[..body].chunks_exact(LANES))
-        {
-            for k in 0..LANES {
-                acc[k] += ws[k] * xs[k];
+    let n = x.len();
+    debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
+    let panels = n.div_ceil(PANEL);
+    let wp = w.as_ptr().cast::<f64>();
+    let per = panels.div_ceil(panels.div_ceil(GROUP_256).max(1));
+    let mut first = 0;
+    while first < panels {
+        let count = (panels - first).min(per);
+        let base: [*const f64; GROUP_256] =
+            std::array::from_fn(|g| wp.add((first + g.min(count - 1)) * n * PANEL));
+        let mut lo = [_mm256_setzero_pd(); GROUP_256];
+        let mut hi = [_mm256_setzero_pd(); GROUP_256];
+        for j in 0..n {
+            let xj = _mm256_set1_pd(*x.get_unchecked(j));
+            for g in 0..GROUP_256 {
+                let line = base[g].add(j * PANEL);
+                lo[g] = _mm256_fmadd_pd(_mm256_load_pd(line), xj, lo[g]);
+                hi[g] = _mm256_fmadd_pd(_mm256_load_pd(line.add(4)), xj, hi[g]);
             }
         }
-        let mut s =
-            ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-        for (wv, xv) in row[body..].iter().zip(&x[body..]) {
-            s += wv * xv;
+        for g in 0..count {
+            let mut sums = [0.0; PANEL];
+            _mm256_storeu_pd(sums.as_mut_ptr(), lo[g]);
+            _mm256_storeu_pd(sums.as_mut_ptr().add(4), hi[g]);
+            store_panel(&sums, y, first + g);
         }
-        *yi = s;
+        first += count;
     }
-}
-
-/// [`DenseMatrix::flat`], mutable (for filling at construction).
-fn flat_mut(lines: &mut [CacheLine]) -> &mut [f64] {
-    // SAFETY: as for `DenseMatrix::flat`; the borrow is exclusive and covers the same memory.
-    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<f64>(), lines.len() * LANES) }
 }
 
 #[cfg(test)]
@@ -220,26 +237,71 @@ mod tests {
         (*seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
     }
 
+    const SHAPES: [usize; 12] = [1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 100, 129];
+
+    fn random(n: usize, seed: &mut u64) -> (DenseMatrix, Vec<f64>) {
+        let w: Vec<f64> = (0..n * n).map(|_| lcg(seed)).collect();
+        let x: Vec<f64> = (0..n).map(|_| lcg(seed)).collect();
+        (DenseMatrix::new(n, w), x)
+    }
+
     #[test]
-    fn kernel_equals_the_straightforward_sum_to_round_off_for_every_shape() {
+    fn kernel_equals_the_sequential_fused_sum_bit_for_bit_and_the_plain_sum_to_round_off() {
         let mut seed = 7;
-        for n in [1, 3, 4, 7, 8, 9, 15, 16, 33, 100, 129] {
-            let w: Vec<f64> = (0..n * n).map(|_| lcg(&mut seed)).collect();
-            let x: Vec<f64> = (0..n).map(|_| lcg(&mut seed)).collect();
-            let m = DenseMatrix::new(n, w);
-            let (mut fast, mut slow) = (vec![0.0; n], vec![0.0; n]);
+        for n in SHAPES {
+            let (m, x) = random(n, &mut seed);
+            let (mut fast, mut reference) = (vec![0.0; n], vec![0.0; n]);
             m.apply(&x, &mut fast);
-            m.apply_reference(&x, &mut slow);
+            m.apply_reference(&x, &mut reference);
             // Each sum of n products of magnitude ≤ ¼ is exact to ≈ n · 2⁻⁵³ · ¼.
             let bound = (n as f64) * 2f64.powi(-52);
-            for (a, b) in fast.iter().zip(&slow) {
-                assert!((a - b).abs() <= bound, "n = {n}: {a} vs {b}");
-            }
-            let mut portable = vec![0.0; n];
-            matvec_portable(m.flat(), n, m.stride, &x, &mut portable);
-            for (a, b) in portable.iter().zip(&slow) {
-                assert!((a - b).abs() <= bound, "n = {n} portable: {a} vs {b}");
+            for (i, (a, b)) in fast.iter().zip(&reference).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "n = {n}, row {i}: {a} vs {b}");
+                let plain: f64 = (0..n).map(|j| m.weight(i, j) * x[j]).sum();
+                assert!(
+                    (a - plain).abs() <= bound,
+                    "n = {n}, row {i}: {a} vs {plain}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn every_kernel_this_cpu_has_gives_the_portable_bits() {
+        let mut seed = 11;
+        for n in SHAPES {
+            let (m, x) = random(n, &mut seed);
+            let mut portable = vec![0.0; n];
+            matvec_portable(&m.w, &x, &mut portable);
+            let mut kernels: Vec<(&str, Vec<f64>)> = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    let mut y = vec![0.0; n];
+                    // SAFETY: the CPU reported AVX-512F; the shapes come from `new`.
+                    unsafe { matvec_avx512(&m.w, &x, &mut y) };
+                    kernels.push(("avx512", y));
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    let mut y = vec![0.0; n];
+                    // SAFETY: the CPU reported AVX2 and FMA; the shapes come from `new`.
+                    unsafe { matvec_avx2_fma(&m.w, &x, &mut y) };
+                    kernels.push(("avx2", y));
+                }
+            }
+            for (name, y) in kernels {
+                for (i, (a, b)) in y.iter().zip(&portable).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{name}, n = {n}, row {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_nodes_is_an_empty_product() {
+        let m = DenseMatrix::new(0, Vec::new());
+        m.apply(&[], &mut []);
     }
 }

@@ -173,7 +173,7 @@ impl Plant for Kuramoto {
         self.integrator
             .step(&mut self.field, &mut self.theta, &mut self.rng);
         // Keep θ bounded so that precision does not degrade over hours of audio-rate steps.
-        if self.steps % 4096 == 0 {
+        if self.steps.is_multiple_of(4096) {
             for t in self.theta.iter_mut() {
                 *t = wrap_angle(*t);
             }

@@ -399,7 +399,7 @@ impl State {
                     } else {
                         self.observe_truth(missing, f64::NAN)?;
                     }
-                    if missing % self.decimation == 0 {
+                    if missing.is_multiple_of(self.decimation) {
                         self.clock_phase.push(f32::NAN);
                     }
                 }
@@ -498,7 +498,7 @@ impl State {
     fn observe_truth(&mut self, sample: u64, truth: f64) -> Result<(), String> {
         self.last_truth = Some((sample, truth));
         let latency = self.info.latency_samples as u64;
-        if sample >= latency && (sample - latency) % self.decimation == 0 {
+        if sample >= latency && (sample - latency).is_multiple_of(self.decimation) {
             self.plant_phase.push(truth as f32);
         }
         self.settle_pulses(sample, truth)
