@@ -100,12 +100,39 @@ impl SlField {
         true
     }
 
-    /// Prepare the coupling input of a one-stage (Euler) step from `state`, as
+    /// What a fused or staged pass reads, given where [`SlField::prepare_input`] put the input.
+    fn fused_inputs<'a>(
+        &'a self,
+        prepared: Option<bool>,
+        dt: f64,
+        dw: &'a [f64],
+    ) -> FusedInputs<'a> {
+        let input: &[Complex64] = match prepared {
+            None => &[],
+            Some(false) => &self.delayed,
+            Some(true) => &self.input,
+        };
+        FusedInputs {
+            coef: &self.coef,
+            forcing: &self.forcing,
+            input,
+            row_sum: if input.is_empty() {
+                &[]
+            } else {
+                &self.plan.row_sum
+            },
+            gain: self.gain,
+            dt,
+            dw,
+        }
+    }
+
+    /// Prepare the coupling input of a stage evaluated at `state`, as
     /// [`Dynamics::drift`] would use it, and say where it is: `None` when uncoupled,
     /// `Some(false)` for the delayed input as it is, `Some(true)` for the instantaneous input
     /// written into `input` (a dense real input with zero imaginary parts, which the x-coupled
     /// drift never reads).
-    fn prepare_euler_input(&mut self, state: &[f64]) -> Option<bool> {
+    fn prepare_input(&mut self, state: &[f64]) -> Option<bool> {
         if self.gain == 0.0 {
             return None;
         }
@@ -159,9 +186,12 @@ impl Dynamics for SlField {
 
 /// `out = (λ + iω) z + F − (μ + iβ)|z|² z` per node, on interleaved `[Re, Im]` pairs. Written
 /// out in real arithmetic, in the same operation order as the complex expression (so results are
-/// bit-identical to it), as one flat loop that vectorises; compiled for AVX2 as well where the
-/// CPU has it (element-wise IEEE operations: the same bits either way).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+/// bit-identical to it), as one flat loop that vectorises; compiled for AVX2 and AVX-512 as well
+/// where the CPU has them (element-wise IEEE operations: the same bits either way).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn local_terms(c: &NodeCoefficients, forcing: &[Complex64], state: &[f64], out: &mut [f64]) {
     let pairs = state
         .chunks_exact(2)
@@ -186,7 +216,10 @@ fn local_terms(c: &NodeCoefficients, forcing: &[Complex64], state: &[f64], out: 
 }
 
 /// `out.re += G (input − Σ_j C_ij · x_i)` per node: [`coupling_terms`] with a real input.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn real_coupling_terms(gain: f64, input: &[f64], row_sum: &[f64], state: &[f64], out: &mut [f64]) {
     let terms = state
         .chunks_exact(2)
@@ -198,7 +231,10 @@ fn real_coupling_terms(gain: f64, input: &[f64], row_sum: &[f64], state: &[f64],
 }
 
 /// `out += G (input − Σ_j C_ij · z_i)` per node (only the real part with `real_only`).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn coupling_terms(
     gain: f64,
     real_only: bool,
@@ -294,8 +330,11 @@ impl FusedNode {
 }
 
 /// [`fused_step`] with the scheme, the noise and the coupling fixed at compile time, so that the
-/// loop has no branches; compiled for AVX2 as well where the CPU has it.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+/// loop has no branches; compiled for AVX2 and AVX-512 as well where the CPU has them.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn fused<const HEUN: bool, const NOISY: bool, const COUPLED: bool, const REAL: bool>(
     p: &FusedInputs,
     state: &mut [f64],
@@ -361,6 +400,157 @@ fn fused<const HEUN: bool, const NOISY: bool, const COUPLED: bool, const REAL: b
     }
 }
 
+/// Which pass of a multi-stage step a [`stage_pass`] is. Each evaluates the drift at one point
+/// (the state, or the stage state `t`), with the coupling input computed there beforehand, and
+/// updates as the generic [`Integrator::step`] does, in the same operation order:
+const HEUN_PREDICT: u8 = 0; // k₁ = f(x); t = x + dt·k₁ (+ dW)
+const HEUN_CORRECT: u8 = 1; // x ← x + dt/2·(k₁ + f(t)) (+ dW)
+const RK4_FIRST: u8 = 2; // k₁ = f(x), Σ = k₁; t = x + dt/2·k₁
+const RK4_SECOND: u8 = 3; // k₂ = f(t), Σ += 2k₂; t = x + dt/2·k₂
+const RK4_THIRD: u8 = 4; // k₃ = f(t), Σ += 2k₃; t = x + dt·k₃
+const RK4_LAST: u8 = 5; // x ← x + dt/6·(Σ + f(t)) (+ dW)
+
+/// One stage of a Heun or RK4 step of a cubic SL network whose coupling input depends on the
+/// stage state (instantaneous edges), or RK4 at all: one pass over the nodes per stage instead of
+/// the generic path's four or five. `stage` holds `t`, `slope` holds `k₁` (Heun) or the running
+/// weighted sum of the slopes (RK4). Bit-identical to the generic path (test).
+fn stage_pass(kind: u8, p: &FusedInputs, state: &mut [f64], stage: &mut [f64], slope: &mut [f64]) {
+    match kind {
+        HEUN_PREDICT => stage_noise::<HEUN_PREDICT>(p, state, stage, slope),
+        HEUN_CORRECT => stage_noise::<HEUN_CORRECT>(p, state, stage, slope),
+        RK4_FIRST => stage_coupling::<RK4_FIRST, false>(p, state, stage, slope),
+        RK4_SECOND => stage_coupling::<RK4_SECOND, false>(p, state, stage, slope),
+        RK4_THIRD => stage_coupling::<RK4_THIRD, false>(p, state, stage, slope),
+        _ => stage_noise::<RK4_LAST>(p, state, stage, slope),
+    }
+}
+
+fn stage_noise<const KIND: u8>(
+    p: &FusedInputs,
+    state: &mut [f64],
+    stage: &mut [f64],
+    slope: &mut [f64],
+) {
+    if p.dw.is_empty() {
+        stage_coupling::<KIND, false>(p, state, stage, slope);
+    } else {
+        stage_coupling::<KIND, true>(p, state, stage, slope);
+    }
+}
+
+fn stage_coupling<const KIND: u8, const NOISY: bool>(
+    p: &FusedInputs,
+    state: &mut [f64],
+    stage: &mut [f64],
+    slope: &mut [f64],
+) {
+    match (!p.input.is_empty(), p.coef.real_coupling) {
+        (false, _) => staged::<KIND, NOISY, false, false>(p, state, stage, slope),
+        (true, false) => staged::<KIND, NOISY, true, false>(p, state, stage, slope),
+        (true, true) => staged::<KIND, NOISY, true, true>(p, state, stage, slope),
+    }
+}
+
+/// [`stage_pass`] with the stage, the noise and the coupling fixed at compile time; compiled
+/// for AVX2 and AVX-512 as well where the CPU has them.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bool>(
+    p: &FusedInputs,
+    state: &mut [f64],
+    stage: &mut [f64],
+    slope: &mut [f64],
+) {
+    let c = p.coef;
+    let n = state.len() / 2;
+    let forcing = super::as_f64(&p.forcing[..n]);
+    // Unused inputs are stood in for by arrays of the right length, never read.
+    let input = if COUPLED {
+        super::as_f64(&p.input[..n])
+    } else {
+        forcing
+    };
+    let row_sum = if COUPLED {
+        &p.row_sum[..n]
+    } else {
+        &c.lambda[..n]
+    };
+    let dw = if NOISY { &p.dw[..2 * n] } else { forcing };
+    let (dt, gain) = (p.dt, p.gain);
+    let (half, sixth) = (0.5 * dt, dt / 6.0);
+    let nodes = state
+        .chunks_exact_mut(2)
+        .zip(stage[..2 * n].chunks_exact_mut(2))
+        .zip(slope[..2 * n].chunks_exact_mut(2))
+        .zip(forcing.chunks_exact(2))
+        .zip(input.chunks_exact(2))
+        .zip(dw.chunks_exact(2))
+        .zip(c.lambda[..n].iter().zip(&c.omega[..n]))
+        .zip(c.mu[..n].iter().zip(&c.beta[..n]))
+        .zip(row_sum);
+    for ((((((((s, t), k), f), u), w), (&l, &om)), (&m, &b)), &r) in nodes {
+        let node = FusedNode {
+            l,
+            om,
+            m,
+            b,
+            f: [f[0], f[1]],
+            u: [u[0], u[1]],
+            r,
+            gain,
+        };
+        let at_state = KIND == HEUN_PREDICT || KIND == RK4_FIRST;
+        let (ex, ey) = if at_state { (s[0], s[1]) } else { (t[0], t[1]) };
+        let (dx, dy) = node.drift::<COUPLED, REAL>(ex, ey);
+        match KIND {
+            HEUN_PREDICT => {
+                k[0] = dx;
+                k[1] = dy;
+                let (mut tx, mut ty) = (s[0] + dt * dx, s[1] + dt * dy);
+                if NOISY {
+                    tx += w[0];
+                    ty += w[1];
+                }
+                t[0] = tx;
+                t[1] = ty;
+            }
+            HEUN_CORRECT => {
+                let (mut x1, mut y1) = (s[0] + half * (k[0] + dx), s[1] + half * (k[1] + dy));
+                if NOISY {
+                    x1 += w[0];
+                    y1 += w[1];
+                }
+                s[0] = x1;
+                s[1] = y1;
+            }
+            RK4_FIRST => {
+                k[0] = dx;
+                k[1] = dy;
+                t[0] = s[0] + half * dx;
+                t[1] = s[1] + half * dy;
+            }
+            RK4_SECOND | RK4_THIRD => {
+                k[0] += 2.0 * dx;
+                k[1] += 2.0 * dy;
+                let h = if KIND == RK4_SECOND { half } else { dt };
+                t[0] = s[0] + h * dx;
+                t[1] = s[1] + h * dy;
+            }
+            _ => {
+                let (mut x1, mut y1) = (s[0] + sixth * (k[0] + dx), s[1] + sixth * (k[1] + dy));
+                if NOISY {
+                    x1 += w[0];
+                    y1 += w[1];
+                }
+                s[0] = x1;
+                s[1] = y1;
+            }
+        }
+    }
+}
+
 /// A Stuart–Landau (or, with the cubic term off, harmonic-oscillator) network.
 pub struct StuartLandau {
     field: SlField,
@@ -370,9 +560,25 @@ pub struct StuartLandau {
     rng: Xoshiro256PlusPlus,
     seed: u64,
     steps: u64,
-    /// Whether a step is one [`fused_step`] pass (cubic SL; Euler, or Heun without
-    /// instantaneous edges); otherwise the generic [`Integrator`].
-    fused: bool,
+    /// How a step runs.
+    path: StepPath,
+    /// The stage state `t` of a [`StepPath::Staged`] step (empty otherwise).
+    stage: Vec<f64>,
+    /// `k₁` (Heun) or the running weighted slope sum (RK4) of a staged step (empty otherwise).
+    slope: Vec<f64>,
+}
+
+/// How a Stuart–Landau step runs (chosen at construction, from the scheme and the coupling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StepPath {
+    /// The generic [`Integrator`], pass by pass (the harmonic network).
+    Generic,
+    /// One [`fused_step`] pass: Euler, or Heun whose input is fixed over the step (no
+    /// instantaneous edges).
+    OnePass,
+    /// One [`stage_pass`] per stage, each after the coupling input at its point: Heun with
+    /// instantaneous edges, and RK4.
+    Staged,
 }
 
 impl StuartLandau {
@@ -436,9 +642,15 @@ impl StuartLandau {
         // One-stage schemes read the input once, at the step's start, so instantaneous edges
         // fuse too; Heun's second stage needs the input at the predicted state.
         let one_stage = matches!(common.scheme, Scheme::Euler | Scheme::EulerMaruyama);
-        let fused = common.scheme != Scheme::Rk4
-            && field.coef.cubic
-            && (one_stage || !(field.gain != 0.0 && field.plan.has_instant()));
+        let instant = field.gain != 0.0 && field.plan.has_instant();
+        let path = if !field.coef.cubic {
+            StepPath::Generic
+        } else if one_stage || (common.scheme != Scheme::Rk4 && !instant) {
+            StepPath::OnePass
+        } else {
+            StepPath::Staged
+        };
+        let stage_len = if path == StepPath::Staged { 2 * n } else { 0 };
         Self {
             integrator: Integrator::new(common.scheme, 2 * n, common.dt),
             field,
@@ -446,7 +658,9 @@ impl StuartLandau {
             rng: noise_rng(common.seed),
             seed: common.seed,
             steps: 0,
-            fused,
+            path,
+            stage: vec![0.0; stage_len],
+            slope: vec![0.0; stage_len],
         }
     }
 
@@ -476,38 +690,44 @@ impl Plant for StuartLandau {
                 .plan
                 .delayed_input(&self.field.history, &mut self.field.delayed);
         }
-        if self.fused {
-            let heun = matches!(
-                self.integrator.scheme(),
-                Scheme::Heun | Scheme::StochasticHeun
-            );
-            let dt = self.integrator.dt();
-            // Heun is fused only without instantaneous edges: its input is the delayed one.
-            let prepared = self.field.prepare_euler_input(&self.state);
-            let field = &self.field;
-            let input: &[Complex64] = match prepared {
-                None => &[],
-                Some(false) => &field.delayed,
-                Some(true) => &field.input,
-            };
-            let dw = self.integrator.noise_increments(field, &mut self.rng);
-            let inputs = FusedInputs {
-                coef: &field.coef,
-                forcing: &field.forcing,
-                input,
-                row_sum: if input.is_empty() {
-                    &[]
+        let heun = matches!(
+            self.integrator.scheme(),
+            Scheme::Heun | Scheme::StochasticHeun
+        );
+        let dt = self.integrator.dt();
+        match self.path {
+            StepPath::OnePass => {
+                // Heun takes this path only without instantaneous edges: its input is the
+                // delayed one, fixed over the step.
+                let prepared = self.field.prepare_input(&self.state);
+                let dw = self.integrator.noise_increments(&self.field, &mut self.rng);
+                let inputs = self.field.fused_inputs(prepared, dt, dw.unwrap_or(&[]));
+                fused_step(&inputs, heun, &mut self.state);
+            }
+            StepPath::Staged => {
+                let dw = self.integrator.noise_increments(&self.field, &mut self.rng);
+                let stages: &[u8] = if heun {
+                    &[HEUN_PREDICT, HEUN_CORRECT]
                 } else {
-                    &field.plan.row_sum
-                },
-                gain: field.gain,
-                dt,
-                dw: dw.unwrap_or(&[]),
-            };
-            fused_step(&inputs, heun, &mut self.state);
-        } else {
-            self.integrator
-                .step(&mut self.field, &mut self.state, &mut self.rng);
+                    &[RK4_FIRST, RK4_SECOND, RK4_THIRD, RK4_LAST]
+                };
+                for (k, &kind) in stages.iter().enumerate() {
+                    let at = if k == 0 { &self.state } else { &self.stage };
+                    let prepared = self.field.prepare_input(at);
+                    let inputs = self.field.fused_inputs(prepared, dt, dw.unwrap_or(&[]));
+                    stage_pass(
+                        kind,
+                        &inputs,
+                        &mut self.state,
+                        &mut self.stage,
+                        &mut self.slope,
+                    );
+                }
+            }
+            StepPath::Generic => {
+                self.integrator
+                    .step(&mut self.field, &mut self.state, &mut self.rng);
+            }
         }
         if self.field.plan.max_delay_steps > 0 {
             let state = &self.state;
@@ -602,11 +822,11 @@ mod tests {
         Coupling::Sparse(csr)
     }
 
-    /// The fused single-pass step gives the generic integrator's states bit for bit, for every
-    /// scheme it takes, with and without noise, coupling on `z`, on `x` or none; for the
-    /// one-stage schemes also with instantaneous edges (dense, sparse, mean field).
+    /// The fused single-pass and staged steps give the generic integrator's states bit for bit,
+    /// for every scheme, with and without noise, coupling on `z`, on `x` or none, with delayed
+    /// and with instantaneous edges (dense, sparse, mean field).
     #[test]
-    fn fused_step_equals_the_generic_integrator_bit_for_bit() {
+    fn fused_and_staged_steps_equal_the_generic_integrator_bit_for_bit() {
         let dt = 1.0 / 4_800.0;
         let instant = [
             dense_instant(),
@@ -617,23 +837,15 @@ mod tests {
             },
             delayed_ring(12, 0.0),
         ];
-        for scheme in [
-            Scheme::Euler,
-            Scheme::EulerMaruyama,
-            Scheme::Heun,
-            Scheme::StochasticHeun,
-        ] {
-            let one_stage = matches!(scheme, Scheme::Euler | Scheme::EulerMaruyama);
+        for scheme in Scheme::ALL {
             let mut cases = vec![
                 (delayed_ring(12, dt), CoupledVariable::Z, 8.0),
                 (delayed_ring(12, dt), CoupledVariable::X, 5.0),
                 (delayed_ring(12, dt), CoupledVariable::Z, 0.0),
             ];
-            if one_stage {
-                for coupling in &instant {
-                    cases.push((coupling.clone(), CoupledVariable::Z, 6.0));
-                    cases.push((coupling.clone(), CoupledVariable::X, 6.0));
-                }
+            for coupling in &instant {
+                cases.push((coupling.clone(), CoupledVariable::Z, 6.0));
+                cases.push((coupling.clone(), CoupledVariable::X, 6.0));
             }
             for (coupling, variable, gain) in cases {
                 let noisy = matches!(scheme, Scheme::EulerMaruyama | Scheme::StochasticHeun);
@@ -648,8 +860,8 @@ mod tests {
                 };
                 let mut fused = StuartLandau::new(&common, &params(variable)).unwrap();
                 let mut generic = StuartLandau::new(&common, &params(variable)).unwrap();
-                assert!(fused.fused, "{scheme:?} should take the fused step");
-                generic.fused = false;
+                assert_ne!(fused.path, StepPath::Generic, "{scheme:?}");
+                generic.path = StepPath::Generic;
                 let mut forcing = vec![Complex64::default(); 12];
                 for k in 0..3_000 {
                     for (i, f) in forcing.iter_mut().enumerate() {
@@ -671,7 +883,7 @@ mod tests {
     }
 
     #[test]
-    fn schemes_that_need_the_stage_state_are_not_fused() {
+    fn steps_that_need_the_stage_state_run_stage_by_stage() {
         let dt = 1e-4;
         let common = |scheme, coupling, gain| PlantCommon {
             nodes: 12,
@@ -683,24 +895,40 @@ mod tests {
             seed: 1,
         };
         let p = params(CoupledVariable::Z);
-        let rk4 = StuartLandau::new(&common(Scheme::Rk4, Coupling::None, 0.0), &p).unwrap();
-        assert!(!rk4.fused);
+        let path = |scheme, coupling, gain| {
+            StuartLandau::new(&common(scheme, coupling, gain), &p)
+                .unwrap()
+                .path
+        };
         let all = Coupling::AllToAll {
             n: 12,
             weight: 1.0 / 12.0,
             delay_s: 0.0,
         };
-        let instant = StuartLandau::new(&common(Scheme::Heun, all.clone(), 1.0), &p).unwrap();
-        assert!(
-            !instant.fused,
+        assert_eq!(
+            path(Scheme::Rk4, Coupling::None, 0.0),
+            StepPath::Staged,
+            "RK4's stages read each other's slopes"
+        );
+        assert_eq!(
+            path(Scheme::Heun, all.clone(), 1.0),
+            StepPath::Staged,
             "instantaneous edges read Heun's predicted state"
         );
-        let euler = StuartLandau::new(&common(Scheme::Euler, all.clone(), 1.0), &p).unwrap();
-        assert!(
-            euler.fused,
+        assert_eq!(
+            path(Scheme::Euler, all.clone(), 1.0),
+            StepPath::OnePass,
             "a one-stage step reads the input once, at its start"
         );
-        let uncoupled = StuartLandau::new(&common(Scheme::Heun, all, 0.0), &p).unwrap();
-        assert!(uncoupled.fused, "with G = 0 the edges are never read");
+        assert_eq!(
+            path(Scheme::Heun, all, 0.0),
+            StepPath::OnePass,
+            "with G = 0 the edges are never read"
+        );
+        assert_eq!(
+            path(Scheme::Heun, delayed_ring(12, dt), 1.0),
+            StepPath::OnePass,
+            "delayed inputs are fixed over the step"
+        );
     }
 }
