@@ -8,18 +8,14 @@
 //! pick their instruction set when they are compiled, so in a portable build they run on 128-bit
 //! SSE2 and measured slower than libm. Here the exponential is written in plain branch-free
 //! arithmetic (Cody–Waite reduction, a degree-13 Taylor polynomial, the power of two built in the
-//! exponent bits), and the loop is compiled again for AVX2 + FMA and for AVX-512 and chosen at
-//! run time.
+//! exponent bits), and the loop is compiled once more for AVX2 + FMA and chosen at run time.
 
 /// `z[k] ← 1 / (1 + e^{z[k]})` for every `k`.
 ///
 /// Accuracy: within 4 ulp of `1.0 / (1.0 + z.exp())` wherever that is at least 1e-300; for
 /// `z > 708` (where the logistic is below 3.4e-308) it returns `1/(1 + e^708)` instead of the
 /// exact tiny value. `−∞ → 1`, `+∞ → 0`, NaN stays NaN.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub fn logistic_in_place(z: &mut [f64]) {
     for v in z.iter_mut() {
         *v = 1.0 / (1.0 + exp_bounded(*v));

@@ -228,13 +228,10 @@ impl Edges {
 
 /// `block[k · nodes + i] = Σ_{far edges j → i} C_ij u_j(now + k − τ_ij)` for the next `len`
 /// steps: per edge one contiguous run of the source's history (two where its ring wraps),
-/// accumulated for one node at a time as flat `f64` pairs so the loop vectorises (AVX2 or
-/// AVX-512 where the CPU has it; the same bits either way), then stored time-major so that each
-/// step's input is one contiguous row.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+/// accumulated for one node at a time as flat `f64` pairs so the loop vectorises (AVX2 where the
+/// CPU has it; the same bits either way), then stored time-major so that each step's input is
+/// one contiguous row.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn far_block(far: &Edges, history: &delay::DelayLine, len: usize, block: &mut [Complex64]) {
     let nodes = history.nodes();
     let mut acc = [0.0f64; 2 * DELAY_BLOCKS[0]];

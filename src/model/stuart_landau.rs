@@ -186,12 +186,9 @@ impl Dynamics for SlField {
 
 /// `out = (λ + iω) z + F − (μ + iβ)|z|² z` per node, on interleaved `[Re, Im]` pairs. Written
 /// out in real arithmetic, in the same operation order as the complex expression (so results are
-/// bit-identical to it), as one flat loop that vectorises; compiled for AVX2 and AVX-512 as well
-/// where the CPU has them (element-wise IEEE operations: the same bits either way).
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+/// bit-identical to it), as one flat loop that vectorises; compiled for AVX2 as well where the
+/// CPU has it (element-wise IEEE operations: the same bits either way).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn local_terms(c: &NodeCoefficients, forcing: &[Complex64], state: &[f64], out: &mut [f64]) {
     let pairs = state
         .chunks_exact(2)
@@ -216,10 +213,7 @@ fn local_terms(c: &NodeCoefficients, forcing: &[Complex64], state: &[f64], out: 
 }
 
 /// `out.re += G (input − Σ_j C_ij · x_i)` per node: [`coupling_terms`] with a real input.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn real_coupling_terms(gain: f64, input: &[f64], row_sum: &[f64], state: &[f64], out: &mut [f64]) {
     let terms = state
         .chunks_exact(2)
@@ -231,10 +225,7 @@ fn real_coupling_terms(gain: f64, input: &[f64], row_sum: &[f64], state: &[f64],
 }
 
 /// `out += G (input − Σ_j C_ij · z_i)` per node (only the real part with `real_only`).
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn coupling_terms(
     gain: f64,
     real_only: bool,
@@ -330,11 +321,11 @@ impl FusedNode {
 }
 
 /// [`fused_step`] with the scheme, the noise and the coupling fixed at compile time, so that the
-/// loop has no branches; compiled for AVX2 and AVX-512 as well where the CPU has them.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+/// loop has no branches; compiled for AVX2 as well where the CPU has it. Not for AVX-512: in the
+/// real-time loop that lowered the median block but raised its 99th percentile (capacity 440 →
+/// 350 SL nodes, 312 → 250 WC nodes with the sigmoid's loop too; 2026-11-23), so the per-node
+/// loops stay on AVX2.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn fused<const HEUN: bool, const NOISY: bool, const COUPLED: bool, const REAL: bool>(
     p: &FusedInputs,
     state: &mut [f64],
@@ -452,11 +443,8 @@ fn stage_coupling<const KIND: u8, const NOISY: bool>(
 }
 
 /// [`stage_pass`] with the stage, the noise and the coupling fixed at compile time; compiled
-/// for AVX2 and AVX-512 as well where the CPU has them.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+/// for AVX2 as well (not AVX-512: see [`fused`]).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bool>(
     p: &FusedInputs,
     state: &mut [f64],
