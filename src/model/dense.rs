@@ -81,6 +81,11 @@ impl DenseMatrix {
         self.n
     }
 
+    /// Bytes of weights (with the last panel's padding).
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(&self.w[..])
+    }
+
     /// Weight `(i, j)`: source `j` into target `i`.
     fn weight(&self, i: usize, j: usize) -> f64 {
         self.w[i / PANEL * self.n + j].0[i % PANEL]

@@ -324,6 +324,6 @@ impl Plant for Horn {
     }
 
     fn state_bytes(&self) -> usize {
-        (self.x.len() + self.y.len()) * 8 + self.history.bytes()
+        (self.x.len() + self.y.len()) * 8 + self.history.bytes() + self.plan.bytes()
     }
 }

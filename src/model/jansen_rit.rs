@@ -431,6 +431,6 @@ impl Plant for JansenRit {
     }
 
     fn state_bytes(&self) -> usize {
-        self.state.len() * 8 + self.field.history.bytes()
+        self.state.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
     }
 }

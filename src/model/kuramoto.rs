@@ -206,6 +206,6 @@ impl Plant for Kuramoto {
     }
 
     fn state_bytes(&self) -> usize {
-        self.theta.len() * 8 + self.field.history.bytes()
+        self.theta.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
     }
 }

@@ -63,7 +63,7 @@ pub trait Plant: Send {
     fn mean_phase(&self) -> Option<f64>;
     /// Return to the initial state (real-time safe; the noise generator is re-seeded).
     fn reset(&mut self);
-    /// Bytes of state and delay history (for capacity reports).
+    /// Bytes of state, delay history and coupling (for capacity reports).
     fn state_bytes(&self) -> usize;
     /// `(rows, cols)` when the nodes lie on a grid, node `r·cols + c` at row `r`, column `c`.
     fn grid(&self) -> Option<(usize, usize)> {
@@ -213,6 +213,14 @@ struct Edges {
 }
 
 impl Edges {
+    fn bytes(&self) -> usize {
+        std::mem::size_of_val(&self.row_ptr[..])
+            + std::mem::size_of_val(&self.col[..])
+            + std::mem::size_of_val(&self.weight[..])
+            + std::mem::size_of_val(&self.delay_steps[..])
+            + std::mem::size_of_val(&self.rows[..])
+    }
+
     fn is_empty(&self) -> bool {
         self.col.is_empty()
     }
@@ -366,6 +374,38 @@ impl CouplingPlan {
                 }
             }
         }
+    }
+
+    /// Bytes of edges, weights and scratch the plan holds (for capacity reports: a dense plan
+    /// is `8 n²`, a sparse one grows with the edge count).
+    pub fn bytes(&self) -> usize {
+        fn len<T>(v: &[T]) -> usize {
+            std::mem::size_of_val(v)
+        }
+        let kind = match &self.kind {
+            PlanKind::None | PlanKind::MeanField { .. } => 0,
+            PlanKind::Sparse {
+                instant,
+                near,
+                far,
+                block,
+                ..
+            } => {
+                [instant, near, far]
+                    .iter()
+                    .map(|e| e.bytes())
+                    .sum::<usize>()
+                    + len(block)
+            }
+            PlanKind::Dense {
+                matrix,
+                re,
+                im,
+                out_re,
+                out_im,
+            } => matrix.bytes() + len(re) + len(im) + len(out_re) + len(out_im),
+        };
+        kind + len(&self.row_sum)
     }
 
     /// Whether any input depends on the current (stage) state rather than on history.
@@ -539,6 +579,23 @@ mod tests {
             csr.end_row();
         }
         Coupling::Sparse(csr)
+    }
+
+    #[test]
+    fn plan_bytes_count_the_dense_weights_and_grow_with_the_edges() {
+        let dt = 1e-3;
+        // Instantaneous edges to over a quarter of all pairs: stored as a dense matrix.
+        let dense = CouplingPlan::new(&random_coupling(100, 100, 0, dt), 100, dt);
+        assert!(matches!(dense.kind, PlanKind::Dense { .. }));
+        assert!(dense.bytes() >= 100 * 100 * 8, "{}", dense.bytes());
+        let few = CouplingPlan::new(&random_coupling(1000, 5, 40, dt), 1000, dt);
+        let many = CouplingPlan::new(&random_coupling(1000, 20, 40, dt), 1000, dt);
+        // Each edge holds at least a source, a weight and a delay (16 bytes).
+        assert!(few.bytes() >= 1000 * 4 * 16, "{}", few.bytes());
+        // 15 more edges per node (a few lost to duplicate draws), 16 bytes or more each.
+        let more = many.bytes() - few.bytes();
+        assert!(more >= 1000 * 14 * 16, "{more}");
+        assert_eq!(CouplingPlan::new(&Coupling::None, 10, dt).bytes(), 10 * 8);
     }
 
     #[test]

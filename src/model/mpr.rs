@@ -753,6 +753,6 @@ impl Plant for Mpr {
     }
 
     fn state_bytes(&self) -> usize {
-        self.state.len() * 8 + self.field.history.bytes()
+        self.state.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
     }
 }

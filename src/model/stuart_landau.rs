@@ -754,7 +754,7 @@ impl Plant for StuartLandau {
     }
 
     fn state_bytes(&self) -> usize {
-        self.state.len() * 8 + self.field.history.bytes()
+        self.state.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
     }
 }
 

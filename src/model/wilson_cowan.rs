@@ -407,6 +407,6 @@ impl Plant for WilsonCowan {
     }
 
     fn state_bytes(&self) -> usize {
-        self.state.len() * 8 + self.field.history.bytes()
+        self.state.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
     }
 }
