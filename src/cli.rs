@@ -188,7 +188,8 @@ enum Command {
 /// `entrain bench …`.
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// Run only this problem (an exact name), or those whose name contains this.
+    /// Run only this problem (an exact name), or those whose name contains this; the stage
+    /// costs and the SL-DN scaling are then skipped (a profile of one problem sees only it).
     #[arg(long)]
     only: Option<String>,
     /// Timed repeats per problem (the fastest is reported).
@@ -231,7 +232,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
     use crate::bench;
     if !args.capacity_only {
         let code = bench_problems(args.only.as_deref(), args.repeats, args.out.as_deref());
-        if code != ExitCode::SUCCESS {
+        if code != ExitCode::SUCCESS || args.only.is_some() {
             return code;
         }
         match bench::stage_costs(480_000) {
@@ -247,7 +248,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
             }
         }
     }
-    if !args.capacity_only {
+    if !args.capacity_only && args.only.is_none() {
         match bench::sl_dn_scaling(&[8, 16, 32, 64, 128], args.repeats) {
             Ok(points) => {
                 // c · n log2 n fitted by least squares through the origin.

@@ -63,7 +63,7 @@ fn the_standard_problem_matches_the_plain_hopf_loop_to_round_off() {
 }
 
 #[test]
-fn bench_command_times_the_standard_problem() {
+fn bench_only_times_that_problem_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("bench.csv");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
@@ -75,6 +75,36 @@ fn bench_command_times_the_standard_problem() {
             "1",
             "--out",
         ])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("closed loop"), "{stdout}");
+    // A profile of one problem must not be polluted by the other sections.
+    assert!(!stdout.contains("per-stage cost"), "{stdout}");
+    assert!(!stdout.contains("SL-DN"), "{stdout}");
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    let row: Vec<&str> = rows[0].split(',').collect();
+    assert_eq!(row[0], "sl_dense_n100_euler");
+    let ns: f64 = row[3].parse().unwrap();
+    assert!(ns.is_finite() && ns > 0.0);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["bench", "--only", "no_such_problem"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("sl_dense_n100_euler"));
+}
+
+#[test]
+fn bench_command_times_every_problem_the_stages_and_the_fft_scaling() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bench.csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["bench", "--repeats", "1", "--out"])
         .arg(&csv)
         .arg("--fft-plot")
         .arg(dir.path().join("fft.svg"))
@@ -98,17 +128,24 @@ fn bench_command_times_the_standard_problem() {
     );
     let svg = std::fs::read_to_string(dir.path().join("fft.svg")).unwrap();
     assert!(svg.contains("log2 n"));
+    // Every problem of issue 7's list has a row with a positive time.
     let table = std::fs::read_to_string(&csv).unwrap();
-    let row: Vec<&str> = table.lines().nth(1).unwrap().split(',').collect();
-    assert_eq!(row[0], "sl_dense_n100_euler");
-    let ns: f64 = row[3].parse().unwrap();
-    assert!(ns.is_finite() && ns > 0.0);
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args(["bench", "--only", "no_such_problem"])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("sl_dense_n100_euler"));
+    for name in [
+        "sl_dense_n100_euler",
+        "sl_dense_n100_heun",
+        "sl_dense_n100_rk4",
+        "wc_dense_n100_euler",
+        "sl_dense_n100_euler_delays10ms",
+        "sl_sparse_k10_n1000_euler",
+        "sl_sparse_k10_n10000_euler",
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.split(',').next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from {table}"));
+        let ns: f64 = row.split(',').nth(3).unwrap().parse().unwrap();
+        assert!(ns.is_finite() && ns > 0.0, "{row}");
+    }
 }
 
 #[test]
