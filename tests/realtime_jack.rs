@@ -299,8 +299,14 @@ fn a_vanishing_audio_server_ends_the_run_with_complete_outputs() {
     );
 }
 
-/// Wait until JACK lists `port`.
-fn wait_for_port(server: &Server, port: &str) {
+/// Wait until JACK lists `port`, which `client` registers. If the client exits first, fail
+/// with its status and what it printed (its stderr, piped or in `stderr_file`), not a timeout.
+fn wait_for_port(
+    server: &Server,
+    port: &str,
+    client: &mut std::process::Child,
+    stderr_file: Option<&std::path::Path>,
+) {
     let started = std::time::Instant::now();
     loop {
         let ports = server.command("jack_lsp").output().unwrap();
@@ -310,8 +316,19 @@ fn wait_for_port(server: &Server, port: &str) {
         {
             return;
         }
+        if let Some(status) = client.try_wait().unwrap() {
+            let mut printed = String::new();
+            if let Some(mut pipe) = client.stderr.take() {
+                std::io::Read::read_to_string(&mut pipe, &mut printed).unwrap();
+            }
+            if let Some(file) = stderr_file {
+                printed += &std::fs::read_to_string(file).unwrap_or_default();
+            }
+            panic!("the client of JACK port {port} exited ({status}) before registering it:\n{printed}");
+        }
+        // A loaded 2-core CI machine can take seconds to start a client.
         assert!(
-            started.elapsed().as_secs() < 10,
+            started.elapsed().as_secs() < 20,
             "JACK port {port} never appeared"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -343,7 +360,8 @@ fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
     }
     wav.finalize().unwrap();
     // The player: plays the recording, loops it for longer than the test, stimulates nothing.
-    let player = server
+    let player_log = dir.path().join("player.stderr");
+    let mut player = server
         .entrain()
         .args([
             "run",
@@ -372,16 +390,16 @@ fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
             "stimulation.kind=\"none\"",
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&player_log).unwrap())
         .spawn()
         .unwrap();
     let player_port = format!("cpal_client_{}_out:out_0", player.id());
-    wait_for_port(&server, &player_port);
+    wait_for_port(&server, &player_port, &mut player, Some(&player_log));
 
     // The engine under test reads input channel 0; its declared latency is its input link's
     // offset (2 blocks = 128 samples), the whole loop here.
     let out = dir.path().join("locked");
-    let engine = server
+    let mut engine = server
         .entrain()
         .args([
             "run",
@@ -404,7 +422,7 @@ fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
         .spawn()
         .unwrap();
     let input_port = format!("cpal_client_{}_in:in_0", engine.id());
-    wait_for_port(&server, &input_port);
+    wait_for_port(&server, &input_port, &mut engine, None);
     let connected = server
         .command("jack_connect")
         .args([&player_port, &input_port])

@@ -140,6 +140,13 @@ fn matvec_portable(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
     }
 }
 
+/// Panels per group when `panels` are split into the fewest groups of at most `most`, of
+/// near-equal size (13 panels in groups of at most 8: 7 + 6).
+#[cfg(target_arch = "x86_64")]
+fn group_size(panels: usize, most: usize) -> usize {
+    panels.div_ceil(panels.div_ceil(most).max(1))
+}
+
 /// Panels the AVX-512 kernel runs side by side: eight chains cover the FMA latency (4 cycles,
 /// two per cycle).
 #[cfg(target_arch = "x86_64")]
@@ -161,7 +168,7 @@ unsafe fn matvec_avx512(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
     debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
     let panels = n.div_ceil(PANEL);
     let wp = w.as_ptr().cast::<f64>();
-    let per = panels.div_ceil(panels.div_ceil(GROUP_512).max(1));
+    let per = group_size(panels, GROUP_512);
     let mut first = 0;
     while first < panels {
         let count = (panels - first).min(per);
@@ -205,7 +212,7 @@ unsafe fn matvec_avx2_fma(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
     debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
     let panels = n.div_ceil(PANEL);
     let wp = w.as_ptr().cast::<f64>();
-    let per = panels.div_ceil(panels.div_ceil(GROUP_256).max(1));
+    let per = group_size(panels, GROUP_256);
     let mut first = 0;
     while first < panels {
         let count = (panels - first).min(per);

@@ -264,6 +264,32 @@ struct FusedInputs<'a> {
     dw: &'a [f64],
 }
 
+impl FusedInputs<'_> {
+    /// The per-node inputs for `n` nodes as flat `f64` slices: forcing and input as `[Re, Im]`
+    /// pairs, `Σ_j C_ij`, and the noise increments. Inputs a pass does not read (`COUPLED` or
+    /// `NOISY` false) are stood in for by arrays of the right length, so that one zip serves
+    /// every variant.
+    #[inline(always)]
+    fn per_node<const NOISY: bool, const COUPLED: bool>(
+        &self,
+        n: usize,
+    ) -> (&[f64], &[f64], &[f64], &[f64]) {
+        let forcing = super::as_f64(&self.forcing[..n]);
+        let input = if COUPLED {
+            super::as_f64(&self.input[..n])
+        } else {
+            forcing
+        };
+        let row_sum = if COUPLED {
+            &self.row_sum[..n]
+        } else {
+            &self.coef.lambda[..n]
+        };
+        let dw = if NOISY { &self.dw[..2 * n] } else { forcing };
+        (forcing, input, row_sum, dw)
+    }
+}
+
 /// One Euler(–Maruyama) or (stochastic) Heun step of a cubic SL network in a single pass over
 /// the nodes. Valid when the input is fixed over the step: always for the one-stage schemes
 /// (the input is read once, at the start), and for Heun when no input depends on the stage
@@ -332,19 +358,7 @@ fn fused<const HEUN: bool, const NOISY: bool, const COUPLED: bool, const REAL: b
 ) {
     let c = p.coef;
     let n = state.len() / 2;
-    let forcing = super::as_f64(&p.forcing[..n]);
-    // Unused inputs are stood in for by arrays of the right length, never read.
-    let input = if COUPLED {
-        super::as_f64(&p.input[..n])
-    } else {
-        forcing
-    };
-    let row_sum = if COUPLED {
-        &p.row_sum[..n]
-    } else {
-        &c.lambda[..n]
-    };
-    let dw = if NOISY { &p.dw[..2 * n] } else { forcing };
+    let (forcing, input, row_sum, dw) = p.per_node::<NOISY, COUPLED>(n);
     let (dt, gain) = (p.dt, p.gain);
     let half = 0.5 * dt;
     let nodes = state
@@ -453,19 +467,7 @@ fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bo
 ) {
     let c = p.coef;
     let n = state.len() / 2;
-    let forcing = super::as_f64(&p.forcing[..n]);
-    // Unused inputs are stood in for by arrays of the right length, never read.
-    let input = if COUPLED {
-        super::as_f64(&p.input[..n])
-    } else {
-        forcing
-    };
-    let row_sum = if COUPLED {
-        &p.row_sum[..n]
-    } else {
-        &c.lambda[..n]
-    };
-    let dw = if NOISY { &p.dw[..2 * n] } else { forcing };
+    let (forcing, input, row_sum, dw) = p.per_node::<NOISY, COUPLED>(n);
     let (dt, gain) = (p.dt, p.gain);
     let (half, sixth) = (0.5 * dt, dt / 6.0);
     let nodes = state
