@@ -382,26 +382,24 @@ fn fused<const HEUN: bool, const NOISY: bool, const COUPLED: bool, const REAL: b
         };
         let (x, y) = (s[0], s[1]);
         let (ax, ay) = node.drift::<COUPLED, REAL>(x, y);
-        let (mut x1, mut y1);
-        if HEUN {
-            let (mut tx, mut ty) = (x + dt * ax, y + dt * ay);
-            if NOISY {
-                tx += w[0];
-                ty += w[1];
-            }
+        let (x1, y1) = if HEUN {
+            let (tx, ty) = plus_noise::<NOISY>(x + dt * ax, y + dt * ay, w);
             let (bx, by) = node.drift::<COUPLED, REAL>(tx, ty);
-            x1 = x + half * (ax + bx);
-            y1 = y + half * (ay + by);
+            (x + half * (ax + bx), y + half * (ay + by))
         } else {
-            x1 = x + dt * ax;
-            y1 = y + dt * ay;
-        }
-        if NOISY {
-            x1 += w[0];
-            y1 += w[1];
-        }
-        s[0] = x1;
-        s[1] = y1;
+            (x + dt * ax, y + dt * ay)
+        };
+        [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
+    }
+}
+
+/// `(x + w₀, y + w₁)` with noise, `(x, y)` without (the generic path's `add(state, dw)`).
+#[inline(always)]
+fn plus_noise<const NOISY: bool>(x: f64, y: f64, w: &[f64]) -> (f64, f64) {
+    if NOISY {
+        (x + w[0], y + w[1])
+    } else {
+        (x, y)
     }
 }
 
@@ -498,22 +496,11 @@ fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bo
             HEUN_PREDICT => {
                 k[0] = dx;
                 k[1] = dy;
-                let (mut tx, mut ty) = (s[0] + dt * dx, s[1] + dt * dy);
-                if NOISY {
-                    tx += w[0];
-                    ty += w[1];
-                }
-                t[0] = tx;
-                t[1] = ty;
+                [t[0], t[1]] = plus_noise::<NOISY>(s[0] + dt * dx, s[1] + dt * dy, w).into();
             }
             HEUN_CORRECT => {
-                let (mut x1, mut y1) = (s[0] + half * (k[0] + dx), s[1] + half * (k[1] + dy));
-                if NOISY {
-                    x1 += w[0];
-                    y1 += w[1];
-                }
-                s[0] = x1;
-                s[1] = y1;
+                let (x1, y1) = (s[0] + half * (k[0] + dx), s[1] + half * (k[1] + dy));
+                [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
             }
             RK4_FIRST => {
                 k[0] = dx;
@@ -529,13 +516,8 @@ fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bo
                 t[1] = s[1] + h * dy;
             }
             _ => {
-                let (mut x1, mut y1) = (s[0] + sixth * (k[0] + dx), s[1] + sixth * (k[1] + dy));
-                if NOISY {
-                    x1 += w[0];
-                    y1 += w[1];
-                }
-                s[0] = x1;
-                s[1] = y1;
+                let (x1, y1) = (s[0] + sixth * (k[0] + dx), s[1] + sixth * (k[1] + dy));
+                [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
             }
         }
     }
