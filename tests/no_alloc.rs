@@ -61,6 +61,26 @@ fn process_block_never_allocates() {
             &["output.nodes_rate_hz=1000"][..],
         ),
         ("profiles/sl_dn_field.toml", &[][..]),
+        // SL's three step paths: one fused pass (delays, stochastic Heun), stage by stage with
+        // delays (RK4) and stage by stage with instantaneous edges (Heun).
+        ("profiles/sl_network.toml", &["run.duration_s=1"][..]),
+        (
+            "profiles/sl_network.toml",
+            &[
+                "run.duration_s=1",
+                "model.integrator=\"rk4\"",
+                "model.noise_sd=0",
+            ][..],
+        ),
+        (
+            "profiles/sl_network.toml",
+            &[
+                "run.duration_s=1",
+                "model.integrator=\"heun\"",
+                "model.noise_sd=0",
+                "network.delay_ms=0.0",
+            ][..],
+        ),
         (
             "profiles/quickstart.toml",
             &["model.noise_color=\"pink\"", "stimulation.start_s=0.1"][..],
