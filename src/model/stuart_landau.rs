@@ -265,15 +265,15 @@ struct FusedInputs<'a> {
 }
 
 impl FusedInputs<'_> {
-    /// The per-node inputs for `n` nodes as flat `f64` slices: forcing and input as `[Re, Im]`
-    /// pairs, `Σ_j C_ij`, and the noise increments. Inputs a pass does not read (`COUPLED` or
-    /// `NOISY` false) are stood in for by arrays of the right length, so that one zip serves
-    /// every variant.
+    /// Each of the first `n` nodes' coefficients and inputs over the step, with its two noise
+    /// increments. Inputs a pass does not read (`COUPLED` or `NOISY` false) are stood in for by
+    /// arrays of the right length, so that one zip serves every variant (and vectorises).
     #[inline(always)]
-    fn per_node<const NOISY: bool, const COUPLED: bool>(
+    fn nodes<const NOISY: bool, const COUPLED: bool>(
         &self,
         n: usize,
-    ) -> (&[f64], &[f64], &[f64], &[f64]) {
+    ) -> impl Iterator<Item = (FusedNode, &[f64])> {
+        let c = self.coef;
         let forcing = super::as_f64(&self.forcing[..n]);
         let input = if COUPLED {
             super::as_f64(&self.input[..n])
@@ -283,10 +283,30 @@ impl FusedInputs<'_> {
         let row_sum = if COUPLED {
             &self.row_sum[..n]
         } else {
-            &self.coef.lambda[..n]
+            &c.lambda[..n]
         };
         let dw = if NOISY { &self.dw[..2 * n] } else { forcing };
-        (forcing, input, row_sum, dw)
+        let gain = self.gain;
+        forcing
+            .chunks_exact(2)
+            .zip(input.chunks_exact(2))
+            .zip(dw.chunks_exact(2))
+            .zip(c.lambda[..n].iter().zip(&c.omega[..n]))
+            .zip(c.mu[..n].iter().zip(&c.beta[..n]))
+            .zip(row_sum)
+            .map(move |(((((f, u), w), (&l, &om)), (&m, &b)), &r)| {
+                let node = FusedNode {
+                    l,
+                    om,
+                    m,
+                    b,
+                    f: [f[0], f[1]],
+                    u: [u[0], u[1]],
+                    r,
+                    gain,
+                };
+                (node, w)
+            })
     }
 }
 
@@ -356,30 +376,10 @@ fn fused<const HEUN: bool, const NOISY: bool, const COUPLED: bool, const REAL: b
     p: &FusedInputs,
     state: &mut [f64],
 ) {
-    let c = p.coef;
     let n = state.len() / 2;
-    let (forcing, input, row_sum, dw) = p.per_node::<NOISY, COUPLED>(n);
-    let (dt, gain) = (p.dt, p.gain);
+    let dt = p.dt;
     let half = 0.5 * dt;
-    let nodes = state
-        .chunks_exact_mut(2)
-        .zip(forcing.chunks_exact(2))
-        .zip(input.chunks_exact(2))
-        .zip(dw.chunks_exact(2))
-        .zip(c.lambda[..n].iter().zip(&c.omega[..n]))
-        .zip(c.mu[..n].iter().zip(&c.beta[..n]))
-        .zip(row_sum);
-    for ((((((s, f), u), w), (&l, &om)), (&m, &b)), &r) in nodes {
-        let node = FusedNode {
-            l,
-            om,
-            m,
-            b,
-            f: [f[0], f[1]],
-            u: [u[0], u[1]],
-            r,
-            gain,
-        };
+    for (s, (node, w)) in state.chunks_exact_mut(2).zip(p.nodes::<NOISY, COUPLED>(n)) {
         let (x, y) = (s[0], s[1]);
         let (ax, ay) = node.drift::<COUPLED, REAL>(x, y);
         let (x1, y1) = if HEUN {
@@ -463,32 +463,15 @@ fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bo
     stage: &mut [f64],
     slope: &mut [f64],
 ) {
-    let c = p.coef;
     let n = state.len() / 2;
-    let (forcing, input, row_sum, dw) = p.per_node::<NOISY, COUPLED>(n);
-    let (dt, gain) = (p.dt, p.gain);
+    let dt = p.dt;
     let (half, sixth) = (0.5 * dt, dt / 6.0);
     let nodes = state
         .chunks_exact_mut(2)
         .zip(stage[..2 * n].chunks_exact_mut(2))
         .zip(slope[..2 * n].chunks_exact_mut(2))
-        .zip(forcing.chunks_exact(2))
-        .zip(input.chunks_exact(2))
-        .zip(dw.chunks_exact(2))
-        .zip(c.lambda[..n].iter().zip(&c.omega[..n]))
-        .zip(c.mu[..n].iter().zip(&c.beta[..n]))
-        .zip(row_sum);
-    for ((((((((s, t), k), f), u), w), (&l, &om)), (&m, &b)), &r) in nodes {
-        let node = FusedNode {
-            l,
-            om,
-            m,
-            b,
-            f: [f[0], f[1]],
-            u: [u[0], u[1]],
-            r,
-            gain,
-        };
+        .zip(p.nodes::<NOISY, COUPLED>(n));
+    for (((s, t), k), (node, w)) in nodes {
         let at_state = KIND == HEUN_PREDICT || KIND == RK4_FIRST;
         let (ex, ey) = if at_state { (s[0], s[1]) } else { (t[0], t[1]) };
         let (dx, dy) = node.drift::<COUPLED, REAL>(ex, ey);
