@@ -93,7 +93,11 @@ enum Command {
         /// Impulse amplitude (full scale = 1).
         #[arg(long, default_value_t = 0.5)]
         amplitude: f32,
-        /// Give up after this many seconds.
+        /// Impulses in the first this many ms after both streams run are not timed: the
+        /// loopback settles (a JACK connection made then re-sorts the server's graph).
+        #[arg(long, default_value_t = 500.0)]
+        settle_ms: f64,
+        /// Give up after this many seconds (after the settling time).
         #[arg(long, default_value_t = 30.0)]
         timeout_s: f64,
     },
@@ -792,6 +796,7 @@ pub fn main() -> ExitCode {
             repetitions,
             interval_ms,
             amplitude,
+            settle_ms,
             timeout_s,
         } => {
             let valid = rate >= 1000
@@ -802,10 +807,12 @@ pub fn main() -> ExitCode {
                 && amplitude.is_finite()
                 && amplitude > 0.0
                 && amplitude <= 1.0
+                && settle_ms.is_finite()
+                && settle_ms >= 0.0
                 && timeout_s.is_finite()
                 && timeout_s > 0.0;
             if !valid {
-                eprintln!("error: latency: expected --rate ≥ 1000, --block ≥ 1, --repetitions ≥ 1, --interval-ms > 0, 0 < --amplitude ≤ 1, --timeout-s > 0");
+                eprintln!("error: latency: expected --rate ≥ 1000, --block ≥ 1, --repetitions ≥ 1, --interval-ms > 0, 0 < --amplitude ≤ 1, --settle-ms ≥ 0, --timeout-s > 0");
                 return ExitCode::from(BAD_INPUT);
             }
             let settings = crate::io::latency::LatencySettings {
@@ -820,10 +827,14 @@ pub fn main() -> ExitCode {
                 interval: ((interval_ms * 1e-3 * rate as f64).round() as usize)
                     .max(2 * block as usize),
                 amplitude,
+                settle: std::time::Duration::from_secs_f64(settle_ms * 1e-3),
                 timeout: std::time::Duration::from_secs_f64(timeout_s),
             };
             let running = |output: &str, input: &str| {
-                eprintln!("streams running (output '{output}', input '{input}'); measuring");
+                eprintln!(
+                    "streams running (output '{output}', input '{input}'); measuring after \
+                     {settle_ms} ms of settling"
+                );
             };
             match crate::io::latency::measure(&settings, running) {
                 Ok(report) => {

@@ -158,7 +158,8 @@ fn quickstart_in_real_time_has_no_late_blocks_and_matches_the_offline_phase_erro
 }
 
 /// `entrain latency` over a JACK software loopback (our output port connected straight to our
-/// input port): a round trip of a whole number of periods, identical for every impulse.
+/// input port): a round trip of a whole number of periods, identical for every impulse unless
+/// an xrun falls while timing.
 #[test]
 fn latency_over_a_jack_loopback_is_a_whole_number_of_periods_with_zero_jitter() {
     let Some(server) = jack_session() else {
@@ -166,6 +167,9 @@ fn latency_over_a_jack_loopback_is_a_whole_number_of_periods_with_zero_jitter() 
     };
     // A second cpal JACK client in one process now and then never starts: `entrain latency`
     // reopens a stream that stays silent (and says so on stderr), so one run must succeed.
+    // Impulses in its first half second are not timed: the connection made below re-sorts
+    // the server's graph, which moves the echo by a period, and on a loaded machine can cost
+    // an xrun.
     let child = server
         .entrain()
         .args([
@@ -234,14 +238,27 @@ fn latency_over_a_jack_loopback_is_a_whole_number_of_periods_with_zero_jitter() 
         number_after("jitter"),
     );
     assert!(report.contains("over 15 impulses"), "{report}");
-    assert_eq!(jitter, 0, "{report}");
-    assert_eq!(min, max, "{report}");
-    assert_eq!(
-        min.rem_euclid(64),
-        0,
-        "not a whole number of 64-frame periods: {report}"
-    );
-    assert!((0..=2 * 64).contains(&min), "{report}");
+    for trip in [min, max] {
+        assert_eq!(
+            trip.rem_euclid(64),
+            0,
+            "not a whole number of 64-frame periods: {report}"
+        );
+        assert!((0..=2 * 64).contains(&trip), "{report}");
+    }
+    // An xrun while timing (a loaded machine) can drop a period on one side of the loop and
+    // move later echoes by a whole period; without one the round trip never varies.
+    let (_, while_timing) = report
+        .split("while timing")
+        .next()
+        .and_then(|head| head.rsplit_once('('))
+        .unwrap_or_else(|| panic!("no xruns while timing in {report}"));
+    if while_timing.trim() == "0" {
+        assert_eq!(jitter, 0, "{report}");
+        assert_eq!(min, max, "{report}");
+    } else {
+        eprintln!("xruns while timing; round trips may differ by whole periods: {report}");
+    }
 }
 
 /// The audio server vanishes mid-run: the run ends as a device error (exit 1) with its outputs

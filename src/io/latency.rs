@@ -10,6 +10,11 @@
 //! which stream started first. Each callback's processing time and the backend's xruns are
 //! counted as for a run.
 //!
+//! Impulses start once both streams run, but only those emitted after a settling time that
+//! follows the `running` hook are timed: a loopback made in that hook (a JACK connection) can
+//! re-sort the server's graph a few cycles later, which moves the echo by a whole period, and a
+//! converter or driver may still be filling its buffers.
+//!
 //! Detection is a matched filter for the impulse: the first captured sample above half the
 //! impulse's amplitude after an emission (the cross-correlation of a unit impulse with the
 //! capture is the capture itself).
@@ -48,7 +53,10 @@ pub struct LatencySettings {
     pub interval: usize,
     /// Impulse amplitude (full scale = 1).
     pub amplitude: f32,
-    /// Give up after this long without finishing.
+    /// Impulses emitted within this time after the `running` hook returns are not timed
+    /// (the loopback settles).
+    pub settle: Duration,
+    /// Give up after this long without finishing (counted after the settling time).
     pub timeout: Duration,
 }
 
@@ -68,8 +76,12 @@ pub struct LatencyReport {
     pub block_fractions: Vec<f64>,
     /// Callbacks slower than their period.
     pub late_blocks: u64,
-    /// Backend under/overruns.
+    /// Backend under/overruns, in all.
     pub xruns: u64,
+    /// Of those, the ones after the settling time. An xrun can drop a period on one side of
+    /// the loop only, which moves every later echo by a whole period: with any here, the
+    /// round trips may differ by whole periods.
+    pub xruns_while_timing: u64,
     /// Link underruns (input late) and overruns (input early).
     pub link_underruns: u64,
     /// Link overruns.
@@ -129,12 +141,13 @@ impl LatencyReport {
             };
             let _ = writeln!(
                 out,
-                "  callback processing / period: median {:.4}, p99 {:.4}, max {:.4}; late blocks {}; xruns {}; link underruns {}, overruns {}",
+                "  callback processing / period: median {:.4}, p99 {:.4}, max {:.4}; late blocks {}; xruns {} ({} while timing); link underruns {}, overruns {}",
                 at(0.5),
                 at(0.99),
                 at(1.0),
                 self.late_blocks,
                 self.xruns,
+                self.xruns_while_timing,
                 self.link_underruns,
                 self.link_overruns
             );
@@ -148,6 +161,8 @@ impl LatencyReport {
 struct Shared {
     xruns: AtomicU64,
     failed: AtomicBool,
+    /// Set once the loopback has settled: impulses emitted from then on are timed.
+    timing: AtomicBool,
 }
 
 /// What the output callback reports per impulse: emitted at `sent`, seen at `seen` (output
@@ -157,6 +172,17 @@ enum Echo {
     Returned { sent: u64, seen: u64 },
     Disturbed,
     Lost,
+}
+
+/// An impulse on its way round the loop.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    /// Output sample index at which it left.
+    sent: u64,
+    /// The backend's xrun count when it left.
+    xruns: u64,
+    /// Emitted after the loopback settled: its echo is reported.
+    timed: bool,
 }
 
 /// The output callback's state: emits an impulse every `interval` samples once the capture
@@ -174,8 +200,8 @@ struct Emitter {
     /// Impulse height, full scale = 1.
     amplitude: f32,
     sample: u64,
-    /// The sample of the impulse in flight, and the xrun count when it left.
-    pending: Option<(u64, u64)>,
+    /// The impulse in flight.
+    pending: Option<InFlight>,
     /// The backend's xrun count (read with a relaxed load: real-time safe).
     shared: Arc<Shared>,
 }
@@ -192,20 +218,27 @@ impl Emitter {
                 self.underruns.fetch_add(1, Ordering::Relaxed);
                 0.0
             });
-            if let Some((sent, xruns)) = self.pending {
-                if captured.abs() >= threshold {
-                    let echo = if self.shared.xruns.load(Ordering::Relaxed) == xruns {
-                        Echo::Returned {
-                            sent,
-                            seen: self.sample,
-                        }
-                    } else {
-                        Echo::Disturbed
-                    };
-                    let _ = self.echoes.try_push(echo);
-                    self.pending = None;
-                } else if self.sample - sent >= self.interval {
-                    let _ = self.echoes.try_push(Echo::Lost);
+            if let Some(impulse) = self.pending {
+                let echo = if captured.abs() >= threshold {
+                    Some(
+                        if self.shared.xruns.load(Ordering::Relaxed) == impulse.xruns {
+                            Echo::Returned {
+                                sent: impulse.sent,
+                                seen: self.sample,
+                            }
+                        } else {
+                            Echo::Disturbed
+                        },
+                    )
+                } else if self.sample - impulse.sent >= self.interval {
+                    Some(Echo::Lost)
+                } else {
+                    None
+                };
+                if let Some(echo) = echo {
+                    if impulse.timed {
+                        let _ = self.echoes.try_push(echo);
+                    }
                     self.pending = None;
                 }
             }
@@ -215,7 +248,11 @@ impl Emitter {
                 && self.pending.is_none()
             {
                 frame[self.channel] = self.amplitude;
-                self.pending = Some((self.sample, self.shared.xruns.load(Ordering::Relaxed)));
+                self.pending = Some(InFlight {
+                    sent: self.sample,
+                    xruns: self.shared.xruns.load(Ordering::Relaxed),
+                    timed: self.shared.timing.load(Ordering::Relaxed),
+                });
             }
             self.sample += 1;
         }
@@ -329,6 +366,15 @@ pub fn measure(
     hand_over(input_handover, link.producer);
 
     running(&out_id, &in_id);
+    let settled = Instant::now() + settings.settle;
+    while Instant::now() < settled {
+        std::thread::sleep(Duration::from_millis(10));
+        if shared.failed.load(Ordering::Relaxed) {
+            return Err("the audio device failed during the measurement".into());
+        }
+    }
+    shared.timing.store(true, Ordering::Relaxed);
+    let xruns_before_timing = shared.xruns.load(Ordering::Relaxed);
     let deadline = Instant::now() + settings.timeout;
     let mut round_trips = Vec::new();
     let mut lost = 0;
@@ -356,6 +402,8 @@ pub fn measure(
             fractions.push(f);
         }
     }
+    // Closing a client re-sorts the server's graph and may cost an xrun: not the loop's.
+    let xruns = shared.xruns.load(Ordering::Relaxed);
     drop(output_stream);
     drop(input_stream);
     round_trips.truncate(settings.repetitions);
@@ -367,7 +415,8 @@ pub fn measure(
         offset,
         block_fractions: fractions,
         late_blocks,
-        xruns: shared.xruns.load(Ordering::Relaxed),
+        xruns,
+        xruns_while_timing: xruns - xruns_before_timing,
         link_underruns: underruns.load(Ordering::Relaxed),
         link_overruns: overruns.load(Ordering::Relaxed),
         sample_rate: settings.sample_rate,
@@ -383,5 +432,75 @@ fn error_handler(shared: &Arc<Shared>) -> impl FnMut(cpal::Error) + Send + 'stat
         }
         cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged => {}
         _ => shared.failed.store(true, Ordering::Relaxed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// The output callback over a simulated loopback: each cycle the emitter renders 64 frames,
+    /// then the capture side pushes what the loop delivers. The loop's delay drops by one period
+    /// after `reorder_at` cycles (as when a JACK connection re-sorts the server's graph), and
+    /// timing starts after `timing_from` cycles. Returns the round trips reported.
+    fn round_trips(reorder_at: usize, timing_from: usize, cycles: usize) -> Vec<i64> {
+        const BLOCK: usize = 64;
+        let offset = 2 * BLOCK;
+        let link = InputLink::new(offset, 64 * BLOCK);
+        let mut capture = link.producer;
+        let (echo_tx, mut echo_rx) = HeapRb::<Echo>::new(4096).split();
+        let (time_tx, _times) = HeapRb::<(u64, u32)>::new(1 << 16).split();
+        let shared = Arc::new(Shared::default());
+        let mut emitter = Emitter {
+            reader: link.reader,
+            echoes: echo_tx,
+            times: time_tx,
+            underruns: Arc::new(AtomicU64::new(0)),
+            channel: 0,
+            channels: 1,
+            interval: 4 * BLOCK as u64,
+            amplitude: 0.5,
+            sample: 0,
+            pending: None,
+            shared: Arc::clone(&shared),
+        };
+        let mut wire: VecDeque<f32> = std::iter::repeat_n(0.0, BLOCK).collect();
+        let mut data = [0.0f32; BLOCK];
+        let mut trips = Vec::new();
+        for cycle in 0..cycles {
+            if cycle == timing_from {
+                shared.timing.store(true, Ordering::Relaxed);
+            }
+            if cycle == reorder_at {
+                wire.drain(..BLOCK);
+            }
+            emitter.render(&mut data);
+            wire.extend(data);
+            for sample in wire.drain(..BLOCK) {
+                capture.try_push(sample).unwrap();
+            }
+            while let Some(echo) = echo_rx.try_pop() {
+                match echo {
+                    Echo::Returned { sent, seen } => {
+                        trips.push(seen as i64 - sent as i64 - offset as i64)
+                    }
+                    other => panic!("every impulse comes back: {other:?}"),
+                }
+            }
+        }
+        trips
+    }
+
+    #[test]
+    fn impulses_emitted_before_the_loop_settles_are_not_timed() {
+        // Timed from the start, the reorder shows as two round trips a period apart.
+        let mut all = round_trips(40, 0, 200);
+        all.dedup();
+        assert_eq!(all, vec![128, 64]);
+        // Timed after it, every impulse has the settled loop's round trip, and every impulse
+        // emitted after the settling time is reported.
+        let settled = round_trips(40, 60, 200);
+        assert_eq!(settled, vec![64; (200 - 60) / 4]);
     }
 }
