@@ -177,3 +177,55 @@ fn capacity_runs_take_overrides_and_refuse_bad_ones() {
     .unwrap_err();
     assert!(bad.contains("model.integrator"), "{bad}");
 }
+
+/// A block load whose p99 grows in proportion to the node count: 1 000 nodes fill the period.
+fn linear_load(n: usize) -> bench::BlockLoad {
+    bench::BlockLoad {
+        median: n as f64 / 1200.0,
+        p99: n as f64 / 1000.0,
+        plant_bytes: 16 * n,
+        integrator: Scheme::Heun,
+    }
+}
+
+#[test]
+fn the_capacity_search_finds_the_largest_size_within_budget_to_three_percent() {
+    let (n, load) = bench::largest_within(|n| Ok(linear_load(n)), 0.5, |_, _| {}).unwrap();
+    assert!(load.p99 <= 0.5, "{load:?}");
+    assert!(
+        (485..=500).contains(&n),
+        "{n} nodes for a true capacity of 500"
+    );
+}
+
+#[test]
+fn one_disturbed_trial_does_not_halve_the_capacity_but_a_size_that_fails_twice_fails() {
+    // The first measurement of 256 nodes is disturbed (a spike to 90 % of the period).
+    let mut first = true;
+    let disturbed = |n: usize| {
+        let mut load = linear_load(n);
+        if n == 256 && std::mem::take(&mut first) {
+            load.p99 = 0.9;
+        }
+        Ok(load)
+    };
+    let (n, _) = bench::largest_within(disturbed, 0.5, |_, _| {}).unwrap();
+    assert!(
+        (485..=500).contains(&n),
+        "{n} nodes after one disturbed trial"
+    );
+
+    // Disturbed every time at 256 and above: the search keeps below it.
+    let always = |n: usize| {
+        let mut load = linear_load(n);
+        if n >= 256 {
+            load.p99 = 0.9;
+        }
+        Ok(load)
+    };
+    let (n, _) = bench::largest_within(always, 0.5, |_, _| {}).unwrap();
+    assert!((248..256).contains(&n), "{n}");
+
+    let too_slow = bench::largest_within(|_| Ok(linear_load(4000)), 0.5, |_, _| {});
+    assert!(matches!(too_slow, Err(bench::Search::TooSlow)));
+}
