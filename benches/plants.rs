@@ -124,7 +124,9 @@ fn quickstart_loop(c: &mut Criterion) {
 /// A plant of `n` nodes of `kind` with `params` (TOML), Heun at 48 kHz, on a random sparse
 /// graph (mean degree 10, row-normalised, no delays) unless the model builds its own coupling.
 fn ladder_plant(kind: &str, n: usize, params: &str, coupled: bool) -> Box<dyn Plant> {
-    use entrain::model::{baier_grid, horn, jansen_rit, mpr, rate, sl_dn_field, wilson_cowan};
+    use entrain::model::{
+        baier_grid, harmonic, horn, jansen_rit, mpr, rate, sl_dn_field, wilson_cowan,
+    };
     let coupling = if coupled {
         let spec = NetworkSpec {
             topology: Topology::RandomSparse { mean_degree: 10.0 },
@@ -145,6 +147,7 @@ fn ladder_plant(kind: &str, n: usize, params: &str, coupled: bool) -> Box<dyn Pl
         seed: 1,
     };
     match kind {
+        "harmonic" => Box::new(harmonic::build(&common, &toml::from_str(params).unwrap()).unwrap()),
         "rate" => Box::new(rate::Rate::new(&common, &toml::from_str(params).unwrap()).unwrap()),
         "wilson_cowan" => Box::new(
             wilson_cowan::WilsonCowan::new(&common, &toml::from_str(params).unwrap()).unwrap(),
@@ -167,7 +170,8 @@ fn ladder_plant(kind: &str, n: usize, params: &str, coupled: bool) -> Box<dyn Pl
 /// ns per node-step of every ladder model (Heun, 48 kHz step; sparse coupling where the model
 /// takes the spine's topologies, its own grid coupling otherwise).
 fn ladder(c: &mut Criterion) {
-    let cases: [(&str, &str, bool, &[usize]); 8] = [
+    let cases: [(&str, &str, bool, &[usize]); 9] = [
+        ("harmonic", "a = -1.0\nfreq_hz = 10.0", true, &[100, 1000]),
         ("rate", "w = 0.5\ninput = 10.0", true, &[100, 1000]),
         ("wilson_cowan", "", true, &[100, 1000]),
         ("jansen_rit", "", true, &[100, 1000]),
