@@ -367,11 +367,17 @@ pub fn measure(
 
     running(&out_id, &in_id);
     let settled = Instant::now() + settings.settle;
-    while Instant::now() < settled {
+    // Sleep a little, then fail if the device did.
+    let tick = || {
         std::thread::sleep(Duration::from_millis(10));
         if shared.failed.load(Ordering::Relaxed) {
-            return Err("the audio device failed during the measurement".into());
+            Err("the audio device failed during the measurement".to_string())
+        } else {
+            Ok(())
         }
+    };
+    while Instant::now() < settled {
+        tick()?;
     }
     shared.timing.store(true, Ordering::Relaxed);
     let xruns_before_timing = shared.xruns.load(Ordering::Relaxed);
@@ -383,10 +389,7 @@ pub fn measure(
     let mut late_blocks = 0;
     let period_ns = |frames: u32| frames as f64 * 1e9 / settings.sample_rate as f64;
     while round_trips.len() < settings.repetitions && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        if shared.failed.load(Ordering::Relaxed) {
-            return Err("the audio device failed during the measurement".into());
-        }
+        tick()?;
         while let Some(echo) = echo_rx.try_pop() {
             match echo {
                 Echo::Returned { sent, seen } => {
