@@ -229,3 +229,28 @@ fn one_disturbed_trial_does_not_halve_the_capacity_but_a_size_that_fails_twice_f
     let too_slow = bench::largest_within(|_| Ok(linear_load(4000)), 0.5, |_, _| {});
     assert!(matches!(too_slow, Err(bench::Search::TooSlow)));
 }
+
+#[test]
+fn capacity_runs_keep_one_history_value_per_node_and_step_real_for_neural_masses() {
+    // Delays up to 20 ms at 48 kHz: every node keeps 961 slots of history. Neural masses send a
+    // real rate or voltage (8 bytes a slot), the oscillators a complex z (16 bytes); everything
+    // else a node holds (state, edges, scratch) is far smaller than its history.
+    let slots = (0.020f64 * 48_000.0).round() as usize + 1;
+    let n = 200;
+    for (model, parts) in [
+        ("stuart_landau", 2),
+        ("wilson_cowan", 1),
+        ("jansen_rit", 1),
+        ("mpr", 1),
+        ("horn", 1),
+    ] {
+        let profile = bench::capacity_profile(model, n, 48_000.0, 64, 0.2, &[]).unwrap();
+        let run = entrain::engine::build(&profile).unwrap();
+        let per_node = run.info.plant_bytes / n;
+        let history = slots * 8 * parts;
+        assert!(
+            per_node >= history && per_node < history + slots * 4,
+            "{model}: {per_node} bytes per node, history alone {history}"
+        );
+    }
+}

@@ -1,21 +1,107 @@
-//! Per-node circular history of complex node states, for delayed coupling.
+//! Per-node circular history of node values, for delayed coupling.
 //!
-//! Memory is O(N · max_delay): each node keeps its own ring of its last states, never per-edge
-//! copies. A node's states over consecutive steps are contiguous (at most two slices, where the
+//! Memory is O(N · max_delay): each node keeps its own ring of its last values, never per-edge
+//! copies. A node's values over consecutive steps are contiguous (at most two slices, where the
 //! ring wraps: [`DelayLine::run`]), so the coupling reads a whole block of future steps' delayed
 //! values per edge at once (see `CouplingPlan`). Delays are whole
 //! model steps (`round(τ / dt)`); at audio-rate steps (21 µs at 48 kHz) the rounding is far below
 //! the delays of interest (ms).
+//!
+//! What a node sends is a [`NodeValue`]: complex for the oscillators that couple through `z`
+//! (Stuart–Landau, Kuramoto's `e^{iθ}`), real for the neural masses that couple through a rate
+//! or a voltage (Wilson–Cowan, Jansen–Rit, MPR, HORN, the rate model). A real history is half
+//! the bytes of a complex one, and the delayed coupling, bound by reading it, twice as fast.
 
+use std::fmt::Debug;
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Mul};
+
+use aligned_vec::{AVec, RuntimeAlign};
 use num_complex::Complex64;
 
-/// The last `max_delay_steps + 1` states of every node, node by node.
+/// A value a node sends along its edges: `f64` or [`Complex64`], seen as 1 or 2 `f64` parts.
+pub trait NodeValue:
+    Copy
+    + Default
+    + PartialEq
+    + Debug
+    + Send
+    + Sync
+    + Add<Output = Self>
+    + AddAssign
+    + Mul<f64, Output = Self>
+    + Sum
+    + 'static
+{
+    /// `f64` parts per value (1 real, 2 complex).
+    const PARTS: usize;
+    /// The values as their consecutive parts (`[re, im, …]` for complex).
+    fn flat(values: &[Self]) -> &[f64];
+    /// The value of `PARTS` consecutive parts.
+    fn from_flat(parts: &[f64]) -> Self;
+    /// The real part.
+    fn re(self) -> f64;
+    /// The imaginary part (0 for a real value).
+    fn im(self) -> f64;
+    /// The value `re + i·im` (a real value keeps `re`; callers pass `im = 0` for it).
+    fn from_re_im(re: f64, im: f64) -> Self;
+}
+
+impl NodeValue for f64 {
+    const PARTS: usize = 1;
+    #[inline]
+    fn flat(values: &[Self]) -> &[f64] {
+        values
+    }
+    #[inline]
+    fn from_flat(parts: &[f64]) -> Self {
+        parts[0]
+    }
+    #[inline]
+    fn re(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn im(self) -> f64 {
+        0.0
+    }
+    #[inline]
+    fn from_re_im(re: f64, _im: f64) -> Self {
+        re
+    }
+}
+
+impl NodeValue for Complex64 {
+    const PARTS: usize = 2;
+    #[inline]
+    fn flat(values: &[Self]) -> &[f64] {
+        super::as_f64(values)
+    }
+    #[inline]
+    fn from_flat(parts: &[f64]) -> Self {
+        Complex64::new(parts[0], parts[1])
+    }
+    #[inline]
+    fn re(self) -> f64 {
+        self.re
+    }
+    #[inline]
+    fn im(self) -> f64 {
+        self.im
+    }
+    #[inline]
+    fn from_re_im(re: f64, im: f64) -> Self {
+        Complex64::new(re, im)
+    }
+}
+
+/// The last `max_delay_steps + 1` values of every node, node by node.
 ///
 /// Invariant: after `push`, `get(node, 0)` is the state just pushed and `get(node, d)` is the
 /// state pushed `d` pushes earlier (or the initial fill if fewer have happened). Node `n`'s ring
-/// of `slots` values is `data[start + n·slots .. start + (n + 1)·slots]`.
-#[derive(Clone, Debug)]
-pub struct DelayLine {
+/// of `slots` values is `data[n·slots .. (n + 1)·slots]`.
+#[derive(Debug)]
+pub struct DelayLine<T: NodeValue> {
     nodes: usize,
     slots: usize,
     /// Ring position of the newest state, in `0..slots`.
@@ -24,43 +110,54 @@ pub struct DelayLine {
     pushes: u64,
     /// Resets since construction.
     resets: u64,
-    /// The rings are `data[start ..]`; `data[..start]` is padding (less than one huge page) that
-    /// lets a large history begin on a huge-page boundary.
-    start: usize,
-    data: Vec<Complex64>,
+    /// The rings; a history of a huge page or more starts on a huge-page boundary.
+    data: AVec<T, RuntimeAlign>,
 }
 
 /// Bytes of one transparent huge page (x86-64 and aarch64 Linux).
 const HUGE_PAGE: usize = 2 << 20;
 
-impl DelayLine {
+/// `len` values of `value`, on huge pages where the history is big enough to use them. The
+/// coupling reads ~10 runs per node per block from anywhere in a history of many MB; with 4 kB
+/// pages nearly every run misses the TLB. The kernel picks the page size when the fill first
+/// touches the pages, so the advice comes between allocating and filling; where it is not
+/// available the history just stays on small pages.
+fn rings<T: NodeValue>(len: usize, value: T) -> AVec<T, RuntimeAlign> {
+    let bytes = std::mem::size_of_val(&value) * len;
+    let huge = bytes >= HUGE_PAGE;
+    let mut data = AVec::<T, RuntimeAlign>::with_capacity(if huge { HUGE_PAGE } else { 64 }, len);
+    #[cfg(target_os = "linux")]
+    if huge {
+        // SAFETY: the range is `data`'s allocation, which starts on a page boundary;
+        // MADV_HUGEPAGE only changes how the kernel backs those pages, never their contents.
+        unsafe {
+            libc::madvise(data.as_mut_ptr().cast(), bytes, libc::MADV_HUGEPAGE);
+        }
+    }
+    data.resize(len, value);
+    data
+}
+
+impl<T: NodeValue> Clone for DelayLine<T> {
+    fn clone(&self) -> Self {
+        let mut data = rings(self.data.len(), T::default());
+        data.copy_from_slice(&self.data);
+        Self { data, ..*self }
+    }
+}
+
+impl<T: NodeValue> DelayLine<T> {
     /// History for `nodes` nodes holding delays of up to `max_delay_steps` steps, filled with
     /// `initial` (the state before the run started, held constant into the past).
-    pub fn new(nodes: usize, max_delay_steps: usize, initial: &[Complex64]) -> Self {
+    pub fn new(nodes: usize, max_delay_steps: usize, initial: &[T]) -> Self {
         let slots = max_delay_steps + 1;
-        let len = slots * nodes;
-        let huge = len * std::mem::size_of::<Complex64>() >= HUGE_PAGE;
-        let pad = if huge {
-            HUGE_PAGE / std::mem::size_of::<Complex64>()
-        } else {
-            0
-        };
-        let mut data = Vec::with_capacity(len + pad);
-        let start = if huge {
-            advise_huge_pages(&mut data, len)
-        } else {
-            0
-        };
-        // Only the rings and the padding before them are written (and so resident).
-        data.resize(start + len, Complex64::default());
         let mut line = Self {
             nodes,
             slots,
             head: 0,
             pushes: 0,
             resets: 0,
-            start,
-            data,
+            data: rings(slots * nodes, T::default()),
         };
         line.reset(initial);
         line
@@ -68,14 +165,14 @@ impl DelayLine {
 
     /// Node `node`'s ring.
     #[inline]
-    fn ring(&self, node: usize) -> &[Complex64] {
-        let at = self.start + node * self.slots;
+    fn ring(&self, node: usize) -> &[T] {
+        let at = node * self.slots;
         &self.data[at..at + self.slots]
     }
 
     /// Every node's ring, in node order.
-    fn rings_mut(&mut self) -> std::slice::ChunksExactMut<'_, Complex64> {
-        self.data[self.start..].chunks_exact_mut(self.slots)
+    fn rings_mut(&mut self) -> std::slice::ChunksExactMut<'_, T> {
+        self.data.chunks_exact_mut(self.slots)
     }
 
     /// Ring position of the state pushed `delay_steps` pushes ago.
@@ -98,9 +195,9 @@ impl DelayLine {
         self.slots - 1
     }
 
-    /// Bytes of history held (the rings and their alignment padding).
+    /// Bytes of history held.
     pub fn bytes(&self) -> usize {
-        self.data.len() * std::mem::size_of::<Complex64>()
+        self.data.len() * std::mem::size_of::<T>()
     }
 
     /// Pushes since construction or the last reset.
@@ -115,7 +212,7 @@ impl DelayLine {
 
     /// Append the current state of every node (`states.len() == nodes`).
     #[inline]
-    pub fn push(&mut self, states: impl Iterator<Item = Complex64>) {
+    pub fn push(&mut self, states: impl Iterator<Item = T>) {
         self.head = if self.head + 1 == self.slots {
             0
         } else {
@@ -130,7 +227,7 @@ impl DelayLine {
 
     /// The state of `node` `delay_steps` pushes ago (`delay_steps ≤ max_delay_steps`).
     #[inline]
-    pub fn get(&self, node: usize, delay_steps: usize) -> Complex64 {
+    pub fn get(&self, node: usize, delay_steps: usize) -> T {
         debug_assert!(delay_steps < self.slots);
         self.ring(node)[self.slot(delay_steps)]
     }
@@ -140,7 +237,7 @@ impl DelayLine {
     /// known).
     /// The run comes in two slices where the ring wraps (the second is then its continuation).
     #[inline]
-    pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> (&[Complex64], &[Complex64]) {
+    pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> (&[T], &[T]) {
         debug_assert!(delay_steps < self.slots && len <= delay_steps + 1);
         let ring = self.ring(node);
         let start = self.slot(delay_steps);
@@ -163,7 +260,7 @@ impl DelayLine {
             let first = len.min(self.slots - start);
             let ring = self.ring(node);
             let run = ring[start..start + first].as_ptr().cast::<i8>();
-            let bytes = first * std::mem::size_of::<Complex64>();
+            let bytes = first * std::mem::size_of::<T>();
             for offset in (0..bytes).step_by(64) {
                 // SAFETY: prefetch is a hint that never faults; the address is inside `ring`.
                 unsafe {
@@ -178,7 +275,7 @@ impl DelayLine {
     }
 
     /// Refill every slot with `initial` and rewind.
-    pub fn reset(&mut self, initial: &[Complex64]) {
+    pub fn reset(&mut self, initial: &[T]) {
         for (ring, z) in self.rings_mut().zip(initial) {
             ring.fill(*z);
         }
@@ -186,34 +283,6 @@ impl DelayLine {
         self.pushes = 0;
         self.resets += 1;
     }
-}
-
-/// Where in `data` a history of `len` values should start so that it lies on huge pages, after
-/// asking Linux to back that range with them. The coupling reads ~10 runs per node per block
-/// from anywhere in a history of many MB; with 4 kB pages nearly every run misses the TLB.
-/// `data` is an empty vector with room for `len` values plus a huge page of padding, not yet
-/// written: the kernel picks the page size when the first fill faults the pages in. Where the
-/// advice is not available the history just stays on small pages.
-#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
-fn advise_huge_pages(data: &mut Vec<Complex64>, len: usize) -> usize {
-    let size = std::mem::size_of::<Complex64>();
-    let address = data.as_ptr() as usize;
-    let start = (address.next_multiple_of(HUGE_PAGE) - address) / size;
-    #[cfg(target_os = "linux")]
-    {
-        let bytes = (len * size).next_multiple_of(HUGE_PAGE);
-        let end = (start * size + bytes).min(data.capacity() * size);
-        // SAFETY: the range lies inside `data`'s allocation; MADV_HUGEPAGE only changes how
-        // the kernel backs those pages, never their contents or validity.
-        unsafe {
-            libc::madvise(
-                data.as_ptr().add(start).cast_mut().cast(),
-                end - start * size,
-                libc::MADV_HUGEPAGE,
-            );
-        }
-    }
-    start
 }
 
 #[cfg(test)]
@@ -248,6 +317,27 @@ mod tests {
     }
 
     #[test]
+    fn a_real_history_reads_back_like_a_complex_one() {
+        let mut real = DelayLine::new(4, 9, &[0.5f64; 4]);
+        let mut complex = DelayLine::new(4, 9, &[Complex64::new(0.5, 0.0); 4]);
+        for step in 0..30 {
+            let values = (0..4).map(|n| (step * 4 + n) as f64);
+            real.push(values.clone());
+            complex.push(values.map(|v| Complex64::new(v, 0.0)));
+            for n in 0..4 {
+                for d in 0..=9 {
+                    assert_eq!(real.get(n, d), complex.get(n, d).re, "step {step}");
+                }
+                let (a, b) = real.run(n, 9, 10);
+                let (c, e) = complex.run(n, 9, 10);
+                let got: Vec<f64> = a.iter().chain(b).copied().collect();
+                let expected: Vec<f64> = c.iter().chain(e).map(|z| z.re).collect();
+                assert_eq!(got, expected);
+            }
+        }
+    }
+
+    #[test]
     fn runs_are_the_states_in_order_without_wrapping() {
         let mut line = DelayLine::new(3, 7, &[Complex64::default(); 3]);
         for step in 0..50 {
@@ -269,10 +359,19 @@ mod tests {
     fn memory_is_per_node_not_per_edge() {
         let small = DelayLine::new(100, 959, &vec![Complex64::default(); 100]);
         assert_eq!(small.bytes(), 100 * 960 * 16);
-        // A history of many MB starts on a huge-page boundary: at most one page of padding.
+        let real = DelayLine::new(100, 959, &[0.0f64; 100]);
+        assert_eq!(
+            real.bytes(),
+            100 * 960 * 8,
+            "a real history is half a complex one"
+        );
+        // A history of many MB starts on a huge-page boundary, without padding.
         let line = DelayLine::new(1000, 959, &vec![Complex64::default(); 1000]);
-        let rings = 1000 * 960 * 16;
-        assert!(line.bytes() >= rings && line.bytes() < rings + HUGE_PAGE);
+        assert_eq!(line.bytes(), 1000 * 960 * 16);
+        assert_eq!(line.data.as_ptr() as usize % HUGE_PAGE, 0);
+        let copy = line.clone();
+        assert_eq!(copy.data.as_ptr() as usize % HUGE_PAGE, 0);
+        assert_eq!((copy.get(999, 959), copy.pushes()), (line.get(999, 959), 0));
     }
 
     #[test]

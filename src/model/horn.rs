@@ -114,13 +114,13 @@ pub struct Horn {
     initial_x: Vec<f64>,
     initial_y: Vec<f64>,
     /// Initial positions as the delay lines hold them.
-    initial_history: Vec<Complex64>,
-    plan: CouplingPlan,
+    initial_history: Vec<f64>,
+    plan: CouplingPlan<f64>,
     gain: f64,
-    history: DelayLine,
-    delayed: Vec<Complex64>,
-    stage_u: Vec<Complex64>,
-    input: Vec<Complex64>,
+    history: DelayLine<f64>,
+    delayed: Vec<f64>,
+    stage_u: Vec<f64>,
+    input: Vec<f64>,
     /// σ √dt, the SD of the velocity kick per step (0: no noise).
     noise_step: f64,
     rng: Xoshiro256PlusPlus,
@@ -176,8 +176,7 @@ impl Horn {
             ));
         }
         let plan = CouplingPlan::new(&common.coupling, n, common.dt);
-        let initial_history: Vec<Complex64> =
-            initial_x.iter().map(|x| Complex64::new(*x, 0.0)).collect();
+        let initial_history: Vec<f64> = initial_x.to_vec();
         Ok(Self {
             nodes: n,
             dt: common.dt,
@@ -197,9 +196,9 @@ impl Horn {
             initial_history,
             plan,
             gain: common.gain,
-            delayed: vec![Complex64::default(); n],
-            stage_u: vec![Complex64::default(); n],
-            input: vec![Complex64::default(); n],
+            delayed: vec![0.0; n],
+            stage_u: vec![0.0; n],
+            input: vec![0.0; n],
             noise_step: if common.noise_sd > 0.0 {
                 common.noise_sd * common.dt.sqrt()
             } else {
@@ -263,7 +262,7 @@ impl Plant for Horn {
             self.plan.delayed_input(&self.history, &mut self.delayed);
             if self.plan.has_instant() {
                 for (u, x) in self.stage_u.iter_mut().zip(&self.x) {
-                    *u = Complex64::new(*x, 0.0);
+                    *u = *x;
                 }
             }
             // Every node's input is computed from x_t before any node moves.
@@ -275,7 +274,7 @@ impl Plant for Horn {
             let (x, y) = (self.x[i], self.y[i]);
             let mut feedback = self.v[i] * x;
             if coupled {
-                feedback += self.gain * self.input[i].re;
+                feedback += self.gain * self.input[i];
             }
             let drive = self.alpha[i] * (input.re + feedback).tanh();
             let mut y_new = y + h * (drive - self.two_gamma[i] * y - self.omega_sq[i] * x);
@@ -287,8 +286,7 @@ impl Plant for Horn {
             self.x[i] = x + h * y_new;
         }
         if self.plan.max_delay_steps > 0 {
-            self.history
-                .push(self.x.iter().map(|x| Complex64::new(*x, 0.0)));
+            self.history.push(self.x.iter().copied());
         }
         self.steps += 1;
     }

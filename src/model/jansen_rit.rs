@@ -155,18 +155,18 @@ struct JrField {
     nodes: usize,
     node: Vec<Node>,
     s: Sigmoid,
-    plan: CouplingPlan,
+    plan: CouplingPlan<f64>,
     /// K, dimensionless.
     gain: f64,
-    history: DelayLine,
+    history: DelayLine<f64>,
     /// Re of the forcing held over the step, mV.
     forcing: Vec<f64>,
-    delayed: Vec<Complex64>,
+    delayed: Vec<f64>,
     /// Each node's pyramidal output `S(y1 − y2 + F)` at the current stage, 1/s.
-    pyramidal: Vec<Complex64>,
+    pyramidal: Vec<f64>,
     /// `[z_pyr, z_1, z_3]` per node: the three sigmoids' exponents, then their logistics.
     sigmoid: Vec<f64>,
-    coupled: Vec<Complex64>,
+    coupled: Vec<f64>,
     /// `A a σ` on each node's `y4`, 0 elsewhere.
     noise: Option<Vec<f64>>,
 }
@@ -193,7 +193,7 @@ impl Dynamics for JrField {
         }
         logistic_in_place(&mut self.sigmoid);
         for (m, l) in self.pyramidal.iter_mut().zip(self.sigmoid.chunks_exact(3)) {
-            *m = Complex64::new(self.s.two_e0 * l[0], 0.0);
+            *m = self.s.two_e0 * l[0];
         }
         let coupled = self.gain != 0.0;
         if coupled {
@@ -209,12 +209,12 @@ impl Dynamics for JrField {
             let c = &self.node[i];
             let mut input = c.p + c.c2 * (self.s.two_e0 * l[1]);
             if coupled {
-                input += self.gain * self.coupled[i].re;
+                input += self.gain * self.coupled[i];
             }
             o[0] = y[3];
             o[1] = y[4];
             o[2] = y[5];
-            o[3] = c.aa * self.pyramidal[i].re - 2.0 * c.a * y[3] - c.a * c.a * y[0];
+            o[3] = c.aa * self.pyramidal[i] - 2.0 * c.a * y[3] - c.a * c.a * y[0];
             o[4] = c.aa * input - 2.0 * c.a * y[4] - c.a * c.a * y[1];
             o[5] = c.bb_c4 * (self.s.two_e0 * l[2]) - 2.0 * c.b * y[5] - c.b * c.b * y[2];
         }
@@ -233,7 +233,7 @@ pub struct JansenRit {
     state: Vec<f64>,
     initial: Vec<f64>,
     /// Each node's initial pyramidal output, as the delay line stores it.
-    initial_history: Vec<Complex64>,
+    initial_history: Vec<f64>,
     rng: Xoshiro256PlusPlus,
     seed: u64,
     steps: u64,
@@ -289,7 +289,7 @@ impl JansenRit {
             r: params.r_per_mv,
         };
         let y = params.initial_state;
-        let initial_history = vec![Complex64::new(s.eval(y[1] - y[2]), 0.0); n];
+        let initial_history = vec![s.eval(y[1] - y[2]); n];
         let plan = CouplingPlan::new(&common.coupling, n, common.dt);
         let noise = (common.noise_sd > 0.0).then(|| {
             node.iter()
@@ -304,10 +304,10 @@ impl JansenRit {
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],
-            delayed: vec![Complex64::default(); n],
-            pyramidal: vec![Complex64::default(); n],
+            delayed: vec![0.0; n],
+            pyramidal: vec![0.0; n],
             sigmoid: vec![0.0; 3 * n],
-            coupled: vec![Complex64::default(); n],
+            coupled: vec![0.0; n],
             noise,
         };
         let initial: Vec<f64> = (0..n).flat_map(|_| y).collect();
@@ -403,9 +403,7 @@ impl Plant for JansenRit {
             }
             logistic_in_place(z);
             let two_e0 = field.s.two_e0;
-            field
-                .history
-                .push(z.iter().map(|l| Complex64::new(two_e0 * l, 0.0)));
+            field.history.push(z.iter().map(|l| two_e0 * l));
         }
         self.steps += 1;
     }

@@ -35,9 +35,9 @@ struct PhaseField {
     omega: Vec<f64>,
     /// `e^{−iα}`.
     lag_rotation: Complex64,
-    plan: CouplingPlan,
+    plan: CouplingPlan<Complex64>,
     gain: f64,
-    history: DelayLine,
+    history: DelayLine<Complex64>,
     forcing: Vec<Complex64>,
     delayed: Vec<Complex64>,
     stage_u: Vec<Complex64>,

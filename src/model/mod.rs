@@ -33,6 +33,7 @@ pub mod wilson_cowan;
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
+pub use delay::NodeValue;
 pub use kuramoto::{Kuramoto, KuramotoParams};
 pub use network::{Coupling, NetworkSpec};
 pub use param::{Dist, ParamSpec, Sampling};
@@ -141,10 +142,10 @@ pub struct PlantCommon {
 /// The coupling as the inner loops use it: edges split by whether they are delayed, delays in
 /// whole model steps, and each node's total incoming weight (for the diffusive `−z_i` term).
 #[derive(Clone, Debug)]
-pub(crate) struct CouplingPlan {
+pub(crate) struct CouplingPlan<T: NodeValue> {
     /// Σ_j C_ij per node.
     pub row_sum: Vec<f64>,
-    kind: PlanKind,
+    kind: PlanKind<T>,
     /// Longest delay, steps.
     pub max_delay_steps: usize,
 }
@@ -152,7 +153,7 @@ pub(crate) struct CouplingPlan {
 // Built once per plant and matched once per step: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
-enum PlanKind {
+enum PlanKind<T: NodeValue> {
     None,
     MeanField {
         weight: f64,
@@ -168,7 +169,7 @@ enum PlanKind {
         block_len: usize,
         /// `block[k · nodes + i]`: the far edges' input to node `i` at `k` steps after
         /// `block_start` (a push count of the history).
-        block: Vec<Complex64>,
+        block: Vec<T>,
         /// `(resets, pushes)` of the history when the block was computed.
         block_start: Option<(u64, u64)>,
     },
@@ -236,14 +237,19 @@ impl Edges {
 
 /// `block[k · nodes + i] = Σ_{far edges j → i} C_ij u_j(now + k − τ_ij)` for the next `len`
 /// steps: per edge one contiguous run of the source's history (two where its ring wraps),
-/// accumulated for one node at a time as flat `f64` pairs so the loop vectorises (AVX2 where the
+/// accumulated for one node at a time as flat `f64` parts so the loop vectorises (AVX2 where the
 /// CPU has it; the same bits either way), then stored time-major so that each step's input is
 /// one contiguous row.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn far_block(far: &Edges, history: &delay::DelayLine, len: usize, block: &mut [Complex64]) {
+fn far_block<T: NodeValue>(
+    far: &Edges,
+    history: &delay::DelayLine<T>,
+    len: usize,
+    block: &mut [T],
+) {
     let nodes = history.nodes();
     let mut acc = [0.0f64; 2 * DELAY_BLOCKS[0]];
-    let acc = &mut acc[..2 * len];
+    let acc = &mut acc[..T::PARTS * len];
     for i in 0..nodes {
         acc.fill(0.0);
         for e in far.row_ptr[i]..far.row_ptr[i + 1] {
@@ -255,16 +261,16 @@ fn far_block(far: &Edges, history: &delay::DelayLine, len: usize, block: &mut [C
             }
             let (run, wrapped) = history.run(far.col[e] as usize, far.delay_steps[e] as usize, len);
             let w = far.weight[e];
-            let (head, tail) = acc.split_at_mut(2 * run.len());
-            for (b, z) in head.iter_mut().zip(as_f64(run)) {
+            let (head, tail) = acc.split_at_mut(T::PARTS * run.len());
+            for (b, z) in head.iter_mut().zip(T::flat(run)) {
                 *b += z * w;
             }
-            for (b, z) in tail.iter_mut().zip(as_f64(wrapped)) {
+            for (b, z) in tail.iter_mut().zip(T::flat(wrapped)) {
                 *b += z * w;
             }
         }
-        for (k, z) in acc.chunks_exact(2).enumerate() {
-            block[k * nodes + i] = Complex64::new(z[0], z[1]);
+        for (k, z) in acc.chunks_exact(T::PARTS).enumerate() {
+            block[k * nodes + i] = T::from_flat(z);
         }
     }
 }
@@ -276,7 +282,7 @@ pub(crate) fn as_f64(z: &[Complex64]) -> &[f64] {
     unsafe { std::slice::from_raw_parts(z.as_ptr().cast::<f64>(), 2 * z.len()) }
 }
 
-impl CouplingPlan {
+impl<T: NodeValue> CouplingPlan<T> {
     pub fn new(coupling: &Coupling, nodes: usize, dt: f64) -> Self {
         let steps = |delay_s: f64| (delay_s / dt).round().max(0.0) as usize;
         match coupling {
@@ -356,7 +362,7 @@ impl CouplingPlan {
                     let block = if far.is_empty() {
                         Vec::new()
                     } else {
-                        vec![Complex64::default(); nodes * block_len]
+                        vec![T::default(); nodes * block_len]
                     };
                     PlanKind::Sparse {
                         instant,
@@ -422,19 +428,19 @@ impl CouplingPlan {
     /// Call it once per step, before pushing the step's new state: long edges' inputs are
     /// computed a block of steps ahead, keyed to the history's push count (so a reset of the
     /// history, or a skipped call, just starts a new block).
-    pub fn delayed_input(&mut self, history: &delay::DelayLine, out: &mut [Complex64]) {
+    pub fn delayed_input(&mut self, history: &delay::DelayLine<T>, out: &mut [T]) {
         match &mut self.kind {
-            PlanKind::None | PlanKind::Dense { .. } => out.fill(Complex64::default()),
+            PlanKind::None | PlanKind::Dense { .. } => out.fill(T::default()),
             PlanKind::MeanField {
                 weight,
                 delay_steps,
             } => {
                 let value = if *delay_steps == 0 {
-                    Complex64::default()
+                    T::default()
                 } else {
                     (0..history.nodes())
                         .map(|j| history.get(j, *delay_steps))
-                        .sum::<Complex64>()
+                        .sum::<T>()
                         * *weight
                 };
                 out.fill(value);
@@ -464,7 +470,7 @@ impl CouplingPlan {
                 };
                 let nodes = out.len();
                 if far.is_empty() {
-                    out.fill(Complex64::default());
+                    out.fill(T::default());
                 } else {
                     out.copy_from_slice(&block[k * nodes..(k + 1) * nodes]);
                 }
@@ -504,15 +510,15 @@ impl CouplingPlan {
     }
 
     /// `out[i] = delayed[i] + Σ_{instant j} C_ij u_j` with `u` the current stage's node values.
-    pub fn total_input(&mut self, delayed: &[Complex64], u: &[Complex64], out: &mut [Complex64]) {
+    pub fn total_input(&mut self, delayed: &[T], u: &[T], out: &mut [T]) {
         match &mut self.kind {
-            PlanKind::None => out.fill(Complex64::default()),
+            PlanKind::None => out.fill(T::default()),
             PlanKind::MeanField {
                 weight,
                 delay_steps,
             } => {
                 if *delay_steps == 0 {
-                    let mean = u.iter().sum::<Complex64>() * *weight;
+                    let mean = u.iter().copied().sum::<T>() * *weight;
                     out.fill(mean);
                 } else {
                     out.copy_from_slice(delayed);
@@ -536,9 +542,9 @@ impl CouplingPlan {
             } => {
                 let mut complex = false;
                 for ((r, m), z) in re.iter_mut().zip(im.iter_mut()).zip(u) {
-                    *r = z.re;
-                    *m = z.im;
-                    complex |= z.im != 0.0;
+                    *r = z.re();
+                    *m = z.im();
+                    complex |= z.im() != 0.0;
                 }
                 matrix.apply(re, out_re);
                 if complex {
@@ -547,7 +553,7 @@ impl CouplingPlan {
                     out_im.fill(0.0);
                 }
                 for (((o, d), r), m) in out.iter_mut().zip(delayed).zip(&*out_re).zip(&*out_im) {
-                    *o = d + Complex64::new(*r, *m);
+                    *o = *d + T::from_re_im(*r, *m);
                 }
             }
         }
@@ -585,31 +591,38 @@ mod tests {
     fn plan_bytes_count_the_dense_weights_and_grow_with_the_edges() {
         let dt = 1e-3;
         // Instantaneous edges to over a quarter of all pairs: stored as a dense matrix.
-        let dense = CouplingPlan::new(&random_coupling(100, 100, 0, dt), 100, dt);
+        let dense = CouplingPlan::<Complex64>::new(&random_coupling(100, 100, 0, dt), 100, dt);
         assert!(matches!(dense.kind, PlanKind::Dense { .. }));
         assert!(dense.bytes() >= 100 * 100 * 8, "{}", dense.bytes());
-        let few = CouplingPlan::new(&random_coupling(1000, 5, 40, dt), 1000, dt);
-        let many = CouplingPlan::new(&random_coupling(1000, 20, 40, dt), 1000, dt);
+        let few = CouplingPlan::<Complex64>::new(&random_coupling(1000, 5, 40, dt), 1000, dt);
+        let many = CouplingPlan::<Complex64>::new(&random_coupling(1000, 20, 40, dt), 1000, dt);
         // Each edge holds at least a source, a weight and a delay (16 bytes).
         assert!(few.bytes() >= 1000 * 4 * 16, "{}", few.bytes());
         // 15 more edges per node (a few lost to duplicate draws), 16 bytes or more each.
         let more = many.bytes() - few.bytes();
         assert!(more >= 1000 * 14 * 16, "{more}");
-        assert_eq!(CouplingPlan::new(&Coupling::None, 10, dt).bytes(), 10 * 8);
+        assert_eq!(
+            CouplingPlan::<f64>::new(&Coupling::None, 10, dt).bytes(),
+            10 * 8
+        );
     }
 
-    #[test]
-    fn blocked_delayed_input_equals_the_per_step_sum_through_resets_and_skipped_steps() {
+    /// The plan's delayed input against the plain per-step sum over the edge list, for node
+    /// values made by `value(re, im)`, through resets of the history and skipped calls.
+    fn check_blocked_delayed_input<T: NodeValue>(
+        value: impl Fn(f64, f64) -> T,
+        norm: fn(T) -> f64,
+    ) {
         let (n, dt, max_delay) = (40, 1e-3, 3 * DELAY_BLOCKS[0] + 5);
         let coupling = random_coupling(n, 6, max_delay, dt);
         let Coupling::Sparse(csr) = &coupling else {
             unreachable!()
         };
-        let mut plan = CouplingPlan::new(&coupling, n, dt);
-        let initial: Vec<Complex64> = (0..n).map(|i| Complex64::new(i as f64, -1.0)).collect();
+        let mut plan = CouplingPlan::<T>::new(&coupling, n, dt);
+        let initial: Vec<T> = (0..n).map(|i| value(i as f64, -1.0)).collect();
         let mut history = delay::DelayLine::new(n, plan.max_delay_steps, &initial);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
-        let mut out = vec![Complex64::default(); n];
+        let mut out = vec![T::default(); n];
         for step in 0..400 {
             // A reset just after a block starts: the same push count comes back with other
             // history.
@@ -617,7 +630,7 @@ mod tests {
                 history.reset(&initial);
             }
             if step == 253 {
-                let other: Vec<Complex64> = initial.iter().map(|z| z * 2.0).collect();
+                let other: Vec<T> = initial.iter().map(|z| *z * 2.0).collect();
                 history.reset(&other);
             }
             // Now and then a step without a call (a plant may skip the coupling): the block
@@ -625,21 +638,31 @@ mod tests {
             if step % 37 != 5 {
                 plan.delayed_input(&history, &mut out);
                 for (i, got) in out.iter().enumerate() {
-                    let mut expected = Complex64::default();
+                    let mut expected = T::default();
                     for e in csr.row_ptr[i]..csr.row_ptr[i + 1] {
                         let d = (csr.delay_s[e] / dt).round() as usize;
                         if d > 0 {
                             expected += history.get(csr.col[e] as usize, d) * csr.weight[e];
                         }
                     }
-                    let scale = 1.0 + expected.norm();
+                    let scale = 1.0 + norm(expected);
                     assert!(
-                        (got - expected).norm() <= 1e-12 * scale,
-                        "step {step}, node {i}: {got} vs {expected}"
+                        norm(*got + expected * -1.0) <= 1e-12 * scale,
+                        "step {step}, node {i}: {got:?} vs {expected:?}"
                     );
                 }
             }
-            history.push((0..n).map(|_| Complex64::new(rng.random(), rng.random())));
+            history.push((0..n).map(|_| value(rng.random(), rng.random())));
         }
+    }
+
+    #[test]
+    fn blocked_delayed_input_equals_the_per_step_sum_through_resets_and_skipped_steps() {
+        check_blocked_delayed_input(Complex64::new, |z| z.norm());
+    }
+
+    #[test]
+    fn blocked_delayed_input_of_real_node_values_equals_the_per_step_sum() {
+        check_blocked_delayed_input(|re, _| re, f64::abs);
     }
 }

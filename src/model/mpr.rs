@@ -215,14 +215,14 @@ struct MprField {
     coef: Vec<PopCoef>,
     /// Signed weights, `weight[(node * pops + p) * pops + q]` into population p from q.
     weight: Vec<f64>,
-    plan: CouplingPlan,
+    plan: CouplingPlan<f64>,
     gain: f64,
-    history: DelayLine,
+    history: DelayLine<f64>,
     /// `I_i(t)`, the real part of the forcing.
     forcing: Vec<f64>,
-    delayed: Vec<Complex64>,
-    stage_u: Vec<Complex64>,
-    input: Vec<Complex64>,
+    delayed: Vec<f64>,
+    stage_u: Vec<f64>,
+    input: Vec<f64>,
     noise: Option<Vec<f64>>,
 }
 
@@ -249,7 +249,7 @@ impl MprField {
             if self.plan.has_instant() {
                 let stride = self.stride();
                 for (u, s) in self.stage_u.iter_mut().zip(state.chunks_exact(stride)) {
-                    *u = Complex64::new(s[0], 0.0);
+                    *u = s[0];
                 }
             }
             self.plan
@@ -268,7 +268,7 @@ impl MprField {
         if p == 0 {
             current += self.forcing[i];
             if coupled {
-                current += self.gain * c.tau * self.input[i].re;
+                current += self.gain * c.tau * self.input[i];
             }
         }
         current
@@ -404,7 +404,7 @@ pub struct Mpr {
     state: Vec<f64>,
     initial: Vec<f64>,
     /// The initial (E) rates, the history before the start.
-    initial_rates: Vec<Complex64>,
+    initial_rates: Vec<f64>,
     /// The state at the start of the step, to redo a failed explicit step.
     start: Vec<f64>,
     rng: Xoshiro256PlusPlus,
@@ -587,7 +587,7 @@ impl Mpr {
                 .collect()
         });
         let plan = CouplingPlan::new(&common.coupling, n, common.dt);
-        let initial_rates: Vec<Complex64> = r0.iter().map(|r| Complex64::new(*r, 0.0)).collect();
+        let initial_rates: Vec<f64> = r0.to_vec();
         let field = MprField {
             nodes: n,
             pops,
@@ -599,9 +599,9 @@ impl Mpr {
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],
-            delayed: vec![Complex64::default(); n],
-            stage_u: vec![Complex64::default(); n],
-            input: vec![Complex64::default(); n],
+            delayed: vec![0.0; n],
+            stage_u: vec![0.0; n],
+            input: vec![0.0; n],
             noise,
         };
         Ok(Self {
@@ -724,11 +724,9 @@ impl Plant for Mpr {
         }
         if self.field.plan.max_delay_steps > 0 {
             let stride = self.field.stride();
-            self.field.history.push(
-                self.state
-                    .chunks_exact(stride)
-                    .map(|s| Complex64::new(s[0], 0.0)),
-            );
+            self.field
+                .history
+                .push(self.state.chunks_exact(stride).map(|s| s[0]));
         }
         self.steps += 1;
     }

@@ -125,15 +125,15 @@ struct RateField {
     w: Vec<f64>,
     /// I per node, Hz.
     input: Vec<f64>,
-    plan: CouplingPlan,
+    plan: CouplingPlan<f64>,
     /// K, dimensionless.
     gain: f64,
-    history: DelayLine,
+    history: DelayLine<f64>,
     /// Re of the forcing held over the step, Hz.
     forcing: Vec<f64>,
-    delayed: Vec<Complex64>,
-    stage_u: Vec<Complex64>,
-    coupled: Vec<Complex64>,
+    delayed: Vec<f64>,
+    stage_u: Vec<f64>,
+    coupled: Vec<f64>,
     noise: Option<Vec<f64>>,
 }
 
@@ -147,7 +147,7 @@ impl Dynamics for RateField {
         if coupled {
             if self.plan.has_instant() {
                 for (u, x) in self.stage_u.iter_mut().zip(r) {
-                    *u = Complex64::new(*x, 0.0);
+                    *u = *x;
                 }
             }
             self.plan
@@ -156,7 +156,7 @@ impl Dynamics for RateField {
         for (i, o) in out.iter_mut().enumerate() {
             let mut x = self.w[i] * r[i] + self.input[i] + self.forcing[i];
             if coupled {
-                x += self.gain * self.coupled[i].re;
+                x += self.gain * self.coupled[i];
             }
             *o = (self.phi.eval(x) - r[i]) * self.inv_tau[i];
         }
@@ -176,7 +176,7 @@ pub struct Rate {
     /// Initial rate per node, Hz.
     initial: Vec<f64>,
     /// The initial rates as the delay line stores them.
-    initial_history: Vec<Complex64>,
+    initial_history: Vec<f64>,
     rng: Xoshiro256PlusPlus,
     seed: u64,
     steps: u64,
@@ -208,8 +208,7 @@ impl Rate {
         }
         let phi = resolve_transfer(params)?;
         let plan = CouplingPlan::new(&common.coupling, n, common.dt);
-        let initial_history: Vec<Complex64> =
-            initial.iter().map(|r| Complex64::new(*r, 0.0)).collect();
+        let initial_history: Vec<f64> = initial.to_vec();
         let field = RateField {
             nodes: n,
             phi,
@@ -220,9 +219,9 @@ impl Rate {
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],
-            delayed: vec![Complex64::default(); n],
-            stage_u: vec![Complex64::default(); n],
-            coupled: vec![Complex64::default(); n],
+            delayed: vec![0.0; n],
+            stage_u: vec![0.0; n],
+            coupled: vec![0.0; n],
             noise: (common.noise_sd > 0.0).then(|| vec![common.noise_sd; n]),
         };
         Ok(Self {
@@ -312,9 +311,7 @@ impl Plant for Rate {
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.rng);
         if self.field.plan.max_delay_steps > 0 {
-            self.field
-                .history
-                .push(self.state.iter().map(|r| Complex64::new(*r, 0.0)));
+            self.field.history.push(self.state.iter().copied());
         }
         self.steps += 1;
     }

@@ -74,9 +74,9 @@ pub(crate) struct NodeCoefficients {
 struct SlField {
     nodes: usize,
     coef: NodeCoefficients,
-    plan: CouplingPlan,
+    plan: CouplingPlan<Complex64>,
     gain: f64,
-    history: DelayLine,
+    history: DelayLine<Complex64>,
     forcing: Vec<Complex64>,
     delayed: Vec<Complex64>,
     stage_z: Vec<Complex64>,

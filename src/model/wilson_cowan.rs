@@ -145,15 +145,15 @@ struct WcField {
     rate_e: Vec<f64>,
     /// `1/(τ_I · time_scale)` per node, 1/s.
     rate_i: Vec<f64>,
-    plan: CouplingPlan,
+    plan: CouplingPlan<f64>,
     /// K, dimensionless.
     gain: f64,
-    history: DelayLine,
+    history: DelayLine<f64>,
     /// Re of the forcing held over the step, input units.
     forcing: Vec<f64>,
-    delayed: Vec<Complex64>,
-    stage_u: Vec<Complex64>,
-    coupled: Vec<Complex64>,
+    delayed: Vec<f64>,
+    stage_u: Vec<f64>,
+    coupled: Vec<f64>,
     /// `[z_E0, z_I0, z_E1, …]`: the sigmoids' exponents, then their logistics (one vectorised
     /// pass over all nodes).
     sigmoid: Vec<f64>,
@@ -171,7 +171,7 @@ impl Dynamics for WcField {
         if coupled {
             if self.plan.has_instant() {
                 for (u, s) in self.stage_u.iter_mut().zip(state.chunks_exact(2)) {
-                    *u = Complex64::new(s[0], 0.0);
+                    *u = s[0];
                 }
             }
             self.plan
@@ -185,7 +185,7 @@ impl Dynamics for WcField {
             let (e, inh) = (s[0], s[1]);
             let mut x_e = self.c_ee * e - self.c_ei * inh + self.p[i] + self.forcing[i];
             if coupled {
-                x_e += self.gain * self.coupled[i].re;
+                x_e += self.gain * self.coupled[i];
             }
             let x_i = self.c_ie * e - self.c_ii * inh + self.q[i];
             z[0] = self.s_e.exponent(x_e);
@@ -217,7 +217,7 @@ pub struct WilsonCowan {
     state: Vec<f64>,
     initial: Vec<f64>,
     /// Initial E per node as the delay line stores it.
-    initial_history: Vec<Complex64>,
+    initial_history: Vec<f64>,
     rng: Xoshiro256PlusPlus,
     seed: u64,
     steps: u64,
@@ -253,7 +253,7 @@ impl WilsonCowan {
                 .collect()
         };
         let plan = CouplingPlan::new(&common.coupling, n, common.dt);
-        let initial_history: Vec<Complex64> = e0.iter().map(|e| Complex64::new(*e, 0.0)).collect();
+        let initial_history: Vec<f64> = e0.to_vec();
         let field = WcField {
             nodes: n,
             c_ee: params.c_ee,
@@ -272,9 +272,9 @@ impl WilsonCowan {
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],
-            delayed: vec![Complex64::default(); n],
-            stage_u: vec![Complex64::default(); n],
-            coupled: vec![Complex64::default(); n],
+            delayed: vec![0.0; n],
+            stage_u: vec![0.0; n],
+            coupled: vec![0.0; n],
             sigmoid: vec![0.0; 2 * n],
             noise: (common.noise_sd > 0.0).then(|| {
                 (0..n)
@@ -373,11 +373,9 @@ impl Plant for WilsonCowan {
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.rng);
         if self.field.plan.max_delay_steps > 0 {
-            self.field.history.push(
-                self.state
-                    .chunks_exact(2)
-                    .map(|s| Complex64::new(s[0], 0.0)),
-            );
+            self.field
+                .history
+                .push(self.state.chunks_exact(2).map(|s| s[0]));
         }
         self.steps += 1;
     }
