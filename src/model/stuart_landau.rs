@@ -5,8 +5,8 @@
 //! [`super::harmonic`]), so both share this implementation.
 //! Observable: `Re z`; phase: `arg z`. Time in seconds, λ and μ in 1/s, ω = 2π·`freq_hz`.
 
-use super::delay::DelayLine;
-use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use super::delay::{DelayLine, NodeValue};
+use super::{Coupling, CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, Scheme};
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
@@ -70,16 +70,98 @@ pub(crate) struct NodeCoefficients {
     pub initial: Vec<Complex64>,
 }
 
+/// The coupling and the history of what the nodes send along it, with their scratch: `z`
+/// (`T = Complex64`), or only `x = Re z` (`T = f64`) when only `x` is coupled, which halves the
+/// history and the delayed reads.
+#[derive(Clone, Debug)]
+struct Link<T: NodeValue> {
+    plan: CouplingPlan<T>,
+    history: DelayLine<T>,
+    /// What the history held before the run (each node's initial state).
+    initial: Vec<T>,
+    /// The delayed input, the stage's coupled values and their total input, per node.
+    delayed: Vec<T>,
+    stage: Vec<T>,
+    input: Vec<T>,
+}
+
+impl<T: NodeValue> Link<T> {
+    fn new(coupling: &Coupling, n: usize, dt: f64, initial: &[Complex64]) -> Self {
+        let plan = CouplingPlan::new(coupling, n, dt);
+        let initial: Vec<T> = initial.iter().map(|z| T::from_re_im(z.re, z.im)).collect();
+        Self {
+            history: DelayLine::new(n, plan.max_delay_steps, &initial),
+            initial,
+            plan,
+            delayed: vec![T::default(); n],
+            stage: vec![T::default(); n],
+            input: vec![T::default(); n],
+        }
+    }
+
+    /// Write the step's delayed input into `self.delayed` and `out`.
+    fn delayed_input(&mut self, out: &mut [Complex64]) {
+        self.plan.delayed_input(&self.history, &mut self.delayed);
+        for (o, d) in out.iter_mut().zip(&self.delayed) {
+            *o = Complex64::new(d.re(), d.im());
+        }
+    }
+
+    /// Write the total input at the stage state (`[x, y]` pairs) into `out`.
+    fn total_input(&mut self, state: &[f64], out: &mut [Complex64]) {
+        for (u, s) in self.stage.iter_mut().zip(state.chunks_exact(2)) {
+            *u = T::from_re_im(s[0], s[1]);
+        }
+        self.plan
+            .total_input(&self.delayed, &self.stage, &mut self.input);
+        for (o, u) in out.iter_mut().zip(&self.input) {
+            *o = Complex64::new(u.re(), u.im());
+        }
+    }
+
+    fn push(&mut self, state: &[f64]) {
+        self.history
+            .push(state.chunks_exact(2).map(|s| T::from_re_im(s[0], s[1])));
+    }
+
+    fn reset(&mut self) {
+        self.history.reset(&self.initial);
+    }
+
+    fn bytes(&self) -> usize {
+        self.history.bytes() + self.plan.bytes()
+    }
+}
+
+/// [`Link`] of `z`, or of `x` alone.
+#[derive(Clone, Debug)]
+enum SlLink {
+    Z(Link<Complex64>),
+    X(Link<f64>),
+}
+
+/// Run `$body` with `$link` bound to the [`Link`] inside an [`SlLink`], whichever it is.
+macro_rules! with_link {
+    ($sl_link:expr, $link:ident => $body:expr) => {
+        match $sl_link {
+            SlLink::Z($link) => $body,
+            SlLink::X($link) => $body,
+        }
+    };
+}
+
 /// The right-hand side, with everything a step reads: coefficients, coupling, history, forcing.
 struct SlField {
     nodes: usize,
     coef: NodeCoefficients,
-    plan: CouplingPlan<Complex64>,
+    link: SlLink,
+    /// Σ_j C_ij per node (the plan's, kept here for the fused passes).
+    row_sum: Vec<f64>,
+    has_instant: bool,
+    max_delay_steps: usize,
     gain: f64,
-    history: DelayLine<Complex64>,
     forcing: Vec<Complex64>,
     delayed: Vec<Complex64>,
-    stage_z: Vec<Complex64>,
     input: Vec<Complex64>,
     noise: Option<Vec<f64>>,
 }
@@ -88,15 +170,11 @@ impl SlField {
     /// When the coupling input depends on the (stage) state — instantaneous edges, G ≠ 0 —
     /// write it for `state` into `input` and return true.
     fn fill_instant_input(&mut self, state: &[f64]) -> bool {
-        if !(self.gain != 0.0 && self.plan.has_instant()) {
+        if !(self.gain != 0.0 && self.has_instant) {
             return false;
         }
-        let im = if self.coef.real_coupling { 0.0 } else { 1.0 };
-        for (z, s) in self.stage_z.iter_mut().zip(state.chunks_exact(2)) {
-            *z = Complex64::new(s[0], im * s[1]);
-        }
-        self.plan
-            .total_input(&self.delayed, &self.stage_z, &mut self.input);
+        let input = &mut self.input;
+        with_link!(&mut self.link, link => link.total_input(state, input));
         true
     }
 
@@ -116,11 +194,7 @@ impl SlField {
             coef: &self.coef,
             forcing: &self.forcing,
             input,
-            row_sum: if input.is_empty() {
-                &[]
-            } else {
-                &self.plan.row_sum
-            },
+            row_sum: if input.is_empty() { &[] } else { &self.row_sum },
             gain: self.gain,
             dt,
             dw,
@@ -138,10 +212,15 @@ impl SlField {
         }
         if self.coef.real_coupling {
             let x = state.iter().step_by(2).copied();
-            if let Some((u, _)) = self.plan.dense_real_input(x) {
-                for (c, u) in self.input.iter_mut().zip(u) {
-                    *c = Complex64::new(*u, 0.0);
-                }
+            let input = &mut self.input;
+            let dense = with_link!(&mut self.link, link => {
+                link.plan.dense_real_input(x).map(|(u, _)| {
+                    for (c, u) in input.iter_mut().zip(u) {
+                        *c = Complex64::new(*u, 0.0);
+                    }
+                })
+            });
+            if dense.is_some() {
                 return Some(true);
             }
         }
@@ -158,9 +237,14 @@ impl Dynamics for SlField {
         let coupled = self.gain != 0.0;
         if coupled && self.coef.real_coupling {
             let x = state.iter().step_by(2).copied();
-            if let Some((input, row_sum)) = self.plan.dense_real_input(x) {
-                local_terms(&self.coef, &self.forcing, state, out);
-                real_coupling_terms(self.gain, input, row_sum, state, out);
+            let (coef, forcing, gain) = (&self.coef, &self.forcing, self.gain);
+            let dense = with_link!(&mut self.link, link => {
+                link.plan.dense_real_input(x).map(|(input, row_sum)| {
+                    local_terms(coef, forcing, state, out);
+                    real_coupling_terms(gain, input, row_sum, state, out);
+                })
+            });
+            if dense.is_some() {
                 return;
             }
         }
@@ -172,7 +256,7 @@ impl Dynamics for SlField {
                 self.gain,
                 self.coef.real_coupling,
                 if instant { &self.input } else { &self.delayed },
-                &self.plan.row_sum,
+                &self.row_sum,
                 state,
                 out,
             );
@@ -578,26 +662,35 @@ impl StuartLandau {
 
     pub(crate) fn from_coefficients(common: &PlantCommon, coef: NodeCoefficients) -> Self {
         let n = common.nodes;
-        let plan = CouplingPlan::new(&common.coupling, n, common.dt);
-        let history = DelayLine::new(n, plan.max_delay_steps, &coef.initial);
+        let link = if coef.real_coupling {
+            SlLink::X(Link::new(&common.coupling, n, common.dt, &coef.initial))
+        } else {
+            SlLink::Z(Link::new(&common.coupling, n, common.dt, &coef.initial))
+        };
+        let (row_sum, has_instant, max_delay_steps) = with_link!(&link, link => (
+            link.plan.row_sum.clone(),
+            link.plan.has_instant(),
+            link.plan.max_delay_steps,
+        ));
         let state = coef.initial.iter().flat_map(|z| [z.re, z.im]).collect();
         let noise = (common.noise_sd > 0.0).then(|| vec![common.noise_sd; 2 * n]);
         let field = SlField {
             nodes: n,
             coef,
-            plan,
+            link,
+            row_sum,
+            has_instant,
+            max_delay_steps,
             gain: common.gain,
-            history,
             forcing: vec![Complex64::default(); n],
             delayed: vec![Complex64::default(); n],
-            stage_z: vec![Complex64::default(); n],
             input: vec![Complex64::default(); n],
             noise,
         };
         // One-stage schemes read the input once, at the step's start, so instantaneous edges
         // fuse too; Heun's second stage needs the input at the predicted state.
         let one_stage = matches!(common.scheme, Scheme::Euler | Scheme::EulerMaruyama);
-        let instant = field.gain != 0.0 && field.plan.has_instant();
+        let instant = field.gain != 0.0 && field.has_instant;
         let path = if !field.coef.cubic {
             StepPath::Generic
         } else if one_stage || (common.scheme != Scheme::Rk4 && !instant) {
@@ -641,9 +734,8 @@ impl Plant for StuartLandau {
     fn step(&mut self, forcing: &[Complex64]) {
         self.field.forcing.copy_from_slice(forcing);
         if self.field.gain != 0.0 {
-            self.field
-                .plan
-                .delayed_input(&self.field.history, &mut self.field.delayed);
+            let delayed = &mut self.field.delayed;
+            with_link!(&mut self.field.link, link => link.delayed_input(delayed));
         }
         let heun = matches!(
             self.integrator.scheme(),
@@ -684,11 +776,9 @@ impl Plant for StuartLandau {
                     .step(&mut self.field, &mut self.state, &mut self.rng);
             }
         }
-        if self.field.plan.max_delay_steps > 0 {
+        if self.field.max_delay_steps > 0 {
             let state = &self.state;
-            self.field
-                .history
-                .push(state.chunks_exact(2).map(|s| Complex64::new(s[0], s[1])));
+            with_link!(&mut self.field.link, link => link.push(state));
         }
         self.steps += 1;
     }
@@ -715,13 +805,13 @@ impl Plant for StuartLandau {
             self.state[2 * i] = z.re;
             self.state[2 * i + 1] = z.im;
         }
-        self.field.history.reset(&self.field.coef.initial);
+        with_link!(&mut self.field.link, link => link.reset());
         self.rng = noise_rng(self.seed);
         self.steps = 0;
     }
 
     fn state_bytes(&self) -> usize {
-        self.state.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
+        self.state.len() * 8 + with_link!(&self.field.link, link => link.bytes())
     }
 }
 
@@ -834,6 +924,51 @@ mod tests {
                 );
                 assert!(fused.state.iter().all(|v| v.is_finite() && *v != 0.0));
             }
+        }
+    }
+
+    /// An x-coupled network keeps only `x` in its history and coupling: the same states, bit
+    /// for bit, as carrying all of `z` and reading only `Re`, in half the history.
+    #[test]
+    fn x_coupling_through_a_real_history_equals_carrying_z_bit_for_bit() {
+        let dt = 1.0 / 4_800.0;
+        for (scheme, coupling) in [
+            (Scheme::StochasticHeun, delayed_ring(12, dt)),
+            (Scheme::Rk4, delayed_ring(12, dt)),
+            (Scheme::Heun, delayed_ring(12, 0.0)),
+            (Scheme::Euler, dense_instant()),
+        ] {
+            let common = PlantCommon {
+                nodes: 12,
+                scheme,
+                dt,
+                noise_sd: 0.3,
+                coupling: coupling.clone(),
+                gain: 5.0,
+                seed: 4,
+            };
+            let mut real = StuartLandau::new(&common, &params(CoupledVariable::X)).unwrap();
+            assert!(matches!(real.field.link, SlLink::X(_)));
+            let mut complex = StuartLandau::new(&common, &params(CoupledVariable::X)).unwrap();
+            complex.field.link =
+                SlLink::Z(Link::new(&coupling, 12, dt, &complex.field.coef.initial));
+            if matches!(coupling, Coupling::Sparse(_)) && scheme != Scheme::Euler {
+                assert!(real.state_bytes() < complex.state_bytes());
+            }
+            let forcing: Vec<Complex64> = (0..12)
+                .map(|i| Complex64::new(0.1 * i as f64, 0.2))
+                .collect();
+            for _ in 0..2_000 {
+                real.step(&forcing);
+                complex.step(&forcing);
+            }
+            let bits = |p: &StuartLandau| p.state.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&real), bits(&complex), "{scheme:?}");
+            real.reset();
+            complex.reset();
+            real.step(&forcing);
+            complex.step(&forcing);
+            assert_eq!(bits(&real), bits(&complex), "{scheme:?} after a reset");
         }
     }
 
