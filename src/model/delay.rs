@@ -261,11 +261,15 @@ impl<T: NodeValue> DelayLine<T> {
             let ring = self.ring(node);
             let run = ring[start..start + first].as_ptr().cast::<i8>();
             let bytes = first * std::mem::size_of::<T>();
-            for offset in (0..bytes).step_by(64) {
-                // SAFETY: prefetch is a hint that never faults; the address is inside `ring`.
+            // Every cache line the run touches, from the one holding its first byte: a run
+            // that does not start on a line boundary spans one line more than its length.
+            let lead = run as usize % 64;
+            let line = run.wrapping_sub(lead);
+            for offset in (0..lead + bytes).step_by(64) {
+                // SAFETY: prefetch is a hint that never faults, whatever the address.
                 unsafe {
                     std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        run.add(offset),
+                        line.wrapping_add(offset),
                     )
                 };
             }
