@@ -733,7 +733,8 @@ impl Plant for StuartLandau {
 
     fn step(&mut self, forcing: &[Complex64]) {
         self.field.forcing.copy_from_slice(forcing);
-        if self.field.gain != 0.0 {
+        // Without delayed edges the delayed input is zero, as `delayed` was built.
+        if self.field.gain != 0.0 && self.field.max_delay_steps > 0 {
             let delayed = &mut self.field.delayed;
             with_link!(&mut self.field.link, link => link.delayed_input(delayed));
         }
