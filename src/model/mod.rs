@@ -250,9 +250,11 @@ fn far_block<T: NodeValue>(
     len: usize,
     block: &mut [T],
 ) {
-    match len {
-        32 => far_block_of::<T, 32>(far, history, block),
-        _ => far_block_of::<T, 16>(far, history, block),
+    if len == DELAY_BLOCKS[0] {
+        far_block_of::<T, { DELAY_BLOCKS[0] }>(far, history, block);
+    } else {
+        debug_assert_eq!(len, DELAY_BLOCKS[1], "block lengths are DELAY_BLOCKS");
+        far_block_of::<T, { DELAY_BLOCKS[1] }>(far, history, block);
     }
 }
 

@@ -150,15 +150,28 @@ macro_rules! with_link {
     };
 }
 
+impl SlLink {
+    /// Σ_j C_ij per node.
+    fn row_sum(&self) -> &[f64] {
+        with_link!(self, link => &link.plan.row_sum)
+    }
+
+    /// Whether any coupling input depends on the stage state (instantaneous edges).
+    fn has_instant(&self) -> bool {
+        with_link!(self, link => link.plan.has_instant())
+    }
+
+    /// The longest delay, steps.
+    fn max_delay_steps(&self) -> usize {
+        with_link!(self, link => link.plan.max_delay_steps)
+    }
+}
+
 /// The right-hand side, with everything a step reads: coefficients, coupling, history, forcing.
 struct SlField {
     nodes: usize,
     coef: NodeCoefficients,
     link: SlLink,
-    /// Σ_j C_ij per node (the plan's, kept here for the fused passes).
-    row_sum: Vec<f64>,
-    has_instant: bool,
-    max_delay_steps: usize,
     gain: f64,
     forcing: Vec<Complex64>,
     delayed: Vec<Complex64>,
@@ -170,7 +183,7 @@ impl SlField {
     /// When the coupling input depends on the (stage) state — instantaneous edges, G ≠ 0 —
     /// write it for `state` into `input` and return true.
     fn fill_instant_input(&mut self, state: &[f64]) -> bool {
-        if !(self.gain != 0.0 && self.has_instant) {
+        if !(self.gain != 0.0 && self.link.has_instant()) {
             return false;
         }
         let input = &mut self.input;
@@ -194,7 +207,11 @@ impl SlField {
             coef: &self.coef,
             forcing: &self.forcing,
             input,
-            row_sum: if input.is_empty() { &[] } else { &self.row_sum },
+            row_sum: if input.is_empty() {
+                &[]
+            } else {
+                self.link.row_sum()
+            },
             gain: self.gain,
             dt,
             dw,
@@ -256,7 +273,7 @@ impl Dynamics for SlField {
                 self.gain,
                 self.coef.real_coupling,
                 if instant { &self.input } else { &self.delayed },
-                &self.row_sum,
+                self.link.row_sum(),
                 state,
                 out,
             );
@@ -667,20 +684,12 @@ impl StuartLandau {
         } else {
             SlLink::Z(Link::new(&common.coupling, n, common.dt, &coef.initial))
         };
-        let (row_sum, has_instant, max_delay_steps) = with_link!(&link, link => (
-            link.plan.row_sum.clone(),
-            link.plan.has_instant(),
-            link.plan.max_delay_steps,
-        ));
         let state = coef.initial.iter().flat_map(|z| [z.re, z.im]).collect();
         let noise = (common.noise_sd > 0.0).then(|| vec![common.noise_sd; 2 * n]);
         let field = SlField {
             nodes: n,
             coef,
             link,
-            row_sum,
-            has_instant,
-            max_delay_steps,
             gain: common.gain,
             forcing: vec![Complex64::default(); n],
             delayed: vec![Complex64::default(); n],
@@ -690,7 +699,7 @@ impl StuartLandau {
         // One-stage schemes read the input once, at the step's start, so instantaneous edges
         // fuse too; Heun's second stage needs the input at the predicted state.
         let one_stage = matches!(common.scheme, Scheme::Euler | Scheme::EulerMaruyama);
-        let instant = field.gain != 0.0 && field.has_instant;
+        let instant = field.gain != 0.0 && field.link.has_instant();
         let path = if !field.coef.cubic {
             StepPath::Generic
         } else if one_stage || (common.scheme != Scheme::Rk4 && !instant) {
@@ -734,7 +743,7 @@ impl Plant for StuartLandau {
     fn step(&mut self, forcing: &[Complex64]) {
         self.field.forcing.copy_from_slice(forcing);
         // Without delayed edges the delayed input is zero, as `delayed` was built.
-        if self.field.gain != 0.0 && self.field.max_delay_steps > 0 {
+        if self.field.gain != 0.0 && self.field.link.max_delay_steps() > 0 {
             let delayed = &mut self.field.delayed;
             with_link!(&mut self.field.link, link => link.delayed_input(delayed));
         }
@@ -777,7 +786,7 @@ impl Plant for StuartLandau {
                     .step(&mut self.field, &mut self.state, &mut self.rng);
             }
         }
-        if self.field.max_delay_steps > 0 {
+        if self.field.link.max_delay_steps() > 0 {
             let state = &self.state;
             with_link!(&mut self.field.link, link => link.push(state));
         }
