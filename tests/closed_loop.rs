@@ -127,7 +127,9 @@ ramp_s = 0.0
 /// Every estimator kind closes the loop on the quickstart rhythm: pulses land on the peak.
 #[test]
 fn every_estimator_kind_locks_the_quickstart_pulses_to_the_peak() {
-    // The Kalman model is fitted on a baseline: a stimulation-free run's observable.
+    // The Kalman model is fitted on a baseline: a stimulation-free run's observable. One
+    // oscillator, the model of one rhythm in white sensor noise: the default three put pulses
+    // 7–17° early here, depending on the noise realisation (see the estimator's limitations).
     let baseline = tempfile::tempdir().unwrap();
     common::run(
         &common::quickstart(&["stimulation.kind=\"none\"", "run.duration_s=12"]),
@@ -162,6 +164,7 @@ fn every_estimator_kind_locks_the_quickstart_pulses_to_the_peak() {
                 "estimator.training_file=\"{}\"",
                 training.display()
             ));
+            sets.push("estimator.oscillators=1".into());
         }
         let (profile, _) = entrain::profile::load("quickstart", &text, &sets)
             .unwrap_or_else(|e| panic!("{kind}: {e}"));

@@ -409,3 +409,34 @@ proptest::proptest! {
         }
     }
 }
+
+/// A slow drift under the rhythm pulls one of three oscillators towards 0 Hz (4.7e-52 Hz here
+/// before the fit was bounded; exactly 0 on one evaluation signal, which the model then
+/// rejected). A line slower than half a cycle per training window cannot be told from a drift:
+/// the fit keeps every frequency between that and the decimated Nyquist frequency.
+#[test]
+fn a_drift_under_the_rhythm_fits_a_slow_oscillator_not_a_zero_frequency() {
+    let fs = 1000.0;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    let mut drift = 0.0;
+    let y: Vec<f64> = (0..12_000)
+        .map(|n| {
+            drift += 0.01 * normal.sample(&mut rng);
+            (TAU * 10.0 * n as f64 / fs).cos() + drift + 0.1 * normal.sample(&mut rng)
+        })
+        .collect();
+    let config = KalmanConfig {
+        freq_hz: 10.0,
+        oscillators: 3,
+        train_s: 10.0,
+    };
+    let kalman = KalmanOscillator::fit(&y, fs, &config, 0.0).unwrap();
+    let freqs: Vec<f64> = kalman.oscillators().iter().map(|o| o.freq_hz).collect();
+    let slowest = 0.5 / config.train_s;
+    assert!(
+        freqs.iter().all(|&f| f >= slowest * 0.999 && f < 0.5 * fs),
+        "{freqs:?}"
+    );
+    assert!(freqs.iter().any(|&f| (f - 10.0).abs() < 0.1), "{freqs:?}");
+}

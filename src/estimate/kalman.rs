@@ -110,6 +110,8 @@ pub struct OscillatorParams {
 ///    with bandwidth `freq/5`, the variance shared equally, R at the periodogram's median. The
 ///    decay rate is kept within [π/`train_s`, π·fs_D] s⁻¹ — a line narrower than the
 ///    periodogram's resolution cannot be fitted, and this keeps a clean tone's fit finite.
+///    Likewise frequencies stay within [1/(2·`train_s`) Hz, fs_D/2 − 1/(2·`train_s`) Hz]: a
+///    drift would otherwise pull a background oscillator to 0 Hz.
 /// 3. Back to the input rate: `ω = ω_D/D`, `a = a_D^{1/D}`, stationary variance
 ///    `σ_D²/(1 − a_D²)/|H(f)|²` kept and `σ² = stationary·(1 − a²)`, `R = D·R_D` (the same noise
 ///    density near the rhythm). The target is the oscillator whose fitted frequency is nearest
@@ -124,7 +126,12 @@ pub struct OscillatorParams {
 /// bandwidth (a narrow model as a 10 dB fit gives — a = 0.99929 at 1 kHz, decay 0.7 s⁻¹ —
 /// placed at 10.33 Hz is off by up to 15.9° on a 10.0 Hz tone;
 /// [`KalmanOscillator::tone_error_deg`] gives this for any model and frequency). Refit when the
-/// rhythm changes.
+/// rhythm changes. Pulses that kick the rhythm are outside the model too: on the quickstart's
+/// closed loop (one Stuart–Landau rhythm in white sensor noise, fitted on a stimulation-free
+/// baseline) the default three oscillators put the pulses 7–17° before the peak, depending on
+/// the noise realisation and not on 10 or 20 s of training, while one oscillator puts them
+/// within 0.5° (measured; the extra fitted components were a broad low-pass one and one near
+/// 70 Hz). Fit one oscillator when the signal is one rhythm.
 ///
 /// **Settling** ([`PhaseEstimator::settling_samples`]): samples until the target's share of
 /// any initial state error has decayed to 1 % — the longer of the decay from build/reset (the
@@ -703,11 +710,14 @@ fn fit_model(
 
     let decay_min = TAU * (0.5 / train_s);
     let decay_max = PI * fs_d;
+    // A line slower than half a cycle per training window cannot be told from a drift; left
+    // free, the sigmoid runs to 0 Hz (underflow), which no model may have.
+    let omega_min = TAU * (0.5 / train_s) / fs_d;
     let unpack = |p: &[f64]| -> (Vec<(f64, f64, f64)>, f64) {
         let osc = p
             .chunks_exact(3)
             .map(|c| {
-                let omega = PI * sigmoid(c[0]);
+                let omega = (PI * sigmoid(c[0])).clamp(omega_min, PI - omega_min);
                 let decay = c[1].exp().clamp(decay_min, decay_max);
                 let a = (-decay / fs_d).exp();
                 (omega, a, c[2].exp().max(1e-12 * variance))
