@@ -225,9 +225,33 @@ fn standard_problem(c: &mut Criterion) {
     }
 }
 
+/// The plants' noise: 2 000 standard normals (one step of 1 000 noisy SL nodes), drawn in bulk
+/// by [`GaussianNoise::fill`] and, for comparison, one at a time through `rand_distr`.
+fn gaussian_noise(c: &mut Criterion) {
+    use rand::RngExt;
+    let mut out = vec![0.0; 2000];
+    let mut group = c.benchmark_group("gaussian_noise_2000");
+    group.throughput(Throughput::Elements(out.len() as u64));
+    let mut noise = entrain::noise::GaussianNoise::new(1);
+    group.bench_function("fill", |b| {
+        b.iter(|| noise.fill(black_box(&mut out)));
+    });
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    group.bench_function("rand_distr_one_at_a_time", |b| {
+        b.iter(|| {
+            for o in out.iter_mut() {
+                *o = rng.sample(rand_distr::StandardNormal);
+            }
+            black_box(&out);
+        });
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     standard_problem,
+    gaussian_noise,
     sl_sparse_delays,
     kuramoto_all_to_all,
     quickstart_loop,

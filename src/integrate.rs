@@ -14,8 +14,7 @@
 //! The stochastic names are the deterministic ones with noise switched on: they are accepted as
 //! separate names so that a profile says what its author means.
 
-use rand::{Rng, RngExt};
-use rand_distr::StandardNormal;
+use crate::noise::GaussianNoise;
 use serde::{Deserialize, Serialize};
 
 /// The integration scheme, chosen per profile (`[model] integrator`).
@@ -123,16 +122,16 @@ impl Integrator {
         self.dt
     }
 
-    /// Advance `state` by one step. `rng` is drawn from only when the system has noise.
-    pub fn step<D: Dynamics + ?Sized, R: Rng + ?Sized>(
+    /// Advance `state` by one step. `noise` is drawn from only when the system has noise.
+    pub fn step<D: Dynamics + ?Sized>(
         &mut self,
         system: &mut D,
         state: &mut [f64],
-        rng: &mut R,
+        noise: &mut GaussianNoise,
     ) {
         debug_assert_eq!(state.len(), self.k1.len());
         let dt = self.dt;
-        let noisy = self.draw_noise(system, rng);
+        let noisy = self.draw_noise(system, noise);
         match self.scheme {
             Scheme::Euler | Scheme::EulerMaruyama => {
                 system.drift(state, &mut self.k1);
@@ -188,27 +187,23 @@ impl Integrator {
     /// The step's noise increments `σ_k √dt N(0,1)`, drawn exactly as [`Integrator::step`] draws
     /// them (for a plant that fuses the scheme's passes into its own loop), or `None` without
     /// noise.
-    pub fn noise_increments<D: Dynamics + ?Sized, R: Rng + ?Sized>(
+    pub fn noise_increments<D: Dynamics + ?Sized>(
         &mut self,
         system: &D,
-        rng: &mut R,
+        noise: &mut GaussianNoise,
     ) -> Option<&[f64]> {
-        self.draw_noise(system, rng).then_some(&self.dw[..])
+        self.draw_noise(system, noise).then_some(&self.dw[..])
     }
 
     /// Fill `dw` with `σ_k √dt N(0,1)`; returns whether there is any noise.
-    fn draw_noise<D: Dynamics + ?Sized, R: Rng + ?Sized>(
-        &mut self,
-        system: &D,
-        rng: &mut R,
-    ) -> bool {
+    fn draw_noise<D: Dynamics + ?Sized>(&mut self, system: &D, noise: &mut GaussianNoise) -> bool {
         let Some(sd) = system.noise_sd() else {
             return false;
         };
         let sqrt_dt = self.dt.sqrt();
+        noise.fill(&mut self.dw);
         for (w, s) in self.dw.iter_mut().zip(sd) {
-            let z: f64 = rng.sample(StandardNormal);
-            *w = s * sqrt_dt * z;
+            *w *= s * sqrt_dt;
         }
         true
     }
@@ -229,8 +224,6 @@ fn add(x: &mut [f64], dx: &[f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_xoshiro::Xoshiro256PlusPlus;
 
     /// `dz/dt = (a + iω) z`, a damped rotation with the exact solution `z0 e^{(a+iω)t}`.
     struct Rotation {
@@ -258,9 +251,9 @@ mod tests {
         let mut sys = Rotation { a, omega, sd: None };
         let mut integ = Integrator::new(scheme, 2, dt);
         let mut x = [1.0, 0.0];
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+        let mut noise = GaussianNoise::new(0);
         for _ in 0..steps {
-            integ.step(&mut sys, &mut x, &mut rng);
+            integ.step(&mut sys, &mut x, &mut noise);
         }
         let r = (a * t_end).exp();
         let exact = [r * (omega * t_end).cos(), r * (omega * t_end).sin()];
@@ -318,11 +311,11 @@ mod tests {
                 sd: Some(vec![sigma, sigma]),
             };
             let mut integ = Integrator::new(scheme, 2, dt);
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
+            let mut noise = GaussianNoise::new(42);
             let mut x = [0.0, 0.0];
             let (mut sum2, mut n) = (0.0, 0);
             for i in 0..400_000 {
-                integ.step(&mut sys, &mut x, &mut rng);
+                integ.step(&mut sys, &mut x, &mut noise);
                 if i > 2_000 {
                     sum2 += x[0] * x[0] + x[1] * x[1];
                     n += 2;

@@ -18,6 +18,7 @@
 //! Module map (each module may call only the ones listed before it):
 //! - [`wav`] — reading WAV recordings (control half only).
 //! - [`analysis`] — circular statistics, PLV, the offline (non-causal) ground-truth phase.
+//! - [`noise`] — the plants' Gaussian white noise: standard normal draws, one at a time or in bulk.
 //! - [`model`] — plants: the model ladder (Kuramoto, harmonic, Stuart–Landau, SL-DN field, rate,
 //!   Wilson–Cowan, Baier's grid, Jansen–Rit, MPR, HORN), topologies, delay lines, pink noise.
 //! - [`integrate`] — fixed-step integrators (Euler, Heun, RK4, stochastic variants).
@@ -48,6 +49,7 @@ pub mod evaluate;
 pub mod integrate;
 pub mod io;
 pub mod model;
+pub mod noise;
 pub mod prc;
 pub mod profile;
 pub mod record;

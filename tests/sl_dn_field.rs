@@ -179,12 +179,12 @@ fn without_dn_gains_the_nodes_are_independent_sl_oscillators() {
                 )
             })
             .collect();
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0);
+        let mut noise = entrain::noise::GaussianNoise::new(0);
         let zero = vec![Complex64::default(); n];
         for _ in 0..10_000 {
             field.step(&zero);
             for (sys, integ, x) in &mut singles {
-                integ.step(sys, x, &mut rng);
+                integ.step(sys, x, &mut noise);
             }
         }
         let mut worst = 0.0f64;

@@ -40,9 +40,9 @@
 //! at `frac_ee` = 0.26; two are). In the "fast SNIC" preset the first pulse launches a wave that
 //! reaches every node, the corners last, ≈ 3.5 units after the pulse onset.
 
-use super::stuart_landau::noise_rng;
 use super::{Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
@@ -196,7 +196,7 @@ pub struct BaierGrid {
     /// Interleaved `[Ex_0, In_0, Ex_1, …]` (dimensionless).
     state: Vec<f64>,
     initial: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
     time_scale_s: f64,
@@ -298,7 +298,7 @@ impl BaierGrid {
             integrator: Integrator::new(common.scheme, 2 * n, common.dt),
             state: initial.clone(),
             initial,
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
             time_scale_s,
@@ -365,7 +365,7 @@ impl Plant for BaierGrid {
             *f = u.re;
         }
         self.integrator
-            .step(&mut self.field, &mut self.state, &mut self.rng);
+            .step(&mut self.field, &mut self.state, &mut self.noise);
         self.steps += 1;
     }
 
@@ -383,7 +383,7 @@ impl Plant for BaierGrid {
 
     fn reset(&mut self) {
         self.state.copy_from_slice(&self.initial);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 

@@ -48,11 +48,10 @@
 //! phase; `mean_phase` is `arg Σ a_i` over the nodes that have one.
 
 use super::delay::DelayLine;
-use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
-use rand::{RngExt, SeedableRng};
-use rand_distr::StandardNormal;
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
@@ -123,7 +122,7 @@ pub struct Horn {
     input: Vec<f64>,
     /// σ √dt, the SD of the velocity kick per step (0: no noise).
     noise_step: f64,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
 }
@@ -204,7 +203,7 @@ impl Horn {
             } else {
                 0.0
             },
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
         })
@@ -279,8 +278,7 @@ impl Plant for Horn {
             let drive = self.alpha[i] * (input.re + feedback).tanh();
             let mut y_new = y + h * (drive - self.two_gamma[i] * y - self.omega_sq[i] * x);
             if self.noise_step > 0.0 {
-                let z: f64 = self.rng.sample(StandardNormal);
-                y_new += self.noise_step * z;
+                y_new += self.noise_step * self.noise.normal();
             }
             self.y[i] = y_new;
             self.x[i] = x + h * y_new;
@@ -317,7 +315,7 @@ impl Plant for Horn {
         self.x.copy_from_slice(&self.initial_x);
         self.y.copy_from_slice(&self.initial_y);
         self.history.reset(&self.initial_history);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 

@@ -43,9 +43,9 @@
 
 use super::delay::DelayLine;
 use super::logistic::logistic_in_place;
-use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -234,7 +234,7 @@ pub struct JansenRit {
     initial: Vec<f64>,
     /// Each node's initial pyramidal output, as the delay line stores it.
     initial_history: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
 }
@@ -317,7 +317,7 @@ impl JansenRit {
             state: initial.clone(),
             initial,
             initial_history,
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
         })
@@ -390,7 +390,7 @@ impl Plant for JansenRit {
                 .delayed_input(&self.field.history, &mut self.field.delayed);
         }
         self.integrator
-            .step(&mut self.field, &mut self.state, &mut self.rng);
+            .step(&mut self.field, &mut self.state, &mut self.noise);
         if self.field.plan.max_delay_steps > 0 {
             let field = &mut self.field;
             let z = &mut field.sigmoid[..field.nodes];
@@ -424,7 +424,7 @@ impl Plant for JansenRit {
     fn reset(&mut self) {
         self.state.copy_from_slice(&self.initial);
         self.field.history.reset(&self.initial_history);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 

@@ -9,10 +9,10 @@
 //! as a mean field in O(N). Observable `cos θ`; phase `θ` wrapped.
 
 use super::delay::DelayLine;
-use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::analysis::wrap_angle;
 use crate::integrate::{Dynamics, Integrator};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -84,7 +84,7 @@ pub struct Kuramoto {
     theta: Vec<f64>,
     initial: Vec<f64>,
     initial_unit: Vec<Complex64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
 }
@@ -129,7 +129,7 @@ impl Kuramoto {
             theta: initial.clone(),
             initial,
             initial_unit: unit,
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
         })
@@ -171,7 +171,7 @@ impl Plant for Kuramoto {
                 .delayed_input(&self.field.history, &mut self.field.delayed);
         }
         self.integrator
-            .step(&mut self.field, &mut self.theta, &mut self.rng);
+            .step(&mut self.field, &mut self.theta, &mut self.noise);
         // Keep θ bounded so that precision does not degrade over hours of audio-rate steps.
         if self.steps.is_multiple_of(4096) {
             for t in self.theta.iter_mut() {
@@ -201,7 +201,7 @@ impl Plant for Kuramoto {
     fn reset(&mut self) {
         self.theta.copy_from_slice(&self.initial);
         self.field.history.reset(&self.initial_unit);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 

@@ -87,12 +87,11 @@
 //! Every time constant must span at least 2 steps (`τ, τ_s ≥ 2 dt`).
 
 use super::delay::DelayLine;
-use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
-use rand::{RngExt, SeedableRng};
-use rand_distr::StandardNormal;
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
@@ -294,7 +293,7 @@ impl MprField {
     /// The fallback step of the module docs: the exact Riccati solution for (r, v) with the
     /// other currents frozen at the start of the step, exact synapses for the step-mean rate,
     /// then white noise on v.
-    fn riccati_step(&mut self, state: &mut [f64], dt: f64, rng: &mut Xoshiro256PlusPlus) {
+    fn riccati_step(&mut self, state: &mut [f64], dt: f64, noise: &mut GaussianNoise) {
         let coupled = self.network_input(state);
         let syn = self.synaptic_index();
         let (pops, block, stride) = (self.pops, self.block, self.stride());
@@ -333,8 +332,7 @@ impl MprField {
             let sqrt_dt = dt.sqrt();
             for (x, sigma) in state.iter_mut().zip(sd) {
                 if *sigma > 0.0 {
-                    let z: f64 = rng.sample(StandardNormal);
-                    *x += sigma * sqrt_dt * z;
+                    *x += sigma * sqrt_dt * noise.normal();
                 }
             }
         }
@@ -407,7 +405,7 @@ pub struct Mpr {
     initial_rates: Vec<f64>,
     /// The state at the start of the step, to redo a failed explicit step.
     start: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
 }
@@ -611,7 +609,7 @@ impl Mpr {
             initial,
             initial_rates,
             start: vec![0.0; n * stride],
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
         })
@@ -709,17 +707,19 @@ impl Plant for Mpr {
         }
         let dt = self.integrator.dt();
         if self.field.stiff(&self.state, dt) {
-            self.field.riccati_step(&mut self.state, dt, &mut self.rng);
+            self.field
+                .riccati_step(&mut self.state, dt, &mut self.noise);
         } else {
             self.start.copy_from_slice(&self.state);
             self.integrator
-                .step(&mut self.field, &mut self.state, &mut self.rng);
+                .step(&mut self.field, &mut self.state, &mut self.noise);
             let block = self.field.block;
             let failed = self.state.iter().any(|x| !x.is_finite())
                 || self.state.chunks_exact(block).any(|b| b[0] <= 0.0);
             if failed {
                 self.state.copy_from_slice(&self.start);
-                self.field.riccati_step(&mut self.state, dt, &mut self.rng);
+                self.field
+                    .riccati_step(&mut self.state, dt, &mut self.noise);
             }
         }
         if self.field.plan.max_delay_steps > 0 {
@@ -746,7 +746,7 @@ impl Plant for Mpr {
     fn reset(&mut self) {
         self.state.copy_from_slice(&self.initial);
         self.field.history.reset(&self.initial_rates);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 

@@ -27,9 +27,9 @@
 //! rejected; use the sigmoid for strong recurrence.
 
 use super::delay::DelayLine;
-use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -177,7 +177,7 @@ pub struct Rate {
     initial: Vec<f64>,
     /// The initial rates as the delay line stores them.
     initial_history: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
 }
@@ -230,7 +230,7 @@ impl Rate {
             state: initial.clone(),
             initial,
             initial_history,
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
         })
@@ -309,7 +309,7 @@ impl Plant for Rate {
                 .delayed_input(&self.field.history, &mut self.field.delayed);
         }
         self.integrator
-            .step(&mut self.field, &mut self.state, &mut self.rng);
+            .step(&mut self.field, &mut self.state, &mut self.noise);
         if self.field.plan.max_delay_steps > 0 {
             self.field.history.push(self.state.iter().copied());
         }
@@ -332,7 +332,7 @@ impl Plant for Rate {
     fn reset(&mut self) {
         self.state.copy_from_slice(&self.initial);
         self.field.history.reset(&self.initial_history);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 

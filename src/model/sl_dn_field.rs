@@ -32,9 +32,9 @@
 //! (kernels sum to 1), whatever the frequencies and phases: `tests/sl_dn_field.rs` checks the
 //! integrated radius against the root of that equation.
 
-use super::stuart_landau::noise_rng;
 use super::{ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -397,7 +397,7 @@ pub struct SlDnField {
     /// Interleaved `[Re z_0, Im z_0, Re z_1, …]`, unit.
     state: Vec<f64>,
     initial: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
 }
@@ -513,7 +513,7 @@ impl SlDnField {
             integrator: Integrator::new(common.scheme, 2 * n, common.dt),
             state: initial.clone(),
             initial,
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
         })
@@ -553,7 +553,7 @@ impl Plant for SlDnField {
     fn step(&mut self, forcing: &[Complex64]) {
         self.field.forcing.copy_from_slice(forcing);
         self.integrator
-            .step(&mut self.field, &mut self.state, &mut self.rng);
+            .step(&mut self.field, &mut self.state, &mut self.noise);
         self.steps += 1;
     }
 
@@ -572,7 +572,7 @@ impl Plant for SlDnField {
 
     fn reset(&mut self) {
         self.state.copy_from_slice(&self.initial);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 

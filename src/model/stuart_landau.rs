@@ -11,6 +11,8 @@ use crate::integrate::{Dynamics, Integrator, Scheme};
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::noise::GaussianNoise;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 
@@ -613,7 +615,7 @@ pub struct StuartLandau {
     integrator: Integrator,
     /// Interleaved `[Re z_0, Im z_0, Re z_1, …]`.
     state: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
     /// How a step runs.
@@ -712,7 +714,7 @@ impl StuartLandau {
             integrator: Integrator::new(common.scheme, 2 * n, common.dt),
             field,
             state,
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
             path,
@@ -757,12 +759,16 @@ impl Plant for StuartLandau {
                 // Heun takes this path only without instantaneous edges: its input is the
                 // delayed one, fixed over the step.
                 let prepared = self.field.prepare_input(&self.state);
-                let dw = self.integrator.noise_increments(&self.field, &mut self.rng);
+                let dw = self
+                    .integrator
+                    .noise_increments(&self.field, &mut self.noise);
                 let inputs = self.field.fused_inputs(prepared, dt, dw.unwrap_or(&[]));
                 fused_step(&inputs, heun, &mut self.state);
             }
             StepPath::Staged => {
-                let dw = self.integrator.noise_increments(&self.field, &mut self.rng);
+                let dw = self
+                    .integrator
+                    .noise_increments(&self.field, &mut self.noise);
                 let stages: &[u8] = if heun {
                     &[HEUN_PREDICT, HEUN_CORRECT]
                 } else {
@@ -783,7 +789,7 @@ impl Plant for StuartLandau {
             }
             StepPath::Generic => {
                 self.integrator
-                    .step(&mut self.field, &mut self.state, &mut self.rng);
+                    .step(&mut self.field, &mut self.state, &mut self.noise);
             }
         }
         if self.field.link.max_delay_steps() > 0 {
@@ -816,21 +822,13 @@ impl Plant for StuartLandau {
             self.state[2 * i + 1] = z.im;
         }
         with_link!(&mut self.field.link, link => link.reset());
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 
     fn state_bytes(&self) -> usize {
         self.state.len() * 8 + with_link!(&self.field.link, link => link.bytes())
     }
-}
-
-/// The noise generator of a plant: a stream of the run's seed disjoint from the one that drew
-/// the parameters and initial conditions, so a reset repeats the first run's noise exactly.
-pub(crate) fn noise_rng(seed: u64) -> Xoshiro256PlusPlus {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    rng.jump();
-    rng
 }
 
 #[cfg(test)]

@@ -27,9 +27,9 @@
 
 use super::delay::DelayLine;
 use super::logistic::logistic_in_place;
-use super::stuart_landau::noise_rng;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -218,7 +218,7 @@ pub struct WilsonCowan {
     initial: Vec<f64>,
     /// Initial E per node as the delay line stores it.
     initial_history: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    noise: GaussianNoise,
     seed: u64,
     steps: u64,
 }
@@ -289,7 +289,7 @@ impl WilsonCowan {
             state: initial.clone(),
             initial,
             initial_history,
-            rng: noise_rng(common.seed),
+            noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
         })
@@ -371,7 +371,7 @@ impl Plant for WilsonCowan {
                 .delayed_input(&self.field.history, &mut self.field.delayed);
         }
         self.integrator
-            .step(&mut self.field, &mut self.state, &mut self.rng);
+            .step(&mut self.field, &mut self.state, &mut self.noise);
         if self.field.plan.max_delay_steps > 0 {
             self.field
                 .history
@@ -400,7 +400,7 @@ impl Plant for WilsonCowan {
     fn reset(&mut self) {
         self.state.copy_from_slice(&self.initial);
         self.field.history.reset(&self.initial_history);
-        self.rng = noise_rng(self.seed);
+        self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
     }
 
