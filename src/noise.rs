@@ -100,6 +100,14 @@ impl GaussianNoise {
     /// in order. Never allocates.
     pub fn fill(&mut self, out: &mut [f64]) {
         let table = self.table;
+        if out.len() <= STREAMS {
+            // A small plant (one SL node draws two): copying the streams out and back would
+            // cost more than the draws. Same numbers as the loop below.
+            for (o, stream) in out.iter_mut().zip(self.streams.iter_mut()) {
+                *o = sample(stream, table);
+            }
+            return;
+        }
         let mut streams = self.streams.clone();
         let mut chunks = out.chunks_exact_mut(STREAMS);
         for chunk in &mut chunks {
@@ -207,6 +215,15 @@ mod tests {
         }
         let want: f64 = plain[0].sample(StandardNormal);
         assert_eq!(noise.normal().to_bits(), want.to_bits());
+        // Short fills (one SL node draws two) take their own path: the same streams in order.
+        for len in [1, 2, 4, 5] {
+            let mut short = vec![0.0; len];
+            noise.fill(&mut short);
+            for (k, got) in short.iter().enumerate() {
+                let want: f64 = plain[k % STREAMS].sample(StandardNormal);
+                assert_eq!(got.to_bits(), want.to_bits(), "length {len}, element {k}");
+            }
+        }
     }
 
     #[test]
