@@ -201,8 +201,11 @@ impl Integrator {
             return false;
         };
         let sqrt_dt = self.dt.sqrt();
-        noise.fill(&mut self.dw);
-        for (w, s) in self.dw.iter_mut().zip(sd) {
+        // Components past `sd` (none in the shipped plants) keep a zero increment.
+        let n = sd.len().min(self.dw.len());
+        let dw = &mut self.dw[..n];
+        noise.fill(dw);
+        for (w, s) in dw.iter_mut().zip(sd) {
             *w *= s * sqrt_dt;
         }
         true

@@ -46,6 +46,12 @@ struct Ziggurat {
     f: [f64; LAYERS + 1],
 }
 
+impl std::fmt::Debug for Ziggurat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ziggurat")
+    }
+}
+
 /// Built on first use; [`GaussianNoise::new`] touches it, so a run builds it before real time.
 static ZIGGURAT: LazyLock<Ziggurat> = LazyLock::new(|| {
     let mut x = [0.0; LAYERS + 1];
@@ -66,12 +72,6 @@ static ZIGGURAT: LazyLock<Ziggurat> = LazyLock::new(|| {
 pub struct GaussianNoise {
     streams: [Xoshiro256PlusPlus; STREAMS],
     table: &'static Ziggurat,
-}
-
-impl std::fmt::Debug for Ziggurat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Ziggurat")
-    }
 }
 
 impl GaussianNoise {
