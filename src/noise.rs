@@ -71,6 +71,7 @@ static ZIGGURAT: LazyLock<Ziggurat> = LazyLock::new(|| {
 #[derive(Clone, Debug)]
 pub struct GaussianNoise {
     streams: [Xoshiro256PlusPlus; STREAMS],
+    /// [`ZIGGURAT`], resolved at construction so that a draw does not check the `LazyLock`.
     table: &'static Ziggurat,
 }
 

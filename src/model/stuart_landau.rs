@@ -8,11 +8,10 @@
 use super::delay::{DelayLine, NodeValue};
 use super::{Coupling, CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, Scheme};
+use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-
-use crate::noise::GaussianNoise;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::TAU;
 
