@@ -135,6 +135,8 @@ pub fn realtime(
             _ => None,
         },
         input_underruns: Counters::get(&counters.input_underruns),
+        input_realignments: Counters::get(&counters.input_realignments),
+        input_realigned_samples: Counters::get(&counters.input_realigned_samples),
     };
     let mut summary = summary(
         profile,

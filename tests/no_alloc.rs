@@ -135,3 +135,63 @@ fn the_audio_callback_never_allocates() {
     assert!(over);
     assert_eq!(allocations, 0);
 }
+
+/// A sound-card input as the sensor, its capture pushed between blocks (as by the input
+/// callback), with a missed output period and a lost input period: the link realigns inside
+/// `process_block` without allocating, and the engine counts it.
+#[test]
+fn the_input_link_realigns_without_allocating() {
+    let (profile, _) = profile::load(
+        "q",
+        profile::QUICKSTART,
+        &[
+            "audio.input_device=\"default\"".into(),
+            "stimulation.start_s=0.1".into(),
+            "run.duration_s=4".into(),
+        ],
+    )
+    .unwrap();
+    let mut run = engine::build(&profile).unwrap();
+    let mut capture = run.input.take().expect("a capture side for the input");
+    let block = profile.run.block_frames;
+    let fs = profile.run.sample_rate_hz;
+    let mut out = vec![0.0f32; block];
+    let mut captured = 0usize;
+    let push = |capture: &mut engine::CaptureSide, captured: &mut usize| {
+        let first = *captured;
+        *captured += block;
+        capture.push(
+            (first..first + block)
+                .map(|k| (0.5 * (std::f64::consts::TAU * 10.0 * k as f64 / fs).sin()) as f32),
+        );
+    };
+    let period = std::time::Duration::from_secs_f64(block as f64 / fs);
+    let mut allocations = 0;
+    for k in 0..1500 {
+        use ringbuf::traits::Consumer;
+        run.telemetry.clear();
+        match k {
+            // The output side misses a period: two captures before its next block.
+            400 => {
+                push(&mut capture, &mut captured);
+                push(&mut capture, &mut captured);
+            }
+            // The capture side loses a period.
+            900 => captured += block,
+            _ => push(&mut capture, &mut captured),
+        }
+        // Real time between the callbacks, for the link's clock.
+        std::thread::sleep(period / 2);
+        allocations += count_allocations(|| run.processor.process_block(&mut out)).1;
+    }
+    assert_eq!(allocations, 0);
+    let counters = &run.counters;
+    let realignments = engine::Counters::get(&counters.input_realignments);
+    assert_eq!(realignments, 2, "one skip, one hold");
+    let samples = engine::Counters::get(&counters.input_realigned_samples);
+    assert!(
+        samples.abs_diff(2 * block as u64) <= block as u64 / 4,
+        "{samples}"
+    );
+    assert_eq!(engine::Counters::get(&counters.input_underruns), 0);
+}

@@ -5,44 +5,139 @@ use crate::wav::Wav;
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Captured samples crossing from the input callback to the output callback, with a fixed,
 /// declared offset: the ring starts holding `offset` zeros, so the reader gets the input of
 /// `offset` samples earlier (plus the rig's own latency). Neither side ever waits: a full ring
 /// drops the capture, an empty one reads as an underrun.
 pub struct InputLink {
-    /// Capture side, for the input callback (`try_push` each sample of the chosen channel).
-    pub producer: HeapProd<f32>,
+    /// Capture side, for the input callback.
+    pub capture: CaptureSide,
     /// Engine side, for the output callback.
     pub reader: InputReader,
 }
 
 impl InputLink {
-    /// A link holding `offset` samples of delay, with room for `capacity` samples in flight.
-    pub fn new(offset: usize, capacity: usize) -> Self {
+    /// A link holding `offset` samples of delay, with room for `capacity` samples in flight,
+    /// read at `sample_rate_hz` in blocks of `block` frames.
+    pub fn new(offset: usize, capacity: usize, sample_rate_hz: f64, block: usize) -> Self {
         let (mut producer, consumer) = HeapRb::<f32>::new(capacity.max(offset + 1)).split();
         for _ in 0..offset {
             let _ = producer.try_push(0.0);
         }
+        let clock = Arc::new(CaptureClock {
+            epoch: Instant::now(),
+            newest_ns: AtomicU64::new(0),
+        });
         Self {
-            producer,
+            capture: CaptureSide {
+                producer,
+                clock: Arc::clone(&clock),
+            },
             reader: InputReader {
                 consumer,
                 offset,
                 primed: false,
+                clock,
+                samples_per_ns: sample_rate_hz * 1e-9,
+                block,
+                window: Box::new([0.0; ALIGN_WINDOW_BLOCKS]),
+                in_window: 0,
+                reference: None,
+                hold: 0,
+                last: 0.0,
             },
         }
     }
+}
+
+/// When the newest captured sample arrived, shared by the two sides of a link.
+#[derive(Debug)]
+struct CaptureClock {
+    epoch: Instant,
+    /// Nanoseconds from `epoch` to the end of the last capture callback.
+    newest_ns: AtomicU64,
+}
+
+impl CaptureClock {
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+/// The capture side of an [`InputLink`], for the input callback.
+pub struct CaptureSide {
+    producer: HeapProd<f32>,
+    clock: Arc<CaptureClock>,
+}
+
+impl CaptureSide {
+    /// One capture callback's samples (of the chosen channel): pushed, and the time noted.
+    /// Returns how many the full ring dropped. Real-time safe.
+    pub fn push(&mut self, samples: impl IntoIterator<Item = f32>) -> usize {
+        let now = self.clock.now_ns();
+        self.push_at(samples, now)
+    }
+
+    fn push_at(&mut self, samples: impl IntoIterator<Item = f32>, now_ns: u64) -> usize {
+        let dropped = samples
+            .into_iter()
+            .filter(|&x| self.producer.try_push(x).is_err())
+            .count();
+        self.clock.newest_ns.store(now_ns, Ordering::Release);
+        dropped
+    }
+}
+
+/// Blocks over which [`InputReader::align`] gathers the link's delay before judging it (about
+/// 40 ms at 48 kHz in 64-frame blocks): long enough that a median sees through a capture
+/// callback caught half done, short enough to undo an xrun within a tenth of a second.
+const ALIGN_WINDOW_BLOCKS: usize = 32;
+
+/// What [`InputReader::align`] did at a block start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Realignment {
+    /// The link's delay is where it started.
+    None,
+    /// The capture had run ahead (an output xrun, or a faster input clock): this many of the
+    /// oldest samples were skipped.
+    Skipped(usize),
+    /// The capture had fallen behind (lost input periods, or a slower input clock): the last
+    /// sample is read again this many times before the ring is read on.
+    Held(usize),
 }
 
 /// The reading side of an [`InputLink`]. It starts reading only once the capture side has
 /// started filling the ring, so the offset does not depend on which stream started first (the
 /// drivers hand the capture side its end of the link only once both streams run, so no
 /// backlog builds up before the first read).
+///
+/// Invariant (with [`InputReader::align`] called at every block start): the delay from capture
+/// to read stays within half a block of where the first window after priming put it. An xrun
+/// on either side, or two clocks that drift, would otherwise move it by whole periods for the
+/// rest of the run, and with it the phase of every pulse.
 pub struct InputReader {
     consumer: HeapCons<f32>,
     offset: usize,
     primed: bool,
+    clock: Arc<CaptureClock>,
+    /// The sample rate, per nanosecond.
+    samples_per_ns: f64,
+    /// Frames per block.
+    block: usize,
+    /// The delay at the block starts of the window being gathered, samples (boxed: the
+    /// reader sits in the engine's source beside much smaller alternatives).
+    window: Box<[f64; ALIGN_WINDOW_BLOCKS]>,
+    in_window: usize,
+    /// The median delay of the first full window after priming: the delay the run is held to.
+    reference: Option<f64>,
+    /// Reads still to answer with `last` instead of the ring.
+    hold: usize,
+    /// The last sample read from the ring.
+    last: f32,
 }
 
 impl InputReader {
@@ -56,12 +151,68 @@ impl InputReader {
             }
             self.primed = true;
         }
-        self.consumer.try_pop()
+        if self.hold > 0 {
+            self.hold -= 1;
+            return Some(self.last);
+        }
+        let x = self.consumer.try_pop()?;
+        self.last = x;
+        Some(x)
     }
 
     /// Whether the capture side has started.
     pub fn primed(&self) -> bool {
         self.primed
+    }
+
+    /// Call at the start of every block, before its reads: keeps the link's delay where it
+    /// started. Real-time safe.
+    ///
+    /// The delay, in samples, from the newest capture to the next read is the ring's fill
+    /// (with the reads still held) plus the time since the capture callback last ran. The fill
+    /// alone swings by a period with the order in which the two callbacks happen to run, which
+    /// does not move the delay; adding the time takes that swing out. Over each window of
+    /// [`ALIGN_WINDOW_BLOCKS`] blocks the median is compared with the first window's: a lost or
+    /// repeated period, or clocks that drift apart, move it, and once it is half a block or
+    /// more away the difference is skipped or held.
+    pub fn align(&mut self) -> Realignment {
+        let now = self.clock.now_ns();
+        self.align_at(now)
+    }
+
+    fn align_at(&mut self, now_ns: u64) -> Realignment {
+        if !self.primed {
+            return Realignment::None;
+        }
+        let newest = self.clock.newest_ns.load(Ordering::Acquire);
+        let fill = self.consumer.occupied_len() + self.hold;
+        let since = now_ns.saturating_sub(newest) as f64 * self.samples_per_ns;
+        self.window[self.in_window] = fill as f64 + since;
+        self.in_window += 1;
+        if self.in_window < ALIGN_WINDOW_BLOCKS {
+            return Realignment::None;
+        }
+        self.in_window = 0;
+        self.window.sort_unstable_by(f64::total_cmp);
+        let median = self.window[ALIGN_WINDOW_BLOCKS / 2];
+        let Some(reference) = self.reference else {
+            self.reference = Some(median);
+            return Realignment::None;
+        };
+        let moved = median - reference;
+        if moved.abs() < self.block as f64 / 2.0 {
+            return Realignment::None;
+        }
+        let samples = moved.abs().round() as usize;
+        if moved > 0.0 {
+            // Held reads not yet given count as delay: give up those first.
+            let from_hold = samples.min(self.hold);
+            self.hold -= from_hold;
+            Realignment::Skipped(from_hold + self.consumer.skip(samples - from_hold))
+        } else {
+            self.hold += samples;
+            Realignment::Held(samples)
+        }
     }
 }
 
@@ -148,25 +299,23 @@ impl Recording {
 mod tests {
     use super::*;
 
-    /// Push `n` samples numbered from `first` (1-based, so 0 is the link's own fill).
-    fn capture(link: &mut HeapProd<f32>, first: usize, n: usize) {
-        for k in first..first + n {
-            link.try_push(k as f32).unwrap();
-        }
-    }
+    const FS: f64 = 48_000.0;
+    const BLOCK: usize = 64;
+    /// One block's period, ns.
+    const PERIOD_NS: f64 = BLOCK as f64 / FS * 1e9;
 
     #[test]
     fn before_the_capture_side_starts_the_reader_gets_silence_not_underruns() {
         let InputLink {
-            mut producer,
+            mut capture,
             mut reader,
-        } = InputLink::new(128, 4096);
+        } = InputLink::new(128, 4096, FS, BLOCK);
         for _ in 0..1000 {
             assert_eq!(reader.read(), Some(0.0));
         }
         assert!(!reader.primed());
         // One block captured: the reader reads the 128 samples of fill, then the block.
-        capture(&mut producer, 1, 64);
+        capture.push((1..=64).map(|k| k as f32));
         let read: Vec<f32> = (0..192).map(|_| reader.read().unwrap()).collect();
         assert!(reader.primed());
         assert!(read[..128].iter().all(|&x| x == 0.0));
@@ -174,5 +323,194 @@ mod tests {
         assert_eq!(read[191], 64.0);
         // Nothing more captured: an underrun.
         assert_eq!(reader.read(), None);
+    }
+
+    /// A rig whose capture and output callbacks both run once a period, at nearly the same
+    /// moment, so that either may come first. Sample `v` (from 1) carries the value `v`; on one
+    /// clock, output block `k` plays at sample `k · BLOCK`, so the delay from capture to output
+    /// is `k · BLOCK − v` for the block's first sample `v`.
+    struct Rig {
+        capture: CaptureSide,
+        reader: InputReader,
+        /// Samples the converter has produced (captured or lost).
+        produced: usize,
+        /// Periods elapsed.
+        period: usize,
+        jitter: u64,
+        realignments: Vec<Realignment>,
+        /// The ring's fill as each output block starts.
+        fills: Vec<usize>,
+    }
+
+    /// What the capture callback does in a period.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Capture {
+        /// Delivers this many samples.
+        Delivers(usize),
+        /// Loses a period: the converter ran, the samples never arrive.
+        Loses,
+    }
+
+    impl Rig {
+        fn new(offset: usize) -> Self {
+            let InputLink { capture, reader } = InputLink::new(offset, 64 * BLOCK, FS, BLOCK);
+            Self {
+                capture,
+                reader,
+                produced: 0,
+                period: 0,
+                jitter: 0x9e37_79b9_7f4a_7c15,
+                realignments: Vec::new(),
+                fills: Vec::new(),
+            }
+        }
+
+        /// When a callback of this period runs: mid-period, ±5 % of a period.
+        fn moment(&mut self) -> u64 {
+            self.jitter ^= self.jitter << 13;
+            self.jitter ^= self.jitter >> 7;
+            self.jitter ^= self.jitter << 17;
+            let u = (self.jitter >> 11) as f64 / (1u64 << 53) as f64;
+            ((self.period as f64 + 0.45 + 0.1 * u) * PERIOD_NS) as u64
+        }
+
+        /// One period. Returns the output block's delay (None when its callback is missed).
+        fn run(&mut self, capture: Capture, output: bool) -> Option<usize> {
+            let (at_capture, at_output) = (self.moment(), self.moment());
+            let mut delay = None;
+            if output && at_output < at_capture {
+                delay = Some(self.output(at_output));
+            }
+            match capture {
+                Capture::Delivers(n) => {
+                    let first = self.produced + 1;
+                    self.capture
+                        .push_at((first..first + n).map(|v| v as f32), at_capture);
+                    self.produced += n;
+                }
+                Capture::Loses => self.produced += BLOCK,
+            }
+            if output && at_output >= at_capture {
+                delay = Some(self.output(at_output));
+            }
+            self.period += 1;
+            delay
+        }
+
+        fn steady(&mut self) -> usize {
+            self.run(Capture::Delivers(BLOCK), true).unwrap()
+        }
+
+        fn output(&mut self, at: u64) -> usize {
+            self.fills.push(self.reader.consumer.occupied_len());
+            let realignment = self.reader.align_at(at);
+            if realignment != Realignment::None {
+                self.realignments.push(realignment);
+            }
+            let first = self.reader.read().expect("no underrun");
+            for _ in 1..BLOCK {
+                self.reader.read().expect("no underrun");
+            }
+            (self.period * BLOCK).wrapping_sub(first as usize)
+        }
+
+        /// Run until the reference window is in; the delay then.
+        fn settle(&mut self) -> usize {
+            for _ in 0..3 * ALIGN_WINDOW_BLOCKS {
+                self.steady();
+            }
+            assert!(self.reader.reference.is_some());
+            self.steady()
+        }
+    }
+
+    /// Whether `delay` is within an eighth of a block of `settled`.
+    fn near(delay: usize, settled: usize) -> bool {
+        delay.abs_diff(settled) <= BLOCK / 8
+    }
+
+    #[test]
+    fn callbacks_that_swap_order_never_move_the_delay() {
+        let mut rig = Rig::new(2 * BLOCK);
+        let settled = rig.settle();
+        rig.fills.clear();
+        for _ in 0..5000 {
+            assert_eq!(rig.steady(), settled);
+        }
+        assert!(rig.realignments.is_empty(), "{:?}", rig.realignments);
+        // The order did swap: the fill as blocks started took two values a period apart.
+        let fills = &rig.fills;
+        let (low, high) = (fills.iter().min().unwrap(), fills.iter().max().unwrap());
+        assert_eq!(high - low, BLOCK);
+    }
+
+    #[test]
+    fn an_output_xrun_is_undone_within_two_windows() {
+        let mut rig = Rig::new(2 * BLOCK);
+        let settled = rig.settle();
+        assert_eq!(rig.run(Capture::Delivers(BLOCK), false), None);
+        let delays: Vec<usize> = (0..3 * ALIGN_WINDOW_BLOCKS).map(|_| rig.steady()).collect();
+        assert_eq!(
+            delays[0],
+            settled + BLOCK,
+            "the xrun moved the delay a period"
+        );
+        let [Realignment::Skipped(skipped)] = rig.realignments[..] else {
+            panic!("one skip, not {:?}", rig.realignments);
+        };
+        assert!(near(skipped, BLOCK), "skipped {skipped}");
+        let restored = &delays[2 * ALIGN_WINDOW_BLOCKS..];
+        assert!(restored.iter().all(|&d| near(d, settled)), "{restored:?}");
+    }
+
+    #[test]
+    fn a_lost_input_period_is_held_back_to_the_delay() {
+        let mut rig = Rig::new(2 * BLOCK);
+        let settled = rig.settle();
+        rig.run(Capture::Loses, true);
+        let delays: Vec<usize> = (0..3 * ALIGN_WINDOW_BLOCKS).map(|_| rig.steady()).collect();
+        // The reads reach the gap once the ring's backlog (the offset) is read.
+        assert_eq!(
+            delays[2] + BLOCK,
+            settled,
+            "the loss moved the delay a period"
+        );
+        let [Realignment::Held(held)] = rig.realignments[..] else {
+            panic!("one hold, not {:?}", rig.realignments);
+        };
+        assert!(near(held, BLOCK), "held {held}");
+        let restored = &delays[2 * ALIGN_WINDOW_BLOCKS..];
+        assert!(restored.iter().all(|&d| near(d, settled)), "{restored:?}");
+    }
+
+    #[test]
+    fn drifting_clocks_keep_the_link_within_a_block_of_its_fill() {
+        for extra in [1isize, -1] {
+            let mut rig = Rig::new(2 * BLOCK);
+            rig.settle();
+            let start = rig.reader.consumer.occupied_len() as isize;
+            // An input clock 0.16 % fast or slow: one sample more or less every ten periods.
+            let mut worst = 0isize;
+            for k in 0..20_000 {
+                let n = BLOCK as isize + if k % 10 == 0 { extra } else { 0 };
+                rig.run(Capture::Delivers(n as usize), true);
+                let fill = rig.reader.consumer.occupied_len() as isize;
+                worst = worst.max((fill - start).abs());
+            }
+            // Uncorrected, the fill would have moved by 2 000 samples.
+            assert!(
+                worst <= 2 * BLOCK as isize,
+                "extra {extra}: fill moved {worst}"
+            );
+            let corrected: usize = rig
+                .realignments
+                .iter()
+                .map(|r| match (r, extra > 0) {
+                    (Realignment::Skipped(k), true) | (Realignment::Held(k), false) => *k,
+                    other => panic!("extra {extra}: {other:?}"),
+                })
+                .sum();
+            assert!(corrected.abs_diff(2000) <= BLOCK, "corrected {corrected}");
+        }
     }
 }

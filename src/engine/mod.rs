@@ -20,7 +20,7 @@ mod processor;
 
 pub use forced::ForcedPlant;
 use forced::PinkInput;
-pub use input::{InputLink, InputReader, Recording};
+pub use input::{CaptureSide, InputLink, InputReader, Realignment, Recording};
 use processor::Source;
 pub use processor::{OutputChannel, Processor};
 
@@ -42,7 +42,7 @@ use crate::stim::{Limiter, StimCommand};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use ringbuf::traits::{Consumer, Producer, Split};
-use ringbuf::{HeapCons, HeapProd, HeapRb};
+use ringbuf::{HeapCons, HeapRb};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -169,6 +169,10 @@ pub struct Counters {
     pub dropped_records: AtomicU64,
     /// Samples the engine needed from the sound-card input that had not arrived (read as 0).
     pub input_underruns: AtomicU64,
+    /// Times the input link's delay was restored after it moved (an xrun, drifting clocks).
+    pub input_realignments: AtomicU64,
+    /// Captured samples skipped, or reads held, to restore it.
+    pub input_realigned_samples: AtomicU64,
     /// Blocks whose processing took longer than their period.
     pub late_blocks: AtomicU64,
     /// Samples processed.
@@ -231,7 +235,7 @@ pub struct Run {
     pub trigger_events: Option<HeapCons<TriggerEvent>>,
     /// The capture side of the input link, when a sound-card input is the sensor's source:
     /// the driver's input callback pushes the chosen channel's samples here.
-    pub input: Option<HeapProd<f32>>,
+    pub input: Option<CaptureSide>,
 }
 
 /// Pulses the trigger ring holds: far more than can be due at once at any legal pulse rate.
@@ -323,8 +327,13 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         (None, Source::Recording(recording))
     } else if profile.audio.has_input() {
         let offset = profile.audio.input_offset_blocks * profile.run.block_frames;
-        let link = InputLink::new(offset, offset + 64 * profile.run.block_frames);
-        (Some(link.producer), Source::Capture(link.reader))
+        let link = InputLink::new(
+            offset,
+            offset + 64 * profile.run.block_frames,
+            fs,
+            profile.run.block_frames,
+        );
+        (Some(link.capture), Source::Capture(link.reader))
     } else {
         (None, Source::Plant)
     };

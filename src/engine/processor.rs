@@ -1,8 +1,8 @@
 //! The real-time half: one call of [`Processor::process_block`] runs the whole loop for a block.
 
 use super::{
-    Command, Counters, ForcedPlant, InputReader, NodeSnapshots, Record, Recording, TriggerEvent,
-    NODE_CHUNK,
+    Command, Counters, ForcedPlant, InputReader, NodeSnapshots, Realignment, Record, Recording,
+    TriggerEvent, NODE_CHUNK,
 };
 use crate::estimate::PhaseEstimator;
 use crate::profile::{ChannelSignal, SensorNode};
@@ -201,6 +201,16 @@ impl Processor {
         let started = Instant::now();
         let first_sample = self.sample;
         self.apply_commands();
+        if let Source::Capture(input) = &mut self.source {
+            if let Realignment::Skipped(k) | Realignment::Held(k) = input.align() {
+                self.counters
+                    .input_realignments
+                    .fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .input_realigned_samples
+                    .fetch_add(k as u64, Ordering::Relaxed);
+            }
+        }
         let width = self.channels.len();
         let frames = output.len() / width;
         for frame in output.chunks_exact_mut(width) {

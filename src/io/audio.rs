@@ -11,7 +11,7 @@
 //! over. The `realtime` feature of cpal asks for real-time scheduling of the callback thread; if
 //! the system refuses, the error callback records it and the run carries on.
 
-use crate::engine::{Command, Counters, Processor, RunInfo};
+use crate::engine::{CaptureSide, Command, Counters, Processor, RunInfo};
 use crate::profile::AudioSection;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, Device, FromSample, Host, SampleFormat, SizedSample, StreamConfig};
@@ -406,7 +406,7 @@ struct StreamFlags {
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     processor: Processor,
-    input: Option<HeapProd<f32>>,
+    input: Option<CaptureSide>,
     commands: &crossbeam_channel::Sender<Command>,
     counters: &Arc<Counters>,
     info: &RunInfo,
@@ -508,7 +508,7 @@ fn open_input(
     host: &Host,
     audio: &AudioSection,
     info: &RunInfo,
-) -> Result<(cpal::Stream, HeapProd<HeapProd<f32>>), String> {
+) -> Result<(cpal::Stream, HeapProd<CaptureSide>), String> {
     let (device, _) = device(host, Direction::Input, &audio.input_device)?;
     let channels = device
         .default_input_config()
@@ -522,7 +522,7 @@ fn open_input(
     };
     let channel = audio.input_channel;
     start_verified("input", |mut handover, calls| {
-        let mut link: Option<HeapProd<f32>> = None;
+        let mut link: Option<CaptureSide> = None;
         device
             .build_input_stream::<f32, _, _>(
                 config,
@@ -532,9 +532,7 @@ fn open_input(
                         link = handover.try_pop();
                     }
                     if let Some(link) = link.as_mut() {
-                        for frame in data.chunks_exact(channels as usize) {
-                            let _ = link.try_push(frame[channel]);
-                        }
+                        link.push(data.chunks_exact(channels as usize).map(|f| f[channel]));
                     }
                 },
                 |_err: cpal::Error| {},

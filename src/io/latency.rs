@@ -20,7 +20,7 @@
 //! capture is the capture itself).
 
 use super::audio::{device, hand_over, host, output_device, start_verified, Direction};
-use crate::engine::{InputLink, InputReader};
+use crate::engine::{CaptureSide, InputLink, InputReader};
 use cpal::traits::DeviceTrait;
 use cpal::{BufferSize, StreamConfig};
 use ringbuf::traits::{Consumer, Producer, Split};
@@ -290,7 +290,12 @@ pub fn measure(
     };
     // Two periods of offset absorb the order in which the two callbacks run in a cycle.
     let offset = 2 * block as usize;
-    let link = InputLink::new(offset, 64 * block as usize);
+    let link = InputLink::new(
+        offset,
+        64 * block as usize,
+        f64::from(settings.sample_rate),
+        block as usize,
+    );
     let (echo_tx, mut echo_rx) = HeapRb::<Echo>::new(4096).split();
     let (time_tx, mut time_rx) = HeapRb::<(u64, u32)>::new(1 << 16).split();
     let shared = Arc::new(Shared::default());
@@ -304,7 +309,7 @@ pub fn measure(
     let in_channels_usize = in_channels as usize;
     let (input_stream, input_handover) = start_verified("input", |mut handover, calls| {
         let in_overruns = Arc::clone(&in_overruns);
-        let mut producer: Option<HeapProd<f32>> = None;
+        let mut producer: Option<CaptureSide> = None;
         in_device
             .build_input_stream::<f32, _, _>(
                 in_config,
@@ -316,11 +321,9 @@ pub fn measure(
                     let Some(producer) = producer.as_mut() else {
                         return;
                     };
-                    for frame in data.chunks_exact(in_channels_usize) {
-                        if producer.try_push(frame[in_channel]).is_err() {
-                            in_overruns.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    let dropped =
+                        producer.push(data.chunks_exact(in_channels_usize).map(|f| f[in_channel]));
+                    in_overruns.fetch_add(dropped as u64, Ordering::Relaxed);
                 },
                 error_handler(&shared),
                 None,
@@ -363,7 +366,7 @@ pub fn measure(
     })?;
     // Both run: the emitter first, then the capture side (no capture piles up unread).
     hand_over(output_handover, emitter);
-    hand_over(input_handover, link.producer);
+    hand_over(input_handover, link.capture);
 
     running(&out_id, &in_id);
     let settled = Instant::now() + settings.settle;
@@ -450,8 +453,8 @@ mod tests {
     fn round_trips(reorder_at: usize, timing_from: usize, cycles: usize) -> Vec<i64> {
         const BLOCK: usize = 64;
         let offset = 2 * BLOCK;
-        let link = InputLink::new(offset, 64 * BLOCK);
-        let mut capture = link.producer;
+        let link = InputLink::new(offset, 64 * BLOCK, 48_000.0, BLOCK);
+        let mut capture = link.capture;
         let (echo_tx, mut echo_rx) = HeapRb::<Echo>::new(4096).split();
         let (time_tx, _times) = HeapRb::<(u64, u32)>::new(1 << 16).split();
         let shared = Arc::new(Shared::default());
@@ -480,9 +483,7 @@ mod tests {
             }
             emitter.render(&mut data);
             wire.extend(data);
-            for sample in wire.drain(..BLOCK) {
-                capture.try_push(sample).unwrap();
-            }
+            assert_eq!(capture.push(wire.drain(..BLOCK)), 0);
             while let Some(echo) = echo_rx.try_pop() {
                 match echo {
                     Echo::Returned { sent, seen } => {

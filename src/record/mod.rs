@@ -951,6 +951,11 @@ pub struct RealtimeFigures {
     pub device_error: Option<String>,
     /// Samples the engine needed from the sound-card input before they arrived (read as 0).
     pub input_underruns: u64,
+    /// Times the input link's delay moved (an xrun, drifting clocks) and was put back: each
+    /// one moved the loop's latency until it was.
+    pub input_realignments: u64,
+    /// Samples skipped or held by those realignments.
+    pub input_realigned_samples: u64,
 }
 
 /// Write `summary` as pretty JSON to `dir/summary.json`.
