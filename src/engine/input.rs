@@ -46,6 +46,7 @@ impl InputLink {
                 block,
                 window: Box::new([0.0; ALIGN_WINDOW_BLOCKS]),
                 in_window: 0,
+                windows: 0,
                 reference: None,
                 hold: 0,
                 last: 0.0,
@@ -116,7 +117,7 @@ pub enum Realignment {
 /// backlog builds up before the first read).
 ///
 /// Invariant (with [`InputReader::align`] called at every block start): the delay from capture
-/// to read stays within half a block of where the first window after priming put it. An xrun
+/// to read stays within half a block of where it was in the second window after priming. An xrun
 /// on either side, or two clocks that drift, would otherwise move it by whole periods for the
 /// rest of the run, and with it the phase of every pulse.
 pub struct InputReader {
@@ -132,7 +133,10 @@ pub struct InputReader {
     /// reader sits in the engine's source beside much smaller alternatives).
     window: Box<[f64; ALIGN_WINDOW_BLOCKS]>,
     in_window: usize,
-    /// The median delay of the first full window after priming: the delay the run is held to.
+    /// Windows completed since priming.
+    windows: u64,
+    /// The median delay of the second window after priming (the first may still hold the
+    /// streams' start-up): the delay the run is held to.
     reference: Option<f64>,
     /// Reads still to answer with `last` instead of the ring.
     hold: usize,
@@ -172,7 +176,7 @@ impl InputReader {
     /// (with the reads still held) plus the time since the capture callback last ran. The fill
     /// alone swings by a period with the order in which the two callbacks happen to run, which
     /// does not move the delay; adding the time takes that swing out. Over each window of
-    /// [`ALIGN_WINDOW_BLOCKS`] blocks the median is compared with the first window's: a lost or
+    /// [`ALIGN_WINDOW_BLOCKS`] blocks the median is compared with the reference window's: a lost or
     /// repeated period, or clocks that drift apart, move it, and once it is half a block or
     /// more away the difference is skipped or held.
     pub fn align(&mut self) -> Realignment {
@@ -193,8 +197,12 @@ impl InputReader {
             return Realignment::None;
         }
         self.in_window = 0;
+        self.windows += 1;
         self.window.sort_unstable_by(f64::total_cmp);
         let median = self.window[ALIGN_WINDOW_BLOCKS / 2];
+        if self.windows == 1 {
+            return Realignment::None;
+        }
         let Some(reference) = self.reference else {
             self.reference = Some(median);
             return Realignment::None;
