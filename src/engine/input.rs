@@ -103,11 +103,11 @@ const ALIGN_WINDOW_BLOCKS: usize = 32;
 pub enum Realignment {
     /// The link's delay is where it started.
     None,
-    /// The capture had run ahead (an output xrun, or a faster input clock): this many of the
-    /// oldest samples were skipped.
+    /// The capture had run ahead (an output xrun, or a faster input clock): this many (at
+    /// least one) of the oldest samples were skipped.
     Skipped(usize),
     /// The capture had fallen behind (lost input periods, or a slower input clock): the last
-    /// sample is read again this many times before the ring is read on.
+    /// sample is read again this many times (at least one) before the ring is read on.
     Held(usize),
 }
 
@@ -216,7 +216,11 @@ impl InputReader {
             // Held reads not yet given count as delay: give up those first.
             let from_hold = samples.min(self.hold);
             self.hold -= from_hold;
-            Realignment::Skipped(from_hold + self.consumer.skip(samples - from_hold))
+            match from_hold + self.consumer.skip(samples - from_hold) {
+                // A capture that stopped (a vanished device) leaves nothing to skip.
+                0 => Realignment::None,
+                skipped => Realignment::Skipped(skipped),
+            }
         } else {
             self.hold += samples;
             Realignment::Held(samples)

@@ -202,8 +202,7 @@ impl Processor {
         let first_sample = self.sample;
         self.apply_commands();
         if let Source::Capture(input) = &mut self.source {
-            // A capture that stopped (a vanished device) leaves nothing to skip: not counted.
-            if let Realignment::Skipped(k @ 1..) | Realignment::Held(k @ 1..) = input.align() {
+            if let Realignment::Skipped(k) | Realignment::Held(k) = input.align() {
                 self.counters
                     .input_realignments
                     .fetch_add(1, Ordering::Relaxed);
