@@ -738,7 +738,7 @@ mod tests {
     fn interleaved_row_sums_equal_the_plain_row_loop_bit_for_bit() {
         // Node counts that do and do not fill the last group of rows, and edges to under a
         // quarter of all pairs (more would make a dense plan).
-        for n in [13, 14, 41, 403] {
+        for n in [13, 14, 41, 400, 403] {
             let per_node = (n / 5).clamp(2, 9);
             let Coupling::Sparse(weighted) = random_coupling(n, per_node, 0..=0, 1e-3) else {
                 unreachable!()
