@@ -195,6 +195,7 @@ impl SlField {
     /// What a fused or staged pass reads, given where [`SlField::prepare_input`] put the input.
     fn fused_inputs<'a>(
         &'a self,
+        forcing: &'a [Complex64],
         prepared: Option<bool>,
         dt: f64,
         dw: &'a [f64],
@@ -206,7 +207,7 @@ impl SlField {
         };
         FusedInputs {
             coef: &self.coef,
-            forcing: &self.forcing,
+            forcing,
             input,
             row_sum: if input.is_empty() {
                 &[]
@@ -742,7 +743,11 @@ impl Plant for StuartLandau {
     }
 
     fn step(&mut self, forcing: &[Complex64]) {
-        self.field.forcing.copy_from_slice(forcing);
+        assert_eq!(
+            forcing.len(),
+            self.field.nodes,
+            "one forcing value per node"
+        );
         // Without delayed edges the delayed input is zero, as `delayed` was built.
         if self.field.gain != 0.0 && self.field.link.max_delay_steps() > 0 {
             let delayed = &mut self.field.delayed;
@@ -761,7 +766,9 @@ impl Plant for StuartLandau {
                 let dw = self
                     .integrator
                     .noise_increments(&self.field, &mut self.noise);
-                let inputs = self.field.fused_inputs(prepared, dt, dw.unwrap_or(&[]));
+                let inputs = self
+                    .field
+                    .fused_inputs(forcing, prepared, dt, dw.unwrap_or(&[]));
                 fused_step(&inputs, heun, &mut self.state);
             }
             StepPath::Staged => {
@@ -776,7 +783,9 @@ impl Plant for StuartLandau {
                 for (k, &kind) in stages.iter().enumerate() {
                     let at = if k == 0 { &self.state } else { &self.stage };
                     let prepared = self.field.prepare_input(at);
-                    let inputs = self.field.fused_inputs(prepared, dt, dw.unwrap_or(&[]));
+                    let inputs = self
+                        .field
+                        .fused_inputs(forcing, prepared, dt, dw.unwrap_or(&[]));
                     stage_pass(
                         kind,
                         &inputs,
@@ -787,6 +796,8 @@ impl Plant for StuartLandau {
                 }
             }
             StepPath::Generic => {
+                // The generic drift reads the forcing from the field.
+                self.field.forcing.copy_from_slice(forcing);
                 self.integrator
                     .step(&mut self.field, &mut self.state, &mut self.noise);
             }
