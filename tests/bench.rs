@@ -254,3 +254,24 @@ fn capacity_runs_keep_one_history_value_per_node_and_step_real_for_neural_masses
         );
     }
 }
+
+#[test]
+fn reading_the_whole_network_at_once_gives_every_nodes_observable() {
+    for problem in bench::problems().into_iter().filter(|p| p.nodes <= 1000) {
+        let mut plant = problem.plant(1).unwrap();
+        let forcing = vec![Complex64::new(0.3, -0.1); problem.nodes];
+        for _ in 0..20 {
+            plant.step(&forcing);
+        }
+        let mut all = vec![f64::NAN; problem.nodes];
+        plant.observe_all(&mut all);
+        for (i, v) in all.iter().enumerate() {
+            assert_eq!(
+                v.to_bits(),
+                plant.observable(i).to_bits(),
+                "{}: node {i}",
+                problem.name
+            );
+        }
+    }
+}

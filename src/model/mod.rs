@@ -54,6 +54,14 @@ pub trait Plant: Send {
     fn step(&mut self, forcing: &[Complex64]);
     /// What an electrode on `node` records (e.g. `Re z`).
     fn observable(&self, node: usize) -> f64;
+    /// Every node's observable at once, `out[i] = observable(i)`, for a caller that reads the
+    /// whole network each step: one call instead of one per node. `out.len() == nodes()`.
+    /// Never allocates.
+    fn observe_all(&self, out: &mut [f64]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.observable(i);
+        }
+    }
     /// The model's own phase of `node`, rad in (−π, π], where the model defines one.
     fn phase(&self, node: usize) -> Option<f64>;
     /// The network's mean observable.
