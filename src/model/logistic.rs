@@ -9,6 +9,9 @@
 //! SSE2 and measured slower than libm. Here the exponential is written in plain branch-free
 //! arithmetic (Cody–Waite reduction, a degree-13 Taylor polynomial, the power of two built in the
 //! exponent bits), and the loop is compiled once more for AVX2 + FMA and chosen at run time.
+//! The polynomial is evaluated with `mul_add`: on FMA hardware that halves the serial chain
+//! (Wilson–Cowan's dense step 20 → 18 ns per node-step on a Zen 3 core), and its single
+//! rounding gives the same bits everywhere (without FMA hardware, libm's exact `fma` is slower).
 
 /// `z[k] ← 1 / (1 + e^{z[k]})` for every `k`.
 ///
@@ -37,7 +40,7 @@ fn exp_bounded(x: f64) -> f64 {
     let k = t - SHIFTER;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     // e^r on |r| ≤ ln2/2: Taylor to r^13 (truncation < 2e-17 relative).
-    let mut p = 1.0 / 6_227_020_800.0;
+    let mut p: f64 = 1.0 / 6_227_020_800.0;
     for c in [
         1.0 / 479_001_600.0,
         1.0 / 39_916_800.0,
@@ -53,7 +56,7 @@ fn exp_bounded(x: f64) -> f64 {
         1.0,
         1.0,
     ] {
-        p = p * r + c;
+        p = p.mul_add(r, c);
     }
     // 2^k from k's integer bits in `t`: (k + 1023) << 52.
     let two_k = f64::from_bits(
