@@ -94,6 +94,8 @@ pub struct Integrator {
     k4: Vec<f64>,
     tmp: Vec<f64>,
     dw: Vec<f64>,
+    /// The step's standard normal draws, one per component with noise (at most `dim`).
+    draws: Vec<f64>,
 }
 
 impl Integrator {
@@ -109,6 +111,7 @@ impl Integrator {
             k4: buf(),
             tmp: buf(),
             dw: buf(),
+            draws: buf(),
         }
     }
 
@@ -196,6 +199,10 @@ impl Integrator {
     }
 
     /// Fill `dw` with `σ_k √dt N(0,1)`; returns whether there is any noise.
+    ///
+    /// Only components with `σ_k ≠ 0` draw a number, in component order: the neural masses
+    /// drive one or two of their variables (Jansen–Rit one of six), and drawing for the others
+    /// only to multiply by zero was a fifth of a noisy Jansen–Rit network's step.
     fn draw_noise<D: Dynamics + ?Sized>(&mut self, system: &D, noise: &mut GaussianNoise) -> bool {
         let Some(sd) = system.noise_sd() else {
             return false;
@@ -203,10 +210,16 @@ impl Integrator {
         let sqrt_dt = self.dt.sqrt();
         // Components past `sd` (none in the shipped plants) keep a zero increment.
         let n = sd.len().min(self.dw.len());
-        let dw = &mut self.dw[..n];
-        noise.fill(dw);
-        for (w, s) in dw.iter_mut().zip(sd) {
-            *w *= s * sqrt_dt;
+        let noisy = sd[..n].iter().filter(|&&s| s != 0.0).count();
+        let draws = &mut self.draws[..noisy];
+        noise.fill(draws);
+        let mut next = draws.iter();
+        for (w, &s) in self.dw[..n].iter_mut().zip(sd) {
+            *w = if s != 0.0 {
+                next.next().map_or(0.0, |z| z * (s * sqrt_dt))
+            } else {
+                0.0
+            };
         }
         true
     }
@@ -289,6 +302,40 @@ mod tests {
                 "{scheme:?}: measured orders {p1:.3}, {p2:.3}, expected {order}"
             );
         }
+    }
+
+    /// No drift, noise on components 1 and 3 only.
+    struct Still {
+        sd: Vec<f64>,
+    }
+
+    impl Dynamics for Still {
+        fn dim(&self) -> usize {
+            4
+        }
+        fn drift(&mut self, _: &[f64], out: &mut [f64]) {
+            out.fill(0.0);
+        }
+        fn noise_sd(&self) -> Option<&[f64]> {
+            Some(&self.sd)
+        }
+    }
+
+    #[test]
+    fn only_components_with_noise_draw_numbers() {
+        let dt: f64 = 0.01;
+        let mut still = Still {
+            sd: vec![0.0, 0.5, 0.0, 2.0],
+        };
+        let mut integ = Integrator::new(Scheme::EulerMaruyama, 4, dt);
+        let mut x = [0.0; 4];
+        let mut noise = GaussianNoise::new(7);
+        integ.step(&mut still, &mut x, &mut noise);
+        // The first two numbers of the same seed feed the two noisy components, in order.
+        let mut z = [0.0; 2];
+        GaussianNoise::new(7).fill(&mut z);
+        let want = [0.0, z[0] * (0.5 * dt.sqrt()), 0.0, z[1] * (2.0 * dt.sqrt())];
+        assert_eq!(x.map(f64::to_bits), want.map(f64::to_bits));
     }
 
     #[test]
