@@ -97,24 +97,35 @@ impl DenseMatrix {
     }
 
     /// `y[i] = Σ_j w[i, j] x[j]`. `x.len() == y.len() == n`. Never allocates.
+    #[inline]
+    pub fn apply(&mut self, x: &[f64], y: &mut [f64]) {
+        assert_eq!(x.len(), self.n);
+        self.apply_strided::<1>(x, y);
+    }
+
+    /// `y[i] = Σ_j w[i, j] x[S·j]`: the product with every `S`-th value of `x`, e.g. the `x`
+    /// parts of interleaved `(x, y)` pairs with `S = 2`, read in place instead of gathered
+    /// into a vector first (the kernels broadcast one source at a time, so the stride costs
+    /// nothing). `y.len() == n`, `x.len() > S·(n − 1)`. Same bits as [`DenseMatrix::apply`] on
+    /// the gathered values. Never allocates.
     ///
     /// Successive products run the panel groups in alternate directions: a matrix larger than
     /// L1 (the standard problem's is 83 kB) then starts each product on the group the previous
     /// one ended with, still in L1, instead of on the one LRU evicted first. Rows are
     /// independent, so the result does not depend on the direction.
     #[inline]
-    pub fn apply(&mut self, x: &[f64], y: &mut [f64]) {
-        assert!(x.len() == self.n && y.len() == self.n);
+    pub fn apply_strided<const S: usize>(&mut self, x: &[f64], y: &mut [f64]) {
+        assert!(y.len() == self.n && (self.n == 0 || x.len() > S * (self.n - 1)));
         let backward = self.backward;
         self.backward = !backward;
         match self.kernel {
             // SAFETY (both): the kernel was chosen from the features this CPU reported at
             // construction, and the lengths were checked above.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { matvec_avx512(&self.w, x, y, backward) },
+            Kernel::Avx512 => unsafe { matvec_avx512::<S>(&self.w, x, y, backward) },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => unsafe { matvec_avx2_fma(&self.w, x, y, backward) },
-            Kernel::Portable => matvec_portable(&self.w, x, y),
+            Kernel::Avx2Fma => unsafe { matvec_avx2_fma::<S>(&self.w, x, y, backward) },
+            Kernel::Portable => matvec_portable::<S>(&self.w, x, y),
         }
     }
 
@@ -136,14 +147,14 @@ fn store_panel(sums: &[f64; PANEL], y: &mut [f64], panel: usize) {
 }
 
 /// Portable: each panel's eight chains side by side (LLVM keeps them in vector registers).
-fn matvec_portable(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
-    let n = x.len();
+fn matvec_portable<const S: usize>(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
+    let n = y.len();
     if n == 0 {
         return;
     }
     for (p, panel) in w.chunks_exact(n).enumerate() {
         let mut acc = [0.0; PANEL];
-        for (line, &xj) in panel.iter().zip(x) {
+        for (line, &xj) in panel.iter().zip(x.iter().step_by(S)) {
             for (a, w) in acc.iter_mut().zip(&line.0) {
                 *a = w.mul_add(xj, *a);
             }
@@ -207,24 +218,25 @@ const GROUP_512: usize = 8;
 /// [`matvec_portable`].
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `w.len() == ⌈n / 8⌉ · n` for `n = x.len() == y.len()`.
+/// The CPU must support AVX-512F; `w.len() == ⌈n / 8⌉ · n` and `x.len() > S · (n − 1)` for
+/// `n = y.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn matvec_avx512(w: &[CacheLine], x: &[f64], y: &mut [f64], backward: bool) {
-    let n = x.len();
+unsafe fn matvec_avx512<const S: usize>(w: &[CacheLine], x: &[f64], y: &mut [f64], backward: bool) {
+    let n = y.len();
     debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
     let panels = n.div_ceil(PANEL);
     for (first, count) in groups(panels, n, GROUP_512, backward) {
         let group = &w[first * n..(first + count) * n];
         match count {
-            1 => panel_group_avx512::<1>(group, x, y, first),
-            2 => panel_group_avx512::<2>(group, x, y, first),
-            3 => panel_group_avx512::<3>(group, x, y, first),
-            4 => panel_group_avx512::<4>(group, x, y, first),
-            5 => panel_group_avx512::<5>(group, x, y, first),
-            6 => panel_group_avx512::<6>(group, x, y, first),
-            7 => panel_group_avx512::<7>(group, x, y, first),
-            _ => panel_group_avx512::<8>(group, x, y, first),
+            1 => panel_group_avx512::<1, S>(group, x, y, first),
+            2 => panel_group_avx512::<2, S>(group, x, y, first),
+            3 => panel_group_avx512::<3, S>(group, x, y, first),
+            4 => panel_group_avx512::<4, S>(group, x, y, first),
+            5 => panel_group_avx512::<5, S>(group, x, y, first),
+            6 => panel_group_avx512::<6, S>(group, x, y, first),
+            7 => panel_group_avx512::<7, S>(group, x, y, first),
+            _ => panel_group_avx512::<8, S>(group, x, y, first),
         }
     }
 }
@@ -232,24 +244,25 @@ unsafe fn matvec_avx512(w: &[CacheLine], x: &[f64], y: &mut [f64], backward: boo
 /// `G` consecutive panels starting at panel `first` (`w` holds exactly their `G · n` lines).
 ///
 /// # Safety
-/// The CPU must support AVX-512F; `w.len() == G · n` for `n = x.len()`.
+/// The CPU must support AVX-512F; `w.len() == G · n` and `x.len() > S · (n − 1)` for
+/// `n = y.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn panel_group_avx512<const G: usize>(
+unsafe fn panel_group_avx512<const G: usize, const S: usize>(
     w: &[CacheLine],
     x: &[f64],
     y: &mut [f64],
     first: usize,
 ) {
     use std::arch::x86_64::*;
-    let n = x.len();
+    let n = y.len();
     debug_assert_eq!(w.len(), G * n);
     let wp = w.as_ptr().cast::<f64>();
     let base: [*const f64; G] = std::array::from_fn(|g| wp.add(g * n * PANEL));
     let mut acc = [_mm512_setzero_pd(); G];
     for j in 0..n {
-        let xj = _mm512_set1_pd(*x.get_unchecked(j));
+        let xj = _mm512_set1_pd(*x.get_unchecked(j * S));
         for (a, b) in acc.iter_mut().zip(base) {
             *a = _mm512_fmadd_pd(_mm512_load_pd(b.add(j * PANEL)), xj, *a);
         }
@@ -269,20 +282,26 @@ const GROUP_256: usize = 4;
 /// [`matvec_portable`].
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA; `w.len() == ⌈n / 8⌉ · n` for `n = x.len() == y.len()`.
+/// The CPU must support AVX2 and FMA; `w.len() == ⌈n / 8⌉ · n` and `x.len() > S · (n − 1)`
+/// for `n = y.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn matvec_avx2_fma(w: &[CacheLine], x: &[f64], y: &mut [f64], backward: bool) {
-    let n = x.len();
+unsafe fn matvec_avx2_fma<const S: usize>(
+    w: &[CacheLine],
+    x: &[f64],
+    y: &mut [f64],
+    backward: bool,
+) {
+    let n = y.len();
     debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
     let panels = n.div_ceil(PANEL);
     for (first, count) in groups(panels, n, GROUP_256, backward) {
         let group = &w[first * n..(first + count) * n];
         match count {
-            1 => panel_group_avx2::<1>(group, x, y, first),
-            2 => panel_group_avx2::<2>(group, x, y, first),
-            3 => panel_group_avx2::<3>(group, x, y, first),
-            _ => panel_group_avx2::<4>(group, x, y, first),
+            1 => panel_group_avx2::<1, S>(group, x, y, first),
+            2 => panel_group_avx2::<2, S>(group, x, y, first),
+            3 => panel_group_avx2::<3, S>(group, x, y, first),
+            _ => panel_group_avx2::<4, S>(group, x, y, first),
         }
     }
 }
@@ -290,24 +309,25 @@ unsafe fn matvec_avx2_fma(w: &[CacheLine], x: &[f64], y: &mut [f64], backward: b
 /// `G` consecutive panels starting at panel `first`, as in [`panel_group_avx512`].
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA; `w.len() == G · n` for `n = x.len()`.
+/// The CPU must support AVX2 and FMA; `w.len() == G · n` and `x.len() > S · (n − 1)` for
+/// `n = y.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn panel_group_avx2<const G: usize>(
+unsafe fn panel_group_avx2<const G: usize, const S: usize>(
     w: &[CacheLine],
     x: &[f64],
     y: &mut [f64],
     first: usize,
 ) {
     use std::arch::x86_64::*;
-    let n = x.len();
+    let n = y.len();
     debug_assert_eq!(w.len(), G * n);
     let wp = w.as_ptr().cast::<f64>();
     let mut lo = [_mm256_setzero_pd(); G];
     let mut hi = [_mm256_setzero_pd(); G];
     for j in 0..n {
-        let xj = _mm256_set1_pd(*x.get_unchecked(j));
+        let xj = _mm256_set1_pd(*x.get_unchecked(j * S));
         for g in 0..G {
             let line = wp.add((g * n + j) * PANEL);
             lo[g] = _mm256_fmadd_pd(_mm256_load_pd(line), xj, lo[g]);
@@ -366,30 +386,48 @@ mod tests {
         }
     }
 
+    /// `x` as the first parts of interleaved pairs, the second parts NaN (a kernel that read
+    /// one would turn its row NaN), without the last pair's second part.
+    fn interleaved(x: &[f64]) -> Vec<f64> {
+        let mut xy: Vec<f64> = x.iter().flat_map(|&v| [v, f64::NAN]).collect();
+        xy.pop();
+        xy
+    }
+
     #[test]
     fn every_kernel_this_cpu_has_gives_the_portable_bits() {
         let mut seed = 11;
         for n in SHAPES {
             let (m, x) = random(n, &mut seed);
+            let xy = interleaved(&x);
             let mut portable = vec![0.0; n];
-            matvec_portable(&m.w, &x, &mut portable);
+            matvec_portable::<1>(&m.w, &x, &mut portable);
             let mut kernels: Vec<(&str, Vec<f64>)> = Vec::new();
+            let mut y = vec![0.0; n];
+            matvec_portable::<2>(&m.w, &xy, &mut y);
+            kernels.push(("portable, stride 2", y));
             #[cfg(target_arch = "x86_64")]
             {
                 for backward in [false, true] {
                     if std::arch::is_x86_feature_detected!("avx512f") {
-                        let mut y = vec![0.0; n];
+                        let (mut y, mut y2) = (vec![0.0; n], vec![0.0; n]);
                         // SAFETY: the CPU reported AVX-512F; the shapes come from `new`.
-                        unsafe { matvec_avx512(&m.w, &x, &mut y, backward) };
+                        unsafe { matvec_avx512::<1>(&m.w, &x, &mut y, backward) };
+                        // SAFETY: as above; `xy.len() == 2n − 1`.
+                        unsafe { matvec_avx512::<2>(&m.w, &xy, &mut y2, backward) };
                         kernels.push(("avx512", y));
+                        kernels.push(("avx512, stride 2", y2));
                     }
                     if std::arch::is_x86_feature_detected!("avx2")
                         && std::arch::is_x86_feature_detected!("fma")
                     {
-                        let mut y = vec![0.0; n];
+                        let (mut y, mut y2) = (vec![0.0; n], vec![0.0; n]);
                         // SAFETY: the CPU reported AVX2 and FMA; the shapes come from `new`.
-                        unsafe { matvec_avx2_fma(&m.w, &x, &mut y, backward) };
+                        unsafe { matvec_avx2_fma::<1>(&m.w, &x, &mut y, backward) };
+                        // SAFETY: as above; `xy.len() == 2n − 1`.
+                        unsafe { matvec_avx2_fma::<2>(&m.w, &xy, &mut y2, backward) };
                         kernels.push(("avx2", y));
+                        kernels.push(("avx2, stride 2", y2));
                     }
                 }
             }
@@ -399,6 +437,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_strided_product_reads_every_other_value_in_place() {
+        let mut seed = 5;
+        let (mut m, x) = random(100, &mut seed);
+        let (mut gathered, mut strided) = (vec![0.0; 100], vec![0.0; 100]);
+        m.apply(&x, &mut gathered);
+        m.apply_strided::<2>(&interleaved(&x), &mut strided);
+        let bits = |v: &[f64]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+        // The second product also ran the other direction.
+        assert_eq!(bits(&gathered), bits(&strided));
     }
 
     #[cfg(target_arch = "x86_64")]

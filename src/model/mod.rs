@@ -606,19 +606,15 @@ impl<T: NodeValue> CouplingPlan<T> {
         }
     }
 
-    /// The fast path of real-valued coupling on a dense plan: `Σ_j C_ij x_j` of the node values
-    /// `x` (one gather, one mat-vec, no imaginary parts), with the row sums beside it. `None`
-    /// for every other plan (use [`CouplingPlan::total_input`]).
-    pub fn dense_real_input(&mut self, x: impl Iterator<Item = f64>) -> Option<(&[f64], &[f64])> {
+    /// The fast path of real-valued coupling on a dense plan: `Σ_j C_ij x_j` with `x_j =
+    /// xy[2j]`, the first parts of interleaved pairs such as a state `[x₀, y₀, x₁, y₁, …]`
+    /// (one mat-vec reading them in place, no imaginary parts), with the row sums beside it.
+    /// `None` for every other plan (use [`CouplingPlan::total_input`]).
+    pub fn dense_real_input(&mut self, xy: &[f64]) -> Option<(&[f64], &[f64])> {
         let Self { row_sum, kind, .. } = self;
         match kind {
-            PlanKind::Dense {
-                matrix, re, out_re, ..
-            } => {
-                for (r, v) in re.iter_mut().zip(x) {
-                    *r = v;
-                }
-                matrix.apply(re, out_re);
+            PlanKind::Dense { matrix, out_re, .. } => {
+                matrix.apply_strided::<2>(xy, out_re);
                 Some((out_re, row_sum))
             }
             _ => None,

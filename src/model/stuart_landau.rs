@@ -230,10 +230,9 @@ impl SlField {
             return None;
         }
         if self.coef.real_coupling {
-            let x = state.iter().step_by(2).copied();
             let input = &mut self.input;
             let dense = with_link!(&mut self.link, link => {
-                link.plan.dense_real_input(x).map(|(u, _)| {
+                link.plan.dense_real_input(state).map(|(u, _)| {
                     for (c, u) in input.iter_mut().zip(u) {
                         *c = Complex64::new(*u, 0.0);
                     }
@@ -255,10 +254,9 @@ impl Dynamics for SlField {
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
         let coupled = self.gain != 0.0;
         if coupled && self.coef.real_coupling {
-            let x = state.iter().step_by(2).copied();
             let (coef, forcing, gain) = (&self.coef, &self.forcing, self.gain);
             let dense = with_link!(&mut self.link, link => {
-                link.plan.dense_real_input(x).map(|(input, row_sum)| {
+                link.plan.dense_real_input(state).map(|(input, row_sum)| {
                     local_terms(coef, forcing, state, out);
                     real_coupling_terms(gain, input, row_sum, state, out);
                 })
