@@ -211,6 +211,17 @@ impl Integrator {
         // Components past `sd` (none in the shipped plants) keep a zero increment.
         let n = sd.len().min(self.dw.len());
         let noisy = sd[..n].iter().filter(|&&s| s != 0.0).count();
+        if noisy == n {
+            // Every component noisy (Stuart–Landau, Kuramoto): draw in place and scale, a
+            // loop that vectorises. The scatter below, element by element, was 8 % of a
+            // 1 000-node noisy network's step.
+            let dw = &mut self.dw[..n];
+            noise.fill(dw);
+            for (w, &s) in dw.iter_mut().zip(sd) {
+                *w *= s * sqrt_dt;
+            }
+            return true;
+        }
         let draws = &mut self.draws[..noisy];
         noise.fill(draws);
         let mut next = draws.iter();
@@ -311,7 +322,7 @@ mod tests {
 
     impl Dynamics for Still {
         fn dim(&self) -> usize {
-            4
+            self.sd.len()
         }
         fn drift(&mut self, _: &[f64], out: &mut [f64]) {
             out.fill(0.0);
@@ -336,6 +347,56 @@ mod tests {
         GaussianNoise::new(7).fill(&mut z);
         let want = [0.0, z[0] * (0.5 * dt.sqrt()), 0.0, z[1] * (2.0 * dt.sqrt())];
         assert_eq!(x.map(f64::to_bits), want.map(f64::to_bits));
+    }
+
+    #[test]
+    fn when_every_component_is_noisy_each_draws_the_seeds_next_number_in_order() {
+        let dt: f64 = 0.01;
+        let sd: Vec<f64> = (1..=11).map(|k| 0.25 * k as f64).collect();
+        let mut still = Still { sd: sd.clone() };
+        let mut integ = Integrator::new(Scheme::EulerMaruyama, sd.len(), dt);
+        let mut x = vec![0.0; sd.len()];
+        let mut noise = GaussianNoise::new(7);
+        integ.step(&mut still, &mut x, &mut noise);
+        let mut z = vec![0.0; sd.len()];
+        GaussianNoise::new(7).fill(&mut z);
+        for (k, ((x, z), s)) in x.iter().zip(&z).zip(&sd).enumerate() {
+            assert_eq!(
+                x.to_bits(),
+                (z * (s * dt.sqrt())).to_bits(),
+                "component {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_change_of_sigma_moves_the_draws_to_the_newly_noisy_components() {
+        let dt: f64 = 0.01;
+        let mut still = Still {
+            sd: vec![0.0, 0.5, 0.0, 2.0],
+        };
+        let mut integ = Integrator::new(Scheme::EulerMaruyama, 4, dt);
+        let mut noise = GaussianNoise::new(9);
+        let mut same = GaussianNoise::new(9);
+        let mut z = [0.0; 2];
+        for _ in 0..3 {
+            let dw = integ.noise_increments(&still, &mut noise).unwrap().to_vec();
+            same.fill(&mut z);
+            let want = [0.0, z[0] * (0.5 * dt.sqrt()), 0.0, z[1] * (2.0 * dt.sqrt())];
+            assert_eq!(dw, want);
+        }
+        // Component 0 starts, 1 and 3 stop (their last increments must not linger), 2 stays off.
+        still.sd = vec![1.5, 0.0, 0.0, 0.0];
+        let dw = integ.noise_increments(&still, &mut noise).unwrap().to_vec();
+        same.fill(&mut z[..1]);
+        assert_eq!(dw, [z[0] * (1.5 * dt.sqrt()), 0.0, 0.0, 0.0]);
+        // Every component on: each draws the seed's next number in order.
+        still.sd = vec![1.0, 2.0, 3.0, 4.0];
+        let dw = integ.noise_increments(&still, &mut noise).unwrap().to_vec();
+        let mut all = [0.0; 4];
+        same.fill(&mut all);
+        let want: Vec<f64> = (0..4).map(|k| all[k] * (still.sd[k] * dt.sqrt())).collect();
+        assert_eq!(dw, want);
     }
 
     #[test]
