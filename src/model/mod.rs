@@ -608,16 +608,25 @@ impl<T: NodeValue> CouplingPlan<T> {
 
     /// The fast path of real-valued coupling on a dense plan: `Σ_j C_ij x_j` with `x_j =
     /// xy[2j]`, the first parts of interleaved pairs such as a state `[x₀, y₀, x₁, y₁, …]`
-    /// (one mat-vec reading them in place, no imaginary parts), with the row sums beside it.
-    /// `None` for every other plan (use [`CouplingPlan::total_input`]).
-    pub fn dense_real_input(&mut self, xy: &[f64]) -> Option<(&[f64], &[f64])> {
-        let Self { row_sum, kind, .. } = self;
-        match kind {
+    /// (one mat-vec reading them in place, no imaginary parts), left in
+    /// [`CouplingPlan::dense_real_output`]. Returns false, computing nothing, for every other
+    /// plan (use [`CouplingPlan::total_input`]).
+    pub fn dense_real_input(&mut self, xy: &[f64]) -> bool {
+        match &mut self.kind {
             PlanKind::Dense { matrix, out_re, .. } => {
                 matrix.apply_strided::<2>(xy, out_re);
-                Some((out_re, row_sum))
+                true
             }
-            _ => None,
+            _ => false,
+        }
+    }
+
+    /// The last [`CouplingPlan::dense_real_input`], one real value per node (empty for a plan
+    /// that is not dense).
+    pub fn dense_real_output(&self) -> &[f64] {
+        match &self.kind {
+            PlanKind::Dense { out_re, .. } => out_re,
+            _ => &[],
         }
     }
 

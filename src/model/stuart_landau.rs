@@ -100,23 +100,27 @@ impl<T: NodeValue> Link<T> {
         }
     }
 
-    /// Write the step's delayed input into `self.delayed` and `out`.
-    fn delayed_input(&mut self, out: &mut [Complex64]) {
+    /// Compute the step's delayed input into `self.delayed`.
+    fn delayed_input(&mut self) {
         self.plan.delayed_input(&self.history, &mut self.delayed);
-        for (o, d) in out.iter_mut().zip(&self.delayed) {
-            *o = Complex64::new(d.re(), d.im());
-        }
     }
 
-    /// Write the total input at the stage state (`[x, y]` pairs) into `out`.
-    fn total_input(&mut self, state: &[f64], out: &mut [Complex64]) {
+    /// Compute the total input at the stage state (`[x, y]` pairs) into `self.input`.
+    fn total_input(&mut self, state: &[f64]) {
         for (u, s) in self.stage.iter_mut().zip(state.chunks_exact(2)) {
             *u = T::from_re_im(s[0], s[1]);
         }
         self.plan
             .total_input(&self.delayed, &self.stage, &mut self.input);
-        for (o, u) in out.iter_mut().zip(&self.input) {
-            *o = Complex64::new(u.re(), u.im());
+    }
+
+    /// The input `at` names, as flat parts, and the parts per node (`T::PARTS`; 1 for the
+    /// dense real output).
+    fn input_parts(&self, at: InputAt) -> (&[f64], usize) {
+        match at {
+            InputAt::Delayed => (T::flat(&self.delayed), T::PARTS),
+            InputAt::Instant => (T::flat(&self.input), T::PARTS),
+            InputAt::DenseReal => (self.plan.dense_real_output(), 1),
         }
     }
 
@@ -132,6 +136,17 @@ impl<T: NodeValue> Link<T> {
     fn bytes(&self) -> usize {
         self.history.bytes() + self.plan.bytes()
     }
+}
+
+/// Where a stage's coupling input was left by [`SlField::prepare_input`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InputAt {
+    /// The step's delayed input as it is (no instantaneous edges).
+    Delayed,
+    /// The total input at the stage state, delayed and instantaneous edges together.
+    Instant,
+    /// The dense plan's real mat-vec output (x-coupled).
+    DenseReal,
 }
 
 /// [`Link`] of `z`, or of `x` alone.
@@ -166,6 +181,12 @@ impl SlLink {
     fn max_delay_steps(&self) -> usize {
         with_link!(self, link => link.plan.max_delay_steps)
     }
+
+    /// The input `at` names, as flat parts, and the parts per node: `[re, im]` per node for
+    /// z, one `x` per node when only x is carried.
+    fn input_parts(&self, at: InputAt) -> (&[f64], usize) {
+        with_link!(self, link => link.input_parts(at))
+    }
 }
 
 /// The right-hand side, with everything a step reads: coefficients, coupling, history, forcing.
@@ -175,40 +196,24 @@ struct SlField {
     link: SlLink,
     gain: f64,
     forcing: Vec<Complex64>,
-    delayed: Vec<Complex64>,
-    input: Vec<Complex64>,
     noise: Option<Vec<f64>>,
 }
 
 impl SlField {
-    /// When the coupling input depends on the (stage) state — instantaneous edges, G ≠ 0 —
-    /// write it for `state` into `input` and return true.
-    fn fill_instant_input(&mut self, state: &[f64]) -> bool {
-        if !(self.gain != 0.0 && self.link.has_instant()) {
-            return false;
-        }
-        let input = &mut self.input;
-        with_link!(&mut self.link, link => link.total_input(state, input));
-        true
-    }
-
-    /// What a fused or staged pass reads, given where [`SlField::prepare_input`] put the input.
+    /// What a fused or staged pass reads, given where [`SlField::prepare_input`] left the input.
     fn fused_inputs<'a>(
         &'a self,
         forcing: &'a [Complex64],
-        prepared: Option<bool>,
+        prepared: Option<InputAt>,
         dt: f64,
         dw: &'a [f64],
     ) -> FusedInputs<'a> {
-        let input: &[Complex64] = match prepared {
-            None => &[],
-            Some(false) => &self.delayed,
-            Some(true) => &self.input,
-        };
+        let (input, parts) = prepared.map_or((&[][..], 2), |at| self.link.input_parts(at));
         FusedInputs {
             coef: &self.coef,
             forcing,
             input,
+            pairs: parts == 2,
             row_sum: if input.is_empty() {
                 &[]
             } else {
@@ -220,29 +225,24 @@ impl SlField {
         }
     }
 
-    /// Prepare the coupling input of a stage evaluated at `state`, as
-    /// [`Dynamics::drift`] would use it, and say where it is: `None` when uncoupled,
-    /// `Some(false)` for the delayed input as it is, `Some(true)` for the instantaneous input
-    /// written into `input` (a dense real input with zero imaginary parts, which the x-coupled
-    /// drift never reads).
-    fn prepare_input(&mut self, state: &[f64]) -> Option<bool> {
+    /// Prepare the coupling input of a stage evaluated at `state`, and say where it is:
+    /// `None` when uncoupled; the delayed input as it is when no input depends on the stage
+    /// state; else the total input at `state` (for x-coupling on a dense plan, the mat-vec's
+    /// own output, read in place).
+    fn prepare_input(&mut self, state: &[f64]) -> Option<InputAt> {
         if self.gain == 0.0 {
             return None;
         }
-        if self.coef.real_coupling {
-            let input = &mut self.input;
-            let dense = with_link!(&mut self.link, link => {
-                link.plan.dense_real_input(state).map(|(u, _)| {
-                    for (c, u) in input.iter_mut().zip(u) {
-                        *c = Complex64::new(*u, 0.0);
-                    }
-                })
-            });
-            if dense.is_some() {
-                return Some(true);
-            }
+        if !self.link.has_instant() {
+            return Some(InputAt::Delayed);
         }
-        Some(self.fill_instant_input(state))
+        if self.coef.real_coupling
+            && with_link!(&mut self.link, link => link.plan.dense_real_input(state))
+        {
+            return Some(InputAt::DenseReal);
+        }
+        with_link!(&mut self.link, link => link.total_input(state));
+        Some(InputAt::Instant)
     }
 }
 
@@ -252,27 +252,15 @@ impl Dynamics for SlField {
     }
 
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
-        let coupled = self.gain != 0.0;
-        if coupled && self.coef.real_coupling {
-            let (coef, forcing, gain) = (&self.coef, &self.forcing, self.gain);
-            let dense = with_link!(&mut self.link, link => {
-                link.plan.dense_real_input(state).map(|(input, row_sum)| {
-                    local_terms(coef, forcing, state, out);
-                    real_coupling_terms(gain, input, row_sum, state, out);
-                })
-            });
-            if dense.is_some() {
-                return;
-            }
-        }
-        // Without instantaneous edges the input is the delayed input, read as it is.
-        let instant = self.fill_instant_input(state);
+        let prepared = self.prepare_input(state);
         local_terms(&self.coef, &self.forcing, state, out);
-        if coupled {
+        if let Some(at) = prepared {
+            let (input, parts) = self.link.input_parts(at);
             coupling_terms(
                 self.gain,
                 self.coef.real_coupling,
-                if instant { &self.input } else { &self.delayed },
+                input,
+                parts,
                 self.link.row_sum(),
                 state,
                 out,
@@ -313,24 +301,15 @@ fn local_terms(c: &NodeCoefficients, forcing: &[Complex64], state: &[f64], out: 
     }
 }
 
-/// `out.re += G (input − Σ_j C_ij · x_i)` per node: [`coupling_terms`] with a real input.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn real_coupling_terms(gain: f64, input: &[f64], row_sum: &[f64], state: &[f64], out: &mut [f64]) {
-    let terms = state
-        .chunks_exact(2)
-        .zip(out.chunks_exact_mut(2))
-        .zip(input.iter().zip(row_sum));
-    for ((s, o), (u, r)) in terms {
-        o[0] += gain * (u - r * s[0]);
-    }
-}
-
-/// `out += G (input − Σ_j C_ij · z_i)` per node (only the real part with `real_only`).
+/// `out += G (input − Σ_j C_ij · z_i)` per node, `input` as flat parts, `parts` per node
+/// (`[re, im]`, or only the real value); with `real_only` only the real part enters, into
+/// `dx/dt` alone.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn coupling_terms(
     gain: f64,
     real_only: bool,
-    input: &[Complex64],
+    input: &[f64],
+    parts: usize,
     row_sum: &[f64],
     state: &[f64],
     out: &mut [f64],
@@ -338,11 +317,11 @@ fn coupling_terms(
     let terms = state
         .chunks_exact(2)
         .zip(out.chunks_exact_mut(2))
-        .zip(input.iter().zip(row_sum));
+        .zip(input.chunks_exact(parts).zip(row_sum));
     for ((s, o), (u, r)) in terms {
-        o[0] += gain * (u.re - r * s[0]);
+        o[0] += gain * (u[0] - r * s[0]);
         if !real_only {
-            o[1] += gain * (u.im - r * s[1]);
+            o[1] += gain * (u[1] - r * s[1]);
         }
     }
 }
@@ -352,9 +331,13 @@ struct FusedInputs<'a> {
     coef: &'a NodeCoefficients,
     /// The step's forcing per node.
     forcing: &'a [Complex64],
-    /// The step's coupling input per node (empty when uncoupled): the delayed input, or for a
-    /// one-stage step with instantaneous edges the input at the step's starting state.
-    input: &'a [Complex64],
+    /// The step's coupling input (empty when uncoupled): the delayed input, or for a one-stage
+    /// step with instantaneous edges the input at the step's starting state; as flat parts,
+    /// `[re, im]` per node, or one real value per node when only x is coupled.
+    input: &'a [f64],
+    /// Whether `input` holds two parts per node (a z-coupled input, or x-coupled input still
+    /// carried as z) rather than one.
+    pairs: bool,
     /// `Σ_j C_ij` per node (empty when uncoupled).
     row_sum: &'a [f64],
     /// G, 1/s.
@@ -368,16 +351,18 @@ struct FusedInputs<'a> {
 impl FusedInputs<'_> {
     /// Each of the first `n` nodes' coefficients and inputs over the step, with its two noise
     /// increments. Inputs a pass does not read (`COUPLED` or `NOISY` false) are stood in for by
-    /// arrays of the right length, so that one zip serves every variant (and vectorises).
+    /// arrays of the right length, so that one zip serves every variant (and vectorises). The
+    /// input has two parts per node with `PAIRS`, else one.
     #[inline(always)]
-    fn nodes<const NOISY: bool, const COUPLED: bool>(
+    fn nodes<const NOISY: bool, const COUPLED: bool, const REAL: bool, const PAIRS: bool>(
         &self,
         n: usize,
     ) -> impl Iterator<Item = (FusedNode, &[f64])> {
         let c = self.coef;
         let forcing = super::as_f64(&self.forcing[..n]);
+        let parts = if COUPLED && !PAIRS { 1 } else { 2 };
         let input = if COUPLED {
-            super::as_f64(&self.input[..n])
+            &self.input[..parts * n]
         } else {
             forcing
         };
@@ -390,7 +375,7 @@ impl FusedInputs<'_> {
         let gain = self.gain;
         forcing
             .chunks_exact(2)
-            .zip(input.chunks_exact(2))
+            .zip(input.chunks_exact(parts))
             .zip(dw.chunks_exact(2))
             .zip(c.lambda[..n].iter().zip(&c.omega[..n]))
             .zip(c.mu[..n].iter().zip(&c.beta[..n]))
@@ -402,7 +387,9 @@ impl FusedInputs<'_> {
                     m,
                     b,
                     f: [f[0], f[1]],
-                    u: [u[0], u[1]],
+                    // Not REAL means pairs: `parts - 1` is then 1, and names no slot past a
+                    // one-part chunk in the variants that never read it.
+                    u: [u[0], if REAL { 0.0 } else { u[parts - 1] }],
                     r,
                     gain,
                 };
@@ -429,10 +416,11 @@ fn fused_step(p: &FusedInputs, heun: bool, state: &mut [f64]) {
 }
 
 fn fused_coupling<const HEUN: bool, const NOISY: bool>(p: &FusedInputs, state: &mut [f64]) {
-    match (!p.input.is_empty(), p.coef.real_coupling) {
-        (false, _) => fused::<HEUN, NOISY, false, false>(p, state),
-        (true, false) => fused::<HEUN, NOISY, true, false>(p, state),
-        (true, true) => fused::<HEUN, NOISY, true, true>(p, state),
+    match (!p.input.is_empty(), p.coef.real_coupling, p.pairs) {
+        (false, _, _) => fused::<HEUN, NOISY, false, false, true>(p, state),
+        (true, false, _) => fused::<HEUN, NOISY, true, false, true>(p, state),
+        (true, true, false) => fused::<HEUN, NOISY, true, true, false>(p, state),
+        (true, true, true) => fused::<HEUN, NOISY, true, true, true>(p, state),
     }
 }
 
@@ -473,14 +461,23 @@ impl FusedNode {
 /// 350 SL nodes, 312 → 250 WC nodes with the sigmoid's loop too; 2026-11-23), so the per-node
 /// loops stay on AVX2.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn fused<const HEUN: bool, const NOISY: bool, const COUPLED: bool, const REAL: bool>(
+fn fused<
+    const HEUN: bool,
+    const NOISY: bool,
+    const COUPLED: bool,
+    const REAL: bool,
+    const PAIRS: bool,
+>(
     p: &FusedInputs,
     state: &mut [f64],
 ) {
     let n = state.len() / 2;
     let dt = p.dt;
     let half = 0.5 * dt;
-    for (s, (node, w)) in state.chunks_exact_mut(2).zip(p.nodes::<NOISY, COUPLED>(n)) {
+    for (s, (node, w)) in state
+        .chunks_exact_mut(2)
+        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS>(n))
+    {
         let (x, y) = (s[0], s[1]);
         let (ax, ay) = node.drift::<COUPLED, REAL>(x, y);
         let (x1, y1) = if HEUN {
@@ -548,17 +545,24 @@ fn stage_coupling<const KIND: u8, const NOISY: bool>(
     stage: &mut [f64],
     slope: &mut [f64],
 ) {
-    match (!p.input.is_empty(), p.coef.real_coupling) {
-        (false, _) => staged::<KIND, NOISY, false, false>(p, state, stage, slope),
-        (true, false) => staged::<KIND, NOISY, true, false>(p, state, stage, slope),
-        (true, true) => staged::<KIND, NOISY, true, true>(p, state, stage, slope),
+    match (!p.input.is_empty(), p.coef.real_coupling, p.pairs) {
+        (false, _, _) => staged::<KIND, NOISY, false, false, true>(p, state, stage, slope),
+        (true, false, _) => staged::<KIND, NOISY, true, false, true>(p, state, stage, slope),
+        (true, true, false) => staged::<KIND, NOISY, true, true, false>(p, state, stage, slope),
+        (true, true, true) => staged::<KIND, NOISY, true, true, true>(p, state, stage, slope),
     }
 }
 
 /// [`stage_pass`] with the stage, the noise and the coupling fixed at compile time; compiled
 /// for AVX2 as well (not AVX-512: see [`fused`]).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bool>(
+fn staged<
+    const KIND: u8,
+    const NOISY: bool,
+    const COUPLED: bool,
+    const REAL: bool,
+    const PAIRS: bool,
+>(
     p: &FusedInputs,
     state: &mut [f64],
     stage: &mut [f64],
@@ -571,7 +575,7 @@ fn staged<const KIND: u8, const NOISY: bool, const COUPLED: bool, const REAL: bo
         .chunks_exact_mut(2)
         .zip(stage[..2 * n].chunks_exact_mut(2))
         .zip(slope[..2 * n].chunks_exact_mut(2))
-        .zip(p.nodes::<NOISY, COUPLED>(n));
+        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS>(n));
     for (((s, t), k), (node, w)) in nodes {
         let at_state = KIND == HEUN_PREDICT || KIND == RK4_FIRST;
         let (ex, ey) = if at_state { (s[0], s[1]) } else { (t[0], t[1]) };
@@ -692,8 +696,6 @@ impl StuartLandau {
             link,
             gain: common.gain,
             forcing: vec![Complex64::default(); n],
-            delayed: vec![Complex64::default(); n],
-            input: vec![Complex64::default(); n],
             noise,
         };
         // One-stage schemes read the input once, at the step's start, so instantaneous edges
@@ -748,8 +750,7 @@ impl Plant for StuartLandau {
         );
         // Without delayed edges the delayed input is zero, as `delayed` was built.
         if self.field.gain != 0.0 && self.field.link.max_delay_steps() > 0 {
-            let delayed = &mut self.field.delayed;
-            with_link!(&mut self.field.link, link => link.delayed_input(delayed));
+            with_link!(&mut self.field.link, link => link.delayed_input());
         }
         let heun = matches!(
             self.integrator.scheme(),
