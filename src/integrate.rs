@@ -315,7 +315,7 @@ mod tests {
         }
     }
 
-    /// No drift, noise on components 1 and 3 only.
+    /// No drift; the noise intensity `sd` per component (zeros for components without noise).
     struct Still {
         sd: Vec<f64>,
     }
