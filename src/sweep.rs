@@ -230,7 +230,7 @@ fn pin_plan(dir: &Path, plan: &Plan) -> Result<(), String> {
         return Ok(());
     }
     let text = serde_json::to_string_pretty(plan).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+    crate::record::write_whole(&path, text.as_bytes())
 }
 
 /// Run the plan's runs (those of `shard`) that are not done yet, `jobs` at a time, into

@@ -958,18 +958,47 @@ pub struct RealtimeFigures {
     pub input_realigned_samples: u64,
 }
 
-/// Write `summary` as pretty JSON to `dir/summary.json`.
+/// Write `summary` as pretty JSON to `dir/summary.json`, whole or not at all.
 pub fn write_summary(dir: &Path, summary: &Summary) -> Result<PathBuf, String> {
     let path = dir.join("summary.json");
     let text = serde_json::to_string_pretty(summary).map_err(|e| format!("summary.json: {e}"))?;
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+    write_whole(&path, (text + "\n").as_bytes())?;
     Ok(path)
+}
+
+/// Write `contents` to `path` so that a reader (or a restart after a kill) finds either the old
+/// file or the whole new one, never a part: written beside it, then renamed over it. A
+/// completed run's `summary.json` is what a resumed sweep trusts as done; written in place, a
+/// kill between creating and filling it left an empty file and the run was done again.
+pub fn write_whole(path: &Path, contents: &[u8]) -> Result<(), String> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, contents)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| format!("cannot write '{}': {e}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_write_replaces_the_file_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        std::fs::write(&path, "old").unwrap();
+        write_whole(&path, b"new contents").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new contents");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["summary.json"]);
+        let missing = dir.path().join("no/such/folder/summary.json");
+        let err = write_whole(&missing, b"x").unwrap_err();
+        assert!(err.contains("no/such/folder/summary.json"), "{err}");
+    }
 
     #[test]
     fn block_time_histogram_counts_every_block_and_covers_the_largest() {
