@@ -82,6 +82,8 @@ struct Link<T: NodeValue> {
     initial: Vec<T>,
     /// The delayed input, the stage's coupled values and their total input, per node.
     delayed: Vec<T>,
+    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
+    delayed_in_row: bool,
     stage: Vec<T>,
     input: Vec<T>,
 }
@@ -95,14 +97,18 @@ impl<T: NodeValue> Link<T> {
             initial,
             plan,
             delayed: vec![T::default(); n],
+            delayed_in_row: false,
             stage: vec![T::default(); n],
             input: vec![T::default(); n],
         }
     }
 
-    /// Compute the step's delayed input into `self.delayed`.
+    /// Compute the step's delayed input: into `self.delayed`, or with only far edges left in
+    /// the plan's block row (read in place by [`Link::input_parts`]).
     fn delayed_input(&mut self) {
-        self.plan.delayed_input(&self.history, &mut self.delayed);
+        self.delayed_in_row = self
+            .plan
+            .delayed_input_unless_row(&self.history, &mut self.delayed);
     }
 
     /// Compute the total input at the stage state (`[x, y]` pairs) into `self.input`.
@@ -118,6 +124,7 @@ impl<T: NodeValue> Link<T> {
     /// dense real output).
     fn input_parts(&self, at: InputAt) -> (&[f64], usize) {
         match at {
+            InputAt::Delayed if self.delayed_in_row => (T::flat(self.plan.delayed_row()), T::PARTS),
             InputAt::Delayed => (T::flat(&self.delayed), T::PARTS),
             InputAt::Instant => (T::flat(&self.input), T::PARTS),
             InputAt::DenseReal => (self.plan.dense_real_output(), 1),
@@ -861,6 +868,21 @@ mod tests {
         Coupling::Sparse(csr)
     }
 
+    /// The ring of [`delayed_ring`] with delays of 40–79 steps: only far edges, whose input
+    /// the plan leaves in its block row for the passes to read there.
+    fn far_ring(n: usize, dt: f64) -> Coupling {
+        let mut csr = Csr::empty(n);
+        for i in 0..n {
+            let mut sources = [(i + n - 1) % n, (i + 1) % n];
+            sources.sort_unstable();
+            for (k, j) in sources.into_iter().enumerate() {
+                csr.push_edge(j as u32, 0.5, ((i * 7 + k * 13) % 40 + 40) as f64 * dt);
+            }
+            csr.end_row();
+        }
+        Coupling::Sparse(csr)
+    }
+
     fn params(coupled_variable: CoupledVariable) -> StuartLandauParams {
         StuartLandauParams {
             lambda: ParamSpec::Value(2.0),
@@ -904,6 +926,8 @@ mod tests {
                 (delayed_ring(12, dt), CoupledVariable::Z, 8.0),
                 (delayed_ring(12, dt), CoupledVariable::X, 5.0),
                 (delayed_ring(12, dt), CoupledVariable::Z, 0.0),
+                (far_ring(12, dt), CoupledVariable::Z, 8.0),
+                (far_ring(12, dt), CoupledVariable::X, 5.0),
             ];
             for coupling in &instant {
                 cases.push((coupling.clone(), CoupledVariable::Z, 6.0));
@@ -932,6 +956,12 @@ mod tests {
                     fused.step(&forcing);
                     generic.step(&forcing);
                 }
+                let in_row =
+                    |p: &StuartLandau| with_link!(&p.field.link, link => link.delayed_in_row);
+                let far_only = matches!(&coupling, Coupling::Sparse(c)
+                    if c.delay_s.iter().all(|&d| d >= 40.0 * dt * 0.999));
+                assert_eq!(in_row(&fused), far_only && gain != 0.0, "{scheme:?}");
+                assert_eq!(in_row(&generic), in_row(&fused));
                 let bits =
                     |p: &StuartLandau| p.state.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(
@@ -944,6 +974,63 @@ mod tests {
         }
     }
 
+    /// What the passes read as the delayed input is `Σ_j C_ij z_j(t − τ_ij)` over the history,
+    /// whether the plan left it in its block row (a ring of far edges only) or copied it out
+    /// (near edges too), for z and for x coupling.
+    #[test]
+    fn the_passes_read_the_delayed_sum_where_the_plan_left_it() {
+        let dt = 1.0 / 4_800.0;
+        for (coupling, variable, in_row) in [
+            (far_ring(12, dt), CoupledVariable::Z, true),
+            (far_ring(12, dt), CoupledVariable::X, true),
+            (delayed_ring(12, dt), CoupledVariable::Z, false),
+        ] {
+            let Coupling::Sparse(csr) = &coupling else {
+                unreachable!()
+            };
+            let common = PlantCommon {
+                nodes: 12,
+                scheme: Scheme::StochasticHeun,
+                dt,
+                noise_sd: 0.3,
+                coupling: coupling.clone(),
+                gain: 5.0,
+                seed: 4,
+            };
+            let mut plant = StuartLandau::new(&common, &params(variable)).unwrap();
+            let forcing = vec![Complex64::new(0.1, 0.2); 12];
+            let mut checked = 0;
+            for step in 0..300 {
+                plant.step(&forcing);
+                if step % 7 != 0 {
+                    continue;
+                }
+                with_link!(&mut plant.field.link, link => {
+                    link.delayed_input();
+                    assert_eq!(link.delayed_in_row, in_row);
+                    let (input, parts) = link.input_parts(InputAt::Delayed);
+                    for i in 0..12 {
+                        let mut expected = [0.0; 2];
+                        for e in csr.row_ptr[i]..csr.row_ptr[i + 1] {
+                            let d = (csr.delay_s[e] / dt).round() as usize;
+                            let z = link.history.get(csr.col[e] as usize, d);
+                            for (x, v) in expected.iter_mut().zip(NodeValue::flat(&[z])) {
+                                *x += csr.weight[e] * v;
+                            }
+                        }
+                        let got = &input[parts * i..parts * (i + 1)];
+                        for (g, x) in got.iter().zip(expected) {
+                            assert!((g - x).abs() <= 1e-12, "step {step}, node {i}: {g} vs {x}");
+                        }
+                        assert!(got.iter().any(|&g| g != 0.0));
+                    }
+                });
+                checked += 1;
+            }
+            assert!(checked > 40);
+        }
+    }
+
     /// An x-coupled network keeps only `x` in its history and coupling: the same states, bit
     /// for bit, as carrying all of `z` and reading only `Re`, in half the history.
     #[test]
@@ -951,6 +1038,7 @@ mod tests {
         let dt = 1.0 / 4_800.0;
         for (scheme, coupling) in [
             (Scheme::StochasticHeun, delayed_ring(12, dt)),
+            (Scheme::StochasticHeun, far_ring(12, dt)),
             (Scheme::Rk4, delayed_ring(12, dt)),
             (Scheme::Heun, delayed_ring(12, 0.0)),
             (Scheme::Euler, dense_instant()),
