@@ -114,6 +114,12 @@ pub struct DelayLine<T: NodeValue> {
     data: AVec<T, RuntimeAlign>,
 }
 
+/// Cache lines at the start of a run that [`DelayLine::prefetch_run`] asks for. With 2 instead
+/// of the whole run (8 lines of a 32-step complex run), 6 edges ahead instead of 3, 1 000
+/// delayed SL nodes at 48 kHz took 3–4 % less time on a Zen 3 core, z- and x-coupled alike
+/// (seven and four alternating pairs, all the same way).
+const PREFETCH_LINES: usize = 2;
+
 /// Bytes of one transparent huge page (x86-64 and aarch64 Linux).
 const HUGE_PAGE: usize = 2 << 20;
 
@@ -249,9 +255,12 @@ impl<T: NodeValue> DelayLine<T> {
         }
     }
 
-    /// Ask the CPU to start loading `run(node, delay_steps, len)` into cache (a hint: no effect
-    /// on results, nothing on targets without a prefetch instruction). The coupling issues it a
-    /// few edges ahead, so the history's scattered runs stream from L3 instead of stalling.
+    /// Ask the CPU to start loading the start of `run(node, delay_steps, len)` into cache, its
+    /// first [`PREFETCH_LINES`] lines (a hint: no effect on results, nothing on targets without
+    /// a prefetch instruction). The coupling issues it a few edges ahead, so the history's
+    /// scattered runs stream from L3 instead of stalling. The hardware prefetcher follows a
+    /// run once it has begun, and asking for every line of it held the miss buffers the other
+    /// runs were waiting for (a third of the far-edge sums' time stalled on the prefetch).
     #[inline]
     pub fn prefetch_run(&self, node: usize, delay_steps: usize, len: usize) {
         #[cfg(target_arch = "x86_64")]
@@ -265,7 +274,7 @@ impl<T: NodeValue> DelayLine<T> {
             // that does not start on a line boundary spans one line more than its length.
             let lead = run as usize % 64;
             let line = run.wrapping_sub(lead);
-            for offset in (0..lead + bytes).step_by(64) {
+            for offset in (0..(lead + bytes).min(64 * PREFETCH_LINES)).step_by(64) {
                 // SAFETY: prefetch is a hint that never faults, whatever the address.
                 unsafe {
                     std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(

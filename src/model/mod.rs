@@ -204,8 +204,10 @@ const DELAY_BLOCKS: [usize; 2] = [32, 16];
 const FAR_SHARE: f64 = 0.95;
 
 /// How many edges ahead [`far_block`] asks for its history runs to be loaded: enough to cover
-/// L3 latency with a few runs in flight (measured best at 2–4 on a Xeon).
-const PREFETCH_EDGES: usize = 3;
+/// L3 latency with a few runs in flight. Measured best at 2–4 on a Xeon when each whole run was
+/// asked for; 6 on a Zen 3 core now that only a run's first lines are (see
+/// `DelayLine::prefetch_run`).
+const PREFETCH_EDGES: usize = 6;
 /// Histories smaller than this stay in L2 (2 MB per core on the development machine), where
 /// asking for each run costs more than it saves (the standard problem with delays: 59 → 66 ns
 /// per node-step with prefetch).
