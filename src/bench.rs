@@ -92,6 +92,27 @@ pub struct Problem {
 /// Model step of the standard problem, seconds.
 pub const DT_S: f64 = 1e-4;
 
+/// The real-time capacity problem offline: 1 000 SL nodes of `model` stepped at 48 kHz by
+/// stochastic Heun with noise, on a random sparse graph (mean degree 10) with delays uniform in
+/// 1–20 ms.
+fn audio_rate(name: &'static str, model: Model, peer: &'static str) -> Problem {
+    Problem {
+        name,
+        model,
+        nodes: 1000,
+        scheme: Scheme::StochasticHeun,
+        wiring: Wiring::SparseDelayed {
+            mean_degree: 10.0,
+            min_ms: 1.0,
+            max_ms: 20.0,
+        },
+        steps: 10_000,
+        dt_s: 1.0 / 48_000.0,
+        noise_sd: 0.05,
+        peer,
+    }
+}
+
 /// The standard problem and its variants, in the order `entrain bench` prints them.
 pub fn problems() -> Vec<Problem> {
     let sl = |name, scheme, nodes, wiring, steps, peer| Problem {
@@ -173,39 +194,16 @@ pub fn problems() -> Vec<Problem> {
             1_000,
             "-",
         ),
-        Problem {
-            dt_s: 1.0 / 48_000.0,
-            noise_sd: 0.05,
-            ..sl(
-                "sl_sparse_k10_n1000_heun_noise_delays1-20ms_48khz",
-                Scheme::StochasticHeun,
-                1000,
-                Wiring::SparseDelayed {
-                    mean_degree: 10.0,
-                    min_ms: 1.0,
-                    max_ms: 20.0,
-                },
-                10_000,
-                "the real-time capacity problem, x-coupled",
-            )
-        },
-        Problem {
-            dt_s: 1.0 / 48_000.0,
-            noise_sd: 0.05,
-            model: Model::StuartLandauZ,
-            ..sl(
-                "sl_z_sparse_k10_n1000_heun_noise_delays1-20ms_48khz",
-                Scheme::StochasticHeun,
-                1000,
-                Wiring::SparseDelayed {
-                    mean_degree: 10.0,
-                    min_ms: 1.0,
-                    max_ms: 20.0,
-                },
-                10_000,
-                "the real-time capacity problem (z-coupled, as the capacity runs)",
-            )
-        },
+        audio_rate(
+            "sl_sparse_k10_n1000_heun_noise_delays1-20ms_48khz",
+            Model::StuartLandau,
+            "the real-time capacity problem, x-coupled",
+        ),
+        audio_rate(
+            "sl_z_sparse_k10_n1000_heun_noise_delays1-20ms_48khz",
+            Model::StuartLandauZ,
+            "the real-time capacity problem (z-coupled, as the capacity runs)",
+        ),
     ]
 }
 

@@ -853,34 +853,32 @@ mod tests {
     use crate::model::network::Csr;
     use crate::model::Coupling;
 
-    /// A ring of `n` nodes, each driven by its two neighbours with delays of 1–40 steps (long
-    /// and short edges, so both the blocked and the per-step delayed reads are used).
-    fn delayed_ring(n: usize, dt: f64) -> Coupling {
+    /// A ring of `n` nodes, each driven by its two neighbours with delays of `shortest` to
+    /// `shortest + 39` steps.
+    fn ring(n: usize, dt: f64, shortest: usize) -> Coupling {
         let mut csr = Csr::empty(n);
         for i in 0..n {
             let mut sources = [(i + n - 1) % n, (i + 1) % n];
             sources.sort_unstable();
             for (k, j) in sources.into_iter().enumerate() {
-                csr.push_edge(j as u32, 0.5, ((i * 7 + k * 13) % 40 + 1) as f64 * dt);
+                let steps = (i * 7 + k * 13) % 40 + shortest;
+                csr.push_edge(j as u32, 0.5, steps as f64 * dt);
             }
             csr.end_row();
         }
         Coupling::Sparse(csr)
     }
 
-    /// The ring of [`delayed_ring`] with delays of 40–79 steps: only far edges, whose input
-    /// the plan leaves in its block row for the passes to read there.
+    /// Delays of 1–40 steps: long and short edges, so both the blocked and the per-step
+    /// delayed reads are used.
+    fn delayed_ring(n: usize, dt: f64) -> Coupling {
+        ring(n, dt, 1)
+    }
+
+    /// Delays of 40–79 steps: only far edges, whose input the plan leaves in its block row for
+    /// the passes to read there.
     fn far_ring(n: usize, dt: f64) -> Coupling {
-        let mut csr = Csr::empty(n);
-        for i in 0..n {
-            let mut sources = [(i + n - 1) % n, (i + 1) % n];
-            sources.sort_unstable();
-            for (k, j) in sources.into_iter().enumerate() {
-                csr.push_edge(j as u32, 0.5, ((i * 7 + k * 13) % 40 + 40) as f64 * dt);
-            }
-            csr.end_row();
-        }
-        Coupling::Sparse(csr)
+        ring(n, dt, 40)
     }
 
     fn params(coupled_variable: CoupledVariable) -> StuartLandauParams {
