@@ -331,7 +331,8 @@ unsafe fn fill_avx2(streams: &mut [Stream; STREAMS], table: &Ziggurat, out: &mut
             three,
         );
         // Each lane's width and inner width are adjacent: one 16-byte load per lane, then
-        // two shuffles (two gathers took 18 % longer, waited on by the branch below).
+        // two shuffles. The branch below waits on them; with two gathers a draw took 2.00 ns
+        // instead of 1.65.
         let low = _mm256_castsi256_si128(layer);
         let high = _mm256_extracti128_si256::<1>(layer);
         // SAFETY: each layer index is at most 255 and the table holds 257 widths, so each

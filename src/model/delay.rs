@@ -117,7 +117,7 @@ pub struct DelayLine<T: NodeValue> {
 /// Cache lines at the start of a run that [`DelayLine::prefetch_run`] asks for. With 2 instead
 /// of the whole run (8 lines of a 32-step complex run), 6 edges ahead instead of 3, 1 000
 /// delayed SL nodes at 48 kHz took 3–4 % less time on a Zen 3 core, z- and x-coupled alike
-/// (seven and four alternating pairs, all the same way).
+/// (9 of 10 and 7 of 7 alternating pairs).
 const PREFETCH_LINES: usize = 2;
 
 /// Bytes of one transparent huge page (x86-64 and aarch64 Linux).
@@ -255,9 +255,9 @@ impl<T: NodeValue> DelayLine<T> {
         }
     }
 
-    /// Ask the CPU to start loading the start of `run(node, delay_steps, len)` into cache, its
-    /// first [`PREFETCH_LINES`] lines (a hint: no effect on results, nothing on targets without
-    /// a prefetch instruction). The coupling issues it a few edges ahead, so the history's
+    /// Ask the CPU to begin loading `run(node, delay_steps, len)` into cache: its first
+    /// [`PREFETCH_LINES`] lines (a hint: no effect on results, nothing on targets without a
+    /// prefetch instruction). The coupling issues it a few edges ahead, so the history's
     /// scattered runs stream from L3 instead of stalling. The hardware prefetcher follows a
     /// run once it has begun, and asking for every line of it held the miss buffers the other
     /// runs were waiting for (a third of the far-edge sums' time stalled on the prefetch).
