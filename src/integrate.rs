@@ -141,53 +141,47 @@ impl Integrator {
         debug_assert_eq!(state.len(), self.k1.len());
         let dt = self.dt;
         let noisy = self.draw_noise(system, noise);
+        // Each update adds the noise increments in the same pass (`(x + h·k) + dW`, the order
+        // of two separate passes, so the same bits) and runs as AVX2 where the CPU has it.
+        let dw = &self.dw;
         match self.scheme {
             Scheme::Euler | Scheme::EulerMaruyama => {
                 system.drift(state, &mut self.k1);
-                for (x, k) in state.iter_mut().zip(&self.k1) {
-                    *x += dt * k;
-                }
                 if noisy {
-                    add(state, &self.dw);
+                    euler_update::<true>(state, &self.k1, dt, dw);
+                } else {
+                    euler_update::<false>(state, &self.k1, dt, dw);
                 }
             }
             Scheme::Heun | Scheme::StochasticHeun => {
                 system.drift(state, &mut self.k1);
-                for ((t, x), k) in self.tmp.iter_mut().zip(state.iter()).zip(&self.k1) {
-                    *t = x + dt * k;
-                }
                 if noisy {
-                    add(&mut self.tmp, &self.dw);
+                    stage::<true>(&mut self.tmp, state, &self.k1, dt, dw);
+                } else {
+                    stage::<false>(&mut self.tmp, state, &self.k1, dt, dw);
                 }
                 system.drift(&self.tmp, &mut self.k2);
                 let half = 0.5 * dt;
-                for ((x, a), b) in state.iter_mut().zip(&self.k1).zip(&self.k2) {
-                    *x += half * (a + b);
-                }
                 if noisy {
-                    add(state, &self.dw);
+                    heun_update::<true>(state, &self.k1, &self.k2, half, dw);
+                } else {
+                    heun_update::<false>(state, &self.k1, &self.k2, half, dw);
                 }
             }
             Scheme::Rk4 => {
                 system.drift(state, &mut self.k1);
-                stage(&mut self.tmp, state, &self.k1, 0.5 * dt);
+                stage::<false>(&mut self.tmp, state, &self.k1, 0.5 * dt, dw);
                 system.drift(&self.tmp, &mut self.k2);
-                stage(&mut self.tmp, state, &self.k2, 0.5 * dt);
+                stage::<false>(&mut self.tmp, state, &self.k2, 0.5 * dt, dw);
                 system.drift(&self.tmp, &mut self.k3);
-                stage(&mut self.tmp, state, &self.k3, dt);
+                stage::<false>(&mut self.tmp, state, &self.k3, dt, dw);
                 system.drift(&self.tmp, &mut self.k4);
                 let sixth = dt / 6.0;
-                for ((((x, a), b), c), d) in state
-                    .iter_mut()
-                    .zip(&self.k1)
-                    .zip(&self.k2)
-                    .zip(&self.k3)
-                    .zip(&self.k4)
-                {
-                    *x += sixth * (a + 2.0 * b + 2.0 * c + d);
-                }
+                let k = [&self.k1[..], &self.k2, &self.k3, &self.k4];
                 if noisy {
-                    add(state, &self.dw);
+                    rk4_update::<true>(state, k, sixth, dw);
+                } else {
+                    rk4_update::<false>(state, k, sixth, dw);
                 }
             }
         }
@@ -256,15 +250,40 @@ fn same_bits(a: &[f64], b: &[f64]) -> bool {
             .fold(true, |same, (x, y)| same & (x.to_bits() == y.to_bits()))
 }
 
-fn stage(out: &mut [f64], x: &[f64], k: &[f64], h: f64) {
-    for ((o, x), k) in out.iter_mut().zip(x).zip(k) {
-        *o = x + h * k;
+/// `out = x + h·k`, plus `dw` when `NOISY`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn stage<const NOISY: bool>(out: &mut [f64], x: &[f64], k: &[f64], h: f64, dw: &[f64]) {
+    for (((o, x), k), d) in out.iter_mut().zip(x).zip(k).zip(dw) {
+        let t = x + h * k;
+        *o = if NOISY { t + d } else { t };
     }
 }
 
-fn add(x: &mut [f64], dx: &[f64]) {
-    for (x, d) in x.iter_mut().zip(dx) {
-        *x += d;
+/// Euler's update: `x ← x + h·k`, plus `dw` when `NOISY`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn euler_update<const NOISY: bool>(x: &mut [f64], k: &[f64], h: f64, dw: &[f64]) {
+    for ((x, k), d) in x.iter_mut().zip(k).zip(dw) {
+        let t = *x + h * k;
+        *x = if NOISY { t + d } else { t };
+    }
+}
+
+/// Heun's corrector: `x ← x + h·(k₁ + k₂)`, plus `dw` when `NOISY`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn heun_update<const NOISY: bool>(x: &mut [f64], k1: &[f64], k2: &[f64], h: f64, dw: &[f64]) {
+    for (((x, a), b), d) in x.iter_mut().zip(k1).zip(k2).zip(dw) {
+        let t = *x + h * (a + b);
+        *x = if NOISY { t + d } else { t };
+    }
+}
+
+/// RK4's update: `x ← x + h·(k₁ + 2k₂ + 2k₃ + k₄)`, plus `dw` when `NOISY`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn rk4_update<const NOISY: bool>(x: &mut [f64], k: [&[f64]; 4], h: f64, dw: &[f64]) {
+    let slopes = k[0].iter().zip(k[1]).zip(k[2]).zip(k[3]);
+    for ((x, (((a, b), c), d)), w) in x.iter_mut().zip(slopes).zip(dw) {
+        let t = *x + h * (a + 2.0 * b + 2.0 * c + d);
+        *x = if NOISY { t + w } else { t };
     }
 }
 
