@@ -5,6 +5,7 @@ use entrain::analysis::wrap_angle;
 use entrain::integrate::Scheme;
 use entrain::model::horn::{Horn, HornParams};
 use entrain::model::network::{Csr, NetworkSpec, Topology};
+use entrain::model::sigmoid::tanh_in_place;
 use entrain::model::{Coupling, Dist, ParamSpec, Plant, PlantCommon, Sampling};
 use num_complex::Complex64;
 use rand::SeedableRng;
@@ -90,6 +91,14 @@ fn peak_decay_rate(x: &[f64], dt: f64) -> f64 {
 /// the formula (network term `Σ_j K C_ij x_j`, feedback `v x`, input inside the tanh) over a few
 /// hundred steps of a small-world network with an input sequence gives the same numbers, bit for
 /// bit, at the tutorial's h = 1 and at audio rate (h = 1/48).
+/// `tanh z` by the plant's own vectorised kernel (within 4 ulp of `f64::tanh`, tested with
+/// the kernel), so that the formula below can be held to the plant bit for bit.
+fn tanh(z: f64) -> f64 {
+    let mut v = [z];
+    tanh_in_place(&mut v);
+    v[0]
+}
+
 #[test]
 fn update_equals_the_symplectic_euler_formula() {
     let n = 6;
@@ -147,7 +156,7 @@ fn update_equals_the_symplectic_euler_formula() {
                 }
                 let f = v[i] * x_t[i] + gain * network;
                 y[i] += h
-                    * (alpha[i] * (input[i] + f).tanh()
+                    * (alpha[i] * tanh(input[i] + f)
                         - 2.0 * gamma[i] * y[i]
                         - omega[i] * omega[i] * x_t[i]);
                 x[i] = x_t[i] + h * y[i];

@@ -42,7 +42,7 @@
 //! - No phase ([`Plant::phase`] is `None`): the alpha rhythm has no model-defined phase variable.
 
 use super::delay::DelayLine;
-use super::logistic::logistic_in_place;
+use super::sigmoid::logistic_in_place;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
 use crate::noise::GaussianNoise;

@@ -6,7 +6,7 @@
 //! ([`wilson_cowan`]), Baier's E–I tanh grid ([`baier_grid`]), Jansen–Rit ([`jansen_rit`]),
 //! Montbrió–Pazó–Roxin ([`mpr`]) and HORN ([`horn`]) — plus topologies ([`network`]), delay
 //! histories ([`delay`]), heterogeneous parameters ([`param`]), the streaming 1/f noise
-//! source ([`pink`]) and the vectorised sigmoid kernel ([`logistic`]).
+//! source ([`pink`]) and the vectorised sigmoid kernels, logistic and tanh ([`sigmoid`]).
 //! May call: [`crate::integrate`]. Plants do no I/O (except reading a coupling CSV at build) and
 //! start no threads; after `build` their `step` never allocates.
 //!
@@ -20,12 +20,12 @@ pub mod harmonic;
 pub mod horn;
 pub mod jansen_rit;
 pub mod kuramoto;
-pub mod logistic;
 pub mod mpr;
 pub mod network;
 pub mod param;
 pub mod pink;
 pub mod rate;
+pub mod sigmoid;
 pub mod sl_dn_field;
 pub mod stuart_landau;
 pub mod wilson_cowan;

@@ -26,7 +26,7 @@
 //! - Observable: `E`. There is no phase ([`Plant::phase`] is `None`).
 
 use super::delay::DelayLine;
-use super::logistic::logistic_in_place;
+use super::sigmoid::logistic_in_place;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator};
 use crate::noise::GaussianNoise;
