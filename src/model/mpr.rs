@@ -399,6 +399,20 @@ impl Dynamics for MprField {
     }
 }
 
+/// Whether an explicit step left a value that is not finite or a rate `r` (each `block`'s first
+/// value) that is not positive. Folds without an early exit, which vectorise: the step almost
+/// never fails, and the two short-circuiting scans this replaces were a tenth of a noisy MPR
+/// network's step.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn failed(state: &[f64], block: usize) -> bool {
+    let not_finite = state.iter().fold(false, |bad, x| bad | !x.is_finite());
+    let not_positive = state
+        .iter()
+        .step_by(block)
+        .fold(false, |bad, &r| bad | (r <= 0.0));
+    not_finite | not_positive
+}
+
 /// A network of MPR nodes (single populations or E–I pairs).
 pub struct Mpr {
     field: MprField,
@@ -718,9 +732,7 @@ impl Plant for Mpr {
             self.start.copy_from_slice(&self.state);
             self.integrator
                 .step(&mut self.field, &mut self.state, &mut self.noise);
-            let block = self.field.block;
-            let failed = self.state.iter().any(|x| !x.is_finite())
-                || self.state.chunks_exact(block).any(|b| b[0] <= 0.0);
+            let failed = failed(&self.state, self.field.block);
             if failed {
                 self.state.copy_from_slice(&self.start);
                 self.field
