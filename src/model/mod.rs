@@ -688,7 +688,11 @@ impl<T: NodeValue> CouplingPlan<T> {
                 }
             }
             PlanKind::Sparse { instant, .. } => {
-                if instant.row_weight.is_empty() {
+                if instant.col.is_empty() {
+                    // Every edge delayed (the usual graph with conduction delays): the input is
+                    // the delayed sum as it stands.
+                    out.copy_from_slice(delayed);
+                } else if instant.row_weight.is_empty() {
                     row_sums::<T, false>(instant, u, delayed, out);
                 } else {
                     row_sums::<T, true>(instant, u, delayed, out);
@@ -819,6 +823,22 @@ mod tests {
             };
             check_instant_sums(&unweighted, Complex64::new, true);
             check_instant_sums(&unweighted, |re, _| re, true);
+        }
+    }
+
+    #[test]
+    fn with_every_edge_delayed_the_total_input_is_the_delayed_sum() {
+        for n in [13, 400] {
+            let coupling = random_coupling(n, 6, 1..=40, 1e-3);
+            let mut plan = CouplingPlan::<f64>::new(&coupling, n, 1e-3);
+            let delayed: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+            let u: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+            let mut out = vec![f64::NAN; n];
+            plan.total_input(&delayed, &u, &mut out);
+            assert_eq!(
+                out, delayed,
+                "{n} nodes: no instantaneous edge adds anything"
+            );
         }
     }
 
