@@ -222,6 +222,11 @@ struct BenchArgs {
     /// Skip the problems and the stage costs (with --capacity: capacity only).
     #[arg(long)]
     capacity_only: bool,
+    /// With --capacity: measure each model's block load at this many nodes instead of
+    /// searching (median and p99 share of the period, and the median ns per node-step: a
+    /// steadier figure than the search's for comparing two builds).
+    #[arg(long, value_name = "N")]
+    nodes: Option<usize>,
     /// Override a setting of every capacity run, as `entrain run --set` (repeatable), e.g.
     /// `--set model.integrator=euler_maruyama`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -317,6 +322,9 @@ fn bench(args: &BenchArgs) -> ExitCode {
         } else {
             args.models.clone()
         };
+        if let Some(n) = args.nodes {
+            return bench_load_at(&models, n, args);
+        }
         println!(
             "\nreal-time capacity at {} Hz, {}-frame blocks, p99 block time ≤ {:.0} % of the period:",
             args.rate,
@@ -339,6 +347,38 @@ fn bench(args: &BenchArgs) -> ExitCode {
                     eprintln!("error: {e}");
                     return ExitCode::from(BAD_INPUT);
                 }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `entrain bench --capacity --nodes N`: each model's block load at `n` nodes.
+fn bench_load_at(models: &[String], n: usize, args: &BenchArgs) -> ExitCode {
+    use crate::bench;
+    if n == 0 {
+        eprintln!("error: --nodes must be at least 1");
+        return ExitCode::from(BAD_INPUT);
+    }
+    println!(
+        "\nblock load at {} Hz, {}-frame blocks, {n} nodes (the capacity runs' network):",
+        args.rate, args.block
+    );
+    for model in models {
+        let load = bench::capacity_profile(model, n, args.rate, args.block, 1.0, &args.sets)
+            .and_then(|profile| bench::block_load(&profile));
+        match load {
+            Ok(load) => println!(
+                "  {model:<14} {:<16} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.2} ns/node-step (median)   {:.0} bytes/node",
+                load.integrator.name(),
+                load.p99 * 100.0,
+                load.median * 100.0,
+                load.median / (args.rate * n as f64) * 1e9,
+                load.plant_bytes as f64 / n as f64
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(BAD_INPUT);
             }
         }
     }

@@ -149,6 +149,58 @@ fn bench_command_times_every_problem_the_stages_and_the_fft_scaling() {
 }
 
 #[test]
+fn bench_nodes_measures_the_load_at_that_size_instead_of_searching() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "bench",
+            "--capacity-only",
+            "--model",
+            "horn",
+            "--nodes",
+            "40",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("horn"))
+        .unwrap_or_else(|| panic!("no horn row in {stdout}"));
+    assert!(row.contains(" 40 nodes"), "{row}");
+    // The first number after `label` in the row.
+    let after = |label: &str| -> f64 {
+        let tail = &row[row
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} in {row}"))
+            + label.len()..];
+        tail.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (p99, median) = (after("p99"), after("median"));
+    assert!(median > 0.0 && median <= p99 && p99 <= 100.0, "{row}");
+    // The median as ns per node-step is the same median: share × period / (frames × nodes).
+    let ns = row.split("ns/node-step").next().unwrap();
+    let ns: f64 = ns.split_whitespace().last().unwrap().parse().unwrap();
+    let from_share = median / 100.0 / (48_000.0 * 40.0) * 1e9;
+    assert!((from_share - ns).abs() <= 0.01 * ns + 0.01, "{row}");
+    // No search: the progress lines the search writes are absent.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("nodes →"));
+    let zero = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "bench",
+            "--capacity-only",
+            "--model",
+            "horn",
+            "--nodes",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--nodes"));
+}
+
+#[test]
 fn capacity_runs_take_overrides_and_refuse_bad_ones() {
     let default = bench::capacity_profile("stuart_landau", 50, 48_000.0, 64, 0.5, &[]).unwrap();
     assert_eq!(default.model.integrator, Scheme::StochasticHeun);
