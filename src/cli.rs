@@ -239,6 +239,10 @@ struct BenchArgs {
 /// `entrain bench`: the problems' table, the stage costs, and the capacity search.
 fn bench(args: &BenchArgs) -> ExitCode {
     use crate::bench;
+    if args.nodes.is_some() && !(args.capacity || args.capacity_only) {
+        eprintln!("error: --nodes sizes the capacity runs: add --capacity or --capacity-only");
+        return ExitCode::from(BAD_INPUT);
+    }
     if !args.capacity_only {
         let code = bench_problems(args.only.as_deref(), args.repeats, args.out.as_deref());
         if code != ExitCode::SUCCESS || args.only.is_some() {

@@ -198,6 +198,13 @@ fn bench_nodes_measures_the_load_at_that_size_instead_of_searching() {
         .unwrap();
     assert_eq!(zero.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--nodes"));
+    // Without --capacity there is no capacity run to size: refused before any timing.
+    let alone = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["bench", "--nodes", "40"])
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("--capacity"));
 }
 
 #[test]
