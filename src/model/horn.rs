@@ -341,15 +341,12 @@ impl Plant for Horn {
             self.noise.fill(&mut self.kicks);
         }
         // The tanh of every node in one vectorised pass, between two passes that vectorise.
-        let input = if coupled {
-            &self.input[..]
-        } else {
-            &self.v[..]
-        };
+        // Without coupling (or noise) `v` stands in for the unread inputs.
         if coupled {
+            let input = &self.input;
             tanh_arguments::<true>(&mut self.drive, forcing, &self.v, &self.x, input, self.gain);
         } else {
-            tanh_arguments::<false>(&mut self.drive, forcing, &self.v, &self.x, input, 0.0);
+            tanh_arguments::<false>(&mut self.drive, forcing, &self.v, &self.x, &self.v, 0.0);
         }
         tanh_in_place(&mut self.drive);
         let node = Coefficients {
