@@ -133,27 +133,26 @@ impl Sigmoid {
     }
 }
 
-/// Per-node constants.
-#[derive(Clone, Copy, Debug)]
-struct Node {
+/// Per-node constants, one array each (so that the per-node passes vectorise).
+struct Nodes {
     /// A·a, mV/s.
-    aa: f64,
+    aa: Vec<f64>,
     /// a, 1/s.
-    a: f64,
+    a: Vec<f64>,
     /// B·b·C4, mV/s.
-    bb_c4: f64,
+    bb_c4: Vec<f64>,
     /// b, 1/s.
-    b: f64,
-    c1: f64,
-    c2: f64,
-    c3: f64,
+    b: Vec<f64>,
+    c1: Vec<f64>,
+    c2: Vec<f64>,
+    c3: Vec<f64>,
     /// p_mean, 1/s.
-    p: f64,
+    p: Vec<f64>,
 }
 
 struct JrField {
     nodes: usize,
-    node: Vec<Node>,
+    node: Nodes,
     s: Sigmoid,
     plan: CouplingPlan<f64>,
     /// K, dimensionless.
@@ -164,7 +163,8 @@ struct JrField {
     delayed: Vec<f64>,
     /// Each node's pyramidal output `S(y1 − y2 + F)` at the current stage, 1/s.
     pyramidal: Vec<f64>,
-    /// `[z_pyr, z_1, z_3]` per node: the three sigmoids' exponents, then their logistics.
+    /// `[z_pyr…, z_1…, z_3…]`, one block of `nodes` each: the three sigmoids' exponents, then
+    /// their logistics.
     sigmoid: Vec<f64>,
     coupled: Vec<f64>,
     /// `A a σ` on each node's `y4`, 0 elsewhere.
@@ -180,43 +180,34 @@ impl Dynamics for JrField {
         // The pyramidal output drives the local interneurons and is what the other nodes
         // receive: evaluate each node's sigmoid once per stage and use it for both. All three
         // sigmoids of every node go through one vectorised logistic pass.
-        for (((z, y), f), c) in self
-            .sigmoid
-            .chunks_exact_mut(3)
-            .zip(state.chunks_exact(6))
-            .zip(&self.forcing)
-            .zip(&self.node)
-        {
-            z[0] = self.s.exponent(y[1] - y[2] + f);
-            z[1] = self.s.exponent(c.c1 * y[0]);
-            z[2] = self.s.exponent(c.c3 * y[0]);
-        }
+        exponents(
+            self.nodes,
+            &self.node,
+            self.s,
+            state,
+            &self.forcing,
+            &mut self.sigmoid,
+        );
         logistic_in_place(&mut self.sigmoid);
-        for (m, l) in self.pyramidal.iter_mut().zip(self.sigmoid.chunks_exact(3)) {
-            *m = self.s.two_e0 * l[0];
+        for (m, l) in self.pyramidal.iter_mut().zip(&self.sigmoid) {
+            *m = self.s.two_e0 * l;
         }
         let coupled = self.gain != 0.0;
         if coupled {
             self.plan
                 .total_input(&self.delayed, &self.pyramidal, &mut self.coupled);
         }
-        for (i, ((y, o), l)) in state
-            .chunks_exact(6)
-            .zip(out.chunks_exact_mut(6))
-            .zip(self.sigmoid.chunks_exact(3))
-            .enumerate()
-        {
-            let c = &self.node[i];
-            let mut input = c.p + c.c2 * (self.s.two_e0 * l[1]);
-            if coupled {
-                input += self.gain * self.coupled[i];
-            }
-            o[0] = y[3];
-            o[1] = y[4];
-            o[2] = y[5];
-            o[3] = c.aa * self.pyramidal[i] - 2.0 * c.a * y[3] - c.a * c.a * y[0];
-            o[4] = c.aa * input - 2.0 * c.a * y[4] - c.a * c.a * y[1];
-            o[5] = c.bb_c4 * (self.s.two_e0 * l[2]) - 2.0 * c.b * y[5] - c.b * c.b * y[2];
+        let input = Inputs {
+            two_e0: self.s.two_e0,
+            logistic: &self.sigmoid,
+            pyramidal: &self.pyramidal,
+            coupled: &self.coupled,
+            gain: self.gain,
+        };
+        if coupled {
+            slopes::<true>(self.nodes, &self.node, input, state, out);
+        } else {
+            slopes::<false>(self.nodes, &self.node, input, state, out);
         }
     }
 
@@ -225,11 +216,68 @@ impl Dynamics for JrField {
     }
 }
 
+/// The exponents of the three sigmoids of every node at `state` (`[y0…, …, y5…]`), into
+/// `z = [z_pyr…, z_1…, z_3…]`. Compiled for AVX2 as well (element-wise IEEE operations, no
+/// fused multiply-adds: the same bits either way).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn exponents(n: usize, c: &Nodes, s: Sigmoid, state: &[f64], forcing: &[f64], z: &mut [f64]) {
+    let (y0, y1, y2) = (&state[..n], &state[n..2 * n], &state[2 * n..3 * n]);
+    let (z_pyr, rest) = z[..3 * n].split_at_mut(n);
+    let (z_1, z_3) = rest.split_at_mut(n);
+    let (forcing, c1, c3) = (&forcing[..n], &c.c1[..n], &c.c3[..n]);
+    for i in 0..n {
+        z_pyr[i] = s.exponent(y1[i] - y2[i] + forcing[i]);
+        z_1[i] = s.exponent(c1[i] * y0[i]);
+        z_3[i] = s.exponent(c3[i] * y0[i]);
+    }
+}
+
+/// What [`slopes`] reads besides the state and the constants.
+#[derive(Clone, Copy)]
+struct Inputs<'a> {
+    /// 2e0, 1/s.
+    two_e0: f64,
+    /// The logistics `[l_pyr…, l_1…, l_3…]`.
+    logistic: &'a [f64],
+    /// `S(y1 − y2 + F)` per node, 1/s.
+    pyramidal: &'a [f64],
+    /// The network input per node (read only when coupled: [`slopes`]' `COUPLED`).
+    coupled: &'a [f64],
+    /// K.
+    gain: f64,
+}
+
+/// The six derivatives of every node, block by block like the state.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn slopes<const COUPLED: bool>(n: usize, c: &Nodes, u: Inputs, state: &[f64], out: &mut [f64]) {
+    let y = |k: usize| &state[k * n..(k + 1) * n];
+    let (y0, y1, y2, y3, y4, y5) = (y(0), y(1), y(2), y(3), y(4), y(5));
+    let (o_pos, o_vel) = out[..6 * n].split_at_mut(3 * n);
+    // ẏ0, ẏ1, ẏ2 are y3, y4, y5.
+    o_pos.copy_from_slice(&state[3 * n..6 * n]);
+    let (o3, rest) = o_vel.split_at_mut(n);
+    let (o4, o5) = rest.split_at_mut(n);
+    let (l1, l3) = (&u.logistic[n..2 * n], &u.logistic[2 * n..3 * n]);
+    let (pyramidal, coupled) = (&u.pyramidal[..n], &u.coupled[..n]);
+    let (aa, a, bb_c4, b) = (&c.aa[..n], &c.a[..n], &c.bb_c4[..n], &c.b[..n]);
+    let (c2, p) = (&c.c2[..n], &c.p[..n]);
+    for i in 0..n {
+        let mut input = p[i] + c2[i] * (u.two_e0 * l1[i]);
+        if COUPLED {
+            input += u.gain * coupled[i];
+        }
+        o3[i] = aa[i] * pyramidal[i] - 2.0 * a[i] * y3[i] - a[i] * a[i] * y0[i];
+        o4[i] = aa[i] * input - 2.0 * a[i] * y4[i] - a[i] * a[i] * y1[i];
+        o5[i] = bb_c4[i] * (u.two_e0 * l3[i]) - 2.0 * b[i] * y5[i] - b[i] * b[i] * y2[i];
+    }
+}
+
 /// A Jansen–Rit network.
 pub struct JansenRit {
     field: JrField,
     integrator: Integrator,
-    /// `[y0 … y5]` of node 0, then of node 1, …
+    /// `y0` of every node, then `y1` of every node, … `y5`: six blocks of `nodes` values, so
+    /// that the per-node passes vectorise.
     state: Vec<f64>,
     initial: Vec<f64>,
     /// Each node's initial pyramidal output, as the delay line stores it.
@@ -271,18 +319,17 @@ impl JansenRit {
                 "model.params.c: the connectivity constant must be ≥ 0, got {v}"
             ));
         }
-        let node: Vec<Node> = (0..n)
-            .map(|i| Node {
-                aa: big_a[i] * a[i],
-                a: a[i],
-                bb_c4: big_b[i] * b[i] * params.c4_ratio * c[i],
-                b: b[i],
-                c1: params.c1_ratio * c[i],
-                c2: params.c2_ratio * c[i],
-                c3: params.c3_ratio * c[i],
-                p: p[i],
-            })
-            .collect();
+        let each = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Vec<f64>>();
+        let node = Nodes {
+            aa: each(&|i| big_a[i] * a[i]),
+            a: a.clone(),
+            bb_c4: each(&|i| big_b[i] * b[i] * params.c4_ratio * c[i]),
+            b: b.clone(),
+            c1: each(&|i| params.c1_ratio * c[i]),
+            c2: each(&|i| params.c2_ratio * c[i]),
+            c3: each(&|i| params.c3_ratio * c[i]),
+            p: p.clone(),
+        };
         let s = Sigmoid {
             two_e0: 2.0 * params.e0_per_s,
             v0: params.v0_mv,
@@ -291,10 +338,13 @@ impl JansenRit {
         let y = params.initial_state;
         let initial_history = vec![s.eval(y[1] - y[2]); n];
         let plan = CouplingPlan::new(&common.coupling, n, common.dt);
+        // On each node's y4 (the fifth block), in node order.
         let noise = (common.noise_sd > 0.0).then(|| {
-            node.iter()
-                .flat_map(|c| [0.0, 0.0, 0.0, 0.0, c.aa * common.noise_sd, 0.0])
-                .collect::<Vec<_>>()
+            let mut sd = vec![0.0; 6 * n];
+            for (s, aa) in sd[4 * n..5 * n].iter_mut().zip(&node.aa) {
+                *s = aa * common.noise_sd;
+            }
+            sd
         });
         let field = JrField {
             nodes: n,
@@ -310,7 +360,7 @@ impl JansenRit {
             coupled: vec![0.0; n],
             noise,
         };
-        let initial: Vec<f64> = (0..n).flat_map(|_| y).collect();
+        let initial: Vec<f64> = y.iter().flat_map(|&v| std::iter::repeat_n(v, n)).collect();
         Ok(Self {
             integrator: Integrator::new(common.scheme, 6 * n, common.dt),
             field,
@@ -326,7 +376,10 @@ impl JansenRit {
     /// The state `[y0, y1, y2]` (mV), `[y3, y4, y5]` (mV/s) of `node`.
     pub fn y(&self, node: usize) -> [f64; 6] {
         let mut y = [0.0; 6];
-        y.copy_from_slice(&self.state[6 * node..6 * node + 6]);
+        let n = self.field.nodes;
+        for (k, y) in y.iter_mut().enumerate() {
+            *y = self.state[k * n + node];
+        }
         y
     }
 }
@@ -393,13 +446,11 @@ impl Plant for JansenRit {
             .step(&mut self.field, &mut self.state, &mut self.noise);
         if self.field.plan.max_delay_steps > 0 {
             let field = &mut self.field;
-            let z = &mut field.sigmoid[..field.nodes];
-            for ((z, y), f) in z
-                .iter_mut()
-                .zip(self.state.chunks_exact(6))
-                .zip(&field.forcing)
-            {
-                *z = field.s.exponent(y[1] - y[2] + f);
+            let n = field.nodes;
+            let z = &mut field.sigmoid[..n];
+            let (y1, y2) = (&self.state[n..2 * n], &self.state[2 * n..3 * n]);
+            for (((z, y1), y2), f) in z.iter_mut().zip(y1).zip(y2).zip(&field.forcing) {
+                *z = field.s.exponent(y1 - y2 + f);
             }
             logistic_in_place(z);
             let two_e0 = field.s.two_e0;
@@ -410,7 +461,8 @@ impl Plant for JansenRit {
 
     /// `y1 − y2` of `node`, mV.
     fn observable(&self, node: usize) -> f64 {
-        self.state[6 * node + 1] - self.state[6 * node + 2]
+        let n = self.field.nodes;
+        self.state[n + node] - self.state[2 * n + node]
     }
 
     fn phase(&self, _node: usize) -> Option<f64> {
