@@ -320,15 +320,16 @@ impl JansenRit {
             ));
         }
         let each = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Vec<f64>>();
+        // Fields in order: each product reads `a`, `b` before they move in.
         let node = Nodes {
             aa: each(&|i| big_a[i] * a[i]),
-            a: a.clone(),
+            a,
             bb_c4: each(&|i| big_b[i] * b[i] * params.c4_ratio * c[i]),
-            b: b.clone(),
+            b,
             c1: each(&|i| params.c1_ratio * c[i]),
             c2: each(&|i| params.c2_ratio * c[i]),
             c3: each(&|i| params.c3_ratio * c[i]),
-            p: p.clone(),
+            p,
         };
         let s = Sigmoid {
             two_e0: 2.0 * params.e0_per_s,
