@@ -76,9 +76,20 @@ pub trait Dynamics {
     /// Write `f(state)` into `out` (both of length `dim`). May use internal scratch space, which
     /// is why it takes `&mut self`; must not allocate.
     fn drift(&mut self, state: &[f64], out: &mut [f64]);
-    /// Noise amplitude σ per state component (units of the state per √s), or `None` when the
-    /// system is deterministic.
-    fn noise_sd(&self) -> Option<&[f64]>;
+    /// Noise amplitude σ (units of the state per √s), or `None` when the system is
+    /// deterministic. May change between steps.
+    fn noise_sd(&self) -> Option<NoiseSd<'_>>;
+}
+
+/// The noise amplitudes of a [`Dynamics`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NoiseSd<'a> {
+    /// σ in every component (> 0). A step then reads no per-component amplitudes, whose
+    /// slice (16 kB for 1 000 SL nodes) it would otherwise read twice per step.
+    Uniform(f64),
+    /// σ_k per component, 0 where a component has no noise; components past the slice have
+    /// none.
+    PerComponent(&'a [f64]),
 }
 
 /// Steps a [`Dynamics`] forward by a fixed `dt` (seconds). Holds every stage buffer, so a step
@@ -96,10 +107,12 @@ pub struct Integrator {
     dw: Vec<f64>,
     /// The step's standard normal draws, one per component with noise (at most `dim`).
     draws: Vec<f64>,
-    /// The noise intensities `noisy` was built for (capacity `dim`).
+    /// The per-component intensities `noisy` was built for (capacity `dim`).
     sd_seen: Vec<f64>,
     /// The components with `σ_k ≠ 0` in `sd_seen`, in order (capacity `dim`).
     noisy: Vec<usize>,
+    /// Whether the last draw was uniform noise, which wrote every component of `dw`.
+    drew_uniform: bool,
 }
 
 impl Integrator {
@@ -118,6 +131,7 @@ impl Integrator {
             draws: buf(),
             sd_seen: Vec::with_capacity(dim),
             noisy: Vec::with_capacity(dim),
+            drew_uniform: false,
         }
     }
 
@@ -206,25 +220,37 @@ impl Integrator {
     /// components those are is worked out again only when the intensities change: testing each
     /// component every step, in a loop with a branch per component, was a tenth of it.
     fn draw_noise<D: Dynamics + ?Sized>(&mut self, system: &D, noise: &mut GaussianNoise) -> bool {
-        let Some(sd) = system.noise_sd() else {
-            return false;
-        };
         let sqrt_dt = self.dt.sqrt();
+        let sd = match system.noise_sd() {
+            None => return false,
+            Some(NoiseSd::Uniform(sd)) => {
+                // Every component draws in place, scaled by the product the per-component path
+                // would form for each (the same bits).
+                noise.fill(&mut self.dw);
+                let scale = sd * sqrt_dt;
+                for w in self.dw.iter_mut() {
+                    *w *= scale;
+                }
+                self.drew_uniform = true;
+                return true;
+            }
+            Some(NoiseSd::PerComponent(sd)) => sd,
+        };
         // Components past `sd` (none in the shipped plants) keep a zero increment.
         let sd = &sd[..sd.len().min(self.dw.len())];
-        if !same_bits(sd, &self.sd_seen) {
+        if std::mem::take(&mut self.drew_uniform) || !same_bits(sd, &self.sd_seen) {
             // Within the capacity reserved at construction: no allocation.
             self.sd_seen.clear();
             self.sd_seen.extend_from_slice(sd);
             self.noisy.clear();
             self.noisy.extend((0..sd.len()).filter(|&k| sd[k] != 0.0));
-            // Components that fell quiet must not keep their last increment.
+            // Components that fell quiet (or all of them, after uniform noise) must not keep
+            // their last increment.
             self.dw.fill(0.0);
         }
         if self.noisy.len() == sd.len() {
-            // Every component noisy (Stuart–Landau, Kuramoto): draw in place and scale, a
-            // loop that vectorises. The scatter below, element by element, was 8 % of a
-            // 1 000-node noisy network's step.
+            // Every component noisy: draw in place and scale, a loop that vectorises. The
+            // scatter below, element by element, was 8 % of a 1 000-node noisy network's step.
             let dw = &mut self.dw[..sd.len()];
             noise.fill(dw);
             for (w, &s) in dw.iter_mut().zip(sd) {
@@ -306,8 +332,8 @@ mod tests {
             out[0] = self.a * s[0] - self.omega * s[1];
             out[1] = self.omega * s[0] + self.a * s[1];
         }
-        fn noise_sd(&self) -> Option<&[f64]> {
-            self.sd.as_deref()
+        fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+            self.sd.as_deref().map(NoiseSd::PerComponent)
         }
     }
 
@@ -366,8 +392,8 @@ mod tests {
         fn drift(&mut self, _: &[f64], out: &mut [f64]) {
             out.fill(0.0);
         }
-        fn noise_sd(&self) -> Option<&[f64]> {
-            Some(&self.sd)
+        fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+            Some(NoiseSd::PerComponent(&self.sd))
         }
     }
 
@@ -436,6 +462,85 @@ mod tests {
         same.fill(&mut all);
         let want: Vec<f64> = (0..4).map(|k| all[k] * (still.sd[k] * dt.sqrt())).collect();
         assert_eq!(dw, want);
+    }
+
+    /// No drift; the same σ in every component, given as one number.
+    struct Even {
+        dim: usize,
+        sd: Option<f64>,
+    }
+
+    impl Dynamics for Even {
+        fn dim(&self) -> usize {
+            self.dim
+        }
+        fn drift(&mut self, _: &[f64], out: &mut [f64]) {
+            out.fill(0.0);
+        }
+        fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+            self.sd.map(NoiseSd::Uniform)
+        }
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn uniform_noise_draws_what_the_same_sigma_per_component_draws() {
+        let dt: f64 = 1.0 / 48_000.0;
+        let mut even = Even {
+            dim: 7,
+            sd: Some(0.3),
+        };
+        let listed = Still { sd: vec![0.3; 7] };
+        let (mut a, mut b) = (
+            Integrator::new(Scheme::StochasticHeun, 7, dt),
+            Integrator::new(Scheme::StochasticHeun, 7, dt),
+        );
+        let (mut na, mut nb) = (GaussianNoise::new(3), GaussianNoise::new(3));
+        for _ in 0..5 {
+            let x = a.noise_increments(&even, &mut na).unwrap().to_vec();
+            let y = b.noise_increments(&listed, &mut nb).unwrap().to_vec();
+            assert_eq!(bits(&x), bits(&y));
+        }
+        // Off, then on again: None draws nothing, and the stream continues where it was.
+        even.sd = None;
+        assert!(a.noise_increments(&even, &mut na).is_none());
+        even.sd = Some(0.3);
+        let x = a.noise_increments(&even, &mut na).unwrap().to_vec();
+        let y = b.noise_increments(&listed, &mut nb).unwrap().to_vec();
+        assert_eq!(bits(&x), bits(&y));
+    }
+
+    #[test]
+    fn per_component_noise_after_uniform_noise_leaves_the_quiet_components_at_zero() {
+        let dt: f64 = 0.01;
+        let mut integ = Integrator::new(Scheme::EulerMaruyama, 4, dt);
+        let mut noise = GaussianNoise::new(5);
+        let mut same = GaussianNoise::new(5);
+        let mut all = [0.0; 4];
+        let mut z = [0.0; 2];
+        for _ in 0..2 {
+            // The same per-component σ before and after: only the uniform step in between
+            // wrote the quiet components.
+            let still = Still {
+                sd: vec![0.0, 0.5, 0.0, 2.0],
+            };
+            let dw = integ.noise_increments(&still, &mut noise).unwrap().to_vec();
+            same.fill(&mut z);
+            assert_eq!(
+                dw,
+                [0.0, z[0] * (0.5 * dt.sqrt()), 0.0, z[1] * (2.0 * dt.sqrt())]
+            );
+            let even = Even {
+                dim: 4,
+                sd: Some(1.0),
+            };
+            let dw = integ.noise_increments(&even, &mut noise).unwrap().to_vec();
+            same.fill(&mut all);
+            assert_eq!(dw, all.map(|w| w * dt.sqrt()));
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! limit, phase preservation of the DN term, the self-consistent radius, per-stage convolutions,
 //! reproducibility.
 
-use entrain::integrate::{Dynamics, Integrator, Scheme};
+use entrain::integrate::{Dynamics, Integrator, NoiseSd, Scheme};
 use entrain::model::sl_dn_field::{Boundary, GridConvolution, SlDnField, SlDnFieldParams};
 use entrain::model::{Coupling, ParamSpec, Plant, PlantCommon};
 use num_complex::Complex64;
@@ -135,7 +135,7 @@ impl Dynamics for SingleSl {
         out[0] = dz.re;
         out[1] = dz.im;
     }
-    fn noise_sd(&self) -> Option<&[f64]> {
+    fn noise_sd(&self) -> Option<NoiseSd<'_>> {
         None
     }
 }

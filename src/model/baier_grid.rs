@@ -42,7 +42,7 @@
 
 use super::sigmoid::tanh_in_place;
 use super::{Plant, PlantCommon};
-use crate::integrate::{Dynamics, Integrator};
+use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
@@ -195,8 +195,8 @@ impl Dynamics for Field {
         }
     }
 
-    fn noise_sd(&self) -> Option<&[f64]> {
-        self.noise.as_deref()
+    fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+        self.noise.as_deref().map(NoiseSd::PerComponent)
     }
 }
 

@@ -11,7 +11,7 @@
 use super::delay::DelayLine;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::analysis::wrap_angle;
-use crate::integrate::{Dynamics, Integrator};
+use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
@@ -42,7 +42,8 @@ struct PhaseField {
     delayed: Vec<Complex64>,
     stage_u: Vec<Complex64>,
     input: Vec<Complex64>,
-    noise: Option<Vec<f64>>,
+    /// σ of every state component (units of the state per √s), `None` without noise.
+    noise: Option<f64>,
 }
 
 impl Dynamics for PhaseField {
@@ -72,8 +73,8 @@ impl Dynamics for PhaseField {
         }
     }
 
-    fn noise_sd(&self) -> Option<&[f64]> {
-        self.noise.as_deref()
+    fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+        self.noise.map(NoiseSd::Uniform)
     }
 }
 
@@ -121,7 +122,7 @@ impl Kuramoto {
             delayed: vec![Complex64::default(); n],
             stage_u: vec![Complex64::default(); n],
             input: vec![Complex64::default(); n],
-            noise: (common.noise_sd > 0.0).then(|| vec![common.noise_sd; n]),
+            noise: (common.noise_sd > 0.0).then_some(common.noise_sd),
         };
         Ok(Self {
             integrator: Integrator::new(common.scheme, n, common.dt),

@@ -88,7 +88,7 @@
 
 use super::delay::DelayLine;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
-use crate::integrate::{Dynamics, Integrator};
+use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::SeedableRng;
@@ -394,8 +394,8 @@ impl Dynamics for MprField {
         }
     }
 
-    fn noise_sd(&self) -> Option<&[f64]> {
-        self.noise.as_deref()
+    fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+        self.noise.as_deref().map(NoiseSd::PerComponent)
     }
 }
 

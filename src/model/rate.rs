@@ -28,7 +28,7 @@
 
 use super::delay::DelayLine;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
-use crate::integrate::{Dynamics, Integrator};
+use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::SeedableRng;
@@ -134,7 +134,8 @@ struct RateField {
     delayed: Vec<f64>,
     stage_u: Vec<f64>,
     coupled: Vec<f64>,
-    noise: Option<Vec<f64>>,
+    /// σ of every state component (units of the state per √s), `None` without noise.
+    noise: Option<f64>,
 }
 
 impl Dynamics for RateField {
@@ -162,8 +163,8 @@ impl Dynamics for RateField {
         }
     }
 
-    fn noise_sd(&self) -> Option<&[f64]> {
-        self.noise.as_deref()
+    fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+        self.noise.map(NoiseSd::Uniform)
     }
 }
 
@@ -222,7 +223,7 @@ impl Rate {
             delayed: vec![0.0; n],
             stage_u: vec![0.0; n],
             coupled: vec![0.0; n],
-            noise: (common.noise_sd > 0.0).then(|| vec![common.noise_sd; n]),
+            noise: (common.noise_sd > 0.0).then_some(common.noise_sd),
         };
         Ok(Self {
             integrator: Integrator::new(common.scheme, n, common.dt),

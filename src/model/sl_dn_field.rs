@@ -33,7 +33,7 @@
 //! integrated radius against the root of that equation.
 
 use super::{ParamSpec, Plant, PlantCommon};
-use crate::integrate::{Dynamics, Integrator};
+use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
@@ -328,7 +328,8 @@ struct DnField {
     /// The DN term per node at the last evaluated state, unit/s.
     dn: Vec<Complex64>,
     forcing: Vec<Complex64>,
-    noise: Option<Vec<f64>>,
+    /// σ of every state component (units of the state per √s), `None` without noise.
+    noise: Option<f64>,
 }
 
 impl DnField {
@@ -384,8 +385,8 @@ impl Dynamics for DnField {
         }
     }
 
-    fn noise_sd(&self) -> Option<&[f64]> {
-        self.noise.as_deref()
+    fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+        self.noise.map(NoiseSd::Uniform)
     }
 }
 
@@ -491,7 +492,7 @@ impl SlDnField {
                 [z.re, z.im]
             })
             .collect();
-        let noise = (common.noise_sd > 0.0).then(|| vec![common.noise_sd; 2 * n]);
+        let noise = (common.noise_sd > 0.0).then_some(common.noise_sd);
         let field = DnField {
             lambda,
             omega: freq.iter().map(|f| TAU * f).collect(),

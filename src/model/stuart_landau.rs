@@ -7,7 +7,7 @@
 
 use super::delay::{DelayLine, NodeValue};
 use super::{Coupling, CouplingPlan, ParamSpec, Plant, PlantCommon};
-use crate::integrate::{Dynamics, Integrator, Scheme};
+use crate::integrate::{Dynamics, Integrator, NoiseSd, Scheme};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
@@ -203,7 +203,8 @@ struct SlField {
     link: SlLink,
     gain: f64,
     forcing: Vec<Complex64>,
-    noise: Option<Vec<f64>>,
+    /// σ of every state component (units of the state per √s), `None` without noise.
+    noise: Option<f64>,
 }
 
 impl SlField {
@@ -275,8 +276,8 @@ impl Dynamics for SlField {
         }
     }
 
-    fn noise_sd(&self) -> Option<&[f64]> {
-        self.noise.as_deref()
+    fn noise_sd(&self) -> Option<NoiseSd<'_>> {
+        self.noise.map(NoiseSd::Uniform)
     }
 }
 
@@ -696,7 +697,7 @@ impl StuartLandau {
             SlLink::Z(Link::new(&common.coupling, n, common.dt, &coef.initial))
         };
         let state = coef.initial.iter().flat_map(|z| [z.re, z.im]).collect();
-        let noise = (common.noise_sd > 0.0).then(|| vec![common.noise_sd; 2 * n]);
+        let noise = (common.noise_sd > 0.0).then_some(common.noise_sd);
         let field = SlField {
             nodes: n,
             coef,
