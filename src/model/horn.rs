@@ -404,7 +404,7 @@ impl Plant for Horn {
     }
 
     fn state_bytes(&self) -> usize {
-        (self.x.len() + self.y.len() + self.kicks.len()) * 8
+        (self.x.len() + self.y.len() + self.kicks.len() + self.drive.len()) * 8
             + self.history.bytes()
             + self.plan.bytes()
     }

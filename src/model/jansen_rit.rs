@@ -166,6 +166,11 @@ struct JrField {
     /// `[z_pyr…, z_1…, z_3…]`, one block of `nodes` each: the three sigmoids' exponents, then
     /// their logistics.
     sigmoid: Vec<f64>,
+    /// Whether `sigmoid`'s first block holds the pyramidal logistics at the state and forcing
+    /// of the next drift, as the history push left them: that drift then reuses them (the same
+    /// inputs to the same kernel, so the same bits) and evaluates two sigmoids a node, not
+    /// three. A step's forcing that differs from the last one's in any node clears it.
+    pyramidal_pushed: bool,
     coupled: Vec<f64>,
     /// `A a σ` on each node's `y4`, 0 elsewhere.
     noise: Option<Vec<f64>>,
@@ -180,15 +185,28 @@ impl Dynamics for JrField {
         // The pyramidal output drives the local interneurons and is what the other nodes
         // receive: evaluate each node's sigmoid once per stage and use it for both. All three
         // sigmoids of every node go through one vectorised logistic pass.
-        exponents(
-            self.nodes,
-            &self.node,
-            self.s,
-            state,
-            &self.forcing,
-            &mut self.sigmoid,
-        );
-        logistic_in_place(&mut self.sigmoid);
+        let n = self.nodes;
+        if std::mem::take(&mut self.pyramidal_pushed) {
+            exponents::<false>(
+                n,
+                &self.node,
+                self.s,
+                state,
+                &self.forcing,
+                &mut self.sigmoid,
+            );
+            logistic_in_place(&mut self.sigmoid[n..3 * n]);
+        } else {
+            exponents::<true>(
+                n,
+                &self.node,
+                self.s,
+                state,
+                &self.forcing,
+                &mut self.sigmoid,
+            );
+            logistic_in_place(&mut self.sigmoid[..3 * n]);
+        }
         for (m, l) in self.pyramidal.iter_mut().zip(&self.sigmoid) {
             *m = self.s.two_e0 * l;
         }
@@ -217,19 +235,36 @@ impl Dynamics for JrField {
 }
 
 /// The exponents of the three sigmoids of every node at `state` (`[y0…, …, y5…]`), into
-/// `z = [z_pyr…, z_1…, z_3…]`. Compiled for AVX2 as well (element-wise IEEE operations, no
-/// fused multiply-adds: the same bits either way).
+/// `z = [z_pyr…, z_1…, z_3…]`; without `PYRAMIDAL` the first block is left as it is.
+/// Compiled for AVX2 as well (element-wise IEEE operations, no fused multiply-adds: the same
+/// bits either way).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn exponents(n: usize, c: &Nodes, s: Sigmoid, state: &[f64], forcing: &[f64], z: &mut [f64]) {
+fn exponents<const PYRAMIDAL: bool>(
+    n: usize,
+    c: &Nodes,
+    s: Sigmoid,
+    state: &[f64],
+    forcing: &[f64],
+    z: &mut [f64],
+) {
     let (y0, y1, y2) = (&state[..n], &state[n..2 * n], &state[2 * n..3 * n]);
     let (z_pyr, rest) = z[..3 * n].split_at_mut(n);
     let (z_1, z_3) = rest.split_at_mut(n);
     let (forcing, c1, c3) = (&forcing[..n], &c.c1[..n], &c.c3[..n]);
     for i in 0..n {
-        z_pyr[i] = s.exponent(y1[i] - y2[i] + forcing[i]);
+        if PYRAMIDAL {
+            z_pyr[i] = pyramidal_exponent(s, y1[i], y2[i], forcing[i]);
+        }
         z_1[i] = s.exponent(c1[i] * y0[i]);
         z_3[i] = s.exponent(c3[i] * y0[i]);
     }
+}
+
+/// The pyramidal sigmoid's exponent, `S`'s at `y1 − y2 + F`: one expression for the drift and
+/// the history push, so that the drift may reuse the push's logistic.
+#[inline(always)]
+fn pyramidal_exponent(s: Sigmoid, y1: f64, y2: f64, forcing: f64) -> f64 {
+    s.exponent(y1 - y2 + forcing)
 }
 
 /// What [`slopes`] reads besides the state and the constants.
@@ -358,6 +393,7 @@ impl JansenRit {
             delayed: vec![0.0; n],
             pyramidal: vec![0.0; n],
             sigmoid: vec![0.0; 3 * n],
+            pyramidal_pushed: false,
             coupled: vec![0.0; n],
             noise,
         };
@@ -435,9 +471,12 @@ impl Plant for JansenRit {
     }
 
     fn step(&mut self, forcing: &[Complex64]) {
+        let mut same_forcing = true;
         for (f, x) in self.field.forcing.iter_mut().zip(forcing) {
+            same_forcing &= f.to_bits() == x.re.to_bits();
             *f = x.re;
         }
+        self.field.pyramidal_pushed &= same_forcing;
         if self.field.gain != 0.0 {
             self.field
                 .plan
@@ -451,11 +490,12 @@ impl Plant for JansenRit {
             let z = &mut field.sigmoid[..n];
             let (y1, y2) = (&self.state[n..2 * n], &self.state[2 * n..3 * n]);
             for (((z, y1), y2), f) in z.iter_mut().zip(y1).zip(y2).zip(&field.forcing) {
-                *z = field.s.exponent(y1 - y2 + f);
+                *z = pyramidal_exponent(field.s, *y1, *y2, *f);
             }
             logistic_in_place(z);
             let two_e0 = field.s.two_e0;
             field.history.push(z.iter().map(|l| two_e0 * l));
+            field.pyramidal_pushed = true;
         }
         self.steps += 1;
     }
@@ -476,6 +516,7 @@ impl Plant for JansenRit {
 
     fn reset(&mut self) {
         self.state.copy_from_slice(&self.initial);
+        self.field.pyramidal_pushed = false;
         self.field.history.reset(&self.initial_history);
         self.noise = GaussianNoise::new(self.seed);
         self.steps = 0;
@@ -483,5 +524,88 @@ impl Plant for JansenRit {
 
     fn state_bytes(&self) -> usize {
         self.state.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrate::Scheme;
+    use crate::model::network::Csr;
+    use crate::model::{Coupling, PlantCommon};
+
+    /// Six columns, each driven by two others through delays of 1–3 ms and by one more without
+    /// delay, with noise: a network whose history push runs every step.
+    fn delayed_network() -> JansenRit {
+        let n = 6;
+        let (mut row_ptr, mut col, mut weight, mut delay_s) = (vec![0], vec![], vec![], vec![]);
+        for i in 0..n {
+            for (k, delay) in [(1, 0.0), (2, 1e-3 * (1 + i % 3) as f64), (3, 2.5e-3)] {
+                col.push(((i + k) % n) as u32);
+                weight.push(1.0 / 3.0);
+                delay_s.push(delay);
+            }
+            row_ptr.push(col.len());
+        }
+        let mut sorted = Csr {
+            n,
+            row_ptr,
+            col,
+            weight,
+            delay_s,
+        };
+        // CSR rows are sorted by source node.
+        for i in 0..n {
+            let edges = sorted.row_ptr[i]..sorted.row_ptr[i + 1];
+            let mut row: Vec<(u32, f64, f64)> = edges
+                .clone()
+                .map(|e| (sorted.col[e], sorted.weight[e], sorted.delay_s[e]))
+                .collect();
+            row.sort_by_key(|e| e.0);
+            for (e, (c, w, d)) in edges.zip(row) {
+                (sorted.col[e], sorted.weight[e], sorted.delay_s[e]) = (c, w, d);
+            }
+        }
+        let common = PlantCommon {
+            nodes: n,
+            scheme: Scheme::StochasticHeun,
+            dt: 1.0 / 48_000.0,
+            noise_sd: 5.0,
+            coupling: Coupling::Sparse(sorted),
+            gain: 0.1,
+            seed: 4,
+        };
+        JansenRit::new(&common, &JansenRitParams::default()).unwrap()
+    }
+
+    /// The drift that reuses the history push's pyramidal logistics gives the bits of one that
+    /// evaluates all three sigmoids, through forcing that stays, changes in one node, and a
+    /// reset.
+    #[test]
+    fn reusing_the_pushed_pyramidal_sigmoid_changes_no_bit() {
+        let (mut reusing, mut fresh) = (delayed_network(), delayed_network());
+        const RESET: usize = 1_700;
+        // 2 ms pulses every 10 ms, on node 2 only.
+        let pulse = |step: usize| step % 480 < 96;
+        let mut reused = 0;
+        for step in 0..3_000 {
+            if step == RESET {
+                reusing.reset();
+                fresh.reset();
+            }
+            let mut forcing = [Complex64::default(); 6];
+            if pulse(step) {
+                forcing[2] = Complex64::new(4.0, 0.0);
+            }
+            fresh.field.pyramidal_pushed = false;
+            // The drift reuses when a push left the logistics and the forcing stayed.
+            reused += usize::from(reusing.field.pyramidal_pushed && pulse(step) == pulse(step - 1));
+            reusing.step(&forcing);
+            fresh.step(&forcing);
+            let bits = |p: &JansenRit| p.state.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&reusing), bits(&fresh), "step {step}");
+        }
+        // Every step but a run's first and the 13 whose forcing changed.
+        assert_eq!(reused, 3_000 - 2 - 13);
     }
 }
