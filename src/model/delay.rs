@@ -1,9 +1,10 @@
 //! Per-node circular history of node values, for delayed coupling.
 //!
 //! Memory is O(N · max_delay): each node keeps its own ring of its last values, never per-edge
-//! copies. A node's values over consecutive steps are contiguous (at most two slices, where the
-//! ring wraps: [`DelayLine::run`]), so the coupling reads a whole block of future steps' delayed
-//! values per edge at once (see `CouplingPlan`). Delays are whole
+//! copies. A node's values over consecutive steps are contiguous: each ring is followed by a
+//! copy of its first [`MIRRORED`] slots, so that a run of up to that many steps never wraps
+//! ([`DelayLine::run`]), and the coupling reads a whole block of future steps' delayed values
+//! per edge at once as one slice (see `CouplingPlan`). Delays are whole
 //! model steps (`round(τ / dt)`); at audio-rate steps (21 µs at 48 kHz) the rounding is far below
 //! the delays of interest (ms).
 //!
@@ -95,15 +96,22 @@ impl NodeValue for Complex64 {
     }
 }
 
+/// Slots at the start of each ring that are kept a second time just after its end: the longest
+/// run [`DelayLine::run`] returns as one slice (the coupling's longest block).
+pub(crate) const MIRRORED: usize = 32;
+
 /// The last `max_delay_steps + 1` values of every node, node by node.
 ///
 /// Invariant: after `push`, `get(node, 0)` is the state just pushed and `get(node, d)` is the
 /// state pushed `d` pushes earlier (or the initial fill if fewer have happened). Node `n`'s ring
-/// of `slots` values is `data[n·slots .. (n + 1)·slots]`.
+/// of `slots` values starts at `data[n·stride]`, and is followed by `mirror` values equal to
+/// its first `mirror` slots (`stride = slots + mirror`).
 #[derive(Debug)]
 pub struct DelayLine<T: NodeValue> {
     nodes: usize,
     slots: usize,
+    /// `min(MIRRORED, slots)`.
+    mirror: usize,
     /// Ring position of the newest state, in `0..slots`.
     head: usize,
     /// Pushes since construction or the last reset.
@@ -157,28 +165,31 @@ impl<T: NodeValue> DelayLine<T> {
     /// `initial` (the state before the run started, held constant into the past).
     pub fn new(nodes: usize, max_delay_steps: usize, initial: &[T]) -> Self {
         let slots = max_delay_steps + 1;
+        let mirror = MIRRORED.min(slots);
         let mut line = Self {
             nodes,
             slots,
+            mirror,
             head: 0,
             pushes: 0,
             resets: 0,
-            data: rings(slots * nodes, T::default()),
+            data: rings((slots + mirror) * nodes, T::default()),
         };
         line.reset(initial);
         line
     }
 
-    /// Node `node`'s ring.
+    /// Node `node`'s ring followed by its mirrored slots.
     #[inline]
     fn ring(&self, node: usize) -> &[T] {
-        let at = node * self.slots;
-        &self.data[at..at + self.slots]
+        let stride = self.slots + self.mirror;
+        let at = node * stride;
+        &self.data[at..at + stride]
     }
 
-    /// Every node's ring, in node order.
+    /// Every node's ring with its mirrored slots, in node order.
     fn rings_mut(&mut self) -> std::slice::ChunksExactMut<'_, T> {
-        self.data.chunks_exact_mut(self.slots)
+        self.data.chunks_exact_mut(self.slots + self.mirror)
     }
 
     /// Ring position of the state pushed `delay_steps` pushes ago.
@@ -201,7 +212,7 @@ impl<T: NodeValue> DelayLine<T> {
         self.slots - 1
     }
 
-    /// Bytes of history held.
+    /// Bytes of history held, the mirrored slots included.
     pub fn bytes(&self) -> usize {
         self.data.len() * std::mem::size_of::<T>()
     }
@@ -226,8 +237,16 @@ impl<T: NodeValue> DelayLine<T> {
         };
         self.pushes += 1;
         let head = self.head;
-        for (ring, z) in self.rings_mut().zip(states) {
-            ring[head] = z;
+        if head < self.mirror {
+            let copy = self.slots + head;
+            for (ring, z) in self.rings_mut().zip(states) {
+                ring[head] = z;
+                ring[copy] = z;
+            }
+        } else {
+            for (ring, z) in self.rings_mut().zip(states) {
+                ring[head] = z;
+            }
         }
     }
 
@@ -240,19 +259,15 @@ impl<T: NodeValue> DelayLine<T> {
 
     /// `len` consecutive states of `node`, oldest first, starting `delay_steps` pushes ago:
     /// `run[k] == get(node, delay_steps − k)`. Needs `len ≤ delay_steps + 1` (only the past is
-    /// known).
-    /// The run comes in two slices where the ring wraps (the second is then its continuation).
+    /// known) and `len ≤ MIRRORED`: the mirrored slots continue the ring, so the run is one
+    /// slice wherever it starts.
     #[inline]
-    pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> (&[T], &[T]) {
+    pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> &[T] {
         debug_assert!(delay_steps < self.slots && len <= delay_steps + 1);
-        let ring = self.ring(node);
+        assert!(len <= MIRRORED, "runs are at most MIRRORED steps");
         let start = self.slot(delay_steps);
-        if start + len <= self.slots {
-            (&ring[start..start + len], &[])
-        } else {
-            let (wrapped, first) = ring.split_at(start);
-            (first, &wrapped[..len - first.len()])
-        }
+        // `len ≤ min(MIRRORED, slots) = mirror`, and `start < slots`.
+        &self.ring(node)[start..start + len]
     }
 
     /// Ask the CPU to begin loading `run(node, delay_steps, len)` into cache: its first
@@ -266,10 +281,9 @@ impl<T: NodeValue> DelayLine<T> {
         #[cfg(target_arch = "x86_64")]
         {
             let start = self.slot(delay_steps);
-            let first = len.min(self.slots - start);
-            let ring = self.ring(node);
-            let run = ring[start..start + first].as_ptr().cast::<i8>();
-            let bytes = first * std::mem::size_of::<T>();
+            let len = len.min(self.mirror);
+            let run = self.ring(node)[start..start + len].as_ptr().cast::<i8>();
+            let bytes = len * std::mem::size_of::<T>();
             // Every cache line the run touches, from the one holding its first byte: a run
             // that does not start on a line boundary spans one line more than its length.
             let lead = run as usize % 64;
@@ -341,46 +355,59 @@ mod tests {
                 for d in 0..=9 {
                     assert_eq!(real.get(n, d), complex.get(n, d).re, "step {step}");
                 }
-                let (a, b) = real.run(n, 9, 10);
-                let (c, e) = complex.run(n, 9, 10);
-                let got: Vec<f64> = a.iter().chain(b).copied().collect();
-                let expected: Vec<f64> = c.iter().chain(e).map(|z| z.re).collect();
+                let got = real.run(n, 9, 10);
+                let expected: Vec<f64> = complex.run(n, 9, 10).iter().map(|z| z.re).collect();
                 assert_eq!(got, expected);
             }
         }
     }
 
     #[test]
-    fn runs_are_the_states_in_order_without_wrapping() {
-        let mut line = DelayLine::new(3, 7, &[Complex64::default(); 3]);
-        for step in 0..50 {
-            line.push((0..3).map(|n| Complex64::new(step as f64, n as f64)));
-            for d in 0..=7 {
-                for len in 1..=d + 1 {
-                    let (a, b) = line.run(2, d, len);
-                    assert_eq!(a.len() + b.len(), len);
-                    for (k, z) in a.iter().chain(b).enumerate() {
-                        assert_eq!(*z, line.get(2, d - k), "step {step} d {d} k {k}");
+    fn runs_are_the_states_in_order_wherever_the_ring_wraps() {
+        // Rings shorter and longer than the mirrored slots, every start and length.
+        for max_delay in [7, MIRRORED + 9] {
+            let mut line = DelayLine::new(3, max_delay, &[Complex64::default(); 3]);
+            for step in 0..3 * max_delay + 5 {
+                line.push((0..3).map(|n| Complex64::new(step as f64, n as f64)));
+                for d in 0..=max_delay {
+                    for len in 1..=(d + 1).min(MIRRORED) {
+                        let run = line.run(2, d, len);
+                        assert_eq!(run.len(), len);
+                        for (k, z) in run.iter().enumerate() {
+                            assert_eq!(*z, line.get(2, d - k), "step {step} d {d} k {k}");
+                        }
                     }
                 }
             }
+            assert_eq!(line.pushes(), 3 * max_delay as u64 + 5);
+            // A reset refills the mirrored slots too.
+            line.reset(&[Complex64::new(-1.0, 0.0); 3]);
+            let run = line.run(1, max_delay, (max_delay + 1).min(MIRRORED));
+            assert!(run.iter().all(|z| z.re == -1.0));
         }
-        assert_eq!(line.pushes(), 50);
     }
 
     #[test]
     fn memory_is_per_node_not_per_edge() {
+        // 960 slots a node, and the first MIRRORED of them once more.
+        let slots = 960 + MIRRORED;
         let small = DelayLine::new(100, 959, &vec![Complex64::default(); 100]);
-        assert_eq!(small.bytes(), 100 * 960 * 16);
+        assert_eq!(small.bytes(), 100 * slots * 16);
         let real = DelayLine::new(100, 959, &[0.0f64; 100]);
         assert_eq!(
             real.bytes(),
-            100 * 960 * 8,
+            100 * slots * 8,
             "a real history is half a complex one"
+        );
+        let short = DelayLine::new(100, 4, &[0.0f64; 100]);
+        assert_eq!(
+            short.bytes(),
+            100 * 2 * 5 * 8,
+            "a short ring is mirrored whole"
         );
         // A history of many MB starts on a huge-page boundary, without padding.
         let line = DelayLine::new(1000, 959, &vec![Complex64::default(); 1000]);
-        assert_eq!(line.bytes(), 1000 * 960 * 16);
+        assert_eq!(line.bytes(), 1000 * slots * 16);
         assert_eq!(line.data.as_ptr() as usize % HUGE_PAGE, 0);
         let copy = line.clone();
         assert_eq!(copy.data.as_ptr() as usize % HUGE_PAGE, 0);
@@ -399,9 +426,10 @@ mod tests {
         for n in [0, 1, 350, nodes - 1] {
             assert_eq!(line.get(n, 0), Complex64::new(n as f64, 449.0));
             assert_eq!(line.get(n, 199), Complex64::new(n as f64, 250.0));
-            let (a, b) = line.run(n, 120, 64);
-            let got: Vec<f64> = a.iter().chain(b).map(|z| z.im).collect();
-            let expected: Vec<f64> = (329..393).map(|s| s as f64).collect();
+            // 450 pushes into 200 slots leave the newest in slot 50: a run from 60 pushes ago
+            // starts in slot 190 and crosses the ring's end.
+            let got: Vec<f64> = line.run(n, 60, 32).iter().map(|z| z.im).collect();
+            let expected: Vec<f64> = (389..421).map(|s| s as f64).collect();
             assert_eq!(got, expected);
         }
         line.reset(&initial);

@@ -201,6 +201,8 @@ enum PlanKind<T: NodeValue> {
 /// Longer blocks amortise more per edge; the longest is taken that leaves at least
 /// [`FAR_SHARE`] of the delayed edges long enough for it.
 const DELAY_BLOCKS: [usize; 2] = [32, 16];
+// A block's runs come from `DelayLine::run`, which returns at most `MIRRORED` steps.
+const _: () = assert!(DELAY_BLOCKS[0] <= delay::MIRRORED && DELAY_BLOCKS[1] <= DELAY_BLOCKS[0]);
 const FAR_SHARE: f64 = 0.95;
 
 /// How many edges ahead [`far_block`] asks for its history runs to be loaded: enough to cover
@@ -275,8 +277,7 @@ impl Edges {
 }
 
 /// `block[k · nodes + i] = Σ_{far edges j → i} C_ij u_j(now + k − τ_ij)` for the next `len`
-/// steps: per edge one contiguous run of the source's history (two where its ring wraps),
-/// accumulated for one node at a time as flat `f64` parts so the loop vectorises (AVX2 where the
+/// steps: per edge one contiguous run of the source's history, accumulated for one node at a time as flat `f64` parts so the loop vectorises (AVX2 where the
 /// CPU has it; the same bits either way), then stored time-major so that each step's input is
 /// one contiguous row.
 fn far_block<T: NodeValue>(
@@ -302,8 +303,7 @@ fn far_block<T: NodeValue>(
 /// [`far_block`] for blocks of `LEN` steps, `PARTS = T::PARTS · LEN` sums. The sums are a
 /// fixed-length array indexed only by constants, so they stay in registers: indexed by a run's
 /// length they lived on the stack, and each edge's adds waited on the previous edge's stores
-/// (the 48 kHz problem: 14.3 → 12.3 ns per node-step). A run that wraps round its ring is first
-/// copied out whole.
+/// (the 48 kHz problem: 14.3 → 12.3 ns per node-step).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn far_block_of<T: NodeValue, const LEN: usize, const PARTS: usize>(
     far: &Edges,
@@ -313,7 +313,6 @@ fn far_block_of<T: NodeValue, const LEN: usize, const PARTS: usize>(
     assert_eq!(PARTS, T::PARTS * LEN, "PARTS is the parts of a run");
     let nodes = history.nodes();
     let prefetch = history.bytes() >= PREFETCH_MIN_BYTES;
-    let mut joined = [0.0f64; PARTS];
     for i in 0..nodes {
         let mut acc = [0.0f64; PARTS];
         for e in far.row_ptr[i]..far.row_ptr[i + 1] {
@@ -325,15 +324,8 @@ fn far_block_of<T: NodeValue, const LEN: usize, const PARTS: usize>(
                     history.prefetch_run(node as usize, delay as usize, LEN);
                 }
             }
-            let (run, wrapped) = history.run(far.col[e] as usize, far.delay_steps[e] as usize, LEN);
-            let run: &[f64; PARTS] = if wrapped.is_empty() {
-                T::flat(run).try_into().expect("a run of LEN values")
-            } else {
-                let (head, tail) = joined.split_at_mut(T::PARTS * run.len());
-                head.copy_from_slice(T::flat(run));
-                tail.copy_from_slice(T::flat(wrapped));
-                &joined
-            };
+            let run = history.run(far.col[e] as usize, far.delay_steps[e] as usize, LEN);
+            let run: &[f64; PARTS] = T::flat(run).try_into().expect("a run of LEN values");
             let w = far.weight[e];
             for (a, r) in acc.iter_mut().zip(run) {
                 *a += r * w;
