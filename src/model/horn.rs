@@ -324,17 +324,6 @@ impl Plant for Horn {
 
     fn step(&mut self, forcing: &[Complex64]) {
         let coupled = self.gain != 0.0;
-        if coupled {
-            self.plan.delayed_input(&self.history, &mut self.delayed);
-            if self.plan.has_instant() {
-                for (u, x) in self.stage_u.iter_mut().zip(&self.x) {
-                    *u = *x;
-                }
-            }
-            // Every node's input is computed from x_t before any node moves.
-            self.plan
-                .total_input(&self.delayed, &self.stage_u, &mut self.input);
-        }
         let h = self.h;
         let noisy = self.noise_step > 0.0;
         if noisy {
@@ -343,7 +332,18 @@ impl Plant for Horn {
         // The tanh of every node in one vectorised pass, between two passes that vectorise.
         // Without coupling (or noise) `v` stands in for the unread inputs.
         if coupled {
-            let input = &self.input;
+            let in_row = self
+                .plan
+                .delayed_input_unless_row(&self.history, &mut self.delayed);
+            if self.plan.has_instant() {
+                for (u, x) in self.stage_u.iter_mut().zip(&self.x) {
+                    *u = *x;
+                }
+            }
+            // Every node's input is computed from x_t before any node moves.
+            self.plan
+                .instant_input(&self.delayed, &self.stage_u, &mut self.input);
+            let input = self.plan.network_input(&self.delayed, in_row, &self.input);
             tanh_arguments::<true>(&mut self.drive, forcing, &self.v, &self.x, input, self.gain);
         } else {
             tanh_arguments::<false>(&mut self.drive, forcing, &self.v, &self.x, &self.v, 0.0);

@@ -161,6 +161,8 @@ struct JrField {
     /// Re of the forcing held over the step, mV.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
+    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
+    delayed_in_row: bool,
     /// Each node's pyramidal output `S(y1 − y2 + F)` at the current stage, 1/s.
     pyramidal: Vec<f64>,
     /// `[z_pyr…, z_1…, z_3…]`, one block of `nodes` each: the three sigmoids' exponents, then
@@ -211,15 +213,19 @@ impl Dynamics for JrField {
             *m = self.s.two_e0 * l;
         }
         let coupled = self.gain != 0.0;
-        if coupled {
+        let network = if coupled {
             self.plan
-                .total_input(&self.delayed, &self.pyramidal, &mut self.coupled);
-        }
+                .instant_input(&self.delayed, &self.pyramidal, &mut self.coupled);
+            self.plan
+                .network_input(&self.delayed, self.delayed_in_row, &self.coupled)
+        } else {
+            &self.coupled
+        };
         let input = Inputs {
             two_e0: self.s.two_e0,
             logistic: &self.sigmoid,
             pyramidal: &self.pyramidal,
-            coupled: &self.coupled,
+            coupled: network,
             gain: self.gain,
         };
         if coupled {
@@ -395,6 +401,7 @@ impl JansenRit {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
+            delayed_in_row: false,
             pyramidal: vec![0.0; n],
             sigmoid: vec![0.0; 3 * n],
             pyramidal_pushed: false,
@@ -482,9 +489,10 @@ impl Plant for JansenRit {
         }
         self.field.pyramidal_pushed &= same_forcing;
         if self.field.gain != 0.0 {
-            self.field
+            let field = &mut self.field;
+            field.delayed_in_row = field
                 .plan
-                .delayed_input(&self.field.history, &mut self.field.delayed);
+                .delayed_input_unless_row(&field.history, &mut field.delayed);
         }
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.noise);

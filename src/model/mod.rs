@@ -664,6 +664,34 @@ impl<T: NodeValue> CouplingPlan<T> {
         }
     }
 
+    /// [`CouplingPlan::total_input`] when any edge is instantaneous; otherwise nothing, since
+    /// the total is then the delayed input as it stands, which [`CouplingPlan::network_input`]
+    /// returns without copying it.
+    pub fn instant_input(&mut self, delayed: &[T], u: &[T], out: &mut [T]) {
+        if self.has_instant() {
+            self.total_input(delayed, u, out);
+        }
+    }
+
+    /// The stage's network input after [`CouplingPlan::instant_input`] into `computed`:
+    /// `computed` with instantaneous edges; without, the delayed input where it is, the plan's
+    /// block row when `in_row` (as [`CouplingPlan::delayed_input_unless_row`] returned), else
+    /// `delayed`.
+    pub fn network_input<'a>(
+        &'a self,
+        delayed: &'a [T],
+        in_row: bool,
+        computed: &'a [T],
+    ) -> &'a [T] {
+        if in_row {
+            self.delayed_row()
+        } else if self.has_instant() {
+            computed
+        } else {
+            delayed
+        }
+    }
+
     /// `out[i] = delayed[i] + Σ_{instant j} C_ij u_j` with `u` the current stage's node values.
     pub fn total_input(&mut self, delayed: &[T], u: &[T], out: &mut [T]) {
         match &mut self.kind {
@@ -859,6 +887,55 @@ mod tests {
     /// the history and skipped calls. The plan must read blocks of `block_len` steps. Every
     /// other step asks for the input in the block row where the plan can leave it there; it
     /// must do so exactly when `in_row`.
+    /// Whatever the plan (all edges delayed by a block or more, some instantaneous, a delayed
+    /// or an instantaneous mean field), the input `network_input` points at after
+    /// `instant_input` is the total input, bit for bit.
+    #[test]
+    fn the_network_input_is_the_total_input_wherever_it_is_read() {
+        let (n, dt) = (30, 1e-3);
+        let plans = [
+            random_coupling(n, 5, 40..=90, dt),
+            random_coupling(n, 5, 0..=90, dt),
+            Coupling::AllToAll {
+                n,
+                weight: 1.0 / n as f64,
+                delay_s: 7.0 * dt,
+            },
+            Coupling::AllToAll {
+                n,
+                weight: 1.0 / n as f64,
+                delay_s: 0.0,
+            },
+        ];
+        for (k, coupling) in plans.iter().enumerate() {
+            let mut plan = CouplingPlan::<f64>::new(coupling, n, dt);
+            let initial: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let mut history = delay::DelayLine::new(n, plan.max_delay_steps, &initial);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(k as u64);
+            let (mut delayed, mut computed, mut total) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            let mut rows = 0;
+            for step in 0..200 {
+                let u: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+                let in_row = plan.delayed_input_unless_row(&history, &mut delayed);
+                rows += usize::from(in_row);
+                let reference = {
+                    let mut copy = plan.clone();
+                    let mut d = vec![0.0; n];
+                    copy.delayed_input(&history, &mut d);
+                    copy.total_input(&d, &u, &mut total);
+                    total.clone()
+                };
+                plan.instant_input(&delayed, &u, &mut computed);
+                let got = plan.network_input(&delayed, in_row, &computed);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(got), bits(&reference), "plan {k}, step {step}");
+                history.push(u.iter().copied());
+            }
+            // Only the graph whose every edge is a block or more long reads the block row.
+            assert_eq!(rows > 0, k == 0, "plan {k}");
+        }
+    }
+
     fn check_blocked_delayed_input<T: NodeValue>(
         value: impl Fn(f64, f64) -> T,
         norm: fn(T) -> f64,

@@ -220,6 +220,8 @@ struct MprField {
     /// `I_i(t)`, the real part of the forcing.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
+    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
+    delayed_in_row: bool,
     stage_u: Vec<f64>,
     input: Vec<f64>,
     noise: Option<Vec<f64>>,
@@ -240,9 +242,9 @@ impl MprField {
         }
     }
 
-    /// Fill `input[i] = Σ_j C_ij r_j(t − τ_ij)` for the stage `state`; returns whether the
-    /// network is coupled at all.
-    fn network_input(&mut self, state: &[f64]) -> bool {
+    /// Prepare `Σ_j C_ij r_j(t − τ_ij)` for the stage `state` (read it with
+    /// [`MprField::network`]); returns whether the network is coupled at all.
+    fn prepare_network_input(&mut self, state: &[f64]) -> bool {
         let coupled = self.gain != 0.0;
         if coupled {
             if self.plan.has_instant() {
@@ -252,14 +254,28 @@ impl MprField {
                 }
             }
             self.plan
-                .total_input(&self.delayed, &self.stage_u, &mut self.input);
+                .instant_input(&self.delayed, &self.stage_u, &mut self.input);
         }
         coupled
     }
 
+    /// The network input per node that [`MprField::prepare_network_input`] prepared.
+    fn network(&self) -> &[f64] {
+        self.plan
+            .network_input(&self.delayed, self.delayed_in_row, &self.input)
+    }
+
     /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i` with
-    /// node state `s`: `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j` for the first population.
-    fn current(&self, i: usize, p: usize, s: &[f64], syn: usize, coupled: bool) -> f64 {
+    /// node state `s`: `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j` for the first population
+    /// (`Σ_j C_ij r_j = network[i]`, read only when `coupled`).
+    fn current(
+        &self,
+        i: usize,
+        p: usize,
+        s: &[f64],
+        syn: usize,
+        (coupled, network): (bool, &[f64]),
+    ) -> f64 {
         let c = &self.coef[i * self.pops + p];
         let w = &self.weight[(i * self.pops + p) * self.pops..(i * self.pops + p + 1) * self.pops];
         let recurrent: f64 = (0..self.pops).map(|q| w[q] * s[q * self.block + syn]).sum();
@@ -267,7 +283,7 @@ impl MprField {
         if p == 0 {
             current += self.forcing[i];
             if coupled {
-                current += self.gain * c.tau * self.input[i];
+                current += self.gain * c.tau * network[i];
             }
         }
         current
@@ -288,7 +304,7 @@ impl MprField {
                 let c = &self.coef[i * pops + p];
                 let b = &s[p * self.block..];
                 let (x, v) = (c.pi_tau * b[0], b[1]);
-                let drive = self.current(i, p, s, syn, false).abs();
+                let drive = self.current(i, p, s, syn, (false, &[])).abs();
                 let limit = STIFF / (2.0 * dt * c.inv_tau);
                 (x * x + v * v).max(drive) > limit * limit
             })
@@ -299,14 +315,15 @@ impl MprField {
     /// other currents frozen at the start of the step, exact synapses for the step-mean rate,
     /// then white noise on v.
     fn riccati_step(&mut self, state: &mut [f64], dt: f64, noise: &mut GaussianNoise) {
-        let coupled = self.network_input(state);
+        let coupled = self.prepare_network_input(state);
         let syn = self.synaptic_index();
         let (pops, block, stride) = (self.pops, self.block, self.stride());
+        let network = (coupled, self.network());
         for i in 0..self.nodes {
             // Every current of the node is read before any of its populations moves.
             let mut currents = [0.0; 2];
             for (p, current) in currents.iter_mut().enumerate().take(pops) {
-                *current = self.current(i, p, &state[i * stride..(i + 1) * stride], syn, coupled);
+                *current = self.current(i, p, &state[i * stride..(i + 1) * stride], syn, network);
             }
             for (p, current) in currents.iter().enumerate().take(pops) {
                 let c = self.coef[i * pops + p];
@@ -365,7 +382,8 @@ impl Dynamics for MprField {
 
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
         let stride = self.stride();
-        let coupled = self.network_input(state);
+        let coupled = self.prepare_network_input(state);
+        let network = (coupled, self.network());
         let syn = self.synaptic_index();
         let (pops, block) = (self.pops, self.block);
         for (i, (s, o)) in state
@@ -378,7 +396,7 @@ impl Dynamics for MprField {
                 let b = p * block;
                 let (r, v) = (s[b], s[b + 1]);
                 let pi_tau_r = c.pi_tau * r;
-                let current = v * v - pi_tau_r * pi_tau_r + self.current(i, p, s, syn, coupled);
+                let current = v * v - pi_tau_r * pi_tau_r + self.current(i, p, s, syn, network);
                 o[b] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
                 o[b + 1] = current * c.inv_tau;
                 match self.synapse {
@@ -617,6 +635,7 @@ impl Mpr {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
+            delayed_in_row: false,
             stage_u: vec![0.0; n],
             input: vec![0.0; n],
             noise,
@@ -720,9 +739,10 @@ impl Plant for Mpr {
             *f = z.re;
         }
         if self.field.gain != 0.0 {
-            self.field
+            let field = &mut self.field;
+            field.delayed_in_row = field
                 .plan
-                .delayed_input(&self.field.history, &mut self.field.delayed);
+                .delayed_input_unless_row(&field.history, &mut field.delayed);
         }
         let dt = self.integrator.dt();
         if self.field.stiff(&self.state, dt) {

@@ -152,6 +152,8 @@ struct WcField {
     /// Re of the forcing held over the step, input units.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
+    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
+    delayed_in_row: bool,
     stage_u: Vec<f64>,
     coupled: Vec<f64>,
     /// `[z_E0, z_I0, z_E1, …]`: the sigmoids' exponents, then their logistics (one vectorised
@@ -175,15 +177,18 @@ impl Dynamics for WcField {
                 }
             }
             self.plan
-                .total_input(&self.delayed, &self.stage_u, &mut self.coupled);
+                .instant_input(&self.delayed, &self.stage_u, &mut self.coupled);
         }
         // Out of the field for the passes (a move, no allocation), so that they can read the
         // rest of it.
         let mut sigmoid = std::mem::take(&mut self.sigmoid);
         if coupled {
-            exponents::<true>(self, state, &mut sigmoid);
+            let network =
+                self.plan
+                    .network_input(&self.delayed, self.delayed_in_row, &self.coupled);
+            exponents::<true>(self, state, network, &mut sigmoid);
         } else {
-            exponents::<false>(self, state, &mut sigmoid);
+            exponents::<false>(self, state, &self.p, &mut sigmoid);
         }
         logistic_in_place(&mut sigmoid);
         slopes(self, state, &sigmoid, out);
@@ -196,14 +201,13 @@ impl Dynamics for WcField {
 }
 
 /// The drift's first pass: the sigmoids' exponents `[z_E, z_I]` of every node at `state`, with
-/// the network input `w.coupled` when `COUPLED`. Loops over zipped slices (no bounds checks)
+/// the network input `network` when `COUPLED` (else unread). Loops over zipped slices (no bounds checks)
 /// that vectorise, compiled for AVX2 as well (element-wise IEEE operations, no fused
 /// multiply-adds: the same bits either way).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn exponents<const COUPLED: bool>(w: &WcField, state: &[f64], z: &mut [f64]) {
+fn exponents<const COUPLED: bool>(w: &WcField, state: &[f64], network: &[f64], z: &mut [f64]) {
     let n = w.nodes;
-    // Without coupling, `p` stands in for the unread input so that one zip serves both.
-    let coupled = if COUPLED { &w.coupled[..n] } else { &w.p[..n] };
+    let coupled = &network[..n];
     let nodes = state[..2 * n]
         .chunks_exact(2)
         .zip(z[..2 * n].chunks_exact_mut(2))
@@ -302,6 +306,7 @@ impl WilsonCowan {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
+            delayed_in_row: false,
             stage_u: vec![0.0; n],
             coupled: vec![0.0; n],
             sigmoid: vec![0.0; 2 * n],
@@ -395,9 +400,10 @@ impl Plant for WilsonCowan {
             *f = x.re;
         }
         if self.field.gain != 0.0 {
-            self.field
+            let field = &mut self.field;
+            field.delayed_in_row = field
                 .plan
-                .delayed_input(&self.field.history, &mut self.field.delayed);
+                .delayed_input_unless_row(&field.history, &mut field.delayed);
         }
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.noise);
