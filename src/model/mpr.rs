@@ -265,6 +265,80 @@ impl MprField {
             .network_input(&self.delayed, self.delayed_in_row, &self.input)
     }
 
+    /// The drift for any number of populations per node, with the network input `network`.
+    fn general_drift(&self, state: &[f64], out: &mut [f64], network: (bool, &[f64])) {
+        let stride = self.stride();
+        let syn = self.synaptic_index();
+        let (pops, block) = (self.pops, self.block);
+        for (i, (s, o)) in state
+            .chunks_exact(stride)
+            .zip(out.chunks_exact_mut(stride))
+            .enumerate()
+        {
+            for p in 0..pops {
+                let c = &self.coef[i * pops + p];
+                let b = p * block;
+                let (r, v) = (s[b], s[b + 1]);
+                let pi_tau_r = c.pi_tau * r;
+                let current = v * v - pi_tau_r * pi_tau_r + self.current(i, p, s, syn, network);
+                o[b] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
+                o[b + 1] = current * c.inv_tau;
+                match self.synapse {
+                    Synapse::Instantaneous => {}
+                    Synapse::FirstOrder => o[b + 2] = (r - s[b + 2]) / c.tau_syn,
+                    Synapse::SecondOrder => {
+                        let (sv, u) = (s[b + 2], s[b + 3]);
+                        o[b + 2] = u;
+                        o[b + 3] = (r - sv - 2.0 * c.tau_syn * u) / (c.tau_syn * c.tau_syn);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The drift of one population per node with a synapse of order `ORDER` (0: instantaneous):
+    /// the general drift's operations in its order (so the same bits), in one pass over zipped
+    /// slices, without its loops over populations and their bounds checks (it was two fifths
+    /// of a delayed single-population network's time).
+    fn single_drift<const ORDER: u8>(
+        &self,
+        state: &[f64],
+        out: &mut [f64],
+        (coupled, network): (bool, &[f64]),
+    ) {
+        let block = self.block;
+        let syn = self.synaptic_index();
+        // Without coupling the forcing stands in for the unread input, so one zip serves both.
+        let network = if coupled { network } else { &self.forcing };
+        let nodes = state
+            .chunks_exact(block)
+            .zip(out.chunks_exact_mut(block))
+            .zip(self.coef.iter().zip(&self.weight))
+            .zip(self.forcing.iter().zip(network));
+        for (((s, o), (c, &w)), (&forcing, &u)) in nodes {
+            let (r, v) = (s[0], s[1]);
+            let recurrent: f64 = std::iter::once(w * s[syn]).sum();
+            let mut local = c.eta + c.tau * recurrent;
+            local += forcing;
+            if coupled {
+                local += self.gain * c.tau * u;
+            }
+            let pi_tau_r = c.pi_tau * r;
+            let current = v * v - pi_tau_r * pi_tau_r + local;
+            o[0] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
+            o[1] = current * c.inv_tau;
+            match ORDER {
+                0 => {}
+                1 => o[2] = (r - s[2]) / c.tau_syn,
+                _ => {
+                    let (sv, du) = (s[2], s[3]);
+                    o[2] = du;
+                    o[3] = (r - sv - 2.0 * c.tau_syn * du) / (c.tau_syn * c.tau_syn);
+                }
+            }
+        }
+    }
+
     /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i` with
     /// node state `s`: `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j` for the first population
     /// (`Σ_j C_ij r_j = network[i]`, read only when `coupled`).
@@ -298,6 +372,29 @@ impl MprField {
     /// root or libm's `hypot` (which guards an overflow that would make the step stiff either
     /// way), and `hypot` was a sixth of a noisy MPR network's step.
     fn stiff(&self, state: &[f64], dt: f64) -> bool {
+        let (pops, stride, syn) = (self.pops, self.stride(), self.synaptic_index());
+        if pops == 1 {
+            // The same test node by node over zipped slices, without an early exit (the same
+            // answer; a branch per node and the general current's loops cost more than the
+            // nodes an early exit skips in the usual step, which is not stiff).
+            let nodes = state
+                .chunks_exact(stride)
+                .zip(self.coef.iter().zip(&self.weight))
+                .zip(&self.forcing);
+            return nodes.fold(false, |stiff, ((s, (c, &w)), &forcing)| {
+                let recurrent: f64 = std::iter::once(w * s[syn]).sum();
+                let mut drive = c.eta + c.tau * recurrent;
+                drive += forcing;
+                let (x, v) = (c.pi_tau * s[0], s[1]);
+                let limit = STIFF / (2.0 * dt * c.inv_tau);
+                stiff | ((x * x + v * v).max(drive.abs()) > limit * limit)
+            });
+        }
+        self.stiff_general(state, dt)
+    }
+
+    /// [`MprField::stiff`] for any number of populations per node.
+    fn stiff_general(&self, state: &[f64], dt: f64) -> bool {
         let (pops, stride, syn) = (self.pops, self.stride(), self.synaptic_index());
         state.chunks_exact(stride).enumerate().any(|(i, s)| {
             (0..pops).any(|p| {
@@ -381,34 +478,16 @@ impl Dynamics for MprField {
     }
 
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
-        let stride = self.stride();
         let coupled = self.prepare_network_input(state);
         let network = (coupled, self.network());
-        let syn = self.synaptic_index();
-        let (pops, block) = (self.pops, self.block);
-        for (i, (s, o)) in state
-            .chunks_exact(stride)
-            .zip(out.chunks_exact_mut(stride))
-            .enumerate()
-        {
-            for p in 0..pops {
-                let c = &self.coef[i * pops + p];
-                let b = p * block;
-                let (r, v) = (s[b], s[b + 1]);
-                let pi_tau_r = c.pi_tau * r;
-                let current = v * v - pi_tau_r * pi_tau_r + self.current(i, p, s, syn, network);
-                o[b] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
-                o[b + 1] = current * c.inv_tau;
-                match self.synapse {
-                    Synapse::Instantaneous => {}
-                    Synapse::FirstOrder => o[b + 2] = (r - s[b + 2]) / c.tau_syn,
-                    Synapse::SecondOrder => {
-                        let (sv, u) = (s[b + 2], s[b + 3]);
-                        o[b + 2] = u;
-                        o[b + 3] = (r - sv - 2.0 * c.tau_syn * u) / (c.tau_syn * c.tau_syn);
-                    }
-                }
+        if self.pops == 1 {
+            match self.synapse {
+                Synapse::Instantaneous => self.single_drift::<0>(state, out, network),
+                Synapse::FirstOrder => self.single_drift::<1>(state, out, network),
+                Synapse::SecondOrder => self.single_drift::<2>(state, out, network),
             }
+        } else {
+            self.general_drift(state, out, network);
         }
     }
 
@@ -789,5 +868,101 @@ impl Plant for Mpr {
 
     fn state_bytes(&self) -> usize {
         self.state.len() * 8 + self.field.history.bytes() + self.field.plan.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrate::Scheme;
+    use crate::model::network::Csr;
+    use crate::model::{Coupling, PlantCommon};
+    use rand::{RngExt, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// The single-population stiffness test answers as the general one, for states on both
+    /// sides of its threshold.
+    #[test]
+    fn the_single_population_stiffness_test_equals_the_general_one() {
+        let common = PlantCommon {
+            nodes: 5,
+            scheme: Scheme::Heun,
+            dt: 1e-4,
+            noise_sd: 0.0,
+            coupling: Coupling::None,
+            gain: 0.0,
+            seed: 2,
+        };
+        let plant = Mpr::new(&common, &MprParams::default()).unwrap();
+        let field = &plant.field;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        let mut answers = [0; 2];
+        for k in 0..4_000 {
+            // Magnitudes from 1 to 10⁴: the threshold, (STIFF τ / 2dt)², lies in between.
+            let scale = 10f64.powf(4.0 * k as f64 / 4_000.0);
+            let state: Vec<f64> = (0..field.dim())
+                .map(|_| scale * (rng.random::<f64>() - 0.5))
+                .collect();
+            let stiff = field.stiff(&state, 1e-4);
+            assert_eq!(stiff, field.stiff_general(&state, 1e-4), "scale {scale}");
+            answers[usize::from(stiff)] += 1;
+        }
+        assert!(answers[0] > 100 && answers[1] > 100, "{answers:?}");
+    }
+
+    /// The single-population drift gives the general drift's bits for every synapse, coupled
+    /// (instantaneous and delayed edges) or not, at random states.
+    #[test]
+    fn the_single_population_drift_equals_the_general_one_bit_for_bit() {
+        let n = 9;
+        let mut csr = Csr::empty(n);
+        for i in 0..n {
+            for k in [1, 4] {
+                let j = ((i + k) % n) as u32;
+                csr.push_edge(j, 0.5, if k == 1 { 0.0 } else { 2e-3 });
+            }
+            csr.end_row();
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(6);
+        for synapse in [
+            Synapse::Instantaneous,
+            Synapse::FirstOrder,
+            Synapse::SecondOrder,
+        ] {
+            for gain in [0.0, 0.7] {
+                let common = PlantCommon {
+                    nodes: n,
+                    scheme: Scheme::Heun,
+                    dt: 1e-4,
+                    noise_sd: 0.0,
+                    coupling: Coupling::Sparse(csr.clone()),
+                    gain,
+                    seed: 2,
+                };
+                let params = MprParams {
+                    synapse,
+                    tau_syn_s: (synapse != Synapse::Instantaneous)
+                        .then_some(crate::model::ParamSpec::Value(0.005)),
+                    ..MprParams::default()
+                };
+                let mut plant = Mpr::new(&common, &params).unwrap();
+                let field = &mut plant.field;
+                assert_eq!(field.pops, 1);
+                for f in field.forcing.iter_mut() {
+                    *f = rng.random::<f64>() - 0.5;
+                }
+                for d in field.delayed.iter_mut() {
+                    *d = rng.random::<f64>() * 20.0;
+                }
+                let dim = field.dim();
+                let state: Vec<f64> = (0..dim).map(|_| rng.random::<f64>() * 4.0 - 1.0).collect();
+                let (mut single, mut general) = (vec![0.0; dim], vec![0.0; dim]);
+                field.drift(&state, &mut single);
+                let network = (gain != 0.0, field.network());
+                field.general_drift(&state, &mut general, network);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&single), bits(&general), "{synapse:?}, K = {gain}");
+            }
+        }
     }
 }
