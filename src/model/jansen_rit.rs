@@ -186,29 +186,25 @@ impl Dynamics for JrField {
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
         // The pyramidal output drives the local interneurons and is what the other nodes
         // receive: evaluate each node's sigmoid once per stage and use it for both. All three
-        // sigmoids of every node go through one vectorised logistic pass.
+        // sigmoids of every node go through one vectorised logistic pass, or the last two when
+        // this (a step's first) drift reuses the push's pyramidal logistics.
         let n = self.nodes;
-        if std::mem::take(&mut self.pyramidal_pushed) {
-            exponents::<false>(
-                n,
-                &self.node,
-                self.s,
-                state,
-                &self.forcing,
-                &mut self.sigmoid,
-            );
-            logistic_in_place(&mut self.sigmoid[n..3 * n]);
+        let reuse = std::mem::take(&mut self.pyramidal_pushed);
+        let exponents = if reuse {
+            exponents::<false>
         } else {
-            exponents::<true>(
-                n,
-                &self.node,
-                self.s,
-                state,
-                &self.forcing,
-                &mut self.sigmoid,
-            );
-            logistic_in_place(&mut self.sigmoid[..3 * n]);
-        }
+            exponents::<true>
+        };
+        exponents(
+            n,
+            &self.node,
+            self.s,
+            state,
+            &self.forcing,
+            &mut self.sigmoid,
+        );
+        let first = if reuse { n } else { 0 };
+        logistic_in_place(&mut self.sigmoid[first..3 * n]);
         for (m, l) in self.pyramidal.iter_mut().zip(&self.sigmoid) {
             *m = self.s.two_e0 * l;
         }

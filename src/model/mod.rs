@@ -277,9 +277,9 @@ impl Edges {
 }
 
 /// `block[k · nodes + i] = Σ_{far edges j → i} C_ij u_j(now + k − τ_ij)` for the next `len`
-/// steps: per edge one contiguous run of the source's history, accumulated for one node at a time as flat `f64` parts so the loop vectorises (AVX2 where the
-/// CPU has it; the same bits either way), then stored time-major so that each step's input is
-/// one contiguous row.
+/// steps: per edge one contiguous run of the source's history, accumulated for one node at a
+/// time as flat `f64` parts so the loop vectorises (AVX2 where the CPU has it; the same bits
+/// either way), then stored time-major so that each step's input is one contiguous row.
 fn far_block<T: NodeValue>(
     far: &Edges,
     history: &delay::DelayLine<T>,
@@ -882,11 +882,6 @@ mod tests {
         );
     }
 
-    /// The plan's delayed input against the plain per-step sum over the edge list, for node
-    /// values made by `value(re, im)` and edge delays in `delays` (steps), through resets of
-    /// the history and skipped calls. The plan must read blocks of `block_len` steps. Every
-    /// other step asks for the input in the block row where the plan can leave it there; it
-    /// must do so exactly when `in_row`.
     /// Whatever the plan (all edges delayed by a block or more, some instantaneous, a delayed
     /// or an instantaneous mean field), the input `network_input` points at after
     /// `instant_input` is the total input, bit for bit.
@@ -936,6 +931,11 @@ mod tests {
         }
     }
 
+    /// The plan's delayed input against the plain per-step sum over the edge list, for node
+    /// values made by `value(re, im)` and edge delays in `delays` (steps), through resets of
+    /// the history and skipped calls. The plan must read blocks of `block_len` steps. Every
+    /// other step asks for the input in the block row where the plan can leave it there; it
+    /// must do so exactly when `in_row`.
     fn check_blocked_delayed_input<T: NodeValue>(
         value: impl Fn(f64, f64) -> T,
         norm: fn(T) -> f64,

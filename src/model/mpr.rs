@@ -277,21 +277,9 @@ impl MprField {
         {
             for p in 0..pops {
                 let c = &self.coef[i * pops + p];
-                let b = p * block;
-                let (r, v) = (s[b], s[b + 1]);
-                let pi_tau_r = c.pi_tau * r;
-                let current = v * v - pi_tau_r * pi_tau_r + self.current(i, p, s, syn, network);
-                o[b] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
-                o[b + 1] = current * c.inv_tau;
-                match self.synapse {
-                    Synapse::Instantaneous => {}
-                    Synapse::FirstOrder => o[b + 2] = (r - s[b + 2]) / c.tau_syn,
-                    Synapse::SecondOrder => {
-                        let (sv, u) = (s[b + 2], s[b + 3]);
-                        o[b + 2] = u;
-                        o[b + 3] = (r - sv - 2.0 * c.tau_syn * u) / (c.tau_syn * c.tau_syn);
-                    }
-                }
+                let current = self.current(i, p, s, syn, network);
+                let b = p * block..(p + 1) * block;
+                population_slopes(c, self.synapse, &s[b.clone()], &mut o[b], current);
             }
         }
     }
@@ -315,27 +303,20 @@ impl MprField {
             .zip(out.chunks_exact_mut(block))
             .zip(self.coef.iter().zip(&self.weight))
             .zip(self.forcing.iter().zip(network));
+        let synapse = match ORDER {
+            0 => Synapse::Instantaneous,
+            1 => Synapse::FirstOrder,
+            _ => Synapse::SecondOrder,
+        };
         for (((s, o), (c, &w)), (&forcing, &u)) in nodes {
-            let (r, v) = (s[0], s[1]);
+            // `current` for one population, in its order.
             let recurrent: f64 = std::iter::once(w * s[syn]).sum();
-            let mut local = c.eta + c.tau * recurrent;
-            local += forcing;
+            let mut current = c.eta + c.tau * recurrent;
+            current += forcing;
             if coupled {
-                local += self.gain * c.tau * u;
+                current += self.gain * c.tau * u;
             }
-            let pi_tau_r = c.pi_tau * r;
-            let current = v * v - pi_tau_r * pi_tau_r + local;
-            o[0] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
-            o[1] = current * c.inv_tau;
-            match ORDER {
-                0 => {}
-                1 => o[2] = (r - s[2]) / c.tau_syn,
-                _ => {
-                    let (sv, du) = (s[2], s[3]);
-                    o[2] = du;
-                    o[3] = (r - sv - 2.0 * c.tau_syn * du) / (c.tau_syn * c.tau_syn);
-                }
-            }
+            population_slopes(c, synapse, s, o, current);
         }
     }
 
@@ -469,6 +450,26 @@ fn tanh(z: Complex64) -> Complex64 {
         Complex64::new(z.re.signum(), 0.0)
     } else {
         z.tanh()
+    }
+}
+
+/// One population's derivatives `(ṙ, v̇, synapse…)` from its block `b` of the state, given
+/// `current`, its `v` equation's terms other than `v² − (π τ r)²` ([`MprField::current`]).
+#[inline(always)]
+fn population_slopes(c: &PopCoef, synapse: Synapse, b: &[f64], o: &mut [f64], current: f64) {
+    let (r, v) = (b[0], b[1]);
+    let pi_tau_r = c.pi_tau * r;
+    let current = v * v - pi_tau_r * pi_tau_r + current;
+    o[0] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
+    o[1] = current * c.inv_tau;
+    match synapse {
+        Synapse::Instantaneous => {}
+        Synapse::FirstOrder => o[2] = (r - b[2]) / c.tau_syn,
+        Synapse::SecondOrder => {
+            let (sv, u) = (b[2], b[3]);
+            o[2] = u;
+            o[3] = (r - sv - 2.0 * c.tau_syn * u) / (c.tau_syn * c.tau_syn);
+        }
     }
 }
 
