@@ -124,9 +124,12 @@ impl<T: NodeValue> Link<T> {
     /// dense real output).
     fn input_parts(&self, at: InputAt) -> (&[f64], usize) {
         match at {
-            InputAt::Delayed if self.delayed_in_row => (T::flat(self.plan.delayed_row()), T::PARTS),
-            InputAt::Delayed => (T::flat(&self.delayed), T::PARTS),
-            InputAt::Instant => (T::flat(&self.input), T::PARTS),
+            InputAt::Delayed | InputAt::Instant => {
+                let input =
+                    self.plan
+                        .network_input(&self.delayed, self.delayed_in_row, &self.input);
+                (T::flat(input), T::PARTS)
+            }
             InputAt::DenseReal => (self.plan.dense_real_output(), 1),
         }
     }
