@@ -332,8 +332,7 @@ impl Plant for Horn {
         // The tanh of every node in one vectorised pass, between two passes that vectorise.
         // Without coupling (or noise) `v` stands in for the unread inputs.
         if coupled {
-            let in_row = self
-                .plan
+            self.plan
                 .delayed_input_unless_row(&self.history, &mut self.delayed);
             if self.plan.has_instant() {
                 for (u, x) in self.stage_u.iter_mut().zip(&self.x) {
@@ -343,7 +342,7 @@ impl Plant for Horn {
             // Every node's input is computed from x_t before any node moves.
             self.plan
                 .instant_input(&self.delayed, &self.stage_u, &mut self.input);
-            let input = self.plan.network_input(&self.delayed, in_row, &self.input);
+            let input = self.plan.network_input(&self.delayed, &self.input);
             tanh_arguments::<true>(&mut self.drive, forcing, &self.v, &self.x, input, self.gain);
         } else {
             tanh_arguments::<false>(&mut self.drive, forcing, &self.v, &self.x, &self.v, 0.0);

@@ -161,8 +161,6 @@ struct JrField {
     /// Re of the forcing held over the step, mV.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
-    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
-    delayed_in_row: bool,
     /// Each node's pyramidal output `S(y1 − y2 + F)` at the current stage, 1/s.
     pyramidal: Vec<f64>,
     /// `[z_pyr…, z_1…, z_3…]`, one block of `nodes` each: the three sigmoids' exponents, then
@@ -212,8 +210,7 @@ impl Dynamics for JrField {
         let network = if coupled {
             self.plan
                 .instant_input(&self.delayed, &self.pyramidal, &mut self.coupled);
-            self.plan
-                .network_input(&self.delayed, self.delayed_in_row, &self.coupled)
+            self.plan.network_input(&self.delayed, &self.coupled)
         } else {
             &self.coupled
         };
@@ -397,7 +394,6 @@ impl JansenRit {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
-            delayed_in_row: false,
             pyramidal: vec![0.0; n],
             sigmoid: vec![0.0; 3 * n],
             pyramidal_pushed: false,
@@ -485,10 +481,9 @@ impl Plant for JansenRit {
         }
         self.field.pyramidal_pushed &= same_forcing;
         if self.field.gain != 0.0 {
-            let field = &mut self.field;
-            field.delayed_in_row = field
+            self.field
                 .plan
-                .delayed_input_unless_row(&field.history, &mut field.delayed);
+                .delayed_input_unless_row(&self.field.history, &mut self.field.delayed);
         }
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.noise);

@@ -156,6 +156,10 @@ pub(crate) struct CouplingPlan<T: NodeValue> {
     kind: PlanKind<T>,
     /// Longest delay, steps.
     pub max_delay_steps: usize,
+    /// Whether the last delayed input was left in the block row (see
+    /// [`CouplingPlan::delayed_input_unless_row`]), where [`CouplingPlan::network_input`] reads
+    /// it.
+    in_row: bool,
 }
 
 // Built once per plant and matched once per step: the variants' sizes do not matter.
@@ -401,6 +405,7 @@ impl<T: NodeValue> CouplingPlan<T> {
                 row_sum: vec![0.0; nodes],
                 kind: PlanKind::None,
                 max_delay_steps: 0,
+                in_row: false,
             },
             Coupling::AllToAll {
                 weight, delay_s, ..
@@ -411,6 +416,7 @@ impl<T: NodeValue> CouplingPlan<T> {
                     delay_steps: steps(*delay_s),
                 },
                 max_delay_steps: steps(*delay_s),
+                in_row: false,
             },
             Coupling::Sparse(csr) => {
                 let mut instant = Edges::default();
@@ -490,6 +496,7 @@ impl<T: NodeValue> CouplingPlan<T> {
                     row_sum,
                     kind,
                     max_delay_steps,
+                    in_row: false,
                 }
             }
         }
@@ -542,19 +549,21 @@ impl<T: NodeValue> CouplingPlan<T> {
     /// computed a block of steps ahead, keyed to the history's push count (so a reset of the
     /// history, or a skipped call, just starts a new block).
     pub fn delayed_input(&mut self, history: &delay::DelayLine<T>, out: &mut [T]) {
-        self.delayed_input_into::<false>(history, out);
+        self.in_row = self.delayed_input_into::<false>(history, out);
     }
 
     /// [`CouplingPlan::delayed_input`], except when the input is exactly the far edges' block
     /// row for this step (every coupled edge delayed by at least a block): then `out` is left
     /// as it is and the input is read at [`CouplingPlan::delayed_row`], which saves copying
-    /// the row each step (16 kB for 1 000 z-coupled nodes). Returns whether it did so.
+    /// the row each step (16 kB for 1 000 z-coupled nodes). Returns whether it did so;
+    /// [`CouplingPlan::network_input`] remembers it.
     pub fn delayed_input_unless_row(
         &mut self,
         history: &delay::DelayLine<T>,
         out: &mut [T],
     ) -> bool {
-        self.delayed_input_into::<true>(history, out)
+        self.in_row = self.delayed_input_into::<true>(history, out);
+        self.in_row
     }
 
     /// The block row [`CouplingPlan::delayed_input_unless_row`] left the step's input in (empty
@@ -674,16 +683,10 @@ impl<T: NodeValue> CouplingPlan<T> {
     }
 
     /// The stage's network input after [`CouplingPlan::instant_input`] into `computed`:
-    /// `computed` with instantaneous edges; without, the delayed input where it is, the plan's
-    /// block row when `in_row` (as [`CouplingPlan::delayed_input_unless_row`] returned), else
-    /// `delayed`.
-    pub fn network_input<'a>(
-        &'a self,
-        delayed: &'a [T],
-        in_row: bool,
-        computed: &'a [T],
-    ) -> &'a [T] {
-        if in_row {
+    /// `computed` with instantaneous edges; without, the delayed input where the step's
+    /// delayed input call left it, the plan's block row or `delayed`.
+    pub fn network_input<'a>(&'a self, delayed: &'a [T], computed: &'a [T]) -> &'a [T] {
+        if self.in_row {
             self.delayed_row()
         } else if self.has_instant() {
             computed
@@ -911,8 +914,7 @@ mod tests {
             let mut rows = 0;
             for step in 0..200 {
                 let u: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
-                let in_row = plan.delayed_input_unless_row(&history, &mut delayed);
-                rows += usize::from(in_row);
+                rows += usize::from(plan.delayed_input_unless_row(&history, &mut delayed));
                 let reference = {
                     let mut copy = plan.clone();
                     let mut d = vec![0.0; n];
@@ -921,7 +923,7 @@ mod tests {
                     total.clone()
                 };
                 plan.instant_input(&delayed, &u, &mut computed);
-                let got = plan.network_input(&delayed, in_row, &computed);
+                let got = plan.network_input(&delayed, &computed);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(got), bits(&reference), "plan {k}, step {step}");
                 history.push(u.iter().copied());

@@ -220,8 +220,6 @@ struct MprField {
     /// `I_i(t)`, the real part of the forcing.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
-    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
-    delayed_in_row: bool,
     stage_u: Vec<f64>,
     input: Vec<f64>,
     noise: Option<Vec<f64>>,
@@ -261,8 +259,7 @@ impl MprField {
 
     /// The network input per node that [`MprField::prepare_network_input`] prepared.
     fn network(&self) -> &[f64] {
-        self.plan
-            .network_input(&self.delayed, self.delayed_in_row, &self.input)
+        self.plan.network_input(&self.delayed, &self.input)
     }
 
     /// The drift for any number of populations per node, with the network input `network`.
@@ -715,7 +712,6 @@ impl Mpr {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
-            delayed_in_row: false,
             stage_u: vec![0.0; n],
             input: vec![0.0; n],
             noise,
@@ -819,10 +815,9 @@ impl Plant for Mpr {
             *f = z.re;
         }
         if self.field.gain != 0.0 {
-            let field = &mut self.field;
-            field.delayed_in_row = field
+            self.field
                 .plan
-                .delayed_input_unless_row(&field.history, &mut field.delayed);
+                .delayed_input_unless_row(&self.field.history, &mut self.field.delayed);
         }
         let dt = self.integrator.dt();
         if self.field.stiff(&self.state, dt) {

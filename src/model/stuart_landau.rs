@@ -82,8 +82,6 @@ struct Link<T: NodeValue> {
     initial: Vec<T>,
     /// The delayed input, the stage's coupled values and their total input, per node.
     delayed: Vec<T>,
-    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
-    delayed_in_row: bool,
     stage: Vec<T>,
     input: Vec<T>,
 }
@@ -97,7 +95,6 @@ impl<T: NodeValue> Link<T> {
             initial,
             plan,
             delayed: vec![T::default(); n],
-            delayed_in_row: false,
             stage: vec![T::default(); n],
             input: vec![T::default(); n],
         }
@@ -106,8 +103,7 @@ impl<T: NodeValue> Link<T> {
     /// Compute the step's delayed input: into `self.delayed`, or with only far edges left in
     /// the plan's block row (read in place by [`Link::input_parts`]).
     fn delayed_input(&mut self) {
-        self.delayed_in_row = self
-            .plan
+        self.plan
             .delayed_input_unless_row(&self.history, &mut self.delayed);
     }
 
@@ -125,9 +121,7 @@ impl<T: NodeValue> Link<T> {
     fn input_parts(&self, at: InputAt) -> (&[f64], usize) {
         match at {
             InputAt::Delayed | InputAt::Instant => {
-                let input =
-                    self.plan
-                        .network_input(&self.delayed, self.delayed_in_row, &self.input);
+                let input = self.plan.network_input(&self.delayed, &self.input);
                 (T::flat(input), T::PARTS)
             }
             InputAt::DenseReal => (self.plan.dense_real_output(), 1),
@@ -958,8 +952,7 @@ mod tests {
                     fused.step(&forcing);
                     generic.step(&forcing);
                 }
-                let in_row =
-                    |p: &StuartLandau| with_link!(&p.field.link, link => link.delayed_in_row);
+                let in_row = |p: &StuartLandau| with_link!(&p.field.link, link => link.plan.in_row);
                 let far_only = matches!(&coupling, Coupling::Sparse(c)
                     if c.delay_s.iter().all(|&d| d >= 40.0 * dt * 0.999));
                 assert_eq!(in_row(&fused), far_only && gain != 0.0, "{scheme:?}");
@@ -1009,7 +1002,7 @@ mod tests {
                 }
                 with_link!(&mut plant.field.link, link => {
                     link.delayed_input();
-                    assert_eq!(link.delayed_in_row, in_row);
+                    assert_eq!(link.plan.in_row, in_row);
                     let (input, parts) = link.input_parts(InputAt::Delayed);
                     for i in 0..12 {
                         let mut expected = [0.0; 2];

@@ -152,8 +152,6 @@ struct WcField {
     /// Re of the forcing held over the step, input units.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
-    /// Whether the step's delayed input was left in the plan's block row instead of `delayed`.
-    delayed_in_row: bool,
     stage_u: Vec<f64>,
     coupled: Vec<f64>,
     /// `[z_E0, z_I0, z_E1, …]`: the sigmoids' exponents, then their logistics (one vectorised
@@ -183,9 +181,7 @@ impl Dynamics for WcField {
         // rest of it.
         let mut sigmoid = std::mem::take(&mut self.sigmoid);
         if coupled {
-            let network =
-                self.plan
-                    .network_input(&self.delayed, self.delayed_in_row, &self.coupled);
+            let network = self.plan.network_input(&self.delayed, &self.coupled);
             exponents::<true>(self, state, network, &mut sigmoid);
         } else {
             exponents::<false>(self, state, &self.p, &mut sigmoid);
@@ -201,9 +197,9 @@ impl Dynamics for WcField {
 }
 
 /// The drift's first pass: the sigmoids' exponents `[z_E, z_I]` of every node at `state`, with
-/// the network input `network` when `COUPLED` (else unread). Loops over zipped slices (no bounds checks)
-/// that vectorise, compiled for AVX2 as well (element-wise IEEE operations, no fused
-/// multiply-adds: the same bits either way).
+/// the network input `network` when `COUPLED` (else unread). Loops over zipped slices (no
+/// bounds checks) that vectorise, compiled for AVX2 as well (element-wise IEEE operations, no
+/// fused multiply-adds: the same bits either way).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn exponents<const COUPLED: bool>(w: &WcField, state: &[f64], network: &[f64], z: &mut [f64]) {
     let n = w.nodes;
@@ -306,7 +302,6 @@ impl WilsonCowan {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
-            delayed_in_row: false,
             stage_u: vec![0.0; n],
             coupled: vec![0.0; n],
             sigmoid: vec![0.0; 2 * n],
@@ -400,10 +395,9 @@ impl Plant for WilsonCowan {
             *f = x.re;
         }
         if self.field.gain != 0.0 {
-            let field = &mut self.field;
-            field.delayed_in_row = field
+            self.field
                 .plan
-                .delayed_input_unless_row(&field.history, &mut field.delayed);
+                .delayed_input_unless_row(&self.field.history, &mut self.field.delayed);
         }
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.noise);
