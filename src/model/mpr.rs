@@ -306,10 +306,7 @@ impl MprField {
             _ => Synapse::SecondOrder,
         };
         for (((s, o), (c, &w)), (&forcing, &u)) in nodes {
-            // `current` for one population, in its order.
-            let recurrent: f64 = std::iter::once(w * s[syn]).sum();
-            let mut current = c.eta + c.tau * recurrent;
-            current += forcing;
+            let mut current = single_current(c, w, s[syn], forcing);
             if coupled {
                 current += self.gain * c.tau * u;
             }
@@ -360,9 +357,7 @@ impl MprField {
                 .zip(self.coef.iter().zip(&self.weight))
                 .zip(&self.forcing);
             return nodes.fold(false, |stiff, ((s, (c, &w)), &forcing)| {
-                let recurrent: f64 = std::iter::once(w * s[syn]).sum();
-                let mut drive = c.eta + c.tau * recurrent;
-                drive += forcing;
+                let drive = single_current(c, w, s[syn], forcing);
                 let (x, v) = (c.pi_tau * s[0], s[1]);
                 let limit = STIFF / (2.0 * dt * c.inv_tau);
                 stiff | ((x * x + v * v).max(drive.abs()) > limit * limit)
@@ -448,6 +443,17 @@ fn tanh(z: Complex64) -> Complex64 {
     } else {
         z.tanh()
     }
+}
+
+/// [`MprField::current`] of a node's only population without the network term: `η̄ + τ w s +
+/// I`, with `w` its self-coupling and `s` its synaptic variable, in the general code's order of
+/// operations (so the same bits).
+#[inline(always)]
+fn single_current(c: &PopCoef, w: f64, synaptic: f64, forcing: f64) -> f64 {
+    let recurrent: f64 = std::iter::once(w * synaptic).sum();
+    let mut current = c.eta + c.tau * recurrent;
+    current += forcing;
+    current
 }
 
 /// One population's derivatives `(ṙ, v̇, synapse…)` from its block `b` of the state, given
