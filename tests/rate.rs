@@ -184,6 +184,31 @@ fn weak_recurrence_has_a_single_stable_state() {
 }
 
 /// Threshold-linear, w < 1: `r* = max(0, I / (1 − w))`.
+/// The step's sigmoid runs over all nodes in one vectorised pass (its own exponential): one
+/// Euler step from rates spread over the whole transfer, deep below θ to saturation, equals
+/// `r + dt (φ(w r + I + F) − r) / τ` with libm's `exp` to round-off.
+#[test]
+fn one_euler_step_applies_the_sigmoid_to_round_off() {
+    let n = 400;
+    let rates: Vec<f64> = (0..n).map(|i| 0.5 * i as f64).collect();
+    let inputs: Vec<f64> = (0..n).map(|i| -300.0 + 1.5 * i as f64).collect();
+    let params = RateParams {
+        input: ParamSpec::List(inputs.clone()),
+        ..sigmoid_params(0.7, 0.0, ParamSpec::List(rates.clone()))
+    };
+    let mut plant = Rate::new(&common(n, Scheme::Euler, Coupling::None, 0.0), &params).unwrap();
+    let forcing = 3.0;
+    run(&mut plant, DT, forcing);
+    for (i, (r, input)) in rates.iter().zip(&inputs).enumerate() {
+        let want = r + DT * (phi(0.7 * r + input + forcing) - r) / TAU;
+        let got = plant.observable(i);
+        assert!(
+            (got - want).abs() <= 1e-14 * want.abs().max(1.0),
+            "node {i}: {got} vs {want}"
+        );
+    }
+}
+
 #[test]
 fn threshold_linear_fixed_point_is_input_over_one_minus_w() {
     let w = 0.5;

@@ -27,6 +27,7 @@
 //! rejected; use the sigmoid for strong recurrence.
 
 use super::delay::DelayLine;
+use super::sigmoid::logistic_in_place;
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
@@ -102,16 +103,29 @@ enum Phi {
 }
 
 impl Phi {
-    #[inline]
-    fn eval(self, x: f64) -> f64 {
+    /// `out[i] ← (φ(x_i) − r_i) / τ_i`, for the net inputs `x` given in `out`. The sigmoid's
+    /// logistics run in one vectorised pass over the slice, between two passes that vectorise.
+    /// Far below θ it returns the kernel's `r_max/(1 + e^708)`, a rate below 1e-305 Hz, not 0.
+    fn relax(self, r: &[f64], inv_tau: &[f64], out: &mut [f64]) {
         match self {
-            Phi::ThresholdLinear => x.max(0.0),
-            // For x far below θ the exponential overflows to +∞ and φ is exactly 0, not NaN.
+            Phi::ThresholdLinear => {
+                for ((o, r), k) in out.iter_mut().zip(r).zip(inv_tau) {
+                    *o = (o.max(0.0) - r) * k;
+                }
+            }
             Phi::Sigmoid {
                 max_rate,
                 gain,
                 threshold,
-            } => max_rate / (1.0 + (-gain * (x - threshold)).exp()),
+            } => {
+                for o in out.iter_mut() {
+                    *o = -gain * (*o - threshold);
+                }
+                logistic_in_place(out);
+                for ((o, r), k) in out.iter_mut().zip(r).zip(inv_tau) {
+                    *o = (max_rate * *o - r) * k;
+                }
+            }
         }
     }
 }
@@ -144,23 +158,24 @@ impl Dynamics for RateField {
     }
 
     fn drift(&mut self, r: &[f64], out: &mut [f64]) {
-        let coupled = self.gain != 0.0;
-        if coupled {
+        let own = self.w.iter().zip(r).zip(&self.input).zip(&self.forcing);
+        let own = own.map(|(((w, r), input), f)| w * r + input + f);
+        if self.gain != 0.0 {
             if self.plan.has_instant() {
-                for (u, x) in self.stage_u.iter_mut().zip(r) {
-                    *u = *x;
-                }
+                self.stage_u.copy_from_slice(r);
             }
             self.plan
-                .total_input(&self.delayed, &self.stage_u, &mut self.coupled);
-        }
-        for (i, o) in out.iter_mut().enumerate() {
-            let mut x = self.w[i] * r[i] + self.input[i] + self.forcing[i];
-            if coupled {
-                x += self.gain * self.coupled[i];
+                .instant_input(&self.delayed, &self.stage_u, &mut self.coupled);
+            let network = self.plan.network_input(&self.delayed, &self.coupled);
+            for ((o, x), c) in out.iter_mut().zip(own).zip(network) {
+                *o = x + self.gain * c;
             }
-            *o = (self.phi.eval(x) - r[i]) * self.inv_tau[i];
+        } else {
+            for (o, x) in out.iter_mut().zip(own) {
+                *o = x;
+            }
         }
+        self.phi.relax(r, &self.inv_tau, out);
     }
 
     fn noise_sd(&self) -> Option<NoiseSd<'_>> {
@@ -307,7 +322,7 @@ impl Plant for Rate {
         if self.field.gain != 0.0 {
             self.field
                 .plan
-                .delayed_input(&self.field.history, &mut self.field.delayed);
+                .delayed_input_unless_row(&self.field.history, &mut self.field.delayed);
         }
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.noise);
