@@ -152,12 +152,11 @@ struct WcField {
     /// Re of the forcing held over the step, input units.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
-    stage_u: Vec<f64>,
     coupled: Vec<f64>,
-    /// `[z_E0, z_I0, z_E1, …]`: the sigmoids' exponents, then their logistics (one vectorised
-    /// pass over all nodes).
+    /// `[z_E…, z_I…]`: the sigmoids' exponents of every node, then their logistics (one
+    /// vectorised pass over all nodes).
     sigmoid: Vec<f64>,
-    /// `[σ, 0, σ, 0, …]`: noise on E only.
+    /// `[σ…, 0…]`: noise on E only.
     noise: Option<Vec<f64>>,
 }
 
@@ -169,13 +168,9 @@ impl Dynamics for WcField {
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
         let coupled = self.gain != 0.0;
         if coupled {
-            if self.plan.has_instant() {
-                for (u, s) in self.stage_u.iter_mut().zip(state.chunks_exact(2)) {
-                    *u = s[0];
-                }
-            }
+            // The E block is the coupled variable of every node, contiguous: no gather.
             self.plan
-                .instant_input(&self.delayed, &self.stage_u, &mut self.coupled);
+                .instant_input(&self.delayed, &state[..self.nodes], &mut self.coupled);
         }
         // Out of the field for the passes (a move, no allocation), so that they can read the
         // rest of it.
@@ -203,21 +198,22 @@ impl Dynamics for WcField {
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn exponents<const COUPLED: bool>(w: &WcField, state: &[f64], network: &[f64], z: &mut [f64]) {
     let n = w.nodes;
-    let coupled = &network[..n];
-    let nodes = state[..2 * n]
-        .chunks_exact(2)
-        .zip(z[..2 * n].chunks_exact_mut(2))
+    let (e, inh) = state[..2 * n].split_at(n);
+    let (z_e, z_i) = z[..2 * n].split_at_mut(n);
+    let nodes = e
+        .iter()
+        .zip(inh)
+        .zip(z_e.iter_mut().zip(z_i))
         .zip(w.p[..n].iter().zip(&w.q[..n]))
-        .zip(w.forcing[..n].iter().zip(coupled));
-    for (((s, z), (&p, &q)), (&f, &u)) in nodes {
-        let (e, inh) = (s[0], s[1]);
+        .zip(w.forcing[..n].iter().zip(&network[..n]));
+    for ((((&e, &inh), (z_e, z_i)), (&p, &q)), (&f, &u)) in nodes {
         let mut x_e = w.c_ee * e - w.c_ei * inh + p + f;
         if COUPLED {
             x_e += w.gain * u;
         }
         let x_i = w.c_ie * e - w.c_ii * inh + q;
-        z[0] = w.s_e.exponent(x_e);
-        z[1] = w.s_i.exponent(x_i);
+        *z_e = w.s_e.exponent(x_e);
+        *z_i = w.s_i.exponent(x_i);
     }
 }
 
@@ -226,15 +222,16 @@ fn exponents<const COUPLED: bool>(w: &WcField, state: &[f64], network: &[f64], z
 fn slopes(w: &WcField, state: &[f64], l: &[f64], out: &mut [f64]) {
     let n = w.nodes;
     let (off_e, off_i) = (w.s_e.offset, w.s_i.offset);
-    let nodes = state[..2 * n]
-        .chunks_exact(2)
-        .zip(out[..2 * n].chunks_exact_mut(2))
-        .zip(l[..2 * n].chunks_exact(2))
-        .zip(w.rate_e[..n].iter().zip(&w.rate_i[..n]));
-    for (((s, o), l), (&rate_e, &rate_i)) in nodes {
-        let (e, inh) = (s[0], s[1]);
-        o[0] = (-e + (1.0 - w.r_e * e) * (l[0] - off_e)) * rate_e;
-        o[1] = (-inh + (1.0 - w.r_i * inh) * (l[1] - off_i)) * rate_i;
+    let (e, inh) = state[..2 * n].split_at(n);
+    let (o_e, o_i) = out[..2 * n].split_at_mut(n);
+    let (l_e, l_i) = l[..2 * n].split_at(n);
+    let excitatory = e.iter().zip(o_e).zip(l_e).zip(&w.rate_e[..n]);
+    for (((&e, o), &l), &rate) in excitatory {
+        *o = (-e + (1.0 - w.r_e * e) * (l - off_e)) * rate;
+    }
+    let inhibitory = inh.iter().zip(o_i).zip(l_i).zip(&w.rate_i[..n]);
+    for (((&inh, o), &l), &rate) in inhibitory {
+        *o = (-inh + (1.0 - w.r_i * inh) * (l - off_i)) * rate;
     }
 }
 
@@ -242,7 +239,8 @@ fn slopes(w: &WcField, state: &[f64], l: &[f64], out: &mut [f64]) {
 pub struct WilsonCowan {
     field: WcField,
     integrator: Integrator,
-    /// Interleaved `[E_0, I_0, E_1, I_1, …]`.
+    /// `E` of every node, then `I` of every node (`[E_0 … E_{n−1}, I_0 … I_{n−1}]`): two
+    /// blocks, so that the per-node passes vectorise and the coupled `E` is one slice.
     state: Vec<f64>,
     initial: Vec<f64>,
     /// Initial E per node as the delay line stores it.
@@ -302,16 +300,15 @@ impl WilsonCowan {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
-            stage_u: vec![0.0; n],
             coupled: vec![0.0; n],
             sigmoid: vec![0.0; 2 * n],
             noise: (common.noise_sd > 0.0).then(|| {
-                (0..n)
-                    .flat_map(|_| [common.noise_sd, 0.0])
-                    .collect::<Vec<_>>()
+                let mut sd = vec![common.noise_sd; n];
+                sd.resize(2 * n, 0.0);
+                sd
             }),
         };
-        let initial: Vec<f64> = e0.iter().zip(&i0).flat_map(|(e, i)| [*e, *i]).collect();
+        let initial: Vec<f64> = e0.iter().chain(&i0).copied().collect();
         Ok(Self {
             integrator: Integrator::new(common.scheme, 2 * n, common.dt),
             field,
@@ -326,12 +323,12 @@ impl WilsonCowan {
 
     /// Excitatory activity `E` of `node` (dimensionless, the observable).
     pub fn e(&self, node: usize) -> f64 {
-        self.state[2 * node]
+        self.state[node]
     }
 
     /// Inhibitory activity `I` of `node` (dimensionless).
     pub fn i(&self, node: usize) -> f64 {
-        self.state[2 * node + 1]
+        self.state[self.field.nodes + node]
     }
 }
 
@@ -404,14 +401,14 @@ impl Plant for WilsonCowan {
         if self.field.plan.max_delay_steps > 0 {
             self.field
                 .history
-                .push(self.state.chunks_exact(2).map(|s| s[0]));
+                .push(self.state[..self.field.nodes].iter().copied());
         }
         self.steps += 1;
     }
 
     /// `E` of `node` (dimensionless).
     fn observable(&self, node: usize) -> f64 {
-        self.state[2 * node]
+        self.state[node]
     }
 
     fn phase(&self, _node: usize) -> Option<f64> {
@@ -419,7 +416,7 @@ impl Plant for WilsonCowan {
     }
 
     fn mean_observable(&self) -> f64 {
-        self.state.iter().step_by(2).sum::<f64>() / self.field.nodes as f64
+        self.state[..self.field.nodes].iter().sum::<f64>() / self.field.nodes as f64
     }
 
     fn mean_phase(&self) -> Option<f64> {
