@@ -41,7 +41,7 @@
 //! reaches every node, the corners last, ≈ 3.5 units after the pulse onset.
 
 use super::sigmoid::tanh_in_place;
-use super::{Plant, PlantCommon};
+use super::{copy_real_parts, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
@@ -373,9 +373,7 @@ impl Plant for BaierGrid {
 
     /// `forcing[i].re` adds to `h_ex,i` over the step; the imaginary part is ignored.
     fn step(&mut self, forcing: &[Complex64]) {
-        for (f, u) in self.field.forcing.iter_mut().zip(forcing) {
-            *f = u.re;
-        }
+        copy_real_parts(&mut self.field.forcing, forcing);
         self.integrator
             .step(&mut self.field, &mut self.state, &mut self.noise);
         self.steps += 1;

@@ -43,7 +43,7 @@
 
 use super::delay::DelayLine;
 use super::sigmoid::logistic_in_place;
-use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use super::{copy_real_parts, CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
@@ -474,12 +474,7 @@ impl Plant for JansenRit {
     }
 
     fn step(&mut self, forcing: &[Complex64]) {
-        let mut same_forcing = true;
-        for (f, x) in self.field.forcing.iter_mut().zip(forcing) {
-            same_forcing &= f.to_bits() == x.re.to_bits();
-            *f = x.re;
-        }
-        self.field.pyramidal_pushed &= same_forcing;
+        self.field.pyramidal_pushed &= copy_real_parts(&mut self.field.forcing, forcing);
         if self.field.gain != 0.0 {
             self.field
                 .plan

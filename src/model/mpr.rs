@@ -87,7 +87,7 @@
 //! Every time constant must span at least 2 steps (`τ, τ_s ≥ 2 dt`).
 
 use super::delay::DelayLine;
-use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use super::{copy_real_parts, CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
@@ -817,9 +817,7 @@ impl Plant for Mpr {
     }
 
     fn step(&mut self, forcing: &[Complex64]) {
-        for (f, z) in self.field.forcing.iter_mut().zip(forcing) {
-            *f = z.re;
-        }
+        copy_real_parts(&mut self.field.forcing, forcing);
         if self.field.gain != 0.0 {
             self.field
                 .plan

@@ -27,7 +27,7 @@
 
 use super::delay::DelayLine;
 use super::sigmoid::logistic_in_place;
-use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
+use super::{copy_real_parts, CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, NoiseSd};
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
@@ -388,9 +388,7 @@ impl Plant for WilsonCowan {
     }
 
     fn step(&mut self, forcing: &[Complex64]) {
-        for (f, x) in self.field.forcing.iter_mut().zip(forcing) {
-            *f = x.re;
-        }
+        copy_real_parts(&mut self.field.forcing, forcing);
         if self.field.gain != 0.0 {
             self.field
                 .plan
