@@ -248,10 +248,42 @@ fn gaussian_noise(c: &mut Criterion) {
     group.finish();
 }
 
+/// The sigmoid kernels of the neural masses over 256 arguments spread over the range that
+/// matters (−8 to 8), against libm one value at a time. (256: each iteration restores the
+/// arguments, and a copy of 4 kB or more goes to glibc's `rep movsb`, which on the Zen 3 VM
+/// took longer than the kernels.)
+fn sigmoids(c: &mut Criterion) {
+    use entrain::model::sigmoid::{logistic_in_place, tanh_in_place};
+    let z: Vec<f64> = (0..256).map(|k| -8.0 + 16.0 * k as f64 / 256.0).collect();
+    let mut out = z.clone();
+    let mut group = c.benchmark_group("sigmoid_256");
+    group.throughput(Throughput::Elements(z.len() as u64));
+    type Kernel = fn(&mut [f64]);
+    let kernels: [(&str, Kernel); 4] = [
+        ("logistic_in_place", logistic_in_place),
+        ("tanh_in_place", tanh_in_place),
+        ("logistic_libm", |v| {
+            v.iter_mut().for_each(|x| *x = 1.0 / (1.0 + x.exp()))
+        }),
+        ("tanh_libm", |v| v.iter_mut().for_each(|x| *x = x.tanh())),
+    ];
+    for (name, kernel) in kernels {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                out.copy_from_slice(black_box(&z));
+                kernel(&mut out);
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     standard_problem,
     gaussian_noise,
+    sigmoids,
     sl_sparse_delays,
     kuramoto_all_to_all,
     quickstart_loop,

@@ -2,7 +2,8 @@
 //! `1 / (1 + e^z)` and `tanh`.
 //!
 //! Owns: [`logistic_in_place`], the shared kernel of the sigmoid models (Wilson–Cowan,
-//! Jansen–Rit), and [`tanh_in_place`] (HORN). Calls nothing else in the crate.
+//! Jansen–Rit, the rate model), and [`tanh_in_place`] (HORN, Baier's grid). Calls nothing else
+//! in the crate.
 //!
 //! Why not `f64::exp` or `f64::tanh`: libm's are a call per element, which no loop around them
 //! can vectorise; `exp` was a third of Wilson–Cowan's step and `tanh` a quarter of HORN's. SIMD
@@ -17,10 +18,10 @@
 //! - each sigmoid as one quotient of the two: `1/(1 + 2^k P/Q) = Q/(Q + 2^k P)` and
 //!   `tanh = (2^k P − Q)/(2^k P + Q)`, expanded in `E` and `r·O` so that nothing cancels near 0.
 //!
-//! Against the Taylor polynomial of degree 13 that came before (twelve multiply-adds, then a
-//! division), this is eight multiply-adds and the same one division: on a Zen 3 core the
-//! logistic went from 1.54 to 0.86 ns per value and tanh from 1.81 to 1.09, and both moved
-//! closer to libm (worst 3 ulp instead of 4). Multiply-adds are `mul_add`, whose single rounding
+//! Against a Taylor polynomial of degree 13 for `e^r` (twelve multiply-adds, then the same one
+//! division) this is eight multiply-adds: on a Zen 3 core the logistic takes 0.86 ns per value
+//! instead of 1.54 and tanh 1.09 instead of 1.81, and both are closer to libm (worst 3 ulp
+//! instead of 4). Multiply-adds are `mul_add`, whose single rounding
 //! gives the same bits everywhere (without FMA hardware, libm's exact `fma` is slower).
 
 /// `z[k] ← 1 / (1 + e^{z[k]})` for every `k`.
