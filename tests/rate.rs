@@ -183,7 +183,6 @@ fn weak_recurrence_has_a_single_stable_state() {
     assert!(w * phi_slope(w * expected + input) < 1.0);
 }
 
-/// Threshold-linear, w < 1: `r* = max(0, I / (1 − w))`.
 /// The step's sigmoid runs over all nodes in one vectorised pass (its own exponential): one
 /// Euler step from rates spread over the whole transfer, deep below θ to saturation, equals
 /// `r + dt (φ(w r + I + F) − r) / τ` with libm's `exp` to round-off.
@@ -209,6 +208,7 @@ fn one_euler_step_applies_the_sigmoid_to_round_off() {
     }
 }
 
+/// Threshold-linear, w < 1: `r* = max(0, I / (1 − w))`.
 #[test]
 fn threshold_linear_fixed_point_is_input_over_one_minus_w() {
     let w = 0.5;

@@ -178,7 +178,6 @@ pub struct Horn {
     gain: f64,
     history: DelayLine<f64>,
     delayed: Vec<f64>,
-    stage_u: Vec<f64>,
     input: Vec<f64>,
     /// σ √dt, the SD of the velocity kick per step (0: no noise).
     noise_step: f64,
@@ -261,7 +260,6 @@ impl Horn {
             plan,
             gain: common.gain,
             delayed: vec![0.0; n],
-            stage_u: vec![0.0; n],
             input: vec![0.0; n],
             noise_step: if common.noise_sd > 0.0 {
                 common.noise_sd * common.dt.sqrt()
@@ -334,14 +332,9 @@ impl Plant for Horn {
         if coupled {
             self.plan
                 .delayed_input_unless_row(&self.history, &mut self.delayed);
-            if self.plan.has_instant() {
-                for (u, x) in self.stage_u.iter_mut().zip(&self.x) {
-                    *u = *x;
-                }
-            }
             // Every node's input is computed from x_t before any node moves.
             self.plan
-                .instant_input(&self.delayed, &self.stage_u, &mut self.input);
+                .instant_input(&self.delayed, &self.x, &mut self.input);
             let input = self.plan.network_input(&self.delayed, &self.input);
             tanh_arguments::<true>(&mut self.drive, forcing, &self.v, &self.x, input, self.gain);
         } else {

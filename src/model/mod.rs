@@ -392,8 +392,7 @@ fn row_sums<T: NodeValue, const SHARED: bool>(edges: &Edges, u: &[T], init: &[T]
 
 /// `dst[i] = src[i].re` for every node (the plants with a real input take the forcing's real
 /// part); returns whether `dst` held those values already, bit for bit. Compiled for AVX2 as
-/// well: the baseline build compared the 64-bit patterns with three SSE2 instructions each, and
-/// the copy was a third of Jansen–Rit's step outside the integrator.
+/// well, where the 64-bit patterns compare in one instruction (three in the SSE2 baseline).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub(crate) fn copy_real_parts(dst: &mut [f64], src: &[Complex64]) -> bool {
     let mut same = true;

@@ -146,7 +146,6 @@ struct RateField {
     /// Re of the forcing held over the step, Hz.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
-    stage_u: Vec<f64>,
     coupled: Vec<f64>,
     /// σ of every state component (units of the state per √s), `None` without noise.
     noise: Option<f64>,
@@ -161,11 +160,7 @@ impl Dynamics for RateField {
         let own = self.w.iter().zip(r).zip(&self.input).zip(&self.forcing);
         let own = own.map(|(((w, r), input), f)| w * r + input + f);
         if self.gain != 0.0 {
-            if self.plan.has_instant() {
-                self.stage_u.copy_from_slice(r);
-            }
-            self.plan
-                .instant_input(&self.delayed, &self.stage_u, &mut self.coupled);
+            self.plan.instant_input(&self.delayed, r, &mut self.coupled);
             let network = self.plan.network_input(&self.delayed, &self.coupled);
             for ((o, x), c) in out.iter_mut().zip(own).zip(network) {
                 *o = x + self.gain * c;
@@ -236,7 +231,6 @@ impl Rate {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
-            stage_u: vec![0.0; n],
             coupled: vec![0.0; n],
             noise: (common.noise_sd > 0.0).then_some(common.noise_sd),
         };
