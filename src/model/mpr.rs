@@ -202,6 +202,34 @@ struct PopCoef {
     tau_syn: f64,
 }
 
+/// [`PopCoef`] of every node and population, one vector per coefficient (entry `p · nodes +
+/// node`), so that the single-population passes read each as a slice and vectorise.
+struct Coefs {
+    tau: Vec<f64>,
+    inv_tau: Vec<f64>,
+    delta: Vec<f64>,
+    delta_over_pi_tau: Vec<f64>,
+    pi_tau: Vec<f64>,
+    eta: Vec<f64>,
+    tau_syn: Vec<f64>,
+}
+
+impl Coefs {
+    /// Entry `k`'s coefficients.
+    #[inline(always)]
+    fn get(&self, k: usize) -> PopCoef {
+        PopCoef {
+            tau: self.tau[k],
+            inv_tau: self.inv_tau[k],
+            delta: self.delta[k],
+            delta_over_pi_tau: self.delta_over_pi_tau[k],
+            pi_tau: self.pi_tau[k],
+            eta: self.eta[k],
+            tau_syn: self.tau_syn[k],
+        }
+    }
+}
+
 /// The right-hand side and everything a step reads.
 struct MprField {
     nodes: usize,
@@ -210,8 +238,8 @@ struct MprField {
     /// State variables per population: r, v, then s (and u for the alpha synapse).
     block: usize,
     synapse: Synapse,
-    /// `coef[node * pops + p]`.
-    coef: Vec<PopCoef>,
+    /// Population `p` of node `i` at `p · nodes + i`.
+    coef: Coefs,
     /// Signed weights, `weight[(node * pops + p) * pops + q]` into population p from q.
     weight: Vec<f64>,
     plan: CouplingPlan<f64>,
@@ -220,7 +248,6 @@ struct MprField {
     /// `I_i(t)`, the real part of the forcing.
     forcing: Vec<f64>,
     delayed: Vec<f64>,
-    stage_u: Vec<f64>,
     input: Vec<f64>,
     noise: Option<Vec<f64>>,
 }
@@ -229,6 +256,27 @@ impl MprField {
     /// State values per node.
     fn stride(&self) -> usize {
         self.pops * self.block
+    }
+
+    /// Where variable `var` (0: r, 1: v, 2: s, 3: u) of population `p` of `node` sits in the
+    /// state: one block of `nodes` values per population and variable (see [`Mpr::state`]).
+    #[inline(always)]
+    fn at(&self, p: usize, var: usize, node: usize) -> usize {
+        (p * self.block + var) * self.nodes + node
+    }
+
+    /// Population `p` of `node`: its coefficients and its variables `[r, v, (s, (u))]` (unused
+    /// entries 0).
+    #[inline(always)]
+    fn population(&self, state: &[f64], p: usize, node: usize) -> (PopCoef, [f64; 4]) {
+        let b = std::array::from_fn(|var| {
+            if var < self.block {
+                state[self.at(p, var, node)]
+            } else {
+                0.0
+            }
+        });
+        (self.coef.get(p * self.nodes + node), b)
     }
 
     /// Where each population's synaptic variable sits in its block: r itself when instantaneous.
@@ -245,14 +293,9 @@ impl MprField {
     fn prepare_network_input(&mut self, state: &[f64]) -> bool {
         let coupled = self.gain != 0.0;
         if coupled {
-            if self.plan.has_instant() {
-                let stride = self.stride();
-                for (u, s) in self.stage_u.iter_mut().zip(state.chunks_exact(stride)) {
-                    *u = s[0];
-                }
-            }
+            // The (first) populations' rates are the state's first block, in node order.
             self.plan
-                .instant_input(&self.delayed, &self.stage_u, &mut self.input);
+                .instant_input(&self.delayed, &state[..self.nodes], &mut self.input);
         }
         coupled
     }
@@ -262,72 +305,39 @@ impl MprField {
         self.plan.network_input(&self.delayed, &self.input)
     }
 
-    /// The drift for any number of populations per node, with the network input `network`.
+    /// The drift for any number of populations per node, with the network input `network`: the
+    /// straightforward loop [`block_drift`] equals bit for bit (test).
+    #[cfg(test)]
     fn general_drift(&self, state: &[f64], out: &mut [f64], network: (bool, &[f64])) {
-        let stride = self.stride();
         let syn = self.synaptic_index();
-        let (pops, block) = (self.pops, self.block);
-        for (i, (s, o)) in state
-            .chunks_exact(stride)
-            .zip(out.chunks_exact_mut(stride))
-            .enumerate()
-        {
-            for p in 0..pops {
-                let c = &self.coef[i * pops + p];
-                let current = self.current(i, p, s, syn, network);
-                let b = p * block..(p + 1) * block;
-                population_slopes(c, self.synapse, &s[b.clone()], &mut o[b], current);
+        for i in 0..self.nodes {
+            for p in 0..self.pops {
+                let (c, b) = self.population(state, p, i);
+                let current = self.current(i, p, state, syn, network);
+                let o = population_slopes(&c, self.synapse, b, current);
+                for (var, o) in o.into_iter().enumerate().take(self.block) {
+                    out[self.at(p, var, i)] = o;
+                }
             }
         }
     }
 
-    /// The drift of one population per node with a synapse of order `ORDER` (0: instantaneous):
-    /// the general drift's operations in its order (so the same bits), in one pass over zipped
-    /// slices, without its loops over populations and their bounds checks (it was two fifths
-    /// of a delayed single-population network's time).
-    fn single_drift<const ORDER: u8>(
-        &self,
-        state: &[f64],
-        out: &mut [f64],
-        (coupled, network): (bool, &[f64]),
-    ) {
-        let block = self.block;
-        let syn = self.synaptic_index();
-        // Without coupling the forcing stands in for the unread input, so one zip serves both.
-        let network = if coupled { network } else { &self.forcing };
-        let nodes = state
-            .chunks_exact(block)
-            .zip(out.chunks_exact_mut(block))
-            .zip(self.coef.iter().zip(&self.weight))
-            .zip(self.forcing.iter().zip(network));
-        let synapse = match ORDER {
-            0 => Synapse::Instantaneous,
-            1 => Synapse::FirstOrder,
-            _ => Synapse::SecondOrder,
-        };
-        for (((s, o), (c, &w)), (&forcing, &u)) in nodes {
-            let mut current = single_current(c, w, s[syn], forcing);
-            if coupled {
-                current += self.gain * c.tau * u;
-            }
-            population_slopes(c, synapse, s, o, current);
-        }
-    }
-
-    /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i` with
-    /// node state `s`: `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j` for the first population
+    /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i`:
+    /// `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j` for the first population
     /// (`Σ_j C_ij r_j = network[i]`, read only when `coupled`).
     fn current(
         &self,
         i: usize,
         p: usize,
-        s: &[f64],
+        state: &[f64],
         syn: usize,
         (coupled, network): (bool, &[f64]),
     ) -> f64 {
-        let c = &self.coef[i * self.pops + p];
+        let c = self.coef.get(p * self.nodes + i);
         let w = &self.weight[(i * self.pops + p) * self.pops..(i * self.pops + p + 1) * self.pops];
-        let recurrent: f64 = (0..self.pops).map(|q| w[q] * s[q * self.block + syn]).sum();
+        let recurrent: f64 = (0..self.pops)
+            .map(|q| w[q] * state[self.at(q, syn, i)])
+            .sum();
         let mut current = c.eta + c.tau * recurrent;
         if p == 0 {
             current += self.forcing[i];
@@ -347,34 +357,22 @@ impl MprField {
     /// root or libm's `hypot` (which guards an overflow that would make the step stiff either
     /// way), and `hypot` was a sixth of a noisy MPR network's step.
     fn stiff(&self, state: &[f64], dt: f64) -> bool {
-        let (pops, stride, syn) = (self.pops, self.stride(), self.synaptic_index());
-        if pops == 1 {
-            // The same test node by node over zipped slices, without an early exit (the same
-            // answer; a branch per node and the general current's loops cost more than the
-            // nodes an early exit skips in the usual step, which is not stiff).
-            let nodes = state
-                .chunks_exact(stride)
-                .zip(self.coef.iter().zip(&self.weight))
-                .zip(&self.forcing);
-            return nodes.fold(false, |stiff, ((s, (c, &w)), &forcing)| {
-                let drive = single_current(c, w, s[syn], forcing);
-                let (x, v) = (c.pi_tau * s[0], s[1]);
-                let limit = STIFF / (2.0 * dt * c.inv_tau);
-                stiff | ((x * x + v * v).max(drive.abs()) > limit * limit)
-            });
+        match self.pops {
+            1 => block_stiff::<1>(self, state, dt),
+            _ => block_stiff::<2>(self, state, dt),
         }
-        self.stiff_general(state, dt)
     }
 
-    /// [`MprField::stiff`] for any number of populations per node.
+    /// [`MprField::stiff`] for any number of populations per node, with an early exit: the
+    /// straightforward test [`block_stiff`] answers as (test).
+    #[cfg(test)]
     fn stiff_general(&self, state: &[f64], dt: f64) -> bool {
-        let (pops, stride, syn) = (self.pops, self.stride(), self.synaptic_index());
-        state.chunks_exact(stride).enumerate().any(|(i, s)| {
-            (0..pops).any(|p| {
-                let c = &self.coef[i * pops + p];
-                let b = &s[p * self.block..];
+        let syn = self.synaptic_index();
+        (0..self.nodes).any(|i| {
+            (0..self.pops).any(|p| {
+                let (c, b) = self.population(state, p, i);
                 let (x, v) = (c.pi_tau * b[0], b[1]);
-                let drive = self.current(i, p, s, syn, (false, &[])).abs();
+                let drive = self.current(i, p, state, syn, (false, &[])).abs();
                 let limit = STIFF / (2.0 * dt * c.inv_tau);
                 (x * x + v * v).max(drive) > limit * limit
             })
@@ -387,17 +385,15 @@ impl MprField {
     fn riccati_step(&mut self, state: &mut [f64], dt: f64, noise: &mut GaussianNoise) {
         let coupled = self.prepare_network_input(state);
         let syn = self.synaptic_index();
-        let (pops, block, stride) = (self.pops, self.block, self.stride());
         let network = (coupled, self.network());
         for i in 0..self.nodes {
             // Every current of the node is read before any of its populations moves.
             let mut currents = [0.0; 2];
-            for (p, current) in currents.iter_mut().enumerate().take(pops) {
-                *current = self.current(i, p, &state[i * stride..(i + 1) * stride], syn, network);
+            for (p, current) in currents.iter_mut().enumerate().take(self.pops) {
+                *current = self.current(i, p, state, syn, network);
             }
-            for (p, current) in currents.iter().enumerate().take(pops) {
-                let c = self.coef[i * pops + p];
-                let b = &mut state[i * stride + p * block..i * stride + (p + 1) * block];
+            for (p, current) in currents.iter().enumerate().take(self.pops) {
+                let (c, mut b) = self.population(state, p, i);
                 let r0 = b[0];
                 let w0 = Complex64::new(c.pi_tau * r0, b[1]);
                 let k = Complex64::new(*current, -c.delta).sqrt();
@@ -417,6 +413,9 @@ impl MprField {
                         b[2] = mean_rate + (e + slope * dt) * decay;
                         b[3] = (u - slope * dt / c.tau_syn) * decay;
                     }
+                }
+                for (var, b) in b.into_iter().enumerate().take(self.block) {
+                    state[self.at(p, var, i)] = b;
                 }
             }
         }
@@ -445,24 +444,41 @@ fn tanh(z: Complex64) -> Complex64 {
     }
 }
 
-/// [`MprField::current`] of a node's only population without the network term: `η̄ + τ w s +
-/// I`, with `w` its self-coupling and `s` its synaptic variable, in the general code's order of
-/// operations (so the same bits).
+/// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i` of a
+/// network of `POPS` populations per node, as [`MprField::current`] computes them (the same
+/// operations in the same order, so the same bits), with the network term when `COUPLED`.
 #[inline(always)]
-fn single_current(c: &PopCoef, w: f64, synaptic: f64, forcing: f64) -> f64 {
-    let recurrent: f64 = std::iter::once(w * synaptic).sum();
+fn block_current<const POPS: usize, const COUPLED: bool>(
+    f: &MprField,
+    state: &[f64],
+    c: &PopCoef,
+    (p, i): (usize, usize),
+    network: &[f64],
+) -> f64 {
+    let (n, block, syn) = (f.nodes, f.block, f.synaptic_index());
+    let w = &f.weight[(i * POPS + p) * POPS..(i * POPS + p + 1) * POPS];
+    let recurrent: f64 = (0..POPS)
+        .map(|q| w[q] * state[(q * block + syn) * n + i])
+        .sum();
     let mut current = c.eta + c.tau * recurrent;
-    current += forcing;
+    if p == 0 {
+        current += f.forcing[i];
+        if COUPLED {
+            current += f.gain * c.tau * network[i];
+        }
+    }
     current
 }
 
-/// One population's derivatives `(ṙ, v̇, synapse…)` from its block `b` of the state, given
-/// `current`, its `v` equation's terms other than `v² − (π τ r)²` ([`MprField::current`]).
+/// One population's derivatives `(ṙ, v̇, synapse…)` from its variables `b = [r, v, (s, (u))]`,
+/// given `current`, its `v` equation's terms other than `v² − (π τ r)²`
+/// ([`MprField::current`]); entries past the synapse's are 0.
 #[inline(always)]
-fn population_slopes(c: &PopCoef, synapse: Synapse, b: &[f64], o: &mut [f64], current: f64) {
+fn population_slopes(c: &PopCoef, synapse: Synapse, b: [f64; 4], current: f64) -> [f64; 4] {
     let (r, v) = (b[0], b[1]);
     let pi_tau_r = c.pi_tau * r;
     let current = v * v - pi_tau_r * pi_tau_r + current;
+    let mut o = [0.0; 4];
     o[0] = (c.delta_over_pi_tau + 2.0 * r * v) * c.inv_tau;
     o[1] = current * c.inv_tau;
     match synapse {
@@ -474,6 +490,66 @@ fn population_slopes(c: &PopCoef, synapse: Synapse, b: &[f64], o: &mut [f64], cu
             o[3] = (r - sv - 2.0 * c.tau_syn * u) / (c.tau_syn * c.tau_syn);
         }
     }
+    o
+}
+
+/// The drift of `POPS` populations per node with a synapse of order `ORDER` (0: instantaneous)
+/// and the network input `network` when `COUPLED`: [`MprField::general_drift`]'s operations in
+/// its order (so the same bits), node by node over the state's blocks, with the populations
+/// and variables unrolled, compiled for AVX2 as well (no fused multiply-adds, so the same bits
+/// either way). The node-major general loop with runtime counts was two fifths of a delayed
+/// network's time.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn block_drift<const POPS: usize, const ORDER: u8, const COUPLED: bool>(
+    f: &MprField,
+    state: &[f64],
+    network: &[f64],
+    out: &mut [f64],
+) {
+    let n = f.nodes;
+    let block = 2 + ORDER as usize;
+    let synapse = match ORDER {
+        0 => Synapse::Instantaneous,
+        1 => Synapse::FirstOrder,
+        _ => Synapse::SecondOrder,
+    };
+    let state = &state[..POPS * block * n];
+    let out = &mut out[..POPS * block * n];
+    for i in 0..n {
+        for p in 0..POPS {
+            let c = f.coef.get(p * n + i);
+            let current = block_current::<POPS, COUPLED>(f, state, &c, (p, i), network);
+            let at = |var: usize| (p * block + var) * n + i;
+            let b = std::array::from_fn(|var| if var < block { state[at(var)] } else { 0.0 });
+            let o = population_slopes(&c, synapse, b, current);
+            for (var, o) in o.into_iter().enumerate().take(block) {
+                out[at(var)] = o;
+            }
+        }
+    }
+}
+
+/// [`MprField::stiff`] for `POPS` populations per node: [`MprField::stiff_general`]'s test
+/// node by node, without an early exit (the same answer; a branch per node costs more than
+/// the nodes an early exit skips in the usual step, which is not stiff). Compiled for AVX2 as
+/// well.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn block_stiff<const POPS: usize>(f: &MprField, state: &[f64], dt: f64) -> bool {
+    let (n, block) = (f.nodes, f.block);
+    let mut stiff = false;
+    for i in 0..n {
+        for p in 0..POPS {
+            let c = f.coef.get(p * n + i);
+            let drive = block_current::<POPS, false>(f, state, &c, (p, i), &[]);
+            let (x, v) = (
+                c.pi_tau * state[p * block * n + i],
+                state[(p * block + 1) * n + i],
+            );
+            let limit = STIFF / (2.0 * dt * c.inv_tau);
+            stiff |= (x * x + v * v).max(drive.abs()) > limit * limit;
+        }
+    }
+    stiff
 }
 
 impl Dynamics for MprField {
@@ -483,16 +559,22 @@ impl Dynamics for MprField {
 
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
         let coupled = self.prepare_network_input(state);
-        let network = (coupled, self.network());
-        if self.pops == 1 {
-            match self.synapse {
-                Synapse::Instantaneous => self.single_drift::<0>(state, out, network),
-                Synapse::FirstOrder => self.single_drift::<1>(state, out, network),
-                Synapse::SecondOrder => self.single_drift::<2>(state, out, network),
-            }
-        } else {
-            self.general_drift(state, out, network);
-        }
+        let network = self.network();
+        let drift = match (self.pops, self.synapse, coupled) {
+            (1, Synapse::Instantaneous, false) => block_drift::<1, 0, false>,
+            (1, Synapse::Instantaneous, true) => block_drift::<1, 0, true>,
+            (1, Synapse::FirstOrder, false) => block_drift::<1, 1, false>,
+            (1, Synapse::FirstOrder, true) => block_drift::<1, 1, true>,
+            (1, Synapse::SecondOrder, false) => block_drift::<1, 2, false>,
+            (1, Synapse::SecondOrder, true) => block_drift::<1, 2, true>,
+            (_, Synapse::Instantaneous, false) => block_drift::<2, 0, false>,
+            (_, Synapse::Instantaneous, true) => block_drift::<2, 0, true>,
+            (_, Synapse::FirstOrder, false) => block_drift::<2, 1, false>,
+            (_, Synapse::FirstOrder, true) => block_drift::<2, 1, true>,
+            (_, Synapse::SecondOrder, false) => block_drift::<2, 2, false>,
+            (_, Synapse::SecondOrder, true) => block_drift::<2, 2, true>,
+        };
+        drift(self, state, network, out);
     }
 
     fn noise_sd(&self) -> Option<NoiseSd<'_>> {
@@ -500,17 +582,15 @@ impl Dynamics for MprField {
     }
 }
 
-/// Whether an explicit step left a value that is not finite or a rate `r` (each `block`'s first
-/// value) that is not positive. Folds without an early exit, which vectorise: the step almost
-/// never fails, and the two short-circuiting scans this replaces were a tenth of a noisy MPR
-/// network's step.
+/// Whether an explicit step left a value that is not finite or a rate `r` (the first block of
+/// each population's `block` blocks of `nodes` values) that is not positive. Folds without an
+/// early exit, which vectorise: the step almost never fails, and the two short-circuiting
+/// scans this replaces were a tenth of a noisy MPR network's step.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn failed(state: &[f64], block: usize) -> bool {
+fn failed(state: &[f64], nodes: usize, block: usize) -> bool {
     let not_finite = state.iter().fold(false, |bad, x| bad | !x.is_finite());
-    let not_positive = state
-        .iter()
-        .step_by(block)
-        .fold(false, |bad, &r| bad | (r <= 0.0));
+    let rates = state.chunks_exact(nodes.max(1)).step_by(block).flatten();
+    let not_positive = rates.fold(false, |bad, &r| bad | (r <= 0.0));
     not_finite | not_positive
 }
 
@@ -518,7 +598,9 @@ fn failed(state: &[f64], block: usize) -> bool {
 pub struct Mpr {
     field: MprField,
     integrator: Integrator,
-    /// Per node, per population: `[r, v, (s, (u))]`, r in Hz.
+    /// One block of `nodes` values per population and variable: `[r…, v…, (s…, (u…))]` of the
+    /// first population, then the same for the second (E–I), r in Hz. Blocks, so that the
+    /// per-node passes vectorise and the coupled rates are the first block as it stands.
     state: Vec<f64>,
     initial: Vec<f64>,
     /// The initial (E) rates, the history before the start.
@@ -673,35 +755,46 @@ impl Mpr {
         let v0 = realize("initial_v", p.initial_v.as_ref(), -2.0, n, &mut rng)?;
 
         let pops = pop_values.len();
-        let coef: Vec<PopCoef> = (0..n)
-            .flat_map(|k| {
-                pop_values.iter().map(move |pv| PopCoef {
-                    tau: pv.tau[k],
-                    inv_tau: 1.0 / pv.tau[k],
-                    delta: pv.delta[k],
-                    delta_over_pi_tau: pv.delta[k] / (PI * pv.tau[k]),
-                    pi_tau: PI * pv.tau[k],
-                    eta: pv.eta[k],
-                    tau_syn: pv.tau_syn[k],
-                })
-            })
-            .collect();
+        // Population by population, node by node (entry p · n + k).
+        let each = |f: &dyn Fn(&PopValues, usize) -> f64| -> Vec<f64> {
+            pop_values
+                .iter()
+                .flat_map(|pv| (0..n).map(move |k| f(pv, k)))
+                .collect()
+        };
+        let coef = Coefs {
+            tau: each(&|pv, k| pv.tau[k]),
+            inv_tau: each(&|pv, k| 1.0 / pv.tau[k]),
+            delta: each(&|pv, k| pv.delta[k]),
+            delta_over_pi_tau: each(&|pv, k| pv.delta[k] / (PI * pv.tau[k])),
+            pi_tau: each(&|pv, k| PI * pv.tau[k]),
+            eta: each(&|pv, k| pv.eta[k]),
+            tau_syn: each(&|pv, k| pv.tau_syn[k]),
+        };
         let block = 2 + p.synapse.order();
         let stride = pops * block;
-        let mut initial = vec![0.0; n * stride];
-        for (k, s) in initial.chunks_exact_mut(stride).enumerate() {
-            for b in s.chunks_exact_mut(block) {
-                b[0] = r0[k];
-                b[1] = v0[k];
-                // The synapse starts at equilibrium with the initial rate (s = r, ds/dt = 0).
-                if block > 2 {
-                    b[2] = r0[k];
-                }
+        // Blocks r, v, then the synapse's: it starts at equilibrium with the initial rate
+        // (s = r, ds/dt = 0).
+        let mut initial = Vec::with_capacity(n * stride);
+        for _ in 0..pops {
+            initial.extend_from_slice(&r0);
+            initial.extend_from_slice(&v0);
+            if block > 2 {
+                initial.extend_from_slice(&r0);
+            }
+            if block > 3 {
+                initial.resize(initial.len() + n, 0.0);
             }
         }
         let noise = (common.noise_sd > 0.0).then(|| {
             (0..n * stride)
-                .map(|x| if x % block == 1 { common.noise_sd } else { 0.0 })
+                .map(|x| {
+                    if (x / n) % block == 1 {
+                        common.noise_sd
+                    } else {
+                        0.0
+                    }
+                })
                 .collect()
         });
         let plan = CouplingPlan::new(&common.coupling, n, common.dt);
@@ -718,7 +811,6 @@ impl Mpr {
             gain: common.gain,
             forcing: vec![0.0; n],
             delayed: vec![0.0; n],
-            stage_u: vec![0.0; n],
             input: vec![0.0; n],
             noise,
         };
@@ -737,19 +829,19 @@ impl Mpr {
 
     /// Firing rate of `node`'s (excitatory) population, Hz.
     pub fn rate_hz(&self, node: usize) -> f64 {
-        self.state[node * self.field.stride()]
+        self.state[self.field.at(0, 0, node)]
     }
 
     /// Mean membrane potential of `node`'s (excitatory) population, dimensionless.
     pub fn potential(&self, node: usize) -> f64 {
-        self.state[node * self.field.stride() + 1]
+        self.state[self.field.at(0, 1, node)]
     }
 
     /// The inhibitory population of `node` as (rate in Hz, potential), in the E–I variant.
     pub fn inhibitory(&self, node: usize) -> Option<(f64, f64)> {
         (self.field.pops == 2).then(|| {
-            let b = node * self.field.stride() + self.field.block;
-            (self.state[b], self.state[b + 1])
+            let f = &self.field;
+            (self.state[f.at(1, 0, node)], self.state[f.at(1, 1, node)])
         })
     }
 }
@@ -831,7 +923,7 @@ impl Plant for Mpr {
             self.start.copy_from_slice(&self.state);
             self.integrator
                 .step(&mut self.field, &mut self.state, &mut self.noise);
-            let failed = failed(&self.state, self.field.block);
+            let failed = failed(&self.state, self.field.nodes, self.field.block);
             if failed {
                 self.state.copy_from_slice(&self.start);
                 self.field
@@ -839,10 +931,8 @@ impl Plant for Mpr {
             }
         }
         if self.field.plan.max_delay_steps > 0 {
-            let stride = self.field.stride();
-            self.field
-                .history
-                .push(self.state.chunks_exact(stride).map(|s| s[0]));
+            let rates = &self.state[..self.field.nodes];
+            self.field.history.push(rates.iter().copied());
         }
         self.steps += 1;
     }
@@ -880,10 +970,10 @@ mod tests {
     use rand::{RngExt, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 
-    /// The single-population stiffness test answers as the general one, for states on both
-    /// sides of its threshold.
+    /// The block stiffness test answers as the general one, one population a node or an E–I
+    /// pair, for states on both sides of its threshold.
     #[test]
-    fn the_single_population_stiffness_test_equals_the_general_one() {
+    fn the_block_stiffness_test_equals_the_general_one() {
         let common = PlantCommon {
             nodes: 5,
             scheme: Scheme::Heun,
@@ -893,27 +983,34 @@ mod tests {
             gain: 0.0,
             seed: 2,
         };
-        let plant = Mpr::new(&common, &MprParams::default()).unwrap();
-        let field = &plant.field;
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
-        let mut answers = [0; 2];
-        for k in 0..4_000 {
-            // Magnitudes from 1 to 10⁴: the threshold, (STIFF τ / 2dt)², lies in between.
-            let scale = 10f64.powf(4.0 * k as f64 / 4_000.0);
-            let state: Vec<f64> = (0..field.dim())
-                .map(|_| scale * (rng.random::<f64>() - 0.5))
-                .collect();
-            let stiff = field.stiff(&state, 1e-4);
-            assert_eq!(stiff, field.stiff_general(&state, 1e-4), "scale {scale}");
-            answers[usize::from(stiff)] += 1;
+        for populations in [Populations::Single, Populations::ExcitatoryInhibitory] {
+            let params = MprParams {
+                populations,
+                ..MprParams::default()
+            };
+            let plant = Mpr::new(&common, &params).unwrap();
+            let field = &plant.field;
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+            let mut answers = [0; 2];
+            for k in 0..4_000 {
+                // Magnitudes from 1 to 10⁴: the threshold, (STIFF τ / 2dt)², lies in between.
+                let scale = 10f64.powf(4.0 * k as f64 / 4_000.0);
+                let state: Vec<f64> = (0..field.dim())
+                    .map(|_| scale * (rng.random::<f64>() - 0.5))
+                    .collect();
+                let stiff = field.stiff(&state, 1e-4);
+                let general = field.stiff_general(&state, 1e-4);
+                assert_eq!(stiff, general, "{populations:?}, scale {scale}");
+                answers[usize::from(stiff)] += 1;
+            }
+            assert!(answers[0] > 100 && answers[1] > 100, "{answers:?}");
         }
-        assert!(answers[0] > 100 && answers[1] > 100, "{answers:?}");
     }
 
-    /// The single-population drift gives the general drift's bits for every synapse, coupled
-    /// (instantaneous and delayed edges) or not, at random states.
+    /// The block drift gives the general drift's bits, one population a node or an E–I pair,
+    /// for every synapse, coupled (instantaneous and delayed edges) or not, at random states.
     #[test]
-    fn the_single_population_drift_equals_the_general_one_bit_for_bit() {
+    fn the_block_drift_equals_the_general_one_bit_for_bit() {
         let n = 9;
         let mut csr = Csr::empty(n);
         for i in 0..n {
@@ -924,11 +1021,15 @@ mod tests {
             csr.end_row();
         }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(6);
-        for synapse in [
-            Synapse::Instantaneous,
-            Synapse::FirstOrder,
-            Synapse::SecondOrder,
-        ] {
+        let cases = [Populations::Single, Populations::ExcitatoryInhibitory].map(|populations| {
+            [
+                Synapse::Instantaneous,
+                Synapse::FirstOrder,
+                Synapse::SecondOrder,
+            ]
+            .map(|synapse| (populations, synapse))
+        });
+        for (populations, synapse) in cases.into_iter().flatten() {
             for gain in [0.0, 0.7] {
                 let common = PlantCommon {
                     nodes: n,
@@ -939,15 +1040,17 @@ mod tests {
                     gain,
                     seed: 2,
                 };
+                let single = populations == Populations::Single;
                 let params = MprParams {
+                    populations,
                     synapse,
-                    tau_syn_s: (synapse != Synapse::Instantaneous)
+                    tau_syn_s: (single && synapse != Synapse::Instantaneous)
                         .then_some(crate::model::ParamSpec::Value(0.005)),
                     ..MprParams::default()
                 };
                 let mut plant = Mpr::new(&common, &params).unwrap();
                 let field = &mut plant.field;
-                assert_eq!(field.pops, 1);
+                assert_eq!(field.pops, if single { 1 } else { 2 });
                 for f in field.forcing.iter_mut() {
                     *f = rng.random::<f64>() - 0.5;
                 }
@@ -956,12 +1059,13 @@ mod tests {
                 }
                 let dim = field.dim();
                 let state: Vec<f64> = (0..dim).map(|_| rng.random::<f64>() * 4.0 - 1.0).collect();
-                let (mut single, mut general) = (vec![0.0; dim], vec![0.0; dim]);
-                field.drift(&state, &mut single);
+                let (mut blocks, mut general) = (vec![0.0; dim], vec![0.0; dim]);
+                field.drift(&state, &mut blocks);
                 let network = (gain != 0.0, field.network());
                 field.general_drift(&state, &mut general, network);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&single), bits(&general), "{synapse:?}, K = {gain}");
+                let case = format!("{populations:?}, {synapse:?}, K = {gain}");
+                assert_eq!(bits(&blocks), bits(&general), "{case}");
             }
         }
     }
