@@ -309,11 +309,10 @@ impl MprField {
     /// straightforward loop [`block_drift`] equals bit for bit (test).
     #[cfg(test)]
     fn general_drift(&self, state: &[f64], out: &mut [f64], network: (bool, &[f64])) {
-        let syn = self.synaptic_index();
         for i in 0..self.nodes {
             for p in 0..self.pops {
                 let (c, b) = self.population(state, p, i);
-                let current = self.current(i, p, state, syn, network);
+                let current = self.current(i, p, state, network);
                 let o = population_slopes(&c, self.synapse, b, current);
                 for (var, o) in o.into_iter().enumerate().take(self.block) {
                     out[self.at(p, var, i)] = o;
@@ -322,30 +321,24 @@ impl MprField {
         }
     }
 
-    /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i`:
-    /// `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j` for the first population
-    /// (`Σ_j C_ij r_j = network[i]`, read only when `coupled`).
+    /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i`
+    /// ([`block_current`] for this network's populations per node), the network term read
+    /// only when `coupled`.
     fn current(
         &self,
         i: usize,
         p: usize,
         state: &[f64],
-        syn: usize,
         (coupled, network): (bool, &[f64]),
     ) -> f64 {
         let c = self.coef.get(p * self.nodes + i);
-        let w = &self.weight[(i * self.pops + p) * self.pops..(i * self.pops + p + 1) * self.pops];
-        let recurrent: f64 = (0..self.pops)
-            .map(|q| w[q] * state[self.at(q, syn, i)])
-            .sum();
-        let mut current = c.eta + c.tau * recurrent;
-        if p == 0 {
-            current += self.forcing[i];
-            if coupled {
-                current += self.gain * c.tau * network[i];
-            }
+        let at = (p, i);
+        match (self.pops, coupled) {
+            (1, false) => block_current::<1, false>(self, state, &c, at, network),
+            (1, true) => block_current::<1, true>(self, state, &c, at, network),
+            (_, false) => block_current::<2, false>(self, state, &c, at, network),
+            (_, true) => block_current::<2, true>(self, state, &c, at, network),
         }
-        current
     }
 
     /// Whether an explicit step would not resolve some population's rate/potential dynamics:
@@ -367,12 +360,11 @@ impl MprField {
     /// straightforward test [`block_stiff`] answers as (test).
     #[cfg(test)]
     fn stiff_general(&self, state: &[f64], dt: f64) -> bool {
-        let syn = self.synaptic_index();
         (0..self.nodes).any(|i| {
             (0..self.pops).any(|p| {
                 let (c, b) = self.population(state, p, i);
                 let (x, v) = (c.pi_tau * b[0], b[1]);
-                let drive = self.current(i, p, state, syn, (false, &[])).abs();
+                let drive = self.current(i, p, state, (false, &[])).abs();
                 let limit = STIFF / (2.0 * dt * c.inv_tau);
                 (x * x + v * v).max(drive) > limit * limit
             })
@@ -384,13 +376,12 @@ impl MprField {
     /// then white noise on v.
     fn riccati_step(&mut self, state: &mut [f64], dt: f64, noise: &mut GaussianNoise) {
         let coupled = self.prepare_network_input(state);
-        let syn = self.synaptic_index();
         let network = (coupled, self.network());
         for i in 0..self.nodes {
             // Every current of the node is read before any of its populations moves.
             let mut currents = [0.0; 2];
             for (p, current) in currents.iter_mut().enumerate().take(self.pops) {
-                *current = self.current(i, p, state, syn, network);
+                *current = self.current(i, p, state, network);
             }
             for (p, current) in currents.iter().enumerate().take(self.pops) {
                 let (c, mut b) = self.population(state, p, i);
@@ -445,8 +436,9 @@ fn tanh(z: Complex64) -> Complex64 {
 }
 
 /// The `v` equation's terms other than `v² − (π τ r)²` for population `p` of node `i` of a
-/// network of `POPS` populations per node, as [`MprField::current`] computes them (the same
-/// operations in the same order, so the same bits), with the network term when `COUPLED`.
+/// network of `POPS` populations per node: `η̄ + τ Σ_q J_pq s_q`, plus `I + K τ Σ_j C_ij r_j`
+/// for the first population when `COUPLED` (`Σ_j C_ij r_j = network[i]`). The one definition:
+/// the block passes call it with their constants, [`MprField::current`] with the network's.
 #[inline(always)]
 fn block_current<const POPS: usize, const COUPLED: bool>(
     f: &MprField,
