@@ -182,7 +182,8 @@ enum PlanKind<T: NodeValue> {
         /// `block[k · stride + i]`: the far edges' input to node `i` at `k` steps after
         /// `block_start` (a push count of the history).
         block: Vec<T>,
-        /// Values from one row of `block` to the next ([`block_row_stride`]).
+        /// Values from one row of `block` to the next ([`staggered_len`] of the nodes): each node's
+        /// sums go down a column, one value per row.
         stride: usize,
         /// `(resets, pushes)` of the history when the block was computed.
         block_start: Option<(u64, u64)>,
@@ -282,15 +283,15 @@ impl Edges {
     }
 }
 
-/// Values from one row of the far block to the next for `nodes` nodes of `bytes` each: the row
-/// rounded up to whole cache lines, plus one line when that makes an even number. Each node's
-/// sums are stored down a column, one value per row; rows a multiple of 4 kB apart (512 real or
-/// 256 complex nodes) put every store of a column into one 8-way L1 set, and an MPR network of
-/// 512 nodes took 25 ns per node-step where 480 and 544 took 15. An odd number of lines
-/// spreads the rows over all the sets.
-fn block_row_stride(nodes: usize, bytes: usize) -> usize {
+/// `values` values of `bytes` each rounded up to whole cache lines, plus one line when that
+/// makes an even number: the distance to keep between blocks of per-node values that a loop
+/// walks side by side. Blocks a multiple of 4 kB apart (512 real or 256 complex nodes) put the
+/// same node of every block into one 8-way L1 set, and a loop with more streams than ways
+/// evicts its own lines: an MPR network of 512 nodes took 23–25 ns per node-step where 480
+/// and 544 took 15. An odd number of lines spreads the blocks over all the sets.
+pub(crate) fn staggered_len(values: usize, bytes: usize) -> usize {
     let per_line = (64 / bytes).max(1);
-    let lines = nodes.div_ceil(per_line);
+    let lines = values.div_ceil(per_line);
     (lines | 1) * per_line
 }
 
@@ -504,7 +505,7 @@ impl<T: NodeValue> CouplingPlan<T> {
                         out_im: vec![0.0; nodes],
                     }
                 } else {
-                    let stride = block_row_stride(nodes, std::mem::size_of::<T>());
+                    let stride = staggered_len(nodes, std::mem::size_of::<T>());
                     let block = if far.is_empty() {
                         Vec::new()
                     } else {
@@ -918,13 +919,14 @@ mod tests {
         );
     }
 
-    /// Far-block rows hold every node and start an odd number of cache lines apart, so the 32
-    /// stores down one node's column never share an L1 set (4 kB rows put them all in one).
+    /// Staggered blocks (the far block's rows, MPR's state blocks) hold every node and start an
+    /// odd number of cache lines apart, so one node's values in successive blocks never share
+    /// an L1 set (4 kB apart put them all in one).
     #[test]
-    fn far_block_rows_start_an_odd_number_of_lines_apart() {
+    fn staggered_blocks_start_an_odd_number_of_lines_apart() {
         for bytes in [8, 16] {
             for nodes in 1..2_100 {
-                let stride = block_row_stride(nodes, bytes);
+                let stride = staggered_len(nodes, bytes);
                 let lines = stride * bytes / 64;
                 assert!(
                     stride >= nodes && (stride * bytes).is_multiple_of(64),

@@ -202,8 +202,9 @@ struct PopCoef {
     tau_syn: f64,
 }
 
-/// [`PopCoef`] of every node and population, one vector per coefficient (entry `p · nodes +
-/// node`), so that the single-population passes read each as a slice and vectorise.
+/// [`PopCoef`] of every node and population, one vector per coefficient (entry `p · lane +
+/// node`, see [`MprField::lane`]), so that the single-population passes read each as a slice
+/// and vectorise.
 struct Coefs {
     tau: Vec<f64>,
     inv_tau: Vec<f64>,
@@ -237,8 +238,13 @@ struct MprField {
     pops: usize,
     /// State variables per population: r, v, then s (and u for the alpha synapse).
     block: usize,
+    /// Values from one block of the state to the next: `nodes` padded by
+    /// [`staggered_len`](super::staggered_len), so that the ~15 streams of a pass (state,
+    /// slopes, coefficients) do not share L1 sets when the node count is a multiple of 512.
+    /// The padding's values are constant (their slopes are never written).
+    lane: usize,
     synapse: Synapse,
-    /// Population `p` of node `i` at `p · nodes + i`.
+    /// Population `p` of node `i` at `p · lane + i`.
     coef: Coefs,
     /// Signed weights, `weight[(node * pops + p) * pops + q]` into population p from q.
     weight: Vec<f64>,
@@ -253,16 +259,16 @@ struct MprField {
 }
 
 impl MprField {
-    /// State values per node.
-    fn stride(&self) -> usize {
+    /// Blocks in the state: one per population and variable.
+    fn blocks(&self) -> usize {
         self.pops * self.block
     }
 
     /// Where variable `var` (0: r, 1: v, 2: s, 3: u) of population `p` of `node` sits in the
-    /// state: one block of `nodes` values per population and variable (see [`Mpr::state`]).
+    /// state: one block of `lane` values per population and variable (see [`Mpr::state`]).
     #[inline(always)]
     fn at(&self, p: usize, var: usize, node: usize) -> usize {
-        (p * self.block + var) * self.nodes + node
+        (p * self.block + var) * self.lane + node
     }
 
     /// Population `p` of `node`: its coefficients and its variables `[r, v, (s, (u))]` (unused
@@ -276,7 +282,7 @@ impl MprField {
                 0.0
             }
         });
-        (self.coef.get(p * self.nodes + node), b)
+        (self.coef.get(p * self.lane + node), b)
     }
 
     /// Where each population's synaptic variable sits in its block: r itself when instantaneous.
@@ -331,7 +337,7 @@ impl MprField {
         state: &[f64],
         (coupled, network): (bool, &[f64]),
     ) -> f64 {
-        let c = self.coef.get(p * self.nodes + i);
+        let c = self.coef.get(p * self.lane + i);
         let at = (p, i);
         match (self.pops, coupled) {
             (1, false) => block_current::<1, false>(self, state, &c, at, network),
@@ -447,10 +453,10 @@ fn block_current<const POPS: usize, const COUPLED: bool>(
     (p, i): (usize, usize),
     network: &[f64],
 ) -> f64 {
-    let (n, block, syn) = (f.nodes, f.block, f.synaptic_index());
+    let (lane, block, syn) = (f.lane, f.block, f.synaptic_index());
     let w = &f.weight[(i * POPS + p) * POPS..(i * POPS + p + 1) * POPS];
     let recurrent: f64 = (0..POPS)
-        .map(|q| w[q] * state[(q * block + syn) * n + i])
+        .map(|q| w[q] * state[(q * block + syn) * lane + i])
         .sum();
     let mut current = c.eta + c.tau * recurrent;
     if p == 0 {
@@ -498,20 +504,20 @@ fn block_drift<const POPS: usize, const ORDER: u8, const COUPLED: bool>(
     network: &[f64],
     out: &mut [f64],
 ) {
-    let n = f.nodes;
+    let (n, lane) = (f.nodes, f.lane);
     let block = 2 + ORDER as usize;
     let synapse = match ORDER {
         0 => Synapse::Instantaneous,
         1 => Synapse::FirstOrder,
         _ => Synapse::SecondOrder,
     };
-    let state = &state[..POPS * block * n];
-    let out = &mut out[..POPS * block * n];
+    let state = &state[..POPS * block * lane];
+    let out = &mut out[..POPS * block * lane];
     for i in 0..n {
         for p in 0..POPS {
-            let c = f.coef.get(p * n + i);
+            let c = f.coef.get(p * lane + i);
             let current = block_current::<POPS, COUPLED>(f, state, &c, (p, i), network);
-            let at = |var: usize| (p * block + var) * n + i;
+            let at = |var: usize| (p * block + var) * lane + i;
             let b = std::array::from_fn(|var| if var < block { state[at(var)] } else { 0.0 });
             let o = population_slopes(&c, synapse, b, current);
             for (var, o) in o.into_iter().enumerate().take(block) {
@@ -527,15 +533,15 @@ fn block_drift<const POPS: usize, const ORDER: u8, const COUPLED: bool>(
 /// well.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn block_stiff<const POPS: usize>(f: &MprField, state: &[f64], dt: f64) -> bool {
-    let (n, block) = (f.nodes, f.block);
+    let (n, lane, block) = (f.nodes, f.lane, f.block);
     let mut stiff = false;
     for i in 0..n {
         for p in 0..POPS {
-            let c = f.coef.get(p * n + i);
+            let c = f.coef.get(p * lane + i);
             let drive = block_current::<POPS, false>(f, state, &c, (p, i), &[]);
             let (x, v) = (
-                c.pi_tau * state[p * block * n + i],
-                state[(p * block + 1) * n + i],
+                c.pi_tau * state[p * block * lane + i],
+                state[(p * block + 1) * lane + i],
             );
             let limit = STIFF / (2.0 * dt * c.inv_tau);
             stiff |= (x * x + v * v).max(drive.abs()) > limit * limit;
@@ -546,7 +552,7 @@ fn block_stiff<const POPS: usize>(f: &MprField, state: &[f64], dt: f64) -> bool 
 
 impl Dynamics for MprField {
     fn dim(&self) -> usize {
-        self.nodes * self.stride()
+        self.lane * self.blocks()
     }
 
     fn drift(&mut self, state: &[f64], out: &mut [f64]) {
@@ -574,14 +580,17 @@ impl Dynamics for MprField {
     }
 }
 
-/// Whether an explicit step left a value that is not finite or a rate `r` (the first block of
-/// each population's `block` blocks of `nodes` values) that is not positive. Folds without an
-/// early exit, which vectorise: the step almost never fails, and the two short-circuiting
-/// scans this replaces were a tenth of a noisy MPR network's step.
+/// Whether an explicit step left a value that is not finite or a rate `r` (the first `nodes`
+/// values of the first of each population's `block` blocks of `lane` values) that is not
+/// positive. Folds without an early exit, which vectorise: the step almost never fails, and
+/// the two short-circuiting scans this replaces were a tenth of a noisy MPR network's step.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn failed(state: &[f64], nodes: usize, block: usize) -> bool {
+fn failed(state: &[f64], nodes: usize, lane: usize, block: usize) -> bool {
     let not_finite = state.iter().fold(false, |bad, x| bad | !x.is_finite());
-    let rates = state.chunks_exact(nodes.max(1)).step_by(block).flatten();
+    let rates = state
+        .chunks_exact(lane.max(1))
+        .step_by(block)
+        .flat_map(|rates| &rates[..nodes]);
     let not_positive = rates.fold(false, |bad, &r| bad | (r <= 0.0));
     not_finite | not_positive
 }
@@ -590,9 +599,10 @@ fn failed(state: &[f64], nodes: usize, block: usize) -> bool {
 pub struct Mpr {
     field: MprField,
     integrator: Integrator,
-    /// One block of `nodes` values per population and variable: `[r…, v…, (s…, (u…))]` of the
-    /// first population, then the same for the second (E–I), r in Hz. Blocks, so that the
-    /// per-node passes vectorise and the coupled rates are the first block as it stands.
+    /// One block of `lane` values (`nodes` and padding) per population and variable:
+    /// `[r…, v…, (s…, (u…))]` of the first population, then the same for the second (E–I), r in
+    /// Hz. Blocks, so that the per-node passes vectorise and the coupled rates are the first
+    /// block's first `nodes` values as they stand.
     state: Vec<f64>,
     initial: Vec<f64>,
     /// The initial (E) rates, the history before the start.
@@ -747,11 +757,12 @@ impl Mpr {
         let v0 = realize("initial_v", p.initial_v.as_ref(), -2.0, n, &mut rng)?;
 
         let pops = pop_values.len();
-        // Population by population, node by node (entry p · n + k).
+        let lane = super::staggered_len(n, 8);
+        // Population by population, node by node (entry p · lane + k; the padding 0).
         let each = |f: &dyn Fn(&PopValues, usize) -> f64| -> Vec<f64> {
             pop_values
                 .iter()
-                .flat_map(|pv| (0..n).map(move |k| f(pv, k)))
+                .flat_map(|pv| (0..lane).map(move |k| if k < n { f(pv, k) } else { 0.0 }))
                 .collect()
         };
         let coef = Coefs {
@@ -764,24 +775,29 @@ impl Mpr {
             tau_syn: each(&|pv, k| pv.tau_syn[k]),
         };
         let block = 2 + p.synapse.order();
-        let stride = pops * block;
+        let dim = pops * block * lane;
         // Blocks r, v, then the synapse's: it starts at equilibrium with the initial rate
-        // (s = r, ds/dt = 0).
-        let mut initial = Vec::with_capacity(n * stride);
+        // (s = r, ds/dt = 0). The padding's rate is 1 Hz, so it never reads as a failed step.
+        let mut initial = Vec::with_capacity(dim);
+        let mut push_block = |values: &[f64], padding: f64| {
+            let start = initial.len();
+            initial.extend_from_slice(values);
+            initial.resize(start + lane, padding);
+        };
         for _ in 0..pops {
-            initial.extend_from_slice(&r0);
-            initial.extend_from_slice(&v0);
+            push_block(&r0, 1.0);
+            push_block(&v0, 0.0);
             if block > 2 {
-                initial.extend_from_slice(&r0);
+                push_block(&r0, 1.0);
             }
             if block > 3 {
-                initial.resize(initial.len() + n, 0.0);
+                push_block(&[], 0.0);
             }
         }
         let noise = (common.noise_sd > 0.0).then(|| {
-            (0..n * stride)
+            (0..dim)
                 .map(|x| {
-                    if (x / n) % block == 1 {
+                    if (x / lane) % block == 1 && x % lane < n {
                         common.noise_sd
                     } else {
                         0.0
@@ -795,6 +811,7 @@ impl Mpr {
             nodes: n,
             pops,
             block,
+            lane,
             synapse: p.synapse,
             coef,
             weight: weights,
@@ -807,12 +824,12 @@ impl Mpr {
             noise,
         };
         Ok(Self {
-            integrator: Integrator::new(common.scheme, n * stride, common.dt),
+            integrator: Integrator::new(common.scheme, dim, common.dt),
             field,
             state: initial.clone(),
             initial,
             initial_rates,
-            start: vec![0.0; n * stride],
+            start: vec![0.0; dim],
             noise: GaussianNoise::new(common.seed),
             seed: common.seed,
             steps: 0,
@@ -915,7 +932,8 @@ impl Plant for Mpr {
             self.start.copy_from_slice(&self.state);
             self.integrator
                 .step(&mut self.field, &mut self.state, &mut self.noise);
-            let failed = failed(&self.state, self.field.nodes, self.field.block);
+            let f = &self.field;
+            let failed = failed(&self.state, f.nodes, f.lane, f.block);
             if failed {
                 self.state.copy_from_slice(&self.start);
                 self.field
@@ -961,6 +979,61 @@ mod tests {
     use crate::model::{Coupling, PlantCommon};
     use rand::{RngExt, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// The state's blocks are padded to an odd number of cache lines; the padding never moves
+    /// (noise, coupling and stiff fallback steps included) and the failed-step check reads the
+    /// rates of every node, the last included, and nothing of the padding.
+    #[test]
+    fn padded_blocks_stay_put_and_every_rate_is_checked() {
+        let n = 13;
+        let mut csr = Csr::empty(n);
+        for i in 0..n {
+            csr.push_edge(((i + 1) % n) as u32, 0.5, 0.0);
+            csr.push_edge(((i + 5) % n) as u32, 0.5, 3e-3);
+            csr.end_row();
+        }
+        let common = PlantCommon {
+            nodes: n,
+            scheme: Scheme::Heun,
+            dt: 1e-4,
+            noise_sd: 0.5,
+            coupling: Coupling::Sparse(csr),
+            gain: 0.7,
+            seed: 4,
+        };
+        let params = MprParams {
+            populations: Populations::ExcitatoryInhibitory,
+            synapse: Synapse::SecondOrder,
+            ..MprParams::default()
+        };
+        let mut plant = Mpr::new(&common, &params).unwrap();
+        let lane = plant.field.lane;
+        assert!(lane >= n && (lane * 8 / 64) % 2 == 1, "lane {lane}");
+        assert_eq!(plant.state.len(), plant.field.blocks() * lane);
+        let padding = |state: &[f64]| -> Vec<u64> {
+            state
+                .chunks_exact(lane)
+                .flat_map(|b| b[n..].iter().map(|x| x.to_bits()))
+                .collect()
+        };
+        let before = padding(&plant.state);
+        // Strong forcing drives some steps onto the stiff fallback.
+        let mut fallback = false;
+        for k in 0..3_000 {
+            let drive = if k % 500 < 20 { 2e4 } else { 0.0 };
+            fallback |= plant.field.stiff(&plant.state, 1e-4);
+            plant.step(&vec![Complex64::new(drive, 0.0); n]);
+        }
+        assert!(fallback, "no step took the fallback");
+        assert_eq!(padding(&plant.state), before);
+        let (f, state) = (&plant.field, &plant.state);
+        assert!(!failed(state, f.nodes, f.lane, f.block));
+        for p in 0..f.pops {
+            let mut bad = state.clone();
+            bad[f.at(p, 0, n - 1)] = -1.0;
+            assert!(failed(&bad, f.nodes, f.lane, f.block), "population {p}");
+        }
+    }
 
     /// The block stiffness test answers as the general one, one population a node or an E–I
     /// pair, for states on both sides of its threshold.
