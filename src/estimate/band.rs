@@ -127,6 +127,27 @@ impl BandPass {
         (n as f64 * h.arg(), h.norm().powi(n as i32))
     }
 
+    /// The cascade's response at the frequency ω whose half-angle sine and cosine are given,
+    /// in the form the per-sample path needs without a trigonometric call: the unit rotation
+    /// `e^{−i arg H(ω)}` that undoes the cascade's phase, and `1/|H(ω)|²`. (`H = N/D` per
+    /// section, so `conj(N)·D` points along `−arg H`; `e^{−iω}` is `(c² − s²) − 2isc`.)
+    pub(super) fn undo(&self, sin_half: f64, cos_half: f64) -> (Complex64, f64) {
+        let z1 = Complex64::new(
+            cos_half * cos_half - sin_half * sin_half,
+            -2.0 * sin_half * cos_half,
+        );
+        let z2 = z1 * z1;
+        let c = &self.section;
+        let num = c.b0 + c.b1 * z1 + c.b2 * z2;
+        let den = 1.0 + c.a1 * z1 + c.a2 * z2;
+        let w = num.conj() * den;
+        let n = self.cascade.len() as i32;
+        (
+            (w / w.norm_sqr().sqrt()).powi(n),
+            (den.norm_sqr() / num.norm_sqr()).powi(n),
+        )
+    }
+
     /// One section's coefficients (every section is the same).
     pub(super) fn section(&self) -> Coefficients<f64> {
         self.section
@@ -189,6 +210,35 @@ fn impulse_energy(cascade: &mut [DirectForm2Transposed<f64>], k: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The trigonometry-free rotation and inverse squared gain are the response's `−arg H` and
+    /// `1/|H|²`, across the band and beyond it, for narrow and wide bands and every cascade.
+    #[test]
+    fn undo_is_the_inverse_of_the_response() {
+        for (fs, low, high) in [
+            (1000.0, 8.0, 12.0),
+            (48_000.0, 8.0, 12.0),
+            (250.0, 1.0, 60.0),
+        ] {
+            for sections in 1..=MAX_SECTIONS {
+                let band = BandPass::new("test", low, high, sections, fs).unwrap();
+                for k in 1..200 {
+                    let omega = band.omega_high * 1.5 * k as f64 / 200.0;
+                    let (lag, gain) = band.response(omega);
+                    let half = 0.5 * omega;
+                    let (rotation, inverse_gain_sq) = band.undo(half.sin(), half.cos());
+                    let case = format!("{fs} Hz, {low}–{high} Hz, {sections}, ω {omega}");
+                    assert!((rotation.norm() - 1.0).abs() < 1e-13, "{case}");
+                    let error = (rotation * Complex64::from_polar(1.0, lag)).arg();
+                    assert!(error.abs() < 1e-9, "{case}: {error}");
+                    assert!(
+                        (inverse_gain_sq * gain * gain - 1.0).abs() < 1e-9,
+                        "{case}: {inverse_gain_sq} against {gain}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn edges_are_at_minus_3_db_and_the_centre_is_unity() {

@@ -5,7 +5,8 @@ use super::band::{check_predict, ring_down_samples, sanitize, BandPass};
 use super::{Estimate, PhaseEstimator};
 use crate::analysis::wrap_angle;
 use biquad::{Biquad, DirectForm2Transposed};
-use std::f64::consts::TAU;
+use num_complex::Complex64;
+use std::f64::consts::{PI, TAU};
 
 /// Extra copies of the band-pass section that only the frequency statistics see. The statistics
 /// weight the spectrum by ω² (they are a second difference), so broadband noise passed by the
@@ -79,6 +80,8 @@ pub struct BandpassHilbert {
     sample_rate: f64,
     warmup_samples: usize,
     settling_samples: usize,
+    /// `sin²(ω/2)` at the band's low and high edges and at its centre.
+    sin2_half_band: (f64, f64, f64),
     /// Band-passed sample y[n−1] of the phase path.
     y1: f64,
     /// Samples u[n−1], u[n−2] of the frequency path.
@@ -133,8 +136,15 @@ impl BandpassHilbert {
         let [phase_settled] = ring_down_samples(section, sections, window, [SETTLED_ENERGY]);
         let settling_samples = freq_settled.max(phase_settled);
 
+        let sin2_half = |omega: f64| (0.5 * omega).sin().powi(2);
+        let sin2_half_band = (
+            sin2_half(band.omega_low),
+            sin2_half(band.omega_high),
+            sin2_half(band.omega_centre),
+        );
         Ok(Self {
             band,
+            sin2_half_band,
             smoothing: -(-1.0 / (freq_smoothing_s * sample_rate)).exp_m1(),
             predict_samples,
             sample_rate,
@@ -152,16 +162,15 @@ impl BandpassHilbert {
         })
     }
 
-    /// Current frequency estimate, rad/sample, within the band.
-    fn omega(&self) -> f64 {
+    /// `sin²(ω̂/2)` of the current frequency estimate ω̂, within the band.
+    fn sin2_half(&self) -> f64 {
         let sin2_half = self.num / (4.0 * self.den);
-        let omega = if sin2_half.is_finite() {
-            2.0 * sin2_half.clamp(0.0, 1.0).sqrt().asin()
+        if sin2_half.is_finite() {
+            sin2_half.clamp(self.sin2_half_band.0, self.sin2_half_band.1)
         } else {
             // No statistics yet (0/0).
-            self.band.omega_centre
-        };
-        omega.clamp(self.band.omega_low, self.band.omega_high)
+            self.sin2_half_band.2
+        }
     }
 }
 
@@ -183,19 +192,28 @@ impl PhaseEstimator for BandpassHilbert {
         let m = 0.5 * (y + self.y1);
         self.y1 = y;
 
-        let omega = self.omega();
-        let half = 0.5 * omega;
-        let (sin_half, cos_half) = half.sin_cos();
+        // The statistics give sin²(ω̂/2); its half-angle sine and cosine, and the response's
+        // rotation built from them, take no trigonometric call (libm's were half the cost).
+        let sin2_half = self.sin2_half();
+        let (sin_half, cos_half) = (sin2_half.sqrt(), (1.0 - sin2_half).sqrt());
+        let omega = 2.0 * sin_half.asin();
         let in_phase = m / cos_half;
         let quadrature = -d / (2.0 * sin_half);
-        let (lag, gain) = self.band.response(omega);
-        let phase = wrap_angle(quadrature.atan2(in_phase) + half - lag);
+        let (undo_lag, inverse_gain_sq) = self.band.undo(sin_half, cos_half);
+        // arg(I + iQ) + ω̂/2 − arg H(ω̂), as the argument of one product.
+        let rotated =
+            Complex64::new(in_phase, quadrature) * Complex64::new(cos_half, sin_half) * undo_lag;
+        // atan2 gives [−π, π]; the convention is (−π, π].
+        let phase = match rotated.im.atan2(rotated.re) {
+            phase if phase <= -PI => PI,
+            phase => phase,
+        };
         self.band_power += self.smoothing * (y * y - self.band_power);
         self.input_power += self.smoothing * (x * x - self.input_power);
         Estimate {
             phase_rad: phase,
             predicted_phase_rad: wrap_angle(phase + omega * self.predict_samples),
-            amplitude: in_phase.hypot(quadrature) / gain,
+            amplitude: ((in_phase * in_phase + quadrature * quadrature) * inverse_gain_sq).sqrt(),
             freq_hz: omega * self.sample_rate / TAU,
             confidence: if self.input_power > 0.0 {
                 (self.band_power / self.input_power).min(1.0)
