@@ -286,12 +286,14 @@ impl PhaseEstimator for Pll {
         };
         self.lock += self.lock_rate * (cos_eps - self.lock);
 
-        let (lag, gain) = self.band.response(self.omega);
-        let phase = wrap_angle(self.theta + arg - lag);
+        // θ + arg(phasor) − arg H(ω), with the response undone as a rotation built from the
+        // half angle's sine and cosine above (no further trigonometric call).
+        let (undo_lag, inverse_gain_sq) = self.band.undo(sin_half, cos_half);
+        let phase = wrap_angle(self.theta + (self.phasor * undo_lag).arg());
         let estimate = Estimate {
             phase_rad: phase,
             predicted_phase_rad: wrap_angle(phase + self.omega * self.predict_samples),
-            amplitude: 2.0 * self.phasor.norm() / gain,
+            amplitude: 2.0 * (self.phasor.norm_sqr() * inverse_gain_sq).sqrt(),
             freq_hz: self.omega * self.sample_rate / TAU,
             confidence: self.lock.clamp(0.0, 1.0),
         };
