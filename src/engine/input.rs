@@ -111,8 +111,9 @@ pub enum Realignment {
     Held(usize),
 }
 
-/// The reading side of an [`InputLink`]. It starts reading only once the capture side has
-/// started filling the ring, so the offset does not depend on which stream started first (the
+/// The reading side of an [`InputLink`]. It starts reading at the first block start after the
+/// capture side has started filling the ring, so the offset does not depend on which stream
+/// started first, nor on whether the two callbacks run at once (the
 /// drivers hand the capture side its end of the link only once both streams run, so no
 /// backlog builds up before the first read).
 ///
@@ -145,15 +146,13 @@ pub struct InputReader {
 }
 
 impl InputReader {
-    /// The next captured sample: `Some(0.0)` until the capture side has started, `None` on an
-    /// underrun (the caller counts it and reads 0). Real-time safe.
+    /// The next captured sample: `Some(0.0)` until the capture side has started (as seen by
+    /// [`InputReader::start_block`]), `None` on an underrun (the caller counts it and reads 0).
+    /// Real-time safe.
     #[inline]
     pub fn read(&mut self) -> Option<f32> {
         if !self.primed {
-            if self.consumer.occupied_len() <= self.offset {
-                return Some(0.0);
-            }
-            self.primed = true;
+            return Some(0.0);
         }
         if self.hold > 0 {
             self.hold -= 1;
@@ -169,8 +168,25 @@ impl InputReader {
         self.primed
     }
 
-    /// Call at the start of every block, before its reads: keeps the link's delay where it
-    /// started. Real-time safe.
+    /// Call at the start of every block, before its reads: once the capture side has started
+    /// filling the ring, reading begins here. Returns whether it has begun. Real-time safe.
+    ///
+    /// Reading begins only on a block start, never within a block: the capture side pushes
+    /// whole capture periods, and its first sample is a period's first, so the link's delay is
+    /// the offset plus whole periods whichever stream started first. On a server that runs the
+    /// two callbacks at once (JACK2 runs unrelated clients in parallel) the first capture
+    /// lands in the middle of an output block; beginning there would add a fraction of a period
+    /// to the delay that differs from run to run.
+    pub fn start_block(&mut self) -> bool {
+        if !self.primed && self.consumer.occupied_len() > self.offset {
+            self.primed = true;
+        }
+        self.primed
+    }
+
+    /// Call at the start of every block, before its reads: begins reading as
+    /// [`InputReader::start_block`] does, and keeps the link's delay where it started.
+    /// Real-time safe.
     ///
     /// The delay, in samples, from the newest capture to the next read is the ring's fill
     /// (with the reads still held) plus the time since the capture callback last ran. The fill
@@ -185,7 +201,7 @@ impl InputReader {
     }
 
     fn align_at(&mut self, now_ns: u64) -> Realignment {
-        if !self.primed {
+        if !self.start_block() {
             return Realignment::None;
         }
         let newest = self.clock.newest_ns.load(Ordering::Acquire);
@@ -322,19 +338,68 @@ mod tests {
             mut capture,
             mut reader,
         } = InputLink::new(128, 4096, FS, BLOCK);
-        for _ in 0..1000 {
-            assert_eq!(reader.read(), Some(0.0));
+        for _ in 0..1000 / BLOCK {
+            assert!(!reader.start_block());
+            for _ in 0..BLOCK {
+                assert_eq!(reader.read(), Some(0.0));
+            }
         }
         assert!(!reader.primed());
-        // One block captured: the reader reads the 128 samples of fill, then the block.
+        // One block captured: from the next block start the reader reads the 128 samples of
+        // fill, then the block.
         capture.push((1..=64).map(|k| k as f32));
+        assert!(reader.start_block());
         let read: Vec<f32> = (0..192).map(|_| reader.read().unwrap()).collect();
-        assert!(reader.primed());
         assert!(read[..128].iter().all(|&x| x == 0.0));
         assert_eq!(read[128], 1.0);
         assert_eq!(read[191], 64.0);
         // Nothing more captured: an underrun.
         assert_eq!(reader.read(), None);
+    }
+
+    /// A capture that starts while an output block is being read (a server running the two
+    /// callbacks at once) is read from the next block start, so every captured sample reaches
+    /// the reader a whole number of blocks plus the offset after its capture period began.
+    #[test]
+    fn a_capture_starting_mid_block_is_read_from_the_next_block_start() {
+        let offset = 2 * BLOCK;
+        for arrives_at in [1, 28, 36, 63] {
+            let InputLink {
+                mut capture,
+                mut reader,
+            } = InputLink::new(offset, 64 * BLOCK, FS, BLOCK);
+            // Output sample index at which each captured value (its capture index, from 1)
+            // was read.
+            let mut read_at = Vec::new();
+            let mut captured = 0usize;
+            for block in 0..8 {
+                reader.start_block();
+                for frame in 0..BLOCK {
+                    // Capture period `p` is pushed during output block `p`, `arrives_at`
+                    // frames in, as the other thread would.
+                    if frame == arrives_at {
+                        capture.push((captured + 1..=captured + BLOCK).map(|v| v as f32));
+                        captured += BLOCK;
+                    }
+                    let x = reader.read().expect("no underrun");
+                    if x != 0.0 {
+                        read_at.push((x as usize, block * BLOCK + frame));
+                    }
+                }
+            }
+            assert!(!read_at.is_empty(), "arriving at frame {arrives_at}");
+            for (value, at) in read_at {
+                // Captured value `v` (from 1) is the sample `v − 1` of the capture, whose
+                // periods began at output block 0.
+                let delay = at - (value - 1);
+                assert_eq!(
+                    delay % BLOCK,
+                    0,
+                    "capture arriving at frame {arrives_at}: value {value} read at {at}"
+                );
+                assert_eq!(delay, offset + BLOCK, "arriving at frame {arrives_at}");
+            }
+        }
     }
 
     /// A rig whose capture and output callbacks both run once a period, at nearly the same

@@ -6,8 +6,9 @@
 //! an [`InputLink`] (the engine's lock-free ring pre-filled with a fixed offset). An impulse that comes
 //! back `d` output samples after it left has a round trip of `d − offset` samples: the rig's
 //! own latency (converters, buffers, cable or server routing). The output side starts reading
-//! the ring only once the input side has started filling it, so the offset does not depend on
-//! which stream started first. Each callback's processing time and the backend's xruns are
+//! the ring at the first block start after the input side has started filling it, so the
+//! offset does not depend on which stream started first, nor on whether the two callbacks run
+//! at once. Each callback's processing time and the backend's xruns are
 //! counted as for a run.
 //!
 //! Impulses start once both streams run, but only those emitted after a settling time that
@@ -212,6 +213,7 @@ impl Emitter {
         let started = Instant::now();
         let frames = data.len() / self.channels;
         let threshold = self.amplitude / 2.0;
+        let capturing = self.reader.start_block();
         for frame in data.chunks_exact_mut(self.channels) {
             frame.fill(0.0);
             let captured = self.reader.read().unwrap_or_else(|| {
@@ -243,10 +245,7 @@ impl Emitter {
                 }
             }
             // Emit on the interval once both streams run and the previous impulse is settled.
-            if self.reader.primed()
-                && self.sample.is_multiple_of(self.interval)
-                && self.pending.is_none()
-            {
+            if capturing && self.sample.is_multiple_of(self.interval) && self.pending.is_none() {
                 frame[self.channel] = self.amplitude;
                 self.pending = Some(InFlight {
                     sent: self.sample,
