@@ -178,7 +178,8 @@ fn bench_nodes_measures_the_load_at_that_size_instead_of_searching() {
         tail.split_whitespace().next().unwrap().parse().unwrap()
     };
     let (p99, median) = (after("p99"), after("median"));
-    assert!(median > 0.0 && median <= p99 && p99 <= 100.0, "{row}");
+    // No bound on the load itself: that is timing, and a busy machine can take any share.
+    assert!(median > 0.0 && median <= p99 && p99.is_finite(), "{row}");
     // The median as ns per node-step is the same median: share × period / (frames × nodes).
     let ns = row.split("ns/node-step").next().unwrap();
     let ns: f64 = ns.split_whitespace().last().unwrap().parse().unwrap();
