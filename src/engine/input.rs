@@ -173,15 +173,46 @@ impl InputReader {
     ///
     /// Reading begins only on a block start, never within a block: the capture side pushes
     /// whole capture periods, and its first sample is a period's first, so the link's delay is
-    /// the offset plus whole periods whichever stream started first. On a server that runs the
-    /// two callbacks at once (JACK2 runs unrelated clients in parallel) the first capture
-    /// lands in the middle of an output block; beginning there would add a fraction of a period
-    /// to the delay that differs from run to run.
+    /// the offset plus whole periods. On a server that runs the two callbacks at once (JACK2
+    /// runs unrelated clients in parallel) the first capture lands in the middle of an output
+    /// block; beginning there would add a fraction of a period to the delay.
+    ///
+    /// Nor does the delay depend on the order in which the two callbacks ran when the streams
+    /// started. A capture period counts as captured in the period whose output block started
+    /// nearest to its arrival, and is read `offset` samples after that block's start: if the
+    /// capture already holds a period that came nearer the previous block start (the output
+    /// callback ran first), or more than one period, the periods that would be read late are
+    /// skipped (the offset's zeros first). Otherwise the delay would be a period longer
+    /// whenever the output callback happened to run first at the start.
     pub fn start_block(&mut self) -> bool {
-        if !self.primed && self.consumer.occupied_len() > self.offset {
-            self.primed = true;
+        let now = self.clock.now_ns();
+        self.start_block_at(now)
+    }
+
+    fn start_block_at(&mut self, now_ns: u64) -> bool {
+        if self.primed || self.consumer.occupied_len() <= self.offset {
+            return self.primed;
         }
-        self.primed
+        self.primed = true;
+        // The whole periods captured (a push under way on the other thread is this period's),
+        // and how long ago the last of them arrived (read after the fill: a push that ends in
+        // between counts as just now; none ended yet, as now).
+        let block = self.block as f64;
+        let captured = (self.consumer.occupied_len() - self.offset) / self.block * self.block;
+        let newest = self.clock.newest_ns.load(Ordering::Acquire);
+        let since = if newest == 0 {
+            0.0
+        } else {
+            now_ns.saturating_sub(newest) as f64 * self.samples_per_ns
+        };
+        // One period captured, just now, is this period's: nothing to skip. Each further
+        // period in the ring, or a last period that came nearer the previous block start than
+        // this one, would be read a period late.
+        let late = ((captured as f64 + since - block) / block).round();
+        if late >= 1.0 {
+            self.consumer.skip(late as usize * self.block);
+        }
+        true
     }
 
     /// Call at the start of every block, before its reads: begins reading as
@@ -201,7 +232,7 @@ impl InputReader {
     }
 
     fn align_at(&mut self, now_ns: u64) -> Realignment {
-        if !self.start_block() {
+        if !self.start_block_at(now_ns) {
             return Realignment::None;
         }
         let newest = self.clock.newest_ns.load(Ordering::Acquire);
@@ -358,12 +389,14 @@ mod tests {
     }
 
     /// A capture that starts while an output block is being read (a server running the two
-    /// callbacks at once) is read from the next block start, so every captured sample reaches
-    /// the reader a whole number of blocks plus the offset after its capture period began.
+    /// callbacks at once) is read from a block start, and counts as captured in the period
+    /// whose output block started nearest to its arrival: every captured sample is read the
+    /// offset after that block's start, plus its place in the capture.
     #[test]
-    fn a_capture_starting_mid_block_is_read_from_the_next_block_start() {
+    fn a_capture_starting_mid_block_is_read_from_a_block_start() {
         let offset = 2 * BLOCK;
-        for arrives_at in [1, 28, 36, 63] {
+        let frame_ns = |frames: usize| (frames as f64 / FS * 1e9) as u64;
+        for (arrives_at, nearest_block) in [(1, 0), (28, 0), (36, 1), (63, 1)] {
             let InputLink {
                 mut capture,
                 mut reader,
@@ -373,12 +406,15 @@ mod tests {
             let mut read_at = Vec::new();
             let mut captured = 0usize;
             for block in 0..8 {
-                reader.start_block();
+                reader.start_block_at(frame_ns(block * BLOCK));
                 for frame in 0..BLOCK {
-                    // Capture period `p` is pushed during output block `p`, `arrives_at`
+                    // A capture period is pushed during each output block, `arrives_at`
                     // frames in, as the other thread would.
                     if frame == arrives_at {
-                        capture.push((captured + 1..=captured + BLOCK).map(|v| v as f32));
+                        capture.push_at(
+                            (captured + 1..=captured + BLOCK).map(|v| v as f32),
+                            frame_ns(block * BLOCK + frame),
+                        );
                         captured += BLOCK;
                     }
                     let x = reader.read().expect("no underrun");
@@ -389,15 +425,11 @@ mod tests {
             }
             assert!(!read_at.is_empty(), "arriving at frame {arrives_at}");
             for (value, at) in read_at {
-                // Captured value `v` (from 1) is the sample `v − 1` of the capture, whose
-                // periods began at output block 0.
-                let delay = at - (value - 1);
                 assert_eq!(
-                    delay % BLOCK,
-                    0,
-                    "capture arriving at frame {arrives_at}: value {value} read at {at}"
+                    at,
+                    nearest_block * BLOCK + offset + (value - 1),
+                    "capture arriving at frame {arrives_at}: value {value}"
                 );
-                assert_eq!(delay, offset + BLOCK, "arriving at frame {arrives_at}");
             }
         }
     }
@@ -417,6 +449,8 @@ mod tests {
         realignments: Vec<Realignment>,
         /// The ring's fill as each output block starts.
         fills: Vec<usize>,
+        /// Whether the output callback ran first in the first period.
+        output_first: bool,
     }
 
     /// What the capture callback does in a period.
@@ -430,15 +464,21 @@ mod tests {
 
     impl Rig {
         fn new(offset: usize) -> Self {
+            Self::seeded(offset, 0x9e37_79b9_7f4a_7c15)
+        }
+
+        /// A rig whose callbacks' moments come from `seed` (non-zero).
+        fn seeded(offset: usize, seed: u64) -> Self {
             let InputLink { capture, reader } = InputLink::new(offset, 64 * BLOCK, FS, BLOCK);
             Self {
                 capture,
                 reader,
                 produced: 0,
                 period: 0,
-                jitter: 0x9e37_79b9_7f4a_7c15,
+                jitter: seed,
                 realignments: Vec::new(),
                 fills: Vec::new(),
+                output_first: false,
             }
         }
 
@@ -454,6 +494,9 @@ mod tests {
         /// One period. Returns the output block's delay (None when its callback is missed).
         fn run(&mut self, capture: Capture, output: bool) -> Option<usize> {
             let (at_capture, at_output) = (self.moment(), self.moment());
+            if self.period == 0 {
+                self.output_first = at_output < at_capture;
+            }
             let mut delay = None;
             if output && at_output < at_capture {
                 delay = Some(self.output(at_output));
@@ -519,6 +562,28 @@ mod tests {
         let fills = &rig.fills;
         let (low, high) = (fills.iter().min().unwrap(), fills.iter().max().unwrap());
         assert_eq!(high - low, BLOCK);
+    }
+
+    /// Whichever callback ran first when the streams started, the link settles at the same
+    /// delay: the offset from the start of the period a sample was captured in.
+    #[test]
+    fn the_delay_does_not_depend_on_which_callback_ran_first_at_the_start() {
+        let mut orders = [false; 2];
+        for seed in 1..=16u64 {
+            let mut rig = Rig::seeded(2 * BLOCK, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let settled = rig.settle();
+            orders[usize::from(rig.output_first)] = true;
+            // Value 1, the first sample captured (in period 0), is read as output block 2
+            // starts: `offset` after block 0 started.
+            assert_eq!(
+                settled,
+                2 * BLOCK - 1,
+                "seed {seed}, output first: {}",
+                rig.output_first
+            );
+            assert!(rig.realignments.is_empty(), "{:?}", rig.realignments);
+        }
+        assert_eq!(orders, [true; 2], "both orders at the start were tried");
     }
 
     /// After one xrun: the one realignment, of about a period, and from the third window on
