@@ -119,6 +119,9 @@ pub struct Limiter {
     history: Vec<u64>,
     nonzero_in_history: usize,
     sample: u64,
+    /// `sample % window`, kept as a counter that wraps (a 64-bit division per sample cost more
+    /// than the rest of the limiter).
+    slot: usize,
     running: bool,
     ramp_pos: u64,
     episode: Episode,
@@ -199,6 +202,7 @@ impl Limiter {
             history: vec![0; window.div_ceil(64)],
             nonzero_in_history: 0,
             sample: 0,
+            slot: 0,
             running: true,
             ramp_pos: 0,
             episode: Episode::Idle,
@@ -243,13 +247,14 @@ impl Limiter {
     pub fn process(&mut self, s: StimSample) -> Limited {
         let n = self.sample;
         self.sample += 1;
+        let slot = self.slot;
+        self.slot = if slot + 1 == self.window { 0 } else { slot + 1 };
         if self.running {
             self.ramp_pos = (self.ramp_pos + 1).min(self.ramp_samples);
         } else {
             self.ramp_pos = self.ramp_pos.saturating_sub(1);
         }
         // Sample n takes the history slot of sample n − window, which leaves the window.
-        let slot = (n % self.window as u64) as usize;
         if self.history_bit(slot) {
             self.nonzero_in_history -= 1;
             self.history[slot / 64] &= !(1 << (slot % 64));
@@ -345,6 +350,7 @@ impl Limiter {
         self.history.fill(0);
         self.nonzero_in_history = 0;
         self.sample = 0;
+        self.slot = 0;
         self.running = true;
         self.ramp_pos = 0;
         self.episode = Episode::Idle;
@@ -372,6 +378,12 @@ impl Limiter {
             } else {
                 0.0
             }
+        } else if self.ramp_pos == self.ramp_samples {
+            // The raised cosine's ends, exactly (cos π = −1, cos 0 = 1), without a `cos` per
+            // sample for the whole run outside the ramps.
+            1.0
+        } else if self.ramp_pos == 0 {
+            0.0
         } else {
             0.5 - 0.5 * (PI * self.ramp_pos as f64 / self.ramp_samples as f64).cos()
         }
@@ -619,6 +631,9 @@ mod tests {
         for k in 1..=2 * r {
             let got = l.process(req(1.0, false)).value;
             assert!((got - envelope(k.min(r))).abs() < 1e-15, "up {k}: {got}");
+            if k >= r {
+                assert_eq!(got, 1.0, "past the ramp the request passes exactly");
+            }
         }
         l.stop();
         assert!(!l.is_silent());
