@@ -19,6 +19,22 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// `println!`, except that a closed stdout (`entrain … | head`) is not an error: the rest of
+/// the printing is dropped and the command carries on, so that a run still completes its
+/// outputs and its exit code still says how it went (a panic would lose both).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!("{text}")` in the manner of [`out!`].
+fn write_out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
 /// Real-time closed-loop phase-locked stimulation: simulate a rhythm, estimate its phase, and
 /// stimulate at a chosen phase through a safety limiter — offline or on hardware.
 #[derive(Debug, Parser)]
@@ -250,9 +266,9 @@ fn bench(args: &BenchArgs) -> ExitCode {
         }
         match bench::stage_costs(480_000) {
             Ok(stages) => {
-                println!("\nper-stage cost of the loop (quickstart components, ns per sample):");
+                out!("\nper-stage cost of the loop (quickstart components, ns per sample):");
                 for (name, ns) in stages {
-                    println!("  {name:<40} {ns:>8.1}");
+                    out!("  {name:<40} {ns:>8.1}");
                 }
             }
             Err(e) => {
@@ -268,9 +284,9 @@ fn bench(args: &BenchArgs) -> ExitCode {
                 let model = |n: usize| n as f64 * (n as f64).log2();
                 let c = points.iter().map(|&(n, t)| t * model(n)).sum::<f64>()
                     / points.iter().map(|&(n, _)| model(n).powi(2)).sum::<f64>();
-                println!("\nSL-DN field, one step (two FFT convolutions per stage), by grid size:");
+                out!("\nSL-DN field, one step (two FFT convolutions per stage), by grid size:");
                 for &(n, us) in &points {
-                    println!(
+                    out!(
                         "  {n:>6} nodes {us:>10.2} µs/step {:>7.1} ns/node-step   measured / (c·n·log2 n) {:.2}",
                         us * 1e3 / n as f64,
                         us / (c * model(n))
@@ -329,7 +345,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         if let Some(n) = args.nodes {
             return bench_load_at(&models, n, args);
         }
-        println!(
+        out!(
             "\nreal-time capacity at {} Hz, {}-frame blocks, p99 block time ≤ {:.0} % of the period:",
             args.rate,
             args.block,
@@ -340,7 +356,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
                 eprintln!("  {model}: {n} nodes → p99 {:.1} %", load.p99 * 100.0);
             };
             match bench::capacity(model, args.rate, args.block, args.budget, &args.sets, progress) {
-                Ok((n, load)) => println!(
+                Ok((n, load)) => out!(
                     "  {model:<14} {:<16} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.0} bytes/node",
                     load.integrator.name(),
                     load.p99 * 100.0,
@@ -364,15 +380,16 @@ fn bench_load_at(models: &[String], n: usize, args: &BenchArgs) -> ExitCode {
         eprintln!("error: --nodes must be at least 1");
         return ExitCode::from(BAD_INPUT);
     }
-    println!(
+    out!(
         "\nblock load at {} Hz, {}-frame blocks, {n} nodes (the capacity runs' network):",
-        args.rate, args.block
+        args.rate,
+        args.block
     );
     for model in models {
         let load = bench::capacity_profile(model, n, args.rate, args.block, 1.0, &args.sets)
             .and_then(|profile| bench::block_load(&profile));
         match load {
-            Ok(load) => println!(
+            Ok(load) => out!(
                 "  {model:<14} {:<16} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.2} ns/node-step (median)   {:.0} bytes/node",
                 load.integrator.name(),
                 load.p99 * 100.0,
@@ -412,16 +429,23 @@ fn bench_problems(only: Option<&str>, repeats: usize, out: Option<&Path>) -> Exi
         return ExitCode::from(BAD_INPUT);
     }
     let mut csv = String::from("problem,nodes,steps,ns_per_node_step,wall_s,peer\n");
-    println!(
+    out!(
         "{:<34} {:>6} {:>8} {:>16}   compare with",
-        "problem", "nodes", "steps", "ns/node-step"
+        "problem",
+        "nodes",
+        "steps",
+        "ns/node-step"
     );
     for p in &problems {
         match bench::measure(p, repeats) {
             Ok(t) => {
-                println!(
+                out!(
                     "{:<34} {:>6} {:>8} {:>16.2}   {}",
-                    p.name, p.nodes, p.steps, t.ns_per_node_step, p.peer
+                    p.name,
+                    p.nodes,
+                    p.steps,
+                    t.ns_per_node_step,
+                    p.peer
                 );
                 csv.push_str(&format!(
                     "{},{},{},{},{},{}\n",
@@ -436,7 +460,7 @@ fn bench_problems(only: Option<&str>, repeats: usize, out: Option<&Path>) -> Exi
     }
     if let Some(standard) = problems.iter().find(|p| p.name == "sl_dense_n100_euler") {
         match bench::closed_loop(standard, repeats) {
-            Ok(us) => println!(
+            Ok(us) => out!(
                 "closed loop, {} (new input in, every state out, each step): {us:.3} µs/step",
                 standard.name
             ),
@@ -544,7 +568,7 @@ fn prc(args: PrcArgs) -> ExitCode {
     }
     if !quiet {
         let f = &measured.fit;
-        println!(
+        out!(
             "{} phases × {} trials, period {:.2} ms, phase from the {} → {}",
             settings.phases,
             settings.trials,
@@ -555,18 +579,18 @@ fn prc(args: PrcArgs) -> ExitCode {
             },
             out.display()
         );
-        println!(
+        out!(
             "  largest advance {:+.2}° at {:.0}°, largest delay {:+.2}° at {:.0}°",
             measured.max_advance.0,
             measured.max_advance.1,
             measured.max_delay.0,
             measured.max_delay.1
         );
-        println!(
+        out!(
             "  first harmonic: {:+.2}° {:+.2}° cos θ {:+.2}° sin θ (amplitude {:.2}°, advance peak at {:.0}°, residual {:.2}°)",
             f.offset_deg, f.cos_deg, f.sin_deg, f.amplitude_deg, f.advance_phase_deg, f.residual_rms_deg
         );
-        println!("  outputs: prc.csv, prc_trials.csv, prc.json, prc.svg");
+        out!("  outputs: prc.csv, prc_trials.csv, prc.json, prc.svg");
     }
     ExitCode::SUCCESS
 }
@@ -689,7 +713,7 @@ fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> Ex
         (900, 560),
     ) {
         Ok(()) => {
-            println!("{}: {} × {} cells", out.display(), xs.len(), ys.len());
+            out!("{}: {} × {} cells", out.display(), xs.len(), ys.len());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -710,7 +734,7 @@ fn sweep(args: SweepArgs) -> ExitCode {
         Some(SweepAction::Merge { dirs, out }) => {
             return match sw::merge(&dirs, &out) {
                 Ok(rows) => {
-                    println!("{}: {rows} runs in sweep.csv", out.display());
+                    out!("{}: {rows} runs in sweep.csv", out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => bad(e),
@@ -782,7 +806,7 @@ fn sweep(args: SweepArgs) -> ExitCode {
                 eprintln!("error: run {id}: {e}");
             }
             if !quiet {
-                println!(
+                out!(
                     "{}: {} runs done now, {} already done; sweep.csv written",
                     out.display(),
                     outcome.ran,
@@ -826,7 +850,7 @@ pub fn main() -> ExitCode {
             run(profile.as_deref(), out, &set, quiet, realtime)
         }
         Command::Devices => {
-            print!("{}", crate::io::audio::list_devices());
+            write_out(&crate::io::audio::list_devices());
             ExitCode::SUCCESS
         }
         Command::Latency {
@@ -882,7 +906,7 @@ pub fn main() -> ExitCode {
             };
             match crate::io::latency::measure(&settings, running) {
                 Ok(report) => {
-                    print!("{}", report.render());
+                    write_out(&report.render());
                     if report.round_trips.is_empty() {
                         ExitCode::from(FAILED)
                     } else {
@@ -944,7 +968,7 @@ fn report(dir: &Path, html: Option<PathBuf>, stretch: Option<&str>) -> ExitCode 
     };
     match rp::report(dir, &rp::Options { html, stretch }) {
         Ok(written) => {
-            println!(
+            out!(
                 "{}: {} figures ({}), data in {}",
                 written.html.display(),
                 written.svgs.len(),
@@ -952,7 +976,7 @@ fn report(dir: &Path, html: Option<PathBuf>, stretch: Option<&str>) -> ExitCode 
                 written.figures_dir.join("figures.json").display()
             );
             for note in &written.notes {
-                println!("  note: {note}");
+                out!("  note: {note}");
             }
             ExitCode::SUCCESS
         }
@@ -1024,15 +1048,21 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
     }
     let estimators = ev::estimators();
     let mut results = Vec::new();
-    println!(
+    out!(
         "{:<22} {:<18} {:>9} {:>8} {:>7} {:>8} {:>9}",
-        "signal", "estimator", "bias_deg", "sd_deg", "plv", "accuracy", "ns/sample"
+        "signal",
+        "estimator",
+        "bias_deg",
+        "sd_deg",
+        "plv",
+        "accuracy",
+        "ns/sample"
     );
     for signal in &signals {
         for spec in &estimators {
             match ev::evaluate(signal, spec, args.latency) {
                 Ok(r) => {
-                    println!(
+                    out!(
                         "{:<22} {:<18} {:>9.2} {:>8.2} {:>7.4} {:>8.4} {:>9.1}",
                         r.signal,
                         r.estimator,
@@ -1085,7 +1115,7 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
             return ExitCode::from(FAILED);
         }
     }
-    println!(
+    out!(
         "wrote {}/evaluate.csv, evaluate_strata.csv, error_vs_snr.svg",
         args.out.display()
     );
@@ -1112,7 +1142,7 @@ fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height:
         eprintln!("error: {e}");
         return ExitCode::from(BAD_INPUT);
     }
-    println!(
+    out!(
         "{}: {} nodes × {} frames at {} Hz",
         heat.display(),
         recording.nodes,
@@ -1126,7 +1156,7 @@ fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height:
             eprintln!("error: {e}");
             return ExitCode::from(BAD_INPUT);
         }
-        println!(
+        out!(
             "{}: the {} × {} grid at {} times",
             grid.display(),
             recording.rows,
@@ -1188,29 +1218,29 @@ fn check(path: Option<&Path>, set: &[String]) -> ExitCode {
         }
     };
     match toml::to_string(&profile) {
-        Ok(text) => println!("{text}"),
-        Err(_) => println!(
+        Ok(text) => out!("{text}"),
+        Err(_) => out!(
             "{}",
             serde_json::to_string_pretty(&profile).unwrap_or_default()
         ),
     }
     let info = &built.info;
     let fs = info.sample_rate_hz;
-    println!("# {name}: valid");
-    println!(
+    out!("# {name}: valid");
+    out!(
         "# declared loop latency: {} samples = {:.3} ms at {} Hz",
         info.latency_samples,
         info.latency_samples as f64 / fs * 1e3,
         fs
     );
-    println!(
+    out!(
         "# plant: {} × {} nodes, step {:.3} µs, {} bytes of state and delay history",
         profile.model.kind.name(),
         profile.model.nodes,
         profile.model.dt(fs) * 1e6,
         info.plant_bytes
     );
-    println!(
+    out!(
         "# estimator settles in {:.3} s; stimulation {:.3}–{:.3} s of {:.3} s",
         info.settling_samples as f64 / fs,
         info.stim_start_sample as f64 / fs,
@@ -1343,35 +1373,36 @@ fn default_out_dir(path: Option<&Path>) -> PathBuf {
 
 fn print_summary(s: &Summary, out: &Path) {
     let simulated = s.samples as f64 / s.sample_rate;
-    println!(
+    out!(
         "{simulated:.1} s simulated in {:.2} s ({:.0}× real time) → {}",
         s.wall_time_s,
         s.realtime_factor,
         out.display()
     );
-    println!(
+    out!(
         "  pulses: {} delivered, {} refused by the limiter",
-        s.pulses, s.suppressed_pulses
+        s.pulses,
+        s.suppressed_pulses
     );
     let e = &s.phase_error;
     match (e.mean_deg, e.sd_deg, e.r) {
-        (Some(m), Some(sd), Some(r)) => println!(
+        (Some(m), Some(sd), Some(r)) => out!(
             "  phase error (arrival − target): mean {m:+.1}°, circular SD {sd:.1}°, R {r:.3}, n {}",
             e.n
         ),
-        _ => println!("  phase error: none (no pulses with a target reached the plant)"),
+        _ => out!("  phase error: none (no pulses with a target reached the plant)"),
     }
     let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
-    println!(
+    out!(
         "  PLV stimulus↔plant: before {}, during {}, after {}",
         f(s.plv.before),
         f(s.plv.during),
         f(s.plv.after)
     );
     if s.dropped_records > 0 {
-        println!("  warning: {} telemetry records dropped", s.dropped_records);
+        out!("  warning: {} telemetry records dropped", s.dropped_records);
     }
-    println!(
+    out!(
         "  outputs: summary.json, events.csv, signals.wav ({})",
         s.channels.join(", ")
     );

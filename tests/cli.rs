@@ -336,3 +336,36 @@ fn heatmap_draws_a_grid_run_and_explains_a_missing_recording() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nodes_rate_hz"), "{stderr}");
 }
+
+/// A reader that stops early (`entrain … | head`) closes stdout: the command carries on (a run
+/// completes its outputs) and exits as it would have, where it used to panic (exit 101).
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let run = [
+        "run",
+        "profiles/quickstart.toml",
+        "--duration",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for args in [&["check", "profiles/quickstart.toml"][..], &run[..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the command has printed anything.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    for file in ["signals.wav", "events.csv", "summary.json"] {
+        assert!(out.join(file).is_file(), "{file} written");
+    }
+}
