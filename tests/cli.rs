@@ -369,3 +369,32 @@ fn a_closed_stdout_is_not_a_crash() {
         assert!(out.join(file).is_file(), "{file} written");
     }
 }
+
+/// `entrain devices` gives each device one line per direction for its configurations (ALSA's
+/// `null` device alone used to print over 1 600 lines of `Debug` text).
+#[test]
+fn devices_lists_each_devices_configurations_on_one_line_per_direction() {
+    let (code, stdout, stderr) = entrain(&["devices"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.lines().any(|l| l.starts_with("host ")), "{stdout}");
+    let mut previous = "";
+    for line in stdout.lines() {
+        let config = line.trim_start();
+        if let Some(summary) = config
+            .strip_prefix("out ")
+            .or_else(|| config.strip_prefix("in  "))
+        {
+            assert!(
+                summary.contains("channels") && summary.contains("Hz"),
+                "{line}"
+            );
+            // At most an `out` then an `in` line under each device.
+            let after_out = previous.trim_start().starts_with("out ") && config.starts_with("in ");
+            assert!(
+                !previous.starts_with("      ") || after_out,
+                "a second line for one direction: {previous} / {line}"
+            );
+        }
+        previous = line;
+    }
+}

@@ -225,6 +225,26 @@ pub fn device(host: &Host, direction: Direction, spec: &str) -> Result<(Device, 
     }
 }
 
+/// Channels to open on input `device` (named `id`) so that `channel` (0-based) is among them:
+/// its default configuration's, or more. The error, when the device cannot capture (ALSA's
+/// default input on a machine without a sound card), names it and the way out.
+pub fn input_channels(
+    host: &Host,
+    device: &Device,
+    id: &str,
+    channel: usize,
+) -> Result<u16, String> {
+    let config = device.default_input_config().map_err(|e| {
+        format!(
+            "input device '{id}' on the {} host cannot capture ({e}): choose another with \
+             --input-device (`audio.input_device` in a profile){}",
+            host.id().name(),
+            alternatives(host, Direction::Input)
+        )
+    })?;
+    Ok(config.channels().max(channel as u16 + 1))
+}
+
 /// The output device `spec` of `host` (see [`device`]).
 pub fn output_device(host: &Host, spec: &str) -> Result<(Device, String), String> {
     device(host, Direction::Output, spec)
@@ -283,13 +303,13 @@ pub fn list_devices() -> String {
             let description = device
                 .description()
                 .map_or_else(|_| String::new(), |d| d.to_string());
-            let outputs: Vec<String> = device
+            let outputs: Vec<_> = device
                 .supported_output_configs()
-                .map(|c| c.map(|r| format!("{r:?}")).collect())
+                .map(Iterator::collect)
                 .unwrap_or_default();
-            let inputs: Vec<String> = device
+            let inputs: Vec<_> = device
                 .supported_input_configs()
-                .map(|c| c.map(|r| format!("{r:?}")).collect())
+                .map(Iterator::collect)
                 .unwrap_or_default();
             let mut tags = Vec::new();
             if Some(&dev_id) == default_out.as_ref() {
@@ -318,15 +338,61 @@ pub fn list_devices() -> String {
                     format!(" [{}]", tags.join(", "))
                 }
             );
-            for c in &outputs {
-                let _ = writeln!(out, "      out {c}");
+            if let Some(summary) = summarise_configs(&outputs) {
+                let _ = writeln!(out, "      out {summary}");
             }
-            for c in &inputs {
-                let _ = writeln!(out, "      in  {c}");
+            if let Some(summary) = summarise_configs(&inputs) {
+                let _ = writeln!(out, "      in  {summary}");
             }
         }
     }
     out
+}
+
+/// One line for a device's configurations in one direction: the span of channel counts, of
+/// sample rates and of buffer sizes over all of them, and the sample formats (None for none).
+/// ALSA's plug devices list a range for every channel count and format (over 800 for `null`),
+/// which as a list would bury the devices; a run asks for one configuration and is told if
+/// the device refuses it.
+fn summarise_configs(configs: &[cpal::SupportedStreamConfigRange]) -> Option<String> {
+    let span = |low: u64, high: u64, unit: &str| {
+        if low == high {
+            format!("{low} {unit}")
+        } else {
+            format!("{low}–{high} {unit}")
+        }
+    };
+    let (first, rest) = configs.split_first()?;
+    let (mut channels, mut rates) = (
+        (first.channels(), first.channels()),
+        (first.min_sample_rate(), first.max_sample_rate()),
+    );
+    let mut buffers: Option<(u32, u32)> = None;
+    let mut formats: Vec<cpal::SampleFormat> = Vec::new();
+    for c in std::iter::once(first).chain(rest) {
+        channels = (channels.0.min(c.channels()), channels.1.max(c.channels()));
+        rates = (
+            rates.0.min(c.min_sample_rate()),
+            rates.1.max(c.max_sample_rate()),
+        );
+        if let cpal::SupportedBufferSize::Range { min, max } = *c.buffer_size() {
+            buffers = Some(buffers.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
+        }
+        if !formats.contains(&c.sample_format()) {
+            formats.push(c.sample_format());
+        }
+    }
+    let formats: Vec<String> = formats.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "{}, {}, {}; {}",
+        span(channels.0.into(), channels.1.into(), "channels"),
+        span(rates.0.into(), rates.1.into(), "Hz"),
+        buffers.map_or_else(
+            || "buffer size not reported".to_string(),
+            |(lo, hi)| format!("buffers of {}", span(lo.into(), hi.into(), "frames"))
+        ),
+        formats.join(" ")
+    ))
 }
 
 /// Everything the audio callback does, as a type of its own (so that tests can run exactly the
@@ -509,12 +575,8 @@ fn open_input(
     audio: &AudioSection,
     info: &RunInfo,
 ) -> Result<(cpal::Stream, HeapProd<CaptureSide>), String> {
-    let (device, _) = device(host, Direction::Input, &audio.input_device)?;
-    let channels = device
-        .default_input_config()
-        .map_err(|e| format!("input device: {e}"))?
-        .channels()
-        .max(audio.input_channel as u16 + 1);
+    let (device, id) = device(host, Direction::Input, &audio.input_device)?;
+    let channels = input_channels(host, &device, &id, audio.input_channel)?;
     let config = StreamConfig {
         channels,
         sample_rate: info.sample_rate_hz.round() as u32,
@@ -617,4 +679,44 @@ where
     device
         .build_output_stream::<T, _, _>(*config, data_callback, error_callback, None)
         .map_err(|e| format!("cannot open the output stream: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpal::{SampleFormat, SupportedBufferSize, SupportedStreamConfigRange};
+
+    fn range(
+        channels: u16,
+        rates: (u32, u32),
+        buffer: Option<(u32, u32)>,
+        format: SampleFormat,
+    ) -> SupportedStreamConfigRange {
+        let buffer = buffer.map_or(SupportedBufferSize::Unknown, |(min, max)| {
+            SupportedBufferSize::Range { min, max }
+        });
+        SupportedStreamConfigRange::new(channels, rates.0, rates.1, buffer, format)
+    }
+
+    #[test]
+    fn a_devices_configurations_fit_on_one_line() {
+        assert_eq!(summarise_configs(&[]), None);
+        let one = [range(2, (48_000, 48_000), None, SampleFormat::F32)];
+        assert_eq!(
+            summarise_configs(&one).unwrap(),
+            "2 channels, 48000 Hz, buffer size not reported; f32"
+        );
+        // As ALSA's plug devices list them: a range per channel count and format.
+        let many: Vec<_> = (1..=64)
+            .flat_map(|ch| {
+                [SampleFormat::I16, SampleFormat::F32, SampleFormat::I16].map(|format| {
+                    range(ch, (1, 384_000), Some((16, 4_096 + u32::from(ch))), format)
+                })
+            })
+            .collect();
+        assert_eq!(
+            summarise_configs(&many).unwrap(),
+            "1–64 channels, 1–384000 Hz, buffers of 16–4160 frames; i16 f32"
+        );
+    }
 }

@@ -20,7 +20,9 @@
 //! impulse's amplitude after an emission (the cross-correlation of a unit impulse with the
 //! capture is the capture itself).
 
-use super::audio::{device, hand_over, host, output_device, start_verified, Direction};
+use super::audio::{
+    device, hand_over, host, input_channels, output_device, start_verified, Direction,
+};
 use crate::engine::{CaptureSide, InputLink, InputReader};
 use cpal::traits::DeviceTrait;
 use cpal::{BufferSize, StreamConfig};
@@ -272,11 +274,7 @@ pub fn measure(
     let (in_device, in_id) = device(&host, Direction::Input, &settings.input_device)?;
     let block = settings.block_frames;
     let out_channels = (settings.output_channel + 1) as u16;
-    let in_channels = in_device
-        .default_input_config()
-        .map_err(|e| format!("input device: {e}"))?
-        .channels()
-        .max((settings.input_channel + 1) as u16);
+    let in_channels = input_channels(&host, &in_device, &in_id, settings.input_channel)?;
     let out_config = StreamConfig {
         channels: out_channels,
         sample_rate: settings.sample_rate,
