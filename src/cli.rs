@@ -29,6 +29,23 @@ macro_rules! out {
     }};
 }
 
+/// `eprintln!` in the manner of [`out!`]: errors, warnings and progress go to a stderr that
+/// may be a closed pipe too (`entrain run … 2>&1 | head`).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` in the manner of [`err!`] (progress lines).
+macro_rules! err_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// `print!("{text}")` in the manner of [`out!`].
 fn write_out(text: &str) {
     use std::io::Write as _;
@@ -256,7 +273,7 @@ struct BenchArgs {
 fn bench(args: &BenchArgs) -> ExitCode {
     use crate::bench;
     if args.nodes.is_some() && !(args.capacity || args.capacity_only) {
-        eprintln!("error: --nodes sizes the capacity runs: add --capacity or --capacity-only");
+        err!("error: --nodes sizes the capacity runs: add --capacity or --capacity-only");
         return ExitCode::from(BAD_INPUT);
     }
     if !args.capacity_only {
@@ -272,7 +289,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("error: stage costs: {e}");
+                err!("error: stage costs: {e}");
                 return ExitCode::from(FAILED);
             }
         }
@@ -314,24 +331,24 @@ fn bench(args: &BenchArgs) -> ExitCode {
                         &lines,
                         (800, 500),
                     ) {
-                        eprintln!("error: {e}");
+                        err!("error: {e}");
                         return ExitCode::from(FAILED);
                     }
                 }
             }
             Err(e) => {
-                eprintln!("error: SL-DN scaling: {e}");
+                err!("error: SL-DN scaling: {e}");
                 return ExitCode::from(FAILED);
             }
         }
     }
     if args.capacity || args.capacity_only {
         if !(args.rate.is_finite() && args.rate > 0.0) || args.block == 0 {
-            eprintln!("error: --rate must be > 0 Hz and --block at least 1 frame");
+            err!("error: --rate must be > 0 Hz and --block at least 1 frame");
             return ExitCode::from(BAD_INPUT);
         }
         if !(args.budget > 0.0 && args.budget <= 1.0) {
-            eprintln!("error: --budget is a share of the block period in (0, 1]");
+            err!("error: --budget is a share of the block period in (0, 1]");
             return ExitCode::from(BAD_INPUT);
         }
         let models: Vec<String> = if args.models.is_empty() {
@@ -353,7 +370,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         );
         for model in &models {
             let progress = |n: usize, load: &bench::BlockLoad| {
-                eprintln!("  {model}: {n} nodes → p99 {:.1} %", load.p99 * 100.0);
+                err!("  {model}: {n} nodes → p99 {:.1} %", load.p99 * 100.0);
             };
             match bench::capacity(model, args.rate, args.block, args.budget, &args.sets, progress) {
                 Ok((n, load)) => out!(
@@ -364,7 +381,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
                     load.plant_bytes as f64 / n as f64
                 ),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     return ExitCode::from(BAD_INPUT);
                 }
             }
@@ -377,7 +394,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
 fn bench_load_at(models: &[String], n: usize, args: &BenchArgs) -> ExitCode {
     use crate::bench;
     if n == 0 {
-        eprintln!("error: --nodes must be at least 1");
+        err!("error: --nodes must be at least 1");
         return ExitCode::from(BAD_INPUT);
     }
     out!(
@@ -398,7 +415,7 @@ fn bench_load_at(models: &[String], n: usize, args: &BenchArgs) -> ExitCode {
                 load.plant_bytes as f64 / n as f64
             ),
             Err(e) => {
-                eprintln!("error: {e}");
+                err!("error: {e}");
                 return ExitCode::from(BAD_INPUT);
             }
         }
@@ -421,7 +438,7 @@ fn bench_problems(only: Option<&str>, repeats: usize, out: Option<&Path>) -> Exi
     };
     if problems.is_empty() {
         let names: Vec<_> = bench::problems().iter().map(|p| p.name).collect();
-        eprintln!(
+        err!(
             "error: --only {}: no such problem; the problems are {}",
             only.unwrap_or(""),
             names.join(", ")
@@ -453,7 +470,7 @@ fn bench_problems(only: Option<&str>, repeats: usize, out: Option<&Path>) -> Exi
                 ));
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", p.name);
+                err!("error: {}: {e}", p.name);
                 return ExitCode::from(FAILED);
             }
         }
@@ -464,12 +481,12 @@ fn bench_problems(only: Option<&str>, repeats: usize, out: Option<&Path>) -> Exi
                 "closed loop, {} (new input in, every state out, each step): {us:.3} µs/step",
                 standard.name
             ),
-            Err(e) => eprintln!("error: closed loop: {e}"),
+            Err(e) => err!("error: closed loop: {e}"),
         }
     }
     if let Some(path) = out {
         if let Err(e) = std::fs::write(path, csv) {
-            eprintln!("error: cannot write '{}': {e}", path.display());
+            err!("error: cannot write '{}': {e}", path.display());
             return ExitCode::from(FAILED);
         }
     }
@@ -536,16 +553,16 @@ fn prc(args: PrcArgs) -> ExitCode {
     let show = !quiet && std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize, eta_s: f64| {
         if show && (done.is_multiple_of(10) || done == total) {
-            eprint!("\r  {done}/{total} trials, ETA {eta_s:.0} s   ");
+            err_inline!("\r  {done}/{total} trials, ETA {eta_s:.0} s   ");
             if done == total {
-                eprintln!();
+                err!();
             }
         }
     };
     let measured = match prc::measure(&profile, &settings, jobs, progress) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {name}: {e}");
+            err!("error: {name}: {e}");
             return ExitCode::from(BAD_INPUT);
         }
     };
@@ -563,7 +580,7 @@ fn prc(args: PrcArgs) -> ExitCode {
     });
     let title = format!("Phase-response curve: {name}");
     if let Err(e) = prc::write(&out, &measured, &title) {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         return ExitCode::from(FAILED);
     }
     if !quiet {
@@ -666,7 +683,7 @@ fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> Ex
     use crate::render::{grid_svg, Line};
     use crate::sweep as sw;
     let bad = |e: String| {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         ExitCode::from(BAD_INPUT)
     };
     let sw::Grid { xs, ys, values } = match sw::grid(dir, x, y, value) {
@@ -717,7 +734,7 @@ fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> Ex
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             ExitCode::from(FAILED)
         }
     }
@@ -727,7 +744,7 @@ fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> Ex
 fn sweep(args: SweepArgs) -> ExitCode {
     use crate::sweep::{self as sw, Axis, Plan, Shard};
     let bad = |e: String| {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         ExitCode::from(BAD_INPUT)
     };
     match args.action {
@@ -796,14 +813,14 @@ fn sweep(args: SweepArgs) -> ExitCode {
     let quiet = args.quiet;
     let progress = |done: usize, total: usize, eta_s: f64| {
         if !quiet {
-            eprintln!("  {done}/{total} runs, ETA {eta_s:.0} s");
+            err!("  {done}/{total} runs, ETA {eta_s:.0} s");
         }
     };
     match sw::run(&plan, &out, jobs, shard, &interrupt, progress) {
         Err(e) => bad(e),
         Ok(outcome) => {
             for (id, e) in &outcome.failed {
-                eprintln!("error: run {id}: {e}");
+                err!("error: run {id}: {e}");
             }
             if !quiet {
                 out!(
@@ -880,7 +897,7 @@ pub fn main() -> ExitCode {
                 && timeout_s.is_finite()
                 && timeout_s > 0.0;
             if !valid {
-                eprintln!("error: latency: expected --rate ≥ 1000, --block ≥ 1, --repetitions ≥ 1, --interval-ms > 0, 0 < --amplitude ≤ 1, --settle-ms ≥ 0, --timeout-s > 0");
+                err!("error: latency: expected --rate ≥ 1000, --block ≥ 1, --repetitions ≥ 1, --interval-ms > 0, 0 < --amplitude ≤ 1, --settle-ms ≥ 0, --timeout-s > 0");
                 return ExitCode::from(BAD_INPUT);
             }
             let settings = crate::io::latency::LatencySettings {
@@ -899,7 +916,7 @@ pub fn main() -> ExitCode {
                 timeout: std::time::Duration::from_secs_f64(timeout_s),
             };
             let running = |output: &str, input: &str| {
-                eprintln!(
+                err!(
                     "streams running (output '{output}', input '{input}'); measuring after \
                      {settle_ms} ms of settling"
                 );
@@ -914,7 +931,7 @@ pub fn main() -> ExitCode {
                     }
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     ExitCode::from(FAILED)
                 }
             }
@@ -962,7 +979,7 @@ fn report(dir: &Path, html: Option<PathBuf>, stretch: Option<&str>) -> ExitCode 
     let stretch = match stretch.map(rp::parse_stretch).transpose() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(BAD_INPUT);
         }
     };
@@ -981,11 +998,11 @@ fn report(dir: &Path, html: Option<PathBuf>, stretch: Option<&str>) -> ExitCode 
             ExitCode::SUCCESS
         }
         Err(ReportError::BadInput(e)) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             ExitCode::from(BAD_INPUT)
         }
         Err(ReportError::Failed(e)) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             ExitCode::from(FAILED)
         }
     }
@@ -1007,7 +1024,7 @@ struct EvaluateArgs {
 fn evaluate(args: EvaluateArgs) -> ExitCode {
     use crate::evaluate as ev;
     let bad = |e: String| {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         ExitCode::from(BAD_INPUT)
     };
     if args.files.len() != args.bands.len() {
@@ -1074,7 +1091,7 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
                     );
                     results.push(r);
                 }
-                Err(e) => eprintln!("warning: {e}"),
+                Err(e) => err!("warning: {e}"),
             }
         }
     }
@@ -1087,7 +1104,7 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
         .and_then(|_| write("evaluate.csv", ev::table(&results)))
         .and_then(|_| write("evaluate_strata.csv", ev::strata_table(&results)));
     if let Err(e) = written {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         return ExitCode::from(FAILED);
     }
     let lines: Vec<crate::render::Line> = estimators
@@ -1111,7 +1128,7 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
             &lines,
             (900, 560),
         ) {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(FAILED);
         }
     }
@@ -1128,18 +1145,18 @@ fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height:
     let recording = match render::NodeRecording::read(dir) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(BAD_INPUT);
         }
     };
     let out = out.unwrap_or(dir);
     if let Err(e) = std::fs::create_dir_all(out) {
-        eprintln!("error: cannot create '{}': {e}", out.display());
+        err!("error: cannot create '{}': {e}", out.display());
         return ExitCode::from(FAILED);
     }
     let heat = out.join("heatmap.svg");
     if let Err(e) = render::heatmap_svg(&recording, &heat, width, height) {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         return ExitCode::from(BAD_INPUT);
     }
     out!(
@@ -1153,7 +1170,7 @@ fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height:
         let grid = out.join("snapshots.svg");
         let times = render::even_times(&recording, snapshots);
         if let Err(e) = render::snapshots_svg(&recording, &grid, &times, 24) {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(BAD_INPUT);
         }
         out!(
@@ -1181,7 +1198,7 @@ fn load(path: Option<&Path>, set: &[String]) -> Result<(Profile, String), ExitCo
         Some(p) => match std::fs::read_to_string(p) {
             Ok(text) => (p.display().to_string(), text),
             Err(e) => {
-                eprintln!(
+                err!(
                     "error: cannot read profile '{}': {e}\n  (omit the profile to run the embedded quickstart, or see profiles/)",
                     p.display()
                 );
@@ -1192,13 +1209,13 @@ fn load(path: Option<&Path>, set: &[String]) -> Result<(Profile, String), ExitCo
     match profile::load(&name, &text, set) {
         Ok((profile, warnings)) => {
             for w in warnings {
-                eprintln!("warning: {name}: {w}");
+                err!("warning: {name}: {w}");
             }
             Ok((profile, name))
         }
         Err(errors) => {
             for e in &errors.0 {
-                eprintln!("error: {e}");
+                err!("error: {e}");
             }
             Err(ExitCode::from(BAD_INPUT))
         }
@@ -1213,7 +1230,7 @@ fn check(path: Option<&Path>, set: &[String]) -> ExitCode {
     let built = match engine::build(&profile) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {name}: {e}");
+            err!("error: {name}: {e}");
             return ExitCode::from(BAD_INPUT);
         }
     };
@@ -1266,7 +1283,7 @@ fn run(
     let built = match engine::build(&profile) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {name}: {e}");
+            err!("error: {name}: {e}");
             return ExitCode::from(BAD_INPUT);
         }
     };
@@ -1286,7 +1303,7 @@ fn run(
             Ok(())
         });
         if let Err(e) = checked {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(BAD_INPUT);
         }
     }
@@ -1306,7 +1323,7 @@ fn run(
             let sim = samples as f64 / fs;
             let speed = sim / started.elapsed().as_secs_f64().max(1e-9);
             let eta = total.saturating_sub(samples) as f64 / fs / speed.max(1e-9);
-            eprint!(
+            err_inline!(
                 "\r  {:5.1} %  {:.1} / {:.1} s  {:.1}× real time  ETA {:.0} s   ",
                 100.0 * done,
                 sim,
@@ -1322,7 +1339,7 @@ fn run(
                 RealtimeEnding::Completed => ExitCode::SUCCESS,
                 RealtimeEnding::Interrupted => ExitCode::from(INTERRUPTED),
                 RealtimeEnding::DeviceError(e) => {
-                    eprintln!("\nerror: the audio device failed: {e}; outputs are complete up to the failure");
+                    err!("\nerror: the audio device failed: {e}; outputs are complete up to the failure");
                     ExitCode::from(FAILED)
                 }
             };
@@ -1341,12 +1358,12 @@ fn run(
         })
     };
     if show_progress {
-        eprintln!();
+        err!();
     }
     let (summary, code) = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(FAILED);
         }
     };
@@ -1354,7 +1371,7 @@ fn run(
         print_summary(&summary, &out_dir);
     }
     if code == ExitCode::from(INTERRUPTED) {
-        eprintln!("interrupted: output ramped to zero; outputs are complete up to the stop");
+        err!("interrupted: output ramped to zero; outputs are complete up to the stop");
     }
     code
 }

@@ -368,6 +368,19 @@ fn a_closed_stdout_is_not_a_crash() {
     for file in ["signals.wav", "events.csv", "summary.json"] {
         assert!(out.join(file).is_file(), "{file} written");
     }
+    // The same for stderr (`… 2>&1 | head`): an error still ends with its own exit code.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["check", "no/such/profile.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(2),
+        "bad input, not a panic"
+    );
 }
 
 /// `entrain devices` gives each device one line per direction for its configurations (ALSA's

@@ -18,6 +18,7 @@ use cpal::{BufferSize, Device, FromSample, Host, SampleFormat, SizedSample, Stre
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +61,9 @@ pub(crate) fn start_verified<P: Send + 'static>(
         }
         drop(stream);
         if attempt < START_ATTEMPTS {
-            eprintln!(
+            // Written, not `eprintln!`: a closed stderr must not panic the run.
+            let _ = writeln!(
+                std::io::stderr(),
                 "warning: the {what} stream did not start within {} s; reopening it (attempt {} of {START_ATTEMPTS})",
                 START_TIMEOUT.as_secs(),
                 attempt + 1
