@@ -199,12 +199,7 @@ impl InputReader {
         // between counts as just now; none ended yet, as now).
         let block = self.block as f64;
         let captured = (self.consumer.occupied_len() - self.offset) / self.block * self.block;
-        let newest = self.clock.newest_ns.load(Ordering::Acquire);
-        let since = if newest == 0 {
-            0.0
-        } else {
-            now_ns.saturating_sub(newest) as f64 * self.samples_per_ns
-        };
+        let since = self.since_capture(now_ns);
         // One period captured, just now, is this period's: nothing to skip. Each further
         // period in the ring, or a last period that came nearer the previous block start than
         // this one, would be read a period late.
@@ -213,6 +208,15 @@ impl InputReader {
             self.consumer.skip(late as usize * self.block);
         }
         true
+    }
+
+    /// Samples since the last capture callback ended, at `now_ns`; 0 while the first is still
+    /// under way (its samples are this period's).
+    fn since_capture(&self, now_ns: u64) -> f64 {
+        match self.clock.newest_ns.load(Ordering::Acquire) {
+            0 => 0.0,
+            newest => now_ns.saturating_sub(newest) as f64 * self.samples_per_ns,
+        }
     }
 
     /// Call at the start of every block, before its reads: begins reading as
@@ -235,9 +239,8 @@ impl InputReader {
         if !self.start_block_at(now_ns) {
             return Realignment::None;
         }
-        let newest = self.clock.newest_ns.load(Ordering::Acquire);
+        let since = self.since_capture(now_ns);
         let fill = self.consumer.occupied_len() + self.hold;
-        let since = now_ns.saturating_sub(newest) as f64 * self.samples_per_ns;
         self.window[self.in_window] = fill as f64 + since;
         self.in_window += 1;
         if self.in_window < ALIGN_WINDOW_BLOCKS {
