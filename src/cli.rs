@@ -19,34 +19,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// `println!`, except that a closed stdout (`entrain … | head`) is not an error: the rest of
-/// the printing is dropped and the command carries on, so that a run still completes its
-/// outputs and its exit code still says how it went (a panic would lose both).
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-/// `eprintln!` in the manner of [`out!`]: errors, warnings and progress go to a stderr that
-/// may be a closed pipe too (`entrain run … 2>&1 | head`).
-macro_rules! err {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
-/// `eprint!` in the manner of [`err!`] (progress lines).
-macro_rules! err_inline {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($arg)*);
-    }};
-}
-
-/// `print!("{text}")` in the manner of [`out!`].
+/// `print!("{text}")` in the manner of `out!`.
 fn write_out(text: &str) {
     use std::io::Write as _;
     let _ = std::io::stdout().write_all(text.as_bytes());

@@ -40,6 +40,35 @@
 //! - [`cli`] — the `entrain` command line.
 #![deny(missing_docs)]
 
+// The crate's printing, defined before the modules so that all of them see it.
+
+/// `println!`, except that a closed stdout (`entrain … | head`) is not an error: the rest of
+/// the printing is dropped and the command carries on, so that a run still completes its
+/// outputs and its exit code still says how it went (a panic would lose both).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` in the manner of `out!`: errors, warnings and progress go to a stderr that
+/// may be a closed pipe too (`entrain run … 2>&1 | head`).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` in the manner of `err!` (progress lines).
+macro_rules! err_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod analysis;
 pub mod bench;
 pub mod cli;

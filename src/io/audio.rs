@@ -18,7 +18,6 @@ use cpal::{BufferSize, Device, FromSample, Host, SampleFormat, SizedSample, Stre
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,9 +60,7 @@ pub(crate) fn start_verified<P: Send + 'static>(
         }
         drop(stream);
         if attempt < START_ATTEMPTS {
-            // Written, not `eprintln!`: a closed stderr must not panic the run.
-            let _ = writeln!(
-                std::io::stderr(),
+            err!(
                 "warning: the {what} stream did not start within {} s; reopening it (attempt {} of {START_ATTEMPTS})",
                 START_TIMEOUT.as_secs(),
                 attempt + 1
@@ -365,14 +362,14 @@ fn summarise_configs(configs: &[cpal::SupportedStreamConfigRange]) -> Option<Str
             format!("{low}–{high} {unit}")
         }
     };
-    let (first, rest) = configs.split_first()?;
+    let first = configs.first()?;
     let (mut channels, mut rates) = (
         (first.channels(), first.channels()),
         (first.min_sample_rate(), first.max_sample_rate()),
     );
     let mut buffers: Option<(u32, u32)> = None;
     let mut formats: Vec<cpal::SampleFormat> = Vec::new();
-    for c in std::iter::once(first).chain(rest) {
+    for c in configs {
         channels = (channels.0.min(c.channels()), channels.1.max(c.channels()));
         rates = (
             rates.0.min(c.min_sample_rate()),
