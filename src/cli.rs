@@ -168,6 +168,9 @@ enum Command {
         /// Sample rate of one-column CSV files, Hz.
         #[arg(long, value_name = "HZ")]
         csv_rate: Option<f64>,
+        /// The channel of each WAV --file to score (0-based).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        channel: usize,
         /// Declared loop latency: estimators predict this far ahead and are scored against the
         /// truth that far ahead, seconds.
         #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
@@ -918,6 +921,7 @@ pub fn main() -> ExitCode {
             files,
             bands,
             csv_rate,
+            channel,
             latency,
             rate,
             duration,
@@ -928,6 +932,7 @@ pub fn main() -> ExitCode {
             files,
             bands,
             csv_rate,
+            channel,
             latency,
             rate,
             duration,
@@ -986,6 +991,7 @@ struct EvaluateArgs {
     files: Vec<PathBuf>,
     bands: Vec<String>,
     csv_rate: Option<f64>,
+    channel: usize,
     latency: f64,
     rate: f64,
     duration: f64,
@@ -1031,7 +1037,7 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
         let Some(band) = parsed else {
             return bad(format!("--band {band}: expected LO:HI in Hz, e.g. 6:10"));
         };
-        match ev::load_recording(file, band, args.csv_rate) {
+        match ev::load_recording(file, band, args.channel, args.csv_rate) {
             Ok(s) => signals.push(s),
             Err(e) => return bad(e),
         }
@@ -1067,6 +1073,15 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
                 Err(e) => err!("warning: {e}"),
             }
         }
+    }
+    if let Some(s) = signals
+        .iter()
+        .find(|s| !results.iter().any(|r| r.signal == s.name))
+    {
+        return bad(format!(
+            "no estimator could be scored on {} (see the warnings above)",
+            s.name
+        ));
     }
     let write = |name: &str, text: String| {
         let path = args.out.join(name);

@@ -344,6 +344,10 @@ pub struct KalmanSpec {
     pub high_hz: f64,
     /// The training recording.
     pub training_file: std::path::PathBuf,
+    /// Its channel (0-based; default `sensor.channel` when `training_file` is the sensor's
+    /// file, else 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_channel: Option<usize>,
     /// Oscillators in the model, 1–4 (default 3: the rhythm plus its neighbours, which soak up
     /// background and made the fit far better on the real recordings).
     #[serde(default = "three")]
@@ -845,7 +849,11 @@ impl EstimatorSection {
                 )?))
             }
             EstimatorSection::Kalman(spec) => {
-                let training = read_training(&spec.training_file, sample_rate_hz)?;
+                let training = read_training(
+                    &spec.training_file,
+                    spec.training_channel.unwrap_or(0),
+                    sample_rate_hz,
+                )?;
                 let config = KalmanConfig {
                     freq_hz: (spec.low_hz * spec.high_hz).sqrt(),
                     oscillators: spec.oscillators,
@@ -862,10 +870,16 @@ impl EstimatorSection {
     }
 }
 
-/// The first channel of the Kalman model's training recording, which must be at the run's rate.
-fn read_training(path: &std::path::Path, sample_rate_hz: f64) -> Result<Vec<f64>, String> {
-    let wav = crate::wav::Wav::read(path)
-        .map_err(|e| format!("training_file: {e}; record a baseline first"))?;
+/// The Kalman model's training recording (`channel` of it), which must be at the run's rate.
+fn read_training(
+    path: &std::path::Path,
+    channel: usize,
+    sample_rate_hz: f64,
+) -> Result<Vec<f64>, String> {
+    let wav = crate::wav::read_channel(path, channel).map_err(|e| match e {
+        crate::wav::ReadError::Channel(e) => format!("training_channel: {e}"),
+        crate::wav::ReadError::File(e) => format!("training_file: {e}"),
+    })?;
     if f64::from(wav.sample_rate) != sample_rate_hz {
         return Err(format!(
             "training_file: {} is at {} Hz but the run at {sample_rate_hz} Hz; record the \
@@ -874,7 +888,7 @@ fn read_training(path: &std::path::Path, sample_rate_hz: f64) -> Result<Vec<f64>
             wav.sample_rate
         ));
     }
-    Ok(wav.channel(0))
+    Ok(wav.samples)
 }
 
 fn pulse(width_s: f64, amplitude: f64, shape: Shape) -> PulseShape {
@@ -1234,6 +1248,18 @@ impl Context<'_> {
         else {
             return Err(ProfileErrors(errors));
         };
+        let mut estimator = estimator;
+        if let EstimatorSection::Kalman(spec) = &mut estimator {
+            // A baseline taken from the sensor's own recording is read from the sensor's
+            // channel unless told otherwise.
+            spec.training_channel.get_or_insert(
+                if sensor.file.as_ref() == Some(&spec.training_file) {
+                    sensor.channel
+                } else {
+                    0
+                },
+            );
+        }
         let profile = Profile {
             run,
             model,
@@ -1541,6 +1567,14 @@ impl Context<'_> {
              sensor.file or audio.input_device"
                 .into(),
         );
+        if let Some(file) = &p.sensor.file {
+            if fs.is_finite() && fs > 0.0 {
+                if let Err(e) = check_sensor_file(file, p.sensor.channel, fs) {
+                    let (key, message) = e.split_once(": ").unwrap_or(("sensor.file", &e));
+                    check(false, key, message.to_string());
+                }
+            }
+        }
         let s = &p.stimulation;
         check(
             s.start_s.is_finite() && s.start_s >= 0.0,
@@ -1662,18 +1696,27 @@ impl Context<'_> {
         // they name. Only worth doing once the clock itself is valid.
         if fs.is_finite() && fs >= 100.0 {
             let (low_hz, high_hz) = p.estimator.band();
-            let centre = (low_hz * high_hz).sqrt();
-            if !(low_hz >= MIN_BAND_HZ && high_hz - low_hz >= centre / MAX_BAND_Q) {
-                check(
-                    false,
-                    "estimator.low_hz",
-                    format!(
-                        "the band {low_hz}–{high_hz} Hz is too low or too narrow: low_hz must be ≥ \
-                         {MIN_BAND_HZ} Hz and the width at least 1/{MAX_BAND_Q} of the centre frequency"
-                    ),
-                );
-            } else if let Err(e) = p.estimator.build(fs, p.run.latency_samples() as f64) {
-                errors.push(self.error(&field_of("estimator", &e, &ESTIMATOR_KEYS), e));
+            if let Err(e) = check_band(low_hz, high_hz) {
+                check(false, "estimator.low_hz", e);
+            } else {
+                match p.estimator.build(fs, p.run.latency_samples() as f64) {
+                    Err(e) => {
+                        errors.push(self.error(&field_of("estimator", &e, &ESTIMATOR_KEYS), e))
+                    }
+                    Ok(estimator) => {
+                        let settled_s = estimator.settling_samples() as f64 / fs;
+                        let phase_locked =
+                            matches!(p.stimulation.policy, PolicySpec::PhaseLocked(_));
+                        if phase_locked && p.stimulation.start_s < settled_s {
+                            warnings.push(format!(
+                                "stimulation.start_s = {} s is before the estimator settles \
+                                 ({settled_s:.2} s): pulses before then land at arbitrary \
+                                 phases; set start_s ≥ {settled_s:.2}",
+                                p.stimulation.start_s
+                            ));
+                        }
+                    }
+                }
             }
             let pulse_samples = match s.policy.build(fs) {
                 Ok(policy) => policy.pulse_samples(),
@@ -1736,7 +1779,7 @@ impl Context<'_> {
 }
 
 /// Keys of `[estimator] kind = "bandpass_hilbert"`.
-const ESTIMATOR_KEYS: [&str; 17] = [
+const ESTIMATOR_KEYS: [&str; 18] = [
     "low_hz",
     "high_hz",
     "sections",
@@ -1753,6 +1796,7 @@ const ESTIMATOR_KEYS: [&str; 17] = [
     "train_s",
     "adapt_cycles",
     "training_file",
+    "training_channel",
     "oscillators",
 ];
 /// Keys of `[safety]`.
@@ -1764,6 +1808,48 @@ const SAFETY_KEYS: [&str; 6] = [
     "charge_balance",
     "ramp_s",
 ];
+/// Check, from its header alone, that `channel` of the WAV file at `path` can feed a run at
+/// `sample_rate_hz` (what [`crate::engine::Recording::load`] checks before it reads the samples). Errors start
+/// with the key to change.
+pub fn check_sensor_file(
+    path: &std::path::Path,
+    channel: usize,
+    sample_rate_hz: f64,
+) -> Result<(), String> {
+    let frames = crate::wav::WavFrames::open(path).map_err(|e| format!("sensor.file: {e}"))?;
+    let shown = path.display();
+    if channel >= frames.channels {
+        return Err(format!(
+            "sensor.channel: {shown} has {} channel(s) (0..{}), so channel {channel} does not \
+             exist",
+            frames.channels,
+            frames.channels - 1
+        ));
+    }
+    if f64::from(frames.sample_rate) != sample_rate_hz {
+        return Err(format!(
+            "sensor.file: {shown} is sampled at {} Hz but the run at {sample_rate_hz} Hz; set \
+             run.sample_rate_hz = {} (entrain does not resample)",
+            frames.sample_rate, frames.sample_rate
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an estimator can work in the band `low_hz`–`high_hz`: not too low, not too narrow
+/// (its filters would take minutes to settle, or for ever).
+pub fn check_band(low_hz: f64, high_hz: f64) -> Result<(), String> {
+    let centre = (low_hz * high_hz).sqrt();
+    if low_hz >= MIN_BAND_HZ && high_hz - low_hz >= centre / MAX_BAND_Q {
+        Ok(())
+    } else {
+        Err(format!(
+            "the band {low_hz:?}–{high_hz:?} Hz is too low or too narrow: its low edge must be ≥ \
+             {MIN_BAND_HZ} Hz and its width at least 1/{MAX_BAND_Q} of its centre frequency"
+        ))
+    }
+}
+
 /// Lowest band edge an estimator may have, Hz (slower rhythms need minutes to settle).
 const MIN_BAND_HZ: f64 = 0.1;
 /// Narrowest band relative to its centre (the filter's settling grows with this Q).

@@ -1,62 +1,72 @@
 //! Reading a WAV recording (control half only: sensor files, training baselines, evaluation
 //! records, run reports). Integer files are scaled to ±1 full scale, float files read as they
-//! are. [`Wav`] loads a whole file; [`WavFrames`] reads it frame by frame, for recordings too
-//! long to hold. Calls nothing else in the crate.
+//! are. [`read_channel`] loads one channel of a file; [`WavFrames`] reads a file frame by frame.
+//! Both stream the file, so memory holds at most the one channel asked for. Calls nothing else
+//! in the crate.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
-/// A whole WAV file in memory.
-pub struct Wav {
-    /// Channels per frame.
+/// What entrain reads, for the errors that refuse anything else.
+const SUPPORTED: &str = "entrain reads PCM WAV files of 8-, 16-, 24- or 32-bit integers or \
+                         32-bit floats; convert it, e.g. `sox IN.wav -b 32 -e float OUT.wav`";
+
+/// The fix for a file cut short.
+const RESAVE: &str = "the file was cut short (an interrupted copy or recording): re-save what it \
+                      holds, e.g. `sox IN.wav OUT.wav`, and use that";
+
+/// One channel of a WAV file.
+pub struct WavChannel {
+    /// Channels per frame in the file.
     pub channels: usize,
     /// Hz.
     pub sample_rate: u32,
-    /// Interleaved samples, full scale ±1.
-    interleaved: Vec<f64>,
+    /// The channel's samples, full scale ±1.
+    pub samples: Vec<f64>,
 }
 
-impl Wav {
-    /// Read `path`. Errors name the file and say what it should be.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let shown = path.display();
-        let mut reader = hound::WavReader::open(path).map_err(|e| {
-            format!("cannot read {shown} as a WAV file ({e}); give a WAV recording")
-        })?;
-        let spec = reader.spec();
-        let bad = |e: hound::Error| format!("{shown} is damaged: {e}");
-        let interleaved: Vec<f64> = match spec.sample_format {
-            hound::SampleFormat::Float => reader
-                .samples::<f32>()
-                .map(|s| s.map(f64::from))
-                .collect::<Result<_, _>>()
-                .map_err(bad)?,
-            hound::SampleFormat::Int => {
-                let full_scale = 2f64.powi(i32::from(spec.bits_per_sample) - 1);
-                reader
-                    .samples::<i32>()
-                    .map(|s| s.map(|v| f64::from(v) / full_scale))
-                    .collect::<Result<_, _>>()
-                    .map_err(bad)?
-            }
-        };
-        Ok(Self {
-            channels: usize::from(spec.channels).max(1),
-            sample_rate: spec.sample_rate,
-            interleaved,
-        })
-    }
+/// Why [`read_channel`] failed: the file (unreadable, unsupported, damaged), or the channel
+/// asked for (the file has fewer). Both messages name the file.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file cannot be read, is not a supported WAV, or is damaged.
+    File(String),
+    /// The file has no such channel.
+    Channel(String),
+}
 
-    /// The samples of `channel` (which must be < `channels`).
-    pub fn channel(&self, channel: usize) -> Vec<f64> {
-        self.interleaved
-            .iter()
-            .skip(channel)
-            .step_by(self.channels)
-            .copied()
-            .collect()
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::File(e) | ReadError::Channel(e) => f.write_str(e),
+        }
     }
+}
+
+/// Read channel `channel` (0-based) of `path`.
+pub fn read_channel(path: &Path, channel: usize) -> Result<WavChannel, ReadError> {
+    let mut frames = WavFrames::open(path).map_err(ReadError::File)?;
+    if channel >= frames.channels {
+        return Err(ReadError::Channel(format!(
+            "{} has {} channel(s) (0..{}), so channel {channel} does not exist",
+            frames.shown,
+            frames.channels,
+            frames.channels - 1
+        )));
+    }
+    // The header's length is only a hint for the allocation: a lying header must not reserve
+    // more than the file could hold.
+    let mut samples = Vec::with_capacity(frames.frames.min(1 << 24) as usize);
+    let mut frame = vec![0.0; channel + 1];
+    while frames.next_frame(&mut frame).map_err(ReadError::File)? {
+        samples.push(frame[channel]);
+    }
+    Ok(WavChannel {
+        channels: frames.channels,
+        sample_rate: frames.sample_rate,
+        samples,
+    })
 }
 
 /// A WAV file read one frame at a time (memory does not grow with its length).
@@ -82,10 +92,47 @@ impl WavFrames {
     /// Open `path`. Errors name the file and say what it should be.
     pub fn open(path: &Path) -> Result<Self, String> {
         let shown = path.display().to_string();
+        if !path.exists() {
+            let relative = match std::env::current_dir() {
+                Ok(dir) if path.is_relative() => {
+                    format!(
+                        " (a relative path is taken from the working directory, {})",
+                        dir.display()
+                    )
+                }
+                _ => String::new(),
+            };
+            return Err(format!("{shown} does not exist{relative}; check the path"));
+        }
         let reader = hound::WavReader::open(path).map_err(|e| {
-            format!("cannot read {shown} as a WAV file ({e}); give a WAV recording")
+            let e = e.to_string();
+            // A header written before the length was known (to a pipe, or by a recorder that
+            // was stopped) holds a placeholder length.
+            let unfinished = if e.contains("length") {
+                " (a file written to a pipe or by an unfinished recording has no valid length: \
+                 rewrite it the same way)"
+            } else {
+                ""
+            };
+            format!("cannot read {shown} as a WAV file ({e}); {SUPPORTED}{unfinished}")
         })?;
         let spec = reader.spec();
+        if spec.sample_rate == 0 {
+            return Err(format!(
+                "{shown} declares a sample rate of 0 Hz: its header is damaged"
+            ));
+        }
+        if spec.sample_format == hound::SampleFormat::Int {
+            // hound reads e.g. 24 valid bits in a 32-bit container from the container's low
+            // bytes, where the format puts them high: refuse what would be read as noise.
+            let stored = container_bits(path).unwrap_or(spec.bits_per_sample);
+            if stored != spec.bits_per_sample || !matches!(stored, 8 | 16 | 24 | 32) {
+                return Err(format!(
+                    "{shown} holds {}-bit samples in {stored}-bit slots; {SUPPORTED}",
+                    spec.bits_per_sample
+                ));
+            }
+        }
         let frames = u64::from(reader.duration());
         let samples = match spec.sample_format {
             hound::SampleFormat::Float => Samples::Float(reader.into_samples()),
@@ -121,13 +168,14 @@ impl WavFrames {
                 Some(Ok(v)) => v,
                 Some(Err(e)) => {
                     return Err(format!(
-                        "{} is damaged at frame {}, channel {c}: {e}",
-                        self.shown, self.read
+                        "{} is damaged at frame {} (channel {c}) of the {} its header announces \
+                         ({e}); {RESAVE}",
+                        self.shown, self.read, self.frames
                     ))
                 }
                 None => {
                     return Err(format!(
-                        "{} ends at frame {} of the {} its header announces",
+                        "{} ends at frame {} of the {} its header announces; {RESAVE}",
                         self.shown, self.read, self.frames
                     ))
                 }
@@ -138,5 +186,142 @@ impl WavFrames {
         }
         self.read += 1;
         Ok(true)
+    }
+}
+
+/// Bits each sample occupies in the file (its `fmt ` chunk's block alignment per channel), or
+/// `None` where the header cannot be walked to it.
+fn container_bits(path: &Path) -> Option<u16> {
+    let mut file = BufReader::new(File::open(path).ok()?);
+    let mut riff = [0u8; 12];
+    file.read_exact(&mut riff).ok()?;
+    if &riff[0..4] != b"RIFF" || &riff[8..12] != b"WAVE" {
+        return None;
+    }
+    loop {
+        let mut head = [0u8; 8];
+        file.read_exact(&mut head).ok()?;
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if &head[0..4] == b"fmt " {
+            let mut fmt = [0u8; 16];
+            file.read_exact(&mut fmt).ok()?;
+            let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+            let block_align = u16::from_le_bytes([fmt[12], fmt[13]]);
+            return (channels > 0).then(|| block_align / channels * 8);
+        }
+        // Chunks are padded to an even length.
+        std::io::copy(
+            &mut (&mut file).take(u64::from(len) + u64::from(len % 2)),
+            &mut std::io::sink(),
+        )
+        .ok()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PCM WAV file's bytes: `channels` × `frames` samples of `container` bytes each, with
+    /// `valid` bits declared (WAVE_FORMAT_EXTENSIBLE when they differ), the samples given as
+    /// container-sized little-endian integers.
+    fn pcm(channels: u16, container: u16, valid: u16, samples: &[i64]) -> Vec<u8> {
+        let extensible = container * 8 != valid;
+        let block = channels * container;
+        let mut fmt: Vec<u8> = Vec::new();
+        fmt.extend((if extensible { 0xFFFEu16 } else { 1 }).to_le_bytes());
+        fmt.extend(channels.to_le_bytes());
+        fmt.extend(1000u32.to_le_bytes());
+        fmt.extend((1000 * u32::from(block)).to_le_bytes());
+        fmt.extend(block.to_le_bytes());
+        fmt.extend((container * 8).to_le_bytes());
+        if extensible {
+            fmt.extend(22u16.to_le_bytes());
+            fmt.extend(valid.to_le_bytes());
+            fmt.extend(0u32.to_le_bytes());
+            // KSDATAFORMAT_SUBTYPE_PCM
+            fmt.extend([
+                1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xAA, 0, 0x38, 0x9B, 0x71,
+            ]);
+        }
+        let mut data: Vec<u8> = Vec::new();
+        for &s in samples {
+            data.extend(&s.to_le_bytes()[..usize::from(container)]);
+        }
+        let mut file = b"RIFF".to_vec();
+        file.extend((4 + 8 + fmt.len() as u32 + 8 + data.len() as u32).to_le_bytes());
+        file.extend(b"WAVEfmt ");
+        file.extend((fmt.len() as u32).to_le_bytes());
+        file.extend(fmt);
+        file.extend(b"data");
+        file.extend((data.len() as u32).to_le_bytes());
+        file.extend(data);
+        file
+    }
+
+    #[test]
+    fn one_channel_is_read_at_full_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stereo.wav");
+        // Two channels of 16-bit samples: channel 1 is channel 0 negated.
+        let samples: Vec<i64> = (0..100).flat_map(|k| [k * 300, -k * 300]).collect();
+        std::fs::write(&path, pcm(2, 2, 16, &samples)).unwrap();
+        let wav = read_channel(&path, 1).unwrap();
+        assert_eq!((wav.channels, wav.sample_rate), (2, 1000));
+        assert_eq!(wav.samples.len(), 100);
+        assert_eq!(wav.samples[10], -3000.0 / 32768.0);
+        let Err(ReadError::Channel(e)) = read_channel(&path, 2) else {
+            panic!("channel 2 of a stereo file was read");
+        };
+        assert!(e.contains("2 channel(s)") && e.contains("channel 2"), "{e}");
+    }
+
+    #[test]
+    fn samples_narrower_than_their_slots_are_refused_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("24in32.wav");
+        // 24 valid bits, left-aligned in 32-bit slots as the format specifies.
+        let samples: Vec<i64> = (0..100).map(|k| (k * 1000) << 8).collect();
+        std::fs::write(&path, pcm(1, 4, 24, &samples)).unwrap();
+        let e = WavFrames::open(&path).err().expect("refused");
+        assert!(
+            e.contains("24-bit samples in 32-bit slots") && e.contains("sox"),
+            "{e}"
+        );
+        // The same samples at their own width are read.
+        let plain = dir.path().join("24.wav");
+        let samples: Vec<i64> = (0..100).map(|k| k * 1000).collect();
+        std::fs::write(&plain, pcm(1, 3, 24, &samples)).unwrap();
+        assert_eq!(read_channel(&plain, 0).unwrap().samples.len(), 100);
+    }
+
+    #[test]
+    fn a_file_cut_short_says_where_and_how_to_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.wav");
+        let samples: Vec<i64> = (0..100).collect();
+        let mut bytes = pcm(1, 2, 16, &samples);
+        bytes.truncate(bytes.len() - 81); // 40.5 samples short
+        std::fs::write(&path, bytes).unwrap();
+        let Err(ReadError::File(e)) = read_channel(&path, 0) else {
+            panic!("a cut file was read");
+        };
+        assert!(
+            e.contains("cut.wav") && e.contains("frame 59") && e.contains("of the 100"),
+            "{e}"
+        );
+        assert!(e.contains("re-save"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_relative_path_names_the_working_directory() {
+        let e = WavFrames::open(Path::new("no/such/recording.wav"))
+            .err()
+            .expect("refused");
+        let cwd = std::env::current_dir().unwrap();
+        assert!(
+            e.contains("does not exist") && e.contains(&cwd.display().to_string()),
+            "{e}"
+        );
     }
 }

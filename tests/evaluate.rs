@@ -234,7 +234,7 @@ fn real_theta_recording_is_scored() {
         eprintln!("skipped: {} is absent", path.display());
         return;
     }
-    let signal = evaluate::load_recording(path, (6.0, 10.0), None).unwrap();
+    let signal = evaluate::load_recording(path, (6.0, 10.0), 0, None).unwrap();
     assert_eq!(signal.sample_rate_hz, 1250.0);
     for spec in evaluate::estimators() {
         let e = evaluate::evaluate(&signal, &spec, 0.0).unwrap();
@@ -270,4 +270,116 @@ fn the_synthetic_run_plots_error_against_snr_for_every_estimator() {
     let rows = std::fs::read_to_string(dir.path().join("evaluate.csv")).unwrap();
     let expected = (2 * evaluate::SNRS_DB.len() + 3) * evaluate::estimators().len();
     assert_eq!(rows.lines().count(), 1 + expected, "{rows}");
+}
+
+/// A two-channel 16-bit WAV at 1 kHz: silence on channel 0, a 10 Hz cosine on channel 1.
+fn silent_then_rhythm(path: &std::path::Path) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 1000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for k in 0..20_000 {
+        w.write_sample(0i16).unwrap();
+        let x = 0.5 * (TAU * 10.0 * k as f64 / 1000.0).cos();
+        w.write_sample((x * 32767.0).round() as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// A record without a rhythm in its band would score perfectly (the truth of silence is
+/// arg 0 = 0) or on noise: it is refused, and the channel that holds the rhythm is scored.
+#[test]
+fn a_record_is_scored_only_on_the_channel_and_band_that_hold_a_rhythm() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("two.wav");
+    silent_then_rhythm(&wav);
+    let Err(e) = evaluate::load_recording(&wav, (8.0, 12.0), 0, None) else {
+        panic!("silence refused");
+    };
+    assert!(
+        e.contains("no rhythm in 8–12 Hz") && e.contains("--channel"),
+        "{e}"
+    );
+    let signal = evaluate::load_recording(&wav, (8.0, 12.0), 1, None).unwrap();
+    let e = evaluate::evaluate(&signal, &evaluate::estimators()[0], 0.0).unwrap();
+    assert!(e.all.sd_deg < 2.0, "{e:?}");
+    let Err(e) = evaluate::load_recording(&wav, (8.0, 12.0), 2, None) else {
+        panic!("no channel 2");
+    };
+    assert!(
+        e.contains("--channel 2") && e.contains("2 channel(s)"),
+        "{e}"
+    );
+    // A band the filters could not settle in (it hung the command before).
+    for band in [(10.0, 10.000001), (1e-300, 10.0)] {
+        let Err(e) = evaluate::load_recording(&wav, band, 1, None) else {
+            panic!("band refused");
+        };
+        assert!(e.contains("too low or too narrow"), "{e}");
+    }
+    let (code, _, stderr) = entrain(&[
+        "evaluate",
+        "--file",
+        wav.to_str().unwrap(),
+        "--band",
+        "8:12",
+        "--out",
+        dir.path().join("eval").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no rhythm"), "{stderr}");
+}
+
+/// CSV records must keep one layout and an even clock: a gap would be scored as phase error.
+#[test]
+fn csv_records_with_gaps_mixed_rows_or_two_rates_are_refused_at_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, rows: &dyn Fn(usize) -> String| {
+        let path = dir.path().join(name);
+        let mut text = String::from("# exported by hand\ntime_s,value\n");
+        for k in 0..5000 {
+            text.push_str(&rows(k));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let cosine = |t: f64| (TAU * 10.0 * t).cos();
+    let even = write("even.csv", &|k| {
+        let t = k as f64 / 1000.0;
+        format!("{t},{}\n", cosine(t))
+    });
+    let signal = evaluate::load_recording(&even, (8.0, 12.0), 0, None).unwrap();
+    assert!((signal.sample_rate_hz - 1000.0).abs() < 1e-6);
+    // A comment before the header is allowed; a rate given twice is not.
+    let Err(e) = evaluate::load_recording(&even, (8.0, 12.0), 0, Some(500.0)) else {
+        panic!("two rates refused");
+    };
+    assert!(e.contains("--csv-rate") && e.contains("time column"), "{e}");
+    let gap = write("gap.csv", &|k| {
+        let t = k as f64 / 1000.0 + if k >= 2500 { 5.0 } else { 0.0 };
+        format!("{t},{}\n", cosine(t))
+    });
+    let Err(e) = evaluate::load_recording(&gap, (8.0, 12.0), 0, None) else {
+        panic!("gap refused");
+    };
+    // Row 2500 is line 2503 (a comment and a header first).
+    assert!(
+        e.contains("gap.csv:2503") && e.contains("evenly spaced"),
+        "{e}"
+    );
+    let mixed = write("mixed.csv", &|k| {
+        let t = k as f64 / 1000.0;
+        if k == 10 {
+            format!("{}\n", cosine(t))
+        } else {
+            format!("{t},{}\n", cosine(t))
+        }
+    });
+    let Err(e) = evaluate::load_recording(&mixed, (8.0, 12.0), 0, None) else {
+        panic!("mixed rows refused");
+    };
+    assert!(e.contains("mixed.csv:13") && e.contains("1 column"), "{e}");
 }

@@ -114,31 +114,46 @@ fn bad_recordings_are_refused_with_the_file_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("at_44k.wav");
     write_sine(&wav, 44_100, 1.0, 10.0, true);
+    // What the header shows (rate, channels, existence) is refused when the profile loads, so
+    // that `check` and a sweep's pre-check see it; the samples themselves when the run is built.
+    let refused_at_load = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        entrain::profile::load("quickstart", entrain::profile::QUICKSTART, &sets)
+            .expect_err("refused")
+            .to_string()
+    };
     let build = |sets: &[&str]| {
         entrain::engine::build(&common::quickstart(sets))
             .err()
             .unwrap()
     };
 
-    let err = build(&[&file_set(&wav), "run.duration_s=1"]);
+    let err = refused_at_load(&[&file_set(&wav), "run.duration_s=1"]);
     assert!(
-        err.contains("44100 Hz") && err.contains("run.sample_rate_hz = 44100"),
+        err.contains("sensor.file")
+            && err.contains("44100 Hz")
+            && err.contains("run.sample_rate_hz = 44100"),
         "{err}"
     );
-    let err = build(&[&file_set(&wav), "sensor.channel=1"]);
+    let err = refused_at_load(&[
+        &file_set(&wav),
+        "run.duration_s=1",
+        "run.sample_rate_hz=44100",
+        "sensor.channel=1",
+    ]);
     assert!(
         err.contains("sensor.channel") && err.contains("1 channel"),
         "{err}"
     );
     let missing = dir.path().join("nowhere.wav");
-    let err = build(&[&file_set(&missing)]);
+    let err = refused_at_load(&[&file_set(&missing)]);
     assert!(
-        err.contains("nowhere.wav") && err.contains("cannot read"),
+        err.contains("nowhere.wav") && err.contains("does not exist"),
         "{err}"
     );
     let text = dir.path().join("not_audio.wav");
     std::fs::write(&text, "time,value\n0,1\n").unwrap();
-    let err = build(&[&file_set(&text)]);
+    let err = refused_at_load(&[&file_set(&text)]);
     assert!(err.contains("not_audio.wav"), "{err}");
 
     // A recording with a NaN in it.
@@ -167,4 +182,90 @@ fn bad_recordings_are_refused_with_the_file_and_the_fix() {
         .expect_err("refused")
         .to_string();
     assert!(e.contains("sensor.file") && e.contains("not both"), "{e}");
+}
+
+/// A Kalman baseline taken from the sensor's own recording is read from the sensor's channel
+/// (it used to be channel 0 whatever the sensor read); another file from channel 0, unless
+/// `training_channel` says otherwise.
+#[test]
+fn the_kalman_baseline_comes_from_the_sensors_channel_of_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Channel 0 silent, channel 1 a 10 Hz rhythm, 12 s at the quickstart's rate.
+    let wav = dir.path().join("two.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    for k in 0..12 * 48_000 {
+        w.write_sample(0i16).unwrap();
+        let x = 0.5 * (TAU * 10.0 * k as f64 / 48_000.0).cos();
+        w.write_sample((x * 32767.0).round() as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let other = dir.path().join("mono.wav");
+    write_sine(&other, 48_000, 12.0, 10.0, true);
+    let load = |training: &Path, extra: &[&str]| {
+        let mut sets = vec![
+            file_set(&wav),
+            "sensor.channel=1".to_string(),
+            "run.duration_s=10".into(),
+            format!(
+                "estimator={{kind = \"kalman\", low_hz = 8, high_hz = 12, oscillators = 1, \
+                 train_s = 5, training_file = \"{}\"}}",
+                training.display()
+            ),
+        ];
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        entrain::profile::load("quickstart", entrain::profile::QUICKSTART, &sets)
+    };
+    let channel = |p: &entrain::profile::Profile| match &p.estimator {
+        entrain::profile::EstimatorSection::Kalman(k) => k.training_channel,
+        other => panic!("{other:?}"),
+    };
+    let (same, _) = load(&wav, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(channel(&same), Some(1));
+    let (mono, _) = load(&other, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(channel(&mono), Some(0));
+    // Told to train on the silent channel, the fit fails and says why.
+    let e = load(&wav, &["estimator.training_channel=0"])
+        .expect_err("a silent baseline cannot be fitted")
+        .to_string();
+    assert!(e.contains("estimator"), "{e}");
+    let e = load(&other, &["estimator.training_channel=3"])
+        .expect_err("mono has no channel 3")
+        .to_string();
+    assert!(
+        e.contains("estimator.training_channel") && e.contains("1 channel(s)"),
+        "{e}"
+    );
+}
+
+/// Phase-locked pulses before the estimator has settled land at arbitrary phases: loading
+/// such a profile warns, with the time to wait.
+#[test]
+fn stimulating_before_the_estimator_settles_is_warned_about() {
+    let load = |start: &str| {
+        entrain::profile::load(
+            "quickstart",
+            entrain::profile::QUICKSTART,
+            &[format!("stimulation.start_s={start}")],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .1
+    };
+    let early = load("0");
+    assert!(
+        early
+            .iter()
+            .any(|w| w.contains("stimulation.start_s") && w.contains("settles")),
+        "{early:?}"
+    );
+    assert!(
+        load("5").iter().all(|w| !w.contains("settles")),
+        "{:?}",
+        load("5")
+    );
 }

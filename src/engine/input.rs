@@ -1,7 +1,7 @@
 //! External sources for the sensor: the input link (captured samples crossing from an input
 //! callback to the engine's clock) and recordings played from memory.
 
-use crate::wav::Wav;
+use crate::wav::{read_channel, ReadError};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::path::Path;
@@ -299,23 +299,12 @@ impl Recording {
         looping: bool,
     ) -> Result<Self, String> {
         let shown = path.display();
-        let wav = Wav::read(path).map_err(|e| format!("sensor.file: {e}"))?;
-        let channels = wav.channels;
-        if channel >= channels {
-            return Err(format!(
-                "sensor.channel: {shown} has {channels} channel(s) (0..{}), so channel {channel} \
-                 does not exist",
-                channels - 1
-            ));
-        }
-        if f64::from(wav.sample_rate) != sample_rate_hz {
-            return Err(format!(
-                "sensor.file: {shown} is sampled at {} Hz but the run at {sample_rate_hz} Hz; set \
-                 run.sample_rate_hz = {} (entrain does not resample)",
-                wav.sample_rate, wav.sample_rate
-            ));
-        }
-        let samples: Vec<f32> = wav.channel(channel).iter().map(|&x| x as f32).collect();
+        crate::profile::check_sensor_file(path, channel, sample_rate_hz)?;
+        let wav = read_channel(path, channel).map_err(|e| match e {
+            ReadError::Channel(e) => format!("sensor.channel: {e}"),
+            ReadError::File(e) => format!("sensor.file: {e}"),
+        })?;
+        let samples: Vec<f32> = wav.samples.iter().map(|&x| x as f32).collect();
         if samples.is_empty() {
             return Err(format!("sensor.file: {shown} holds no samples"));
         }

@@ -400,9 +400,9 @@ impl Processor {
         if self.telemetry.vacant_len() >= group {
             self.push(Record::Frame {
                 sample: n,
-                observable: observable as f32,
+                observable: saturate(observable),
                 phase: estimate.phase_rad as f32,
-                amplitude: estimate.amplitude as f32,
+                amplitude: saturate(estimate.amplitude),
                 stimulus: out_f32,
                 true_phase: true_phase.map_or(f32::NAN, |p| p as f32),
                 clock_phase: request.clock_phase_rad as f32,
@@ -464,6 +464,13 @@ impl Processor {
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// `x` as `f32`, held to the finite range (NaN stays NaN): a recording keeps values beyond
+/// `f32` as the largest it can hold instead of infinities.
+#[inline]
+fn saturate(x: f64) -> f32 {
+    (x as f32).clamp(f32::MIN, f32::MAX)
 }
 
 /// The largest `f32` that is not above `x` (for `x` ≥ 0).

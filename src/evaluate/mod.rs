@@ -30,7 +30,7 @@ use crate::integrate::Scheme;
 use crate::model::jansen_rit::{JansenRit, JansenRitParams};
 use crate::model::pink::PinkNoise;
 use crate::model::{Coupling, ParamSpec, Plant, PlantCommon, StuartLandau, StuartLandauParams};
-use crate::wav::Wav;
+use crate::wav::{read_channel, ReadError};
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -227,9 +227,15 @@ pub fn evaluate(
         .collect();
     if scored.is_empty() {
         return Err(format!(
-            "{} on {}: no sample to score (the record is shorter than the settling time and \
-             its margins); give a longer record",
-            spec.name, signal.name
+            "{} on {}: no sample to score: the record ({:.2} s) is not longer than the \
+             estimator's settling time ({:.2} s), the margins at both ends ({:.2} s each) and \
+             the latency ({:.2} s) together; give a longer record",
+            spec.name,
+            signal.name,
+            signal.x.len() as f64 / fs,
+            first as f64 / fs,
+            margin as f64 / fs,
+            lag as f64 / fs
         ));
     }
     let mut amplitudes: Vec<f64> = scored.iter().map(|s| s.1).collect();
@@ -262,6 +268,10 @@ pub fn evaluate(
 
 /// Seconds at the start of each record that estimators which fit parameters may train on.
 pub const TRAINING_S: f64 = 5.0;
+
+/// Least RMS of a record's band, relative to the whole record's, for a rhythm to be scored
+/// (−60 dB: far below any recording worth scoring, far above a filter's leak of DC).
+const MIN_BAND_SHARE: f64 = 1e-3;
 
 fn stats(errors: impl Iterator<Item = f64>) -> ErrorStats {
     let errors: Vec<f64> = errors.collect();
@@ -513,12 +523,13 @@ pub fn synthetic_set(fs: f64, seconds: f64, seed: u64) -> Result<Vec<Signal>, St
     Ok(set)
 }
 
-/// A recorded file as a signal: WAV (first channel) or CSV (one value per line, or `time,value`
-/// rows from which the rate is taken; a header line is skipped), with its band; the ground truth
-/// is the offline estimate of the whole record.
+/// A recorded file as a signal: WAV (its channel `channel`) or CSV (one value per line, or
+/// `time,value` rows from which the rate is taken; a header line is skipped), with its band;
+/// the ground truth is the offline estimate of the whole record.
 pub fn load_recording(
     path: &Path,
     band: (f64, f64),
+    channel: usize,
     csv_rate_hz: Option<f64>,
 ) -> Result<Signal, String> {
     let shown = path.display();
@@ -527,10 +538,18 @@ pub fn load_recording(
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let (x, fs) = if is_csv {
+        if channel != 0 {
+            return Err(format!(
+                "--channel {channel}: {shown} is a CSV file, which has one channel"
+            ));
+        }
         read_csv(path, csv_rate_hz)?
     } else {
-        let wav = Wav::read(path).map_err(|e| format!("{e}; give a WAV or a .csv"))?;
-        (wav.channel(0), f64::from(wav.sample_rate))
+        let wav = read_channel(path, channel).map_err(|e| match e {
+            ReadError::Channel(e) => format!("--channel {channel}: {e}"),
+            ReadError::File(e) => e,
+        })?;
+        (wav.samples, f64::from(wav.sample_rate))
     };
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(format!(
@@ -539,13 +558,32 @@ pub fn load_recording(
     }
     if !(band.0 > 0.0 && band.0 < band.1 && band.1 < fs / 2.0) {
         return Err(format!(
-            "--band {}:{} for {shown}: expected 0 < LO < HI < {} Hz (half its sample rate)",
+            "--band {:?}:{:?} for {shown}: expected 0 < LO < HI < {} Hz (half its sample rate)",
             band.0,
             band.1,
             fs / 2.0
         ));
     }
+    crate::profile::check_band(band.0, band.1)
+        .map_err(|e| format!("--band {:?}:{:?} for {shown}: {e}", band.0, band.1))?;
     let truth = analytic_band(&x, fs, band.0, band.1).map_err(|e| format!("{shown}: {e}"))?;
+    // Without a rhythm in the band the truth's phase is arbitrary (arg 0 = 0 for silence), and
+    // any estimator would score on noise, or perfectly on nothing.
+    let rms = |v: &mut dyn Iterator<Item = f64>| {
+        let (sum, n) = v.fold((0.0, 0usize), |(s, n), a| (s + a * a, n + 1));
+        (sum / n.max(1) as f64).sqrt()
+    };
+    let band_rms = rms(&mut truth.iter().map(|z| z.norm()));
+    let total_rms = rms(&mut x.iter().copied());
+    if band_rms <= MIN_BAND_SHARE * total_rms {
+        return Err(format!(
+            "{shown}: no rhythm in {}–{} Hz (the band's RMS is {band_rms:.3e}, the record's \
+             {total_rms:.3e}); check --band{}",
+            band.0,
+            band.1,
+            if is_csv { "" } else { " and --channel" }
+        ));
+    }
     Ok(Signal {
         name: path
             .file_stem()
@@ -566,6 +604,9 @@ fn read_csv(path: &Path, rate_hz: Option<f64>) -> Result<(Vec<f64>, f64), String
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let mut times = Vec::new();
     let mut values = Vec::new();
+    // Columns per row, fixed by the first row of numbers.
+    let mut columns = None;
+    let mut header_seen = false;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -573,30 +614,57 @@ fn read_csv(path: &Path, rate_hz: Option<f64>) -> Result<(Vec<f64>, f64), String
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let parsed: Result<Vec<f64>, _> = fields.iter().map(|f| f.parse::<f64>()).collect();
-        match parsed {
-            Ok(p) if p.len() == 1 => values.push(p[0]),
-            Ok(p) if p.len() == 2 => {
-                times.push(p[0]);
-                values.push(p[1]);
+        let Ok(p) = parsed else {
+            if columns.is_none() && !header_seen {
+                header_seen = true; // a header line
+                continue;
             }
-            Ok(p) => {
+            return Err(format!("{shown}:{}: `{line}` is not a number", i + 1));
+        };
+        if !matches!(p.len(), 1 | 2) {
+            return Err(format!(
+                "{shown}:{}: {} columns; expected `value` or `time_s,value`",
+                i + 1,
+                p.len()
+            ));
+        }
+        match columns {
+            None => columns = Some(p.len()),
+            Some(c) if c != p.len() => {
                 return Err(format!(
-                    "{shown}:{}: {} columns; expected `value` or `time_s,value`",
+                    "{shown}:{}: {} column(s) where the rows before have {c}; give every row \
+                     `value` or every row `time_s,value`",
                     i + 1,
                     p.len()
                 ))
             }
-            Err(_) if values.is_empty() && i == 0 => {} // a header line
-            Err(_) => return Err(format!("{shown}:{}: `{line}` is not a number", i + 1)),
+            Some(_) => {}
         }
+        if p.len() == 2 {
+            if !p[0].is_finite() {
+                return Err(format!(
+                    "{shown}:{}: the time {} is not finite",
+                    i + 1,
+                    p[0]
+                ));
+            }
+            times.push((i + 1, p[0]));
+        }
+        values.push(p[p.len() - 1]);
     }
     if values.len() < 2 {
         return Err(format!("{shown}: fewer than two samples"));
     }
-    let fs = match (rate_hz, times.len() == values.len()) {
-        (Some(r), _) => r,
-        (None, true) => (times.len() - 1) as f64 / (times[times.len() - 1] - times[0]),
-        (None, false) => {
+    let fs = match (rate_hz, times.is_empty()) {
+        (Some(_), false) => {
+            return Err(format!(
+                "--csv-rate with {shown}, whose rows carry their times: drop --csv-rate (the \
+                 rate comes from the time column)"
+            ))
+        }
+        (Some(r), true) => r,
+        (None, false) => uniform_rate(&times).map_err(|e| format!("{shown}:{e}"))?,
+        (None, true) => {
             return Err(format!(
                 "{shown}: one column and no rate; give --csv-rate HZ or `time_s,value` rows"
             ))
@@ -606,4 +674,31 @@ fn read_csv(path: &Path, rate_hz: Option<f64>) -> Result<(Vec<f64>, f64), String
         return Err(format!("{shown}: the sample rate {fs} Hz is not usable"));
     }
     Ok((values, fs))
+}
+
+/// The sample rate of `(line, time_s)` rows, which must be evenly spaced: each step within 1 %
+/// of the median step (the estimators assume a uniform clock; a gap or a jittery clock would be
+/// scored as phase error).
+fn uniform_rate(times: &[(usize, f64)]) -> Result<f64, String> {
+    let mut steps: Vec<f64> = times.windows(2).map(|p| p[1].1 - p[0].1).collect();
+    steps.sort_by(f64::total_cmp);
+    let median = steps[steps.len() / 2];
+    if !(median.is_finite() && median > 0.0) {
+        return Err(format!(
+            "{}: the times do not increase; expected `time_s,value` rows in time order",
+            times[0].0
+        ));
+    }
+    for pair in times.windows(2) {
+        let dt = pair[1].1 - pair[0].1;
+        if (dt - median).abs() > 0.01 * median {
+            return Err(format!(
+                "{}: a step of {dt} s where the others are {median} s; the samples must be \
+                 evenly spaced (fill or cut the gap first)",
+                pair[1].0
+            ));
+        }
+    }
+    let (first, last) = (times[0].1, times[times.len() - 1].1);
+    Ok((times.len() - 1) as f64 / (last - first))
 }
