@@ -1334,6 +1334,14 @@ fn run(
             (summary, code)
         })
     } else {
+        if let Some(trigger) = &profile.trigger {
+            err!(
+                "note: the trigger line on {} fires hardware, so this offline run keeps to real \
+                 time ({} s)",
+                trigger.port,
+                profile.run.duration_s
+            );
+        }
         run::offline(&profile, built, &out_dir, &interrupt, |p| {
             report(p.samples, p.total)
         })

@@ -1747,6 +1747,21 @@ impl Context<'_> {
                 }
             }
         }
+        if matches!(s.policy, PolicySpec::Tacs(_)) && p.safety.max_duty_cycle < 1.0 {
+            // The duty backstop blanks a free-running sine sample by sample: it passes the same
+            // part of every cycle, which is a direct current.
+            let message = format!(
+                "safety.max_duty_cycle = {} would cut the tACS sine part-way through its cycles \
+                 and leave a net (direct) current; tACS runs continuously: set \
+                 safety.max_duty_cycle = 1 and bound it with stimulation.start_s / stop_s",
+                p.safety.max_duty_cycle
+            );
+            if p.safety.charge_balance {
+                errors.push(self.error("safety.max_duty_cycle", message));
+            } else {
+                warnings.push(message);
+            }
+        }
         let amplitude = match &s.policy {
             PolicySpec::PhaseLocked(pl) => Some(pl.amplitude),
             PolicySpec::Periodic(pe) => Some(pe.amplitude),
@@ -1998,6 +2013,39 @@ mod tests {
         let sets = ["safety.max_duty_cycle=0.004".to_string()];
         let (_, warnings) = load("q", QUICKSTART, &sets).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    /// The duty backstop would pass the same part of every tACS cycle: a direct current.
+    #[test]
+    fn duty_limited_tacs_is_refused_when_charge_must_balance() {
+        let tacs = [
+            "stimulation={kind = \"tacs\", freq_hz = 10, amplitude = 0.5}",
+            "safety.max_duty_cycle=0.3",
+            "safety.duty_window_s=0.1",
+        ];
+        let e = errors(QUICKSTART, &tacs);
+        assert!(
+            e.contains("safety.max_duty_cycle") && e.contains("direct"),
+            "{e}"
+        );
+        let mut unbalanced: Vec<String> = tacs.iter().map(|s| s.to_string()).collect();
+        unbalanced.push("safety.charge_balance=false".into());
+        let (_, warnings) = load("q", QUICKSTART, &unbalanced).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("direct")),
+            "{warnings:?}"
+        );
+        let whole = [tacs[0].to_string(), "safety.max_duty_cycle=1".into()];
+        assert!(load("q", QUICKSTART, &whole).is_ok());
+    }
+
+    /// A ramp shorter than half a sample would round to none: full amplitude at once.
+    #[test]
+    fn a_ramp_under_half_a_sample_is_refused() {
+        let e = errors(QUICKSTART, &["safety.ramp_s=1e-6"]);
+        assert!(e.contains("safety.ramp_s") && e.contains("no ramp"), "{e}");
+        assert!(load("q", QUICKSTART, &["safety.ramp_s=0".to_string()]).is_ok());
+        assert!(load("q", QUICKSTART, &["safety.ramp_s=2.1e-5".to_string()]).is_ok());
     }
 
     #[test]

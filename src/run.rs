@@ -42,12 +42,21 @@ pub fn offline(
         &info,
         Arc::clone(&recorder_failed),
     )?;
-    // Offline there is no playback clock: trigger bytes go out as soon as pulses are emitted.
-    let trigger = start_trigger(
-        profile,
-        built.trigger_events.take(),
-        SampleClock::immediate(),
-    )?;
+    // A trigger line fires hardware: offline, the run then keeps to the sample clock, so that
+    // its bytes go out with the spacing the pulses have (as fast as the loop computes, they
+    // would exceed the pulse-rate limit on the wire many times over).
+    let pace = profile.trigger.as_ref().map(|_| offline::Pace {
+        origin: Instant::now(),
+        sample_rate_hz: info.sample_rate_hz,
+    });
+    let trigger = match pace {
+        Some(pace) => start_trigger(
+            profile,
+            built.trigger_events.take(),
+            SampleClock::new(pace.origin, pace.sample_rate_hz)?,
+        )?,
+        None => None,
+    };
     let started = Instant::now();
     let ending = offline::run(
         &mut built.processor,
@@ -56,6 +65,7 @@ pub fn offline(
         info.block_frames,
         &[interrupt, &recorder_failed],
         None,
+        pace,
         progress,
     );
     let wall = started.elapsed().as_secs_f64();
@@ -96,9 +106,13 @@ pub fn realtime(
     } = built;
     let recorder_failed = Arc::new(AtomicBool::new(false));
     let recorder = Recorder::spawn(telemetry, out_dir, &info, Arc::clone(&recorder_failed))?;
-    // Trigger bytes are due when their sample plays: sample 0 is taken to play as the stream
-    // starts (the device's own output latency is what `entrain latency` measures).
-    let clock = SampleClock::new(Instant::now(), info.sample_rate_hz)?;
+    // Trigger bytes are due when their sample plays: sample 0 is taken to play as the stream's
+    // first block begins (the device's own output latency is what `entrain latency` measures).
+    let clock = SampleClock::from_first_block(
+        processor.origin(),
+        info.sample_rate_hz,
+        Arc::clone(&counters),
+    )?;
     let trigger = start_trigger(profile, trigger_events, clock)?;
     let started = Instant::now();
     let report = audio::run(
@@ -108,7 +122,8 @@ pub fn realtime(
         &counters,
         &info,
         &profile.audio,
-        interrupt,
+        // A recorder that fails ends the stimulation too: nothing goes out unrecorded.
+        &[interrupt, &recorder_failed],
         progress,
     );
     let wall = started.elapsed().as_secs_f64();
@@ -157,8 +172,17 @@ fn start_trigger(
     events: Option<HeapCons<TriggerEvent>>,
     clock: SampleClock,
 ) -> Result<Option<SerialTrigger>, String> {
+    // The limiter spaces onsets in samples; the writer holds the same spacing in wall time.
+    let min_interval =
+        std::time::Duration::try_from_secs_f64(1.0 / profile.safety.max_pulse_rate_hz)
+            .unwrap_or(std::time::Duration::MAX);
     match (&profile.trigger, events) {
-        (Some(config), Some(events)) => Ok(Some(SerialTrigger::start(config, events, clock)?)),
+        (Some(config), Some(events)) => Ok(Some(SerialTrigger::start(
+            config,
+            events,
+            clock,
+            min_interval,
+        )?)),
         _ => Ok(None),
     }
 }

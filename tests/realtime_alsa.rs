@@ -107,6 +107,7 @@ fn offline_frames(profile_text: &str) -> (Vec<f32>, usize) {
         run.info.block_frames,
         &[],
         Some(&mut frames),
+        None,
         |_| {},
     );
     done.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -59,6 +59,11 @@ fn check_run(
         "safety.duty_window_s=0.5".to_string(),
         "safety.ramp_s=0.05".to_string(),
     ]);
+    if kind == 2 && max_duty < 1.0 {
+        // A duty-limited sine cannot be charge balanced (the profile refuses the pair); the
+        // backstop's other limits must still hold on it.
+        sets.push("safety.charge_balance=false".to_string());
+    }
     // Keys of the quickstart's phase-locked policy that another kind does not take are
     // ignored (with a warning) by the profile loader.
     let (profile, _) = profile::load("prop", profile::QUICKSTART, &sets)
@@ -248,4 +253,22 @@ fn a_pulse_rejected_during_recovery_leaves_no_net_charge() {
         &[(3, -655052.3693172702), (1, -887262.3119738423)],
     )
     .unwrap();
+}
+
+/// Runtime amplitude commands are bounded to 0 ..= max_amplitude, and every one that had to be
+/// changed (negative, too large, not finite) is counted as clamped in the summary.
+#[test]
+fn out_of_range_amplitude_commands_are_applied_bounded_and_counted() {
+    let (profile, _) =
+        profile::load("q", profile::QUICKSTART, &["run.duration_s=1".to_string()]).unwrap();
+    let run = engine::build(&profile).unwrap();
+    for a in [-1.0, 0.5, 1e9, f64::NAN, 0.0] {
+        run.commands
+            .try_send(Command::Stim(StimCommand::SetAmplitude(a)))
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (summary, _) =
+        entrain::run::offline(&profile, run, dir.path(), &Default::default(), |_| {}).unwrap();
+    assert_eq!(summary.clamped_commands, 3, "{summary:?}");
 }

@@ -46,11 +46,37 @@ fn one_byte_per_pulse_over_a_pty_pair() {
     let log = std::fs::read_to_string(dir.path().join("triggers.csv")).unwrap();
     let mut lines = log.lines();
     assert_eq!(lines.next(), Some("sample,due_s,written_s,lag_ms"));
-    let samples: Vec<u64> = lines
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+    let rows: Vec<(u64, f64, f64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
         .collect();
     let emitted: Vec<u64> = events.iter().map(|e| e.sample).collect();
-    assert_eq!(samples, emitted);
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), emitted);
+    // Offline, a run with a trigger line keeps to the sample clock: each byte goes out when its
+    // sample is due (it used to go out as soon as the loop computed it, hundreds per second),
+    // and never closer to the last than the pulse-rate limit allows.
+    let profile = common::quickstart(&[]);
+    let (fs, max_rate) = (profile.run.sample_rate_hz, profile.safety.max_pulse_rate_hz);
+    for &(sample, due_s, written_s) in &rows {
+        assert!(
+            (due_s - sample as f64 / fs).abs() < 2e-6,
+            "{sample}: {due_s}"
+        );
+        assert!(
+            written_s >= due_s - 1e-6,
+            "{sample}: written {written_s} before {due_s}"
+        );
+    }
+    for pair in rows.windows(2) {
+        let gap = pair[1].2 - pair[0].2;
+        assert!(gap >= 1.0 / max_rate - 2e-6, "{gap} s between {pair:?}");
+    }
 }
 
 #[test]

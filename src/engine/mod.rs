@@ -179,6 +179,9 @@ pub struct Counters {
     pub samples: AtomicU64,
     /// Set once the run has ended and the output is silent.
     pub finished: AtomicBool,
+    /// When the first block began, nanoseconds after the processor's
+    /// [`Processor::origin`]: where a device's stream put sample 0.
+    pub first_block_ns: AtomicU64,
 }
 
 impl Counters {

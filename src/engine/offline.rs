@@ -1,4 +1,5 @@
-//! The offline driver: calls `process_block` in a plain loop, as fast as the machine allows.
+//! The offline driver: calls `process_block` in a plain loop, as fast as the machine allows, or
+//! paced to the sample clock when the run drives hardware (a trigger line).
 //!
 //! Deterministic: the same profile and seed give the same samples. Unlike the real-time driver
 //! it may wait, so it waits for room in the telemetry ring before each block instead of letting
@@ -28,11 +29,25 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
+/// The sample clock an offline run keeps to: sample 0 at `origin`, `sample_rate_hz` after.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// When sample 0 is due.
+    pub origin: Instant,
+    /// Hz (finite, > 0).
+    pub sample_rate_hz: f64,
+}
+
 /// Drive `processor` for `total` samples in blocks of `block` frames. `output` receives every
 /// output frame, interleaved as the channel map says (for tests and file sinks; `None`
 /// discards them). Any of `interrupts` set
 /// (a Ctrl-C handler, a failed recorder) ends the run early with a ramp to zero; from then on
 /// the driver no longer waits for the telemetry consumer.
+///
+/// With `pace` the driver runs no faster than the sample clock: sample `n` is processed no
+/// earlier than `n / fs` after the pace's origin (a run that drives hardware, such as a trigger
+/// line, keeps the timing it would have on a device).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     processor: &mut Processor,
     commands: &crossbeam_channel::Sender<Command>,
@@ -40,6 +55,7 @@ pub fn run(
     block: usize,
     interrupts: &[&AtomicBool],
     mut output: Option<&mut Vec<f32>>,
+    pace: Option<Pace>,
     mut progress: impl FnMut(Progress),
 ) -> Ending {
     let started = Instant::now();
@@ -65,6 +81,13 @@ pub fn run(
                 break;
             }
             std::thread::sleep(Duration::from_micros(200));
+        }
+        if let Some(pace) = pace {
+            let due = pace.origin + Duration::from_secs_f64(done as f64 / pace.sample_rate_hz);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
         }
         processor.process_block(&mut buffer[..frames * channels]);
         if let Some(out) = output.as_deref_mut() {

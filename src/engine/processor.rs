@@ -188,6 +188,12 @@ impl Processor {
         2 + self.record_nodes.len()
     }
 
+    /// When the processor was built: the origin of its block times and of
+    /// [`super::Counters::first_block_ns`].
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
     /// Output channels per frame.
     pub fn channels(&self) -> usize {
         self.channels.len()
@@ -200,6 +206,12 @@ impl Processor {
     pub fn process_block(&mut self, output: &mut [f32]) {
         let started = Instant::now();
         let first_sample = self.sample;
+        if first_sample == 0 {
+            self.counters.first_block_ns.store(
+                started.duration_since(self.origin).as_nanos() as u64,
+                Ordering::Relaxed,
+            );
+        }
         self.apply_commands();
         if let Source::Capture(input) = &mut self.source {
             if let Realignment::Skipped(k) | Realignment::Held(k) = input.align() {
@@ -279,8 +291,10 @@ impl Processor {
                     }
                 }
                 Command::Stim(StimCommand::SetAmplitude(a)) => {
+                    // Amplitudes are magnitudes (polarity is the pulse shape's): a negative
+                    // one is applied as 0, and reported as clamped like any other bound.
                     let bounded = if a.is_finite() {
-                        a.clamp(-self.max_amplitude, self.max_amplitude)
+                        a.clamp(0.0, self.max_amplitude)
                     } else {
                         0.0
                     };

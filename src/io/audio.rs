@@ -466,8 +466,9 @@ struct StreamFlags {
 }
 
 /// Play the run whose real-time half is `processor` on the device `device_spec` of host
-/// `host_name` until its samples are done, the user interrupts, or the device fails. `commands`
-/// and `counters` are the run's control handles. `progress` gets (samples, total) about four
+/// `host_name` until its samples are done, any of `interrupts` is set (Ctrl-C, a failed
+/// recorder: the output then ramps to zero), or the device fails. `commands` and `counters` are
+/// the run's control handles. `progress` gets (samples, total) about four
 /// times a second.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -477,7 +478,7 @@ pub fn run(
     counters: &Arc<Counters>,
     info: &RunInfo,
     audio: &AudioSection,
-    interrupt: &AtomicBool,
+    interrupts: &[&AtomicBool],
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RealtimeReport, String> {
     let _quiet = quiet_alsa();
@@ -528,7 +529,7 @@ pub fn run(
                 break;
             }
         }
-        if !end_sent && interrupt.load(Ordering::Relaxed) {
+        if !end_sent && interrupts.iter().any(|f| f.load(Ordering::Relaxed)) {
             ending = RealtimeEnding::Interrupted;
             end_sent = commands.try_send(Command::EndRun).is_ok();
         }

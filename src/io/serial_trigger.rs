@@ -44,6 +44,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_millis(100);
 /// for absurd due times.
 const MAX_SLEEP_S: f64 = 1.0;
 
+use crate::engine::Counters;
 pub use crate::engine::TriggerEvent;
 pub use crate::profile::SerialTriggerConfig;
 
@@ -59,13 +60,16 @@ pub struct TriggerWrite {
     pub written_s: f64,
 }
 
-/// Maps sample indices to wall-clock time: sample `n` is due `n / fs` seconds after the
-/// origin (the `Instant` of sample 0).
-#[derive(Clone, Copy, Debug)]
+/// Maps sample indices to wall-clock time: sample `n` is due `n / fs` seconds after sample 0,
+/// which is at the origin, or (for [`SampleClock::from_first_block`]) when the processor began
+/// its first block.
+#[derive(Clone, Debug)]
 pub struct SampleClock {
     origin: Instant,
     /// Infinite for [`SampleClock::immediate`], which makes every sample due at the origin.
     sample_rate_hz: f64,
+    /// Counters whose `first_block_ns` (after the origin) places sample 0.
+    first_block: Option<Arc<Counters>>,
 }
 
 impl SampleClock {
@@ -80,7 +84,22 @@ impl SampleClock {
         Ok(Self {
             origin,
             sample_rate_hz,
+            first_block: None,
         })
+    }
+
+    /// A clock whose sample 0 is when the processor whose `counters` these are began its first
+    /// block (`first_block_ns` after `origin`, the processor's own origin): a device's stream
+    /// starts some time after the run is built, and a clock started before it would make every
+    /// pulse overdue, so that the bytes of a block's pulses went out back to back.
+    pub fn from_first_block(
+        origin: Instant,
+        sample_rate_hz: f64,
+        counters: Arc<Counters>,
+    ) -> Result<Self, String> {
+        let mut clock = Self::new(origin, sample_rate_hz)?;
+        clock.first_block = Some(counters);
+        Ok(clock)
     }
 
     /// A clock that makes every event due at once (offline runs, tests): its origin is now and
@@ -90,6 +109,7 @@ impl SampleClock {
         Self {
             origin: Instant::now(),
             sample_rate_hz: f64::INFINITY,
+            first_block: None,
         }
     }
 
@@ -98,9 +118,13 @@ impl SampleClock {
         self.origin
     }
 
-    /// When `sample` is due, seconds since the origin (`sample / fs`).
+    /// When `sample` is due, seconds since the origin (`sample / fs` after sample 0). Events
+    /// exist only once the first block has begun, so its time is known whenever this is asked.
     pub fn due_s(&self, sample: u64) -> f64 {
-        sample as f64 / self.sample_rate_hz
+        let start_s = self.first_block.as_ref().map_or(0.0, |c| {
+            c.first_block_ns.load(Ordering::Relaxed) as f64 * 1e-9
+        });
+        start_s + sample as f64 / self.sample_rate_hz
     }
 
     /// Seconds elapsed since the origin.
@@ -156,6 +180,7 @@ impl SerialTrigger {
         config: &SerialTriggerConfig,
         events: HeapCons<TriggerEvent>,
         clock: SampleClock,
+        min_interval: Duration,
     ) -> Result<Self, String> {
         let port = serialport::new(&config.port, config.baud)
             .timeout(WRITE_TIMEOUT)
@@ -167,11 +192,13 @@ impl SerialTrigger {
                     available_ports()
                 )
             })?;
-        Self::start_with_port(port, config.byte, events, clock)
+        Self::start_with_port(port, config.byte, events, clock, min_interval)
     }
 
     /// Start the writer thread on an already-open port: it pops events from `events` in order,
-    /// waits until each one's due time on `clock`, writes `byte`, flushes, and logs the write.
+    /// waits until each one's due time on `clock`, and no less than `min_interval` after the
+    /// previous write (the profile's pulse-rate limit, held on the wire whatever the timing
+    /// upstream), writes `byte`, flushes, and logs the write.
     /// The real-time half is never blocked: this side only pops. The port's own timeout bounds
     /// each write; a write or flush error ends the thread, and [`SerialTrigger::finish`] then
     /// reports it.
@@ -180,12 +207,13 @@ impl SerialTrigger {
         byte: u8,
         events: HeapCons<TriggerEvent>,
         clock: SampleClock,
+        min_interval: Duration,
     ) -> Result<Self, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("entrain-serial-trigger".into())
-            .spawn(move || run(port, byte, events, clock, &thread_stop))
+            .spawn(move || run(port, byte, events, clock, min_interval, &thread_stop))
             .map_err(|e| format!("serial trigger: cannot start the writer thread: {e}"))?;
         Ok(Self {
             thread,
@@ -211,10 +239,11 @@ fn run(
     byte: u8,
     mut events: HeapCons<TriggerEvent>,
     clock: SampleClock,
+    min_interval: Duration,
     stop: &AtomicBool,
 ) -> Result<Vec<TriggerWrite>, String> {
     let name = port.name().unwrap_or_else(|| "(unnamed port)".to_string());
-    let mut log = Vec::new();
+    let mut log: Vec<TriggerWrite> = Vec::new();
     loop {
         // Read the flag before popping: every push made before `finish` set it is then
         // visible to this pop, so an empty ring really means all queued events are written.
@@ -227,7 +256,10 @@ fn run(
             continue;
         };
         let due_s = clock.due_s(event.sample);
-        clock.wait_until(due_s);
+        let spaced_s = log
+            .last()
+            .map_or(0.0, |w| w.written_s + min_interval.as_secs_f64());
+        clock.wait_until(due_s.max(spaced_s));
         let failed = |stage: &str, e: std::io::Error| {
             format!(
                 "serial trigger on '{name}': write failed for the pulse at sample {} ({stage}); \
@@ -330,9 +362,14 @@ mod tests {
         const N: u64 = 25;
         let (mut master, slave) = TTYPort::pair().expect("pty pair");
         let (mut prod, cons) = ring(64);
-        let trigger =
-            SerialTrigger::start_with_port(Box::new(slave), 0xA5, cons, SampleClock::immediate())
-                .unwrap();
+        let trigger = SerialTrigger::start_with_port(
+            Box::new(slave),
+            0xA5,
+            cons,
+            SampleClock::immediate(),
+            Duration::ZERO,
+        )
+        .unwrap();
         // Pushed while the thread runs, and with gaps in the sample numbers.
         for k in 0..N {
             push(&mut prod, 10 * k + 3);
@@ -359,7 +396,9 @@ mod tests {
         let (master, slave) = TTYPort::pair().expect("pty pair");
         let (mut prod, cons) = ring(8);
         let clock = SampleClock::new(Instant::now(), 1000.0).unwrap();
-        let trigger = SerialTrigger::start_with_port(Box::new(slave), 1, cons, clock).unwrap();
+        let trigger =
+            SerialTrigger::start_with_port(Box::new(slave), 1, cons, clock, Duration::ZERO)
+                .unwrap();
         for sample in [0, 50, 100] {
             push(&mut prod, sample);
         }
@@ -379,6 +418,48 @@ mod tests {
         }
     }
 
+    /// Events that arrive overdue all at once (a burst) still go out no closer than the
+    /// pulse-rate limit's interval.
+    #[test]
+    #[cfg(unix)]
+    fn overdue_events_are_written_no_closer_than_the_rate_limit() {
+        let (master, slave) = TTYPort::pair().expect("pty pair");
+        let (mut prod, cons) = ring(8);
+        let interval = Duration::from_millis(20);
+        for sample in [0, 1, 2, 3] {
+            push(&mut prod, sample);
+        }
+        let trigger = SerialTrigger::start_with_port(
+            Box::new(slave),
+            1,
+            cons,
+            SampleClock::immediate(),
+            interval,
+        )
+        .unwrap();
+        let log = trigger.finish().unwrap();
+        assert_eq!(pending_bytes(&master, 4), 4);
+        assert_eq!(log.len(), 4);
+        for pair in log.windows(2) {
+            let gap = pair[1].written_s - pair[0].written_s;
+            assert!(gap >= interval.as_secs_f64(), "{gap} s between {pair:?}");
+        }
+    }
+
+    /// A device's clock starts at its first block: sample n is due n / fs after it, not after
+    /// the moment the run was built.
+    #[test]
+    fn a_device_clock_counts_from_the_first_block() {
+        let origin = Instant::now();
+        let counters = Arc::new(Counters::default());
+        let clock = SampleClock::from_first_block(origin, 250.0, Arc::clone(&counters)).unwrap();
+        counters
+            .first_block_ns
+            .store(1_500_000_000, Ordering::Relaxed);
+        assert!((clock.due_s(0) - 1.5).abs() < 1e-12);
+        assert!((clock.due_s(250) - 2.5).abs() < 1e-12);
+    }
+
     #[test]
     fn nonexistent_port_is_an_error_naming_it() {
         let (_prod, cons) = ring(4);
@@ -387,7 +468,8 @@ mod tests {
             baud: 115_200,
             byte: 1,
         };
-        let Err(e) = SerialTrigger::start(&config, cons, SampleClock::immediate()) else {
+        let Err(e) = SerialTrigger::start(&config, cons, SampleClock::immediate(), Duration::ZERO)
+        else {
             panic!("opening a nonexistent port succeeded");
         };
         assert!(e.contains("/dev/entrain-no-such-port"), "{e}");
@@ -400,9 +482,14 @@ mod tests {
         let (mut master, slave) = TTYPort::pair().expect("pty pair");
         let slave_name = slave.name().expect("a pty slave has a path");
         let (mut prod, cons) = ring(8);
-        let trigger =
-            SerialTrigger::start_with_port(Box::new(slave), 7, cons, SampleClock::immediate())
-                .unwrap();
+        let trigger = SerialTrigger::start_with_port(
+            Box::new(slave),
+            7,
+            cons,
+            SampleClock::immediate(),
+            Duration::ZERO,
+        )
+        .unwrap();
         for sample in 0..3 {
             push(&mut prod, sample);
         }
@@ -432,9 +519,14 @@ mod tests {
     fn dropping_the_trigger_stops_its_thread() {
         let (mut master, slave) = TTYPort::pair().expect("pty pair");
         let (mut prod, cons) = ring(4);
-        let trigger =
-            SerialTrigger::start_with_port(Box::new(slave), 9, cons, SampleClock::immediate())
-                .unwrap();
+        let trigger = SerialTrigger::start_with_port(
+            Box::new(slave),
+            9,
+            cons,
+            SampleClock::immediate(),
+            Duration::ZERO,
+        )
+        .unwrap();
         push(&mut prod, 0);
         drop(trigger);
         // The queued event is still written, then the thread ends and closes the slave end,

@@ -191,6 +191,15 @@ impl Limiter {
                 limits.ramp_s
             ));
         }
+        if limits.ramp_s > 0.0 && (limits.ramp_s * sample_rate).round() == 0.0 {
+            // It would round to no ramp at all: the first sample at full amplitude.
+            return Err(format!(
+                "ramp_s = {} s is under half a sample at {sample_rate} Hz, which is no ramp at \
+                 all: use 0 for none, or at least {} s",
+                limits.ramp_s,
+                1.0 / sample_rate
+            ));
+        }
         Ok(Self {
             limits: *limits,
             min_onset_gap: (sample_rate / limits.max_pulse_rate_hz - SAMPLE_ROUNDING_SLACK).ceil()
