@@ -1215,7 +1215,9 @@ fn check(path: Option<&Path>, set: &[String]) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let built = match engine::build(&profile) {
+    let built = match engine::build(&profile)
+        .and_then(|b| crate::record::check_signals_size(&b.info).map(|_| b))
+    {
         Ok(b) => b,
         Err(e) => {
             err!("error: {name}: {e}");
@@ -1268,7 +1270,9 @@ fn run(
     };
     // Built before any output folder is created, so that bad coupling files etc. are reported
     // as bad input (exit 2) without leaving an empty run behind.
-    let built = match engine::build(&profile) {
+    let built = match engine::build(&profile)
+        .and_then(|b| crate::record::check_signals_size(&b.info).map(|_| b))
+    {
         Ok(b) => b,
         Err(e) => {
             err!("error: {name}: {e}");
@@ -1368,6 +1372,14 @@ fn run(
     }
     if code == ExitCode::from(INTERRUPTED) {
         err!("interrupted: output ramped to zero; outputs are complete up to the stop");
+    }
+    if let Some(t) = summary.diverged_at_s {
+        err!(
+            "error: the observable became non-finite at t = {t:.4} s: the model diverged, and \
+             the figures after it mean nothing; lower its step (model.samples_per_step, or a \
+             higher run.sample_rate_hz) or check its parameters (outputs are written)"
+        );
+        return ExitCode::from(FAILED);
     }
     code
 }

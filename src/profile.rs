@@ -1484,6 +1484,16 @@ impl Context<'_> {
             "run.duration_s",
             format!("expected a duration > 0 seconds, got {duration}"),
         );
+        if duration.is_finite() && duration > 0.0 && fs.is_finite() && fs > 0.0 {
+            check(
+                p.run.total_samples() >= 1,
+                "run.duration_s",
+                format!(
+                    "{duration} s is not one sample at {fs} Hz; give at least {} s",
+                    1.0 / fs
+                ),
+            );
+        }
         check(
             p.run.latency_ms.is_finite() && (0.0..=10_000.0).contains(&p.run.latency_ms),
             "run.latency_ms",

@@ -35,6 +35,7 @@ pub fn offline(
         ));
     }
     let info = built.info.clone();
+    clear_previous_run(out_dir)?;
     let recorder_failed = Arc::new(AtomicBool::new(false));
     let recorder = Recorder::spawn(
         built.telemetry,
@@ -104,6 +105,7 @@ pub fn realtime(
         trigger_events,
         input,
     } = built;
+    clear_previous_run(out_dir)?;
     let recorder_failed = Arc::new(AtomicBool::new(false));
     let recorder = Recorder::spawn(telemetry, out_dir, &info, Arc::clone(&recorder_failed))?;
     // Trigger bytes are due when their sample plays: sample 0 is taken to play as the stream's
@@ -196,6 +198,37 @@ fn finish_trigger(trigger: Option<SerialTrigger>, out_dir: &Path) -> Result<(), 
     Ok(())
 }
 
+/// Outputs a run writes only sometimes, and what `report` and `heatmap` derive from a run: a
+/// new run into the folder of an old one removes them, so that none describes the old run as
+/// if it were the new one (a heat map of nodes the new run never recorded).
+const PREVIOUS_RUN_FILES: [&str; 5] = [
+    "nodes.f32",
+    "nodes.json",
+    "triggers.csv",
+    "report.html",
+    "heatmap.svg",
+];
+
+/// Clear what a previous run left in `dir` (only where a previous run's `summary.json` is).
+fn clear_previous_run(dir: &Path) -> Result<(), String> {
+    if !dir.join("summary.json").is_file() {
+        return Ok(());
+    }
+    let gone = |r: std::io::Result<()>, path: &Path| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!(
+            "cannot remove the previous run's {} from the output folder: {e}",
+            path.display()
+        )),
+        _ => Ok(()),
+    };
+    for name in PREVIOUS_RUN_FILES {
+        let path = dir.join(name);
+        gone(std::fs::remove_file(&path), &path)?;
+    }
+    let figures = dir.join("report");
+    gone(std::fs::remove_dir_all(&figures), &figures)
+}
+
 fn ending_name(ending: Ending) -> &'static str {
     match ending {
         Ending::Completed => "completed",
@@ -235,6 +268,9 @@ fn summary(
         xruns: 0,
         commands: recorded.commands,
         clamped_commands: recorded.clamped_commands,
+        diverged_at_s: recorded
+            .first_non_finite
+            .map(|n| n as f64 / info.sample_rate_hz),
         channels: record::channel_names(&info.record_nodes),
         block_time: recorded.block_time,
         wall_time_s: wall,

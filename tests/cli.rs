@@ -217,8 +217,9 @@ fn ctrl_c_ramps_down_and_leaves_complete_outputs() {
         .args([
             "run",
             "profiles/quickstart.toml",
+            // Long enough never to end by itself (and within signals.wav's 4 GiB).
             "--duration",
-            "100000",
+            "4000",
             "--set",
             "stimulation.start_s=0",
             "--set",
@@ -410,4 +411,143 @@ fn devices_lists_each_devices_configurations_on_one_line_per_direction() {
         }
         previous = line;
     }
+}
+
+/// A model that blows up is not a successful run: the outputs are written, the summary says
+/// when the observable stopped being finite, and the command exits 1 saying how to fix it.
+#[test]
+fn a_diverging_model_fails_the_run_and_says_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/quickstart.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--duration",
+        "1",
+        "--set",
+        "model.params.lambda=1e9",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("non-finite") && stderr.contains("samples_per_step"),
+        "{stderr}"
+    );
+    let summary = common::summary_json(&out);
+    let t = summary["diverged_at_s"].as_f64().expect("diverged_at_s");
+    assert!((0.0..0.1).contains(&t), "{t}");
+    // A healthy run has no such field.
+    let healthy = dir.path().join("healthy");
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/quickstart.toml",
+        "--out",
+        healthy.to_str().unwrap(),
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(common::summary_json(&healthy)
+        .get("diverged_at_s")
+        .is_none());
+}
+
+/// Sizes that would exhaust memory are refused before anything is allocated, naming the key
+/// (they aborted the process, or ran for minutes filling memory).
+#[test]
+fn runs_too_large_to_hold_are_refused_naming_the_setting() {
+    let nodes: Vec<String> = (0..1024).map(|i| i.to_string()).collect();
+    let record = format!("output.record_nodes=[{}]", nodes.join(","));
+    let (code, _, stderr) = entrain(&[
+        "check",
+        "profiles/quickstart.toml",
+        "--set",
+        "model.nodes=1024",
+        "--set",
+        &record,
+        "--set",
+        "output.telemetry_buffer_s=60",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("output.telemetry_buffer_s") && stderr.contains("GB"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = entrain(&[
+        "check",
+        "profiles/quickstart.toml",
+        "--set",
+        "model.nodes=100000",
+        "--set",
+        "network.topology=random_sparse",
+        "--set",
+        "network.mean_degree=99999",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("edges") && stderr.contains("mean_degree"),
+        "{stderr}"
+    );
+    // signals.wav past 4 GiB would wrap its header: 5 channels at 48 kHz hold about 74 min.
+    let (code, _, stderr) = entrain(&[
+        "check",
+        "profiles/quickstart.toml",
+        "--set",
+        "run.duration_s=5000",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("run.duration_s") && stderr.contains("4 GiB"),
+        "{stderr}"
+    );
+    for (set, key) in [
+        ("model.params.freq_hz=30000", "Nyquist"),
+        ("model.params.initial_amplitude=nan", "initial_amplitude"),
+        ("run.duration_s=0.00001", "not one sample"),
+    ] {
+        let (code, _, stderr) = entrain(&["check", "profiles/quickstart.toml", "--set", set]);
+        assert_eq!(code, 2, "{set}: {stderr}");
+        assert!(stderr.contains(key), "{set}: {stderr}");
+    }
+}
+
+/// A run into the folder of an earlier one leaves nothing of it that would pass for its own: a
+/// heat map of the earlier run's nodes was drawn for a one-node run.
+#[test]
+fn a_new_run_into_an_old_runs_folder_removes_what_it_does_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/baier_grid_pulses.toml",
+        "--out",
+        out_s,
+        "--duration",
+        "1",
+        "--set",
+        "output.nodes_rate_hz=100",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.join("nodes.f32").exists() && out.join("nodes.json").exists());
+    let (code, _, stderr) = entrain(&["heatmap", out_s]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.join("heatmap.svg").exists());
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/quickstart.toml",
+        "--out",
+        out_s,
+        "--duration",
+        "1",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for stale in ["nodes.f32", "nodes.json", "heatmap.svg"] {
+        assert!(!out.join(stale).exists(), "{stale} left behind");
+    }
+    let (code, _, stderr) = entrain(&["heatmap", out_s]);
+    assert_eq!(code, 2, "{stderr}");
 }

@@ -245,6 +245,9 @@ pub struct Run {
 const TRIGGER_CAPACITY: usize = 1024;
 /// Longest coupling delay, seconds.
 const MAX_DELAY_S: f64 = 10.0;
+/// Largest telemetry ring a run may allocate, bytes (it is touched in full when the run is
+/// built).
+const MAX_TELEMETRY_BYTES: f64 = 4e9;
 /// Largest delay history a run may allocate, bytes.
 const MAX_HISTORY_BYTES: f64 = 4e9;
 
@@ -309,6 +312,23 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     });
     let capacity =
         frames_capacity * (2 + record_nodes.len()) + snapshot_records + COMMAND_CAPACITY + 64;
+    let ring_bytes = capacity as f64 * std::mem::size_of::<Record>() as f64;
+    if ring_bytes > MAX_TELEMETRY_BYTES {
+        return Err(format!(
+            "output.telemetry_buffer_s: {} s of telemetry at {fs} Hz with {} recorded node(s){} \
+             needs {:.1} GB of memory (at most {:.1} GB); lower telemetry_buffer_s (at least two \
+             blocks are kept whatever it is), record fewer nodes or lower nodes_rate_hz",
+            profile.output.telemetry_buffer_s,
+            record_nodes.len(),
+            if node_snapshots.is_some() {
+                " and node snapshots"
+            } else {
+                ""
+            },
+            ring_bytes / 1e9,
+            MAX_TELEMETRY_BYTES / 1e9
+        ));
+    }
     let (mut producer, mut consumer) = HeapRb::<Record>::new(capacity).split();
     // Touch every page of the ring now: first-touch page faults inside the audio callback
     // would otherwise cost a block its deadline in the first second of a run.

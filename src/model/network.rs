@@ -148,6 +148,9 @@ impl fmt::Display for NetworkError {
 
 impl std::error::Error for NetworkError {}
 
+/// Most edges a sparse network may have (about 16 bytes each, with their delays).
+const MAX_EDGES: f64 = 1e8;
+
 fn fail<T>(message: String) -> Result<T, NetworkError> {
     Err(NetworkError(message))
 }
@@ -168,6 +171,21 @@ impl Coupling {
             return fail(format!(
                 "the model has {n} nodes; networks support at most {}",
                 u32::MAX
+            ));
+        }
+        // Refuse a graph too large to hold before drawing it (drawing it would run out of
+        // memory first, or take hours).
+        let edges = match &spec.topology {
+            &Topology::RandomSparse { mean_degree } => Some(n as f64 * mean_degree),
+            &Topology::Ring { neighbours } | &Topology::SmallWorld { neighbours, .. } => {
+                Some(n as f64 * neighbours as f64)
+            }
+            _ => None,
+        };
+        if let Some(edges) = edges.filter(|&e| e > MAX_EDGES) {
+            return fail(format!(
+                "{n} nodes with this topology make about {edges:.3e} edges; at most {MAX_EDGES:.0e} \
+                 fit in memory: lower the degree (mean_degree / neighbours) or the node count"
             ));
         }
         let mut csr = match &spec.topology {

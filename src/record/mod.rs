@@ -50,6 +50,26 @@ pub fn channel_names(record_nodes: &[usize]) -> Vec<String> {
     names
 }
 
+/// Whether the run's `signals.wav` fits the WAV format, whose sizes are 32-bit: past 4 GiB
+/// the header would wrap and the file would read as a few seconds of garbage.
+pub fn check_signals_size(info: &RunInfo) -> Result<(), String> {
+    // 32-bit float samples; the header and its chunk sizes take well under 1 kB.
+    let frame_bytes = 4 * channel_names(&info.record_nodes).len() as u64;
+    let max_frames = (u64::from(u32::MAX) - 1024) / frame_bytes;
+    if info.total_samples > max_frames {
+        return Err(format!(
+            "run.duration_s: signals.wav would hold {} frames of {} channels, more than a WAV \
+             file can (4 GiB): at most {:.0} s at {} Hz with these channels; shorten the run \
+             (run several) or record fewer nodes (output.record_nodes)",
+            info.total_samples,
+            frame_bytes / 4,
+            max_frames as f64 / info.sample_rate_hz,
+            info.sample_rate_hz
+        ));
+    }
+    Ok(())
+}
+
 /// What the recorder measured, handed back when it finishes.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Recorded {
@@ -65,6 +85,8 @@ pub struct Recorded {
     pub frames: u64,
     /// Frames missing from the telemetry (dropped) and written as zeros to keep time aligned.
     pub gap_frames: u64,
+    /// The first sample whose observable was not finite (a diverged model), if any.
+    pub first_non_finite: Option<u64>,
     /// Frames written to `nodes.f32` (when every node is recorded).
     pub node_frames: Option<u64>,
     /// Of those, snapshots the engine dropped, written as NaN.
@@ -215,6 +237,7 @@ impl Recorder {
         info: &RunInfo,
         failed: Arc<AtomicBool>,
     ) -> Result<Self, String> {
+        check_signals_size(info)?;
         std::fs::create_dir_all(out_dir)
             .map_err(|e| format!("cannot create output folder '{}': {e}", out_dir.display()))?;
         let channels = channel_names(&info.record_nodes);
@@ -402,6 +425,9 @@ impl State {
                     if missing.is_multiple_of(self.decimation) {
                         self.clock_phase.push(f32::NAN);
                     }
+                }
+                if !observable.is_finite() && self.recorded.first_non_finite.is_none() {
+                    self.recorded.first_non_finite = Some(sample);
                 }
                 self.row[0] = observable;
                 self.row[1] = phase;
@@ -908,6 +934,10 @@ pub struct Summary {
     pub commands: u64,
     /// Commands clamped to the safety limits.
     pub clamped_commands: u64,
+    /// When the observable first became non-finite (the model diverged), seconds; absent when
+    /// it never did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diverged_at_s: Option<f64>,
     /// Channels of `signals.wav`, in order.
     pub channels: Vec<String>,
     /// Processing time per block relative to its period.
