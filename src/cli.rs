@@ -126,7 +126,8 @@ enum Command {
         /// Where to write the pictures (default: the run's folder).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Grid snapshots at this many times spread over the run (grid plants; 0 = none).
+        /// Grid snapshots at this many times spread over the run (grid plants; 0 = none, at
+        /// most 32).
         #[arg(long, default_value_t = 6)]
         snapshots: usize,
         /// Heat map width, pixels.
@@ -175,10 +176,11 @@ enum Command {
         /// truth that far ahead, seconds.
         #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
         latency: f64,
-        /// Sample rate of the synthetic set, Hz.
+        /// Sample rate of the synthetic set, Hz (100 Hz … 1 MHz; --rate × --duration at most
+        /// 10 000 000 samples).
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
-        /// Length of each synthetic record, seconds.
+        /// Length of each synthetic record, seconds (at least 10).
         #[arg(long, default_value_t = 60.0)]
         duration: f64,
         /// Seed of the synthetic set.
@@ -477,23 +479,25 @@ struct PrcArgs {
     /// Override any profile value, as for `run` (repeatable).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     set: Vec<String>,
-    /// Target phases, evenly spaced over the cycle.
+    /// Target phases, evenly spaced over the cycle (at most 3600).
     #[arg(long, default_value_t = 24)]
     phases: usize,
-    /// Trials per phase (each with its own noise seed: run.seed, +1, …).
+    /// Trials per phase (each with its own noise seed: run.seed, +1, …); at most 100 000
+    /// trials in all.
     #[arg(long, default_value_t = 10)]
     trials: usize,
-    /// Periods from the pulse to the phase comparison.
+    /// Periods from the pulse to the phase comparison (1 to 1000).
     #[arg(long, default_value_t = 5.0)]
     cycles: f64,
-    /// Settling time before each pulse, seconds.
+    /// Settling time before each pulse, seconds: at least 5 periods of the rhythm (its second
+    /// half measures the period).
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
     settle: f64,
     /// The phase: `plant` (the model's own) or `observable` (rising mean crossings of the
     /// sensor signal); default: the plant's where the model has one.
     #[arg(long, value_parser = ["plant", "observable"])]
     phase: Option<String>,
-    /// Trials at a time (default: every core).
+    /// Trials at a time (default and most: the CPUs available).
     #[arg(long)]
     jobs: Option<usize>,
     /// Output folder (default: runs/prc-<profile name>-<n>).
@@ -502,6 +506,26 @@ struct PrcArgs {
     /// Print only errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The worker threads for `--jobs` (sweep, prc): every CPU available by default, and never
+/// more (CPU-bound runs gain nothing from more threads, and each idle one still costs); a larger
+/// request is capped with a note unless `quiet`.
+fn workers(requested: Option<usize>, quiet: bool) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match requested {
+        None => cpus,
+        Some(n) if n > cpus => {
+            if !quiet {
+                err!(
+                    "note: --jobs {n}: using {cpus}, the number of CPUs available (more \
+                     workers would only share them)"
+                );
+            }
+            cpus
+        }
+        Some(n) => n.max(1),
+    }
 }
 
 /// `entrain prc`: measure, write the files, print the table's headline.
@@ -522,9 +546,7 @@ fn prc(args: PrcArgs) -> ExitCode {
             None => None,
         },
     };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = workers(args.jobs, args.quiet);
     let quiet = args.quiet;
     let show = !quiet && std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize, eta_s: f64| {
@@ -596,16 +618,18 @@ struct SweepArgs {
     action: Option<SweepAction>,
     /// Profile file (TOML).
     profile: Option<PathBuf>,
-    /// A varied key, KEY=START:STOP:STEP (repeatable; the first varies slowest).
+    /// A varied key, KEY=START:STOP:STEP (repeatable, each key once; the first varies
+    /// slowest; at most 100 000 values). `run.seed=…` gives each point its first seed.
     #[arg(long = "vary", value_name = "KEY=START:STOP:STEP")]
     vary: Vec<String>,
     /// Override any profile value for every run (repeatable).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     set: Vec<String>,
-    /// Seeds per grid point (the profile's seed, +1, …).
+    /// Seeds per grid point (the profile's seed, or a run.seed axis's value, +1, …); grid
+    /// points × seeds at most 100 000 runs.
     #[arg(long, default_value_t = 1)]
     seeds: u64,
-    /// Runs at a time (default: every core).
+    /// Runs at a time (default and most: the CPUs available).
     #[arg(long)]
     jobs: Option<usize>,
     /// Output folder (default: runs/sweep-<profile name>).
@@ -666,6 +690,10 @@ fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> Ex
         Ok(g) => g,
         Err(e) => return bad(e),
     };
+    // What can't be drawn is bad input (exit 2); only a failed write is exit 1.
+    if let Err(e) = crate::render::check_grid((x, y, value), &xs, &ys, &values) {
+        return bad(format!("{}: {e}", dir.join("sweep.csv").display()));
+    }
     let mut lines = Vec::new();
     let edge = sw::read_plan(dir)
         .ok()
@@ -771,6 +799,9 @@ fn sweep(args: SweepArgs) -> ExitCode {
         seeds: args.seeds,
         keep_signals: args.keep_signals,
     };
+    if let Err(e) = plan.check() {
+        return bad(e);
+    }
     let out = args.out.unwrap_or_else(|| {
         let stem = path
             .file_stem()
@@ -778,9 +809,7 @@ fn sweep(args: SweepArgs) -> ExitCode {
             .unwrap_or("profile");
         PathBuf::from(format!("runs/sweep-{stem}"))
     });
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = workers(args.jobs, args.quiet);
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
@@ -986,6 +1015,12 @@ fn report(dir: &Path, html: Option<PathBuf>, stretch: Option<&str>) -> ExitCode 
     }
 }
 
+/// Highest synthetic sample rate for `evaluate`, Hz (as for profiles).
+const EVALUATE_MAX_RATE_HZ: f64 = 1e6;
+/// Most samples per synthetic record (`--rate × --duration`): 1 MHz for the shortest 10 s. The
+/// set keeps about 400 bytes per sample (its 15 records, each with its truth), so this is ~4 GB.
+const EVALUATE_MAX_SAMPLES: f64 = 1e7;
+
 struct EvaluateArgs {
     synthetic: bool,
     files: Vec<PathBuf>,
@@ -1016,12 +1051,28 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
     if !(args.latency.is_finite() && args.latency >= 0.0) {
         return bad(format!("--latency {}: expected seconds ≥ 0", args.latency));
     }
-    if !(args.rate.is_finite()
-        && args.rate >= 100.0
-        && args.duration.is_finite()
-        && args.duration >= 10.0)
-    {
-        return bad("--rate must be ≥ 100 Hz and --duration ≥ 10 s".into());
+    if !(args.rate.is_finite() && (100.0..=EVALUATE_MAX_RATE_HZ).contains(&args.rate)) {
+        return bad(format!(
+            "--rate {}: the synthetic set's sample rate must be 100 Hz … 1 MHz",
+            args.rate
+        ));
+    }
+    if !(args.duration.is_finite() && args.duration >= 10.0) {
+        return bad(format!(
+            "--duration {}: each synthetic record must last at least 10 s",
+            args.duration
+        ));
+    }
+    if args.rate * args.duration > EVALUATE_MAX_SAMPLES {
+        return bad(format!(
+            "--rate {} Hz × --duration {} s = {:.3e} samples per synthetic record; at most \
+             {EVALUATE_MAX_SAMPLES:.0} (the set holds about 400 bytes per sample): lower \
+             --duration to {:.0} s or less at this rate, or lower --rate",
+            args.rate,
+            args.duration,
+            args.rate * args.duration,
+            (EVALUATE_MAX_SAMPLES / args.rate).floor()
+        ));
     }
     let mut signals = Vec::new();
     if args.synthetic {
@@ -1130,6 +1181,14 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
 /// `entrain heatmap`: bad input (no recording, a bad size) exits 2, a failed write 1.
 fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height: u32) -> ExitCode {
     use crate::render;
+    // Checked before anything is written, so a bad count leaves no half-made pictures.
+    if snapshots > render::MAX_SNAPSHOTS {
+        err!(
+            "error: --snapshots {snapshots}: at most {} grid snapshots in one picture (0 = none)",
+            render::MAX_SNAPSHOTS
+        );
+        return ExitCode::from(BAD_INPUT);
+    }
     let recording = match render::NodeRecording::read(dir) {
         Ok(r) => r,
         Err(e) => {

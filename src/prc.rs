@@ -156,6 +156,18 @@ pub struct Prc {
     pub max_delay: (f64, f64),
 }
 
+/// Most target phases (`--phases`): one every 0.1°.
+pub const MAX_PHASES: usize = 3600;
+/// Most trials in one measurement (`--phases × --trials`).
+pub const MAX_TRIALS: usize = 100_000;
+/// Most periods between the pulse and the comparison (`--cycles`).
+pub const MAX_CYCLES: f64 = 1000.0;
+/// Most settling samples per trial (`--settle × fs`).
+pub const MAX_SETTLE_SAMPLES: f64 = 3e7;
+/// Fewest cycles of the rhythm in the second half of the settling, where its period is
+/// measured: so `--settle` must span about twice this many periods.
+pub const MIN_MEASURED_CYCLES: f64 = 2.0;
+
 /// Measure the PRC of `profile`'s plant with its stimulation pulse. `jobs` trials run at a time;
 /// `progress(done, total, eta_s)` is called after each trial.
 pub fn measure(
@@ -176,9 +188,26 @@ pub fn measure(
     if settings.phases < 1 || settings.trials < 1 {
         return Err("--phases and --trials must be at least 1".into());
     }
-    if !(settings.cycles.is_finite() && settings.cycles >= 1.0) {
+    if settings.phases > MAX_PHASES {
         return Err(format!(
-            "--cycles must be a number of periods ≥ 1 (got {})",
+            "--phases {}: at most {MAX_PHASES} (a phase every 0.1°)",
+            settings.phases
+        ));
+    }
+    let total = settings
+        .phases
+        .checked_mul(settings.trials)
+        .filter(|&n| n <= MAX_TRIALS)
+        .ok_or_else(|| {
+            format!(
+                "--phases {} × --trials {} is too many trials; at most {MAX_TRIALS} in all: \
+                 lower --trials (or --phases)",
+                settings.phases, settings.trials
+            )
+        })?;
+    if !(settings.cycles.is_finite() && (1.0..=MAX_CYCLES).contains(&settings.cycles)) {
+        return Err(format!(
+            "--cycles must be a number of periods from 1 to {MAX_CYCLES} (got {})",
             settings.cycles
         ));
     }
@@ -186,6 +215,17 @@ pub fn measure(
         return Err(format!(
             "--settle must be a number of seconds > 0 (got {})",
             settings.settle_s
+        ));
+    }
+    // The second half of the settling is kept to measure the period (8 bytes a sample per
+    // worker).
+    if settings.settle_s * fs > MAX_SETTLE_SAMPLES {
+        return Err(format!(
+            "--settle {} s is {:.3e} samples at {fs} Hz; at most {MAX_SETTLE_SAMPLES:.0} \
+             ({:.0} s at this rate): lower --settle",
+            settings.settle_s,
+            settings.settle_s * fs,
+            (MAX_SETTLE_SAMPLES / fs).floor()
         ));
     }
     if profile.sensor.file.is_some() || profile.audio.has_input() {
@@ -216,13 +256,14 @@ pub fn measure(
     let jobs_list: Vec<(usize, usize)> = (0..settings.phases)
         .flat_map(|p| (0..settings.trials).map(move |t| (p, t)))
         .collect();
+    // More workers than trials would only idle (and each costs a thread).
+    let jobs = jobs.clamp(1, total);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(jobs)
         .build()
         .map_err(|e| format!("cannot start {jobs} worker threads: {e}"))?;
     let done = AtomicUsize::new(0);
     let started = Instant::now();
-    let total = jobs_list.len();
     let outcomes: Vec<Result<TrialOutcome, String>> = pool.install(|| {
         jobs_list
             .par_iter()
@@ -372,7 +413,8 @@ fn trial(
         onset: false,
         clock_phase_rad: f64::NAN,
     };
-    let settle = (settings.settle_s * fs).round().max(2.0) as u64;
+    // At least 4 samples, so the period is measured from 2 or more (and refused below).
+    let settle = (settings.settle_s * fs).round().max(4.0) as u64;
     // Settle (the limiter's ramp-up runs meanwhile, so the pulse passes it at full scale).
     let mut tail = Vec::new();
     for n in 0..settle {
@@ -390,6 +432,21 @@ fn trial(
         PhaseFrom::Plant => PhaseClock::from_phases(&tail, fs)?,
         PhaseFrom::Observable => PhaseClock::from_observable(&tail, fs)?,
     };
+    // A period measured over a fraction of a cycle is the transient's, not the rhythm's.
+    let measured_s = tail.len() as f64 / fs;
+    let cycles = measured_s * clock.omega / TAU;
+    if cycles < MIN_MEASURED_CYCLES {
+        return Err(format!(
+            "--settle {} s: the rhythm's period is measured over the second half of the \
+             settling, which held only {cycles:.2} cycles; at least {MIN_MEASURED_CYCLES} are \
+             needed. Raise --settle to at least {} periods of the rhythm (about {:.3} s from \
+             the {:.1} ms period measured so far)",
+            settings.settle_s,
+            2.0 * (MIN_MEASURED_CYCLES + 0.5),
+            2.0 * (MIN_MEASURED_CYCLES + 0.5) * TAU / clock.omega,
+            TAU / clock.omega * 1e3
+        ));
+    }
     let period = TAU / clock.omega;
     let limit = settle + (3.0 * period * fs).ceil() as u64;
 

@@ -3,7 +3,8 @@
 //!
 //! Owns: [`Axis`] (one varied key), [`Plan`] (the grid × seeds, numbered in a fixed order),
 //! running a plan's runs ([`run`]) into `DIR/runs/<id>/`, and the table `DIR/sweep.csv`
-//! ([`collect`]). May call: [`crate::profile`], [`crate::engine`], [`crate::run`].
+//! ([`collect`]). May call: [`crate::profile`], [`crate::engine`], [`crate::run`],
+//! [`crate::render`] (its grid size limit).
 //!
 //! A run is done when its `summary.json` says it completed; a restarted sweep skips done runs
 //! and redoes the rest (a killed run leaves no summary). `--shard I/N` runs the runs whose
@@ -20,6 +21,38 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+/// Most values of one `--vary` axis.
+pub const MAX_AXIS_VALUES: usize = 100_000;
+/// Most runs in one sweep (grid points × seeds). Every point's profile is validated before any
+/// run starts (about 2 ms each), and each run gets a folder.
+pub const MAX_RUNS: usize = 100_000;
+/// The seed key: a `--vary run.seed=…` axis gives each point its first seed.
+const SEED_KEY: &str = "run.seed";
+/// Largest seed an axis can give exactly (axis values are f64).
+const MAX_EXACT_SEED: f64 = 9_007_199_254_740_992.0;
+
+/// `n` with spaces between thousands, as the messages write counts.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A count held in an f64 (possibly beyond u64), for a message.
+fn big_count(n: f64) -> String {
+    if n < 1e15 {
+        thousands(n as u64)
+    } else {
+        format!("{n:.1e}")
+    }
+}
+
 /// One varied key and its values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Axis {
@@ -31,7 +64,8 @@ pub struct Axis {
 
 impl Axis {
     /// Parse `KEY=START:STOP:STEP` (STOP included when the steps land on it, to 1e-9 of a
-    /// step).
+    /// step): at most [`MAX_AXIS_VALUES`] distinct values; for `run.seed`, whole numbers
+    /// from 0 to 2^53.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
             format!(
@@ -61,14 +95,43 @@ impl Axis {
                 "--vary {text}: START ≤ STOP and STEP > 0 must be finite numbers"
             ));
         }
-        let count = ((stop - start) / step + 1e-9).floor() as usize + 1;
-        if count > 100_000 {
+        // Counted in f64 and checked before any conversion: a STEP far below the range (or a
+        // range that overflows) must hit the cap, not wrap to a small count.
+        let span = (stop - start) / step;
+        if !span.is_finite() {
             return Err(format!(
-                "--vary {text}: {count} values; at most 100 000 per axis"
+                "--vary {text}: STOP − START is too large to count in steps of {step} (it \
+                 overflows); narrow the range or raise STEP"
             ));
         }
+        let count = (span + 1e-9).floor() + 1.0;
+        if count > MAX_AXIS_VALUES as f64 {
+            return Err(format!(
+                "--vary {text}: {} values; at most {} per axis: raise STEP or narrow the range",
+                big_count(count),
+                thousands(MAX_AXIS_VALUES as u64)
+            ));
+        }
+        let count = count as usize;
         // Computed from the index, not accumulated, so values are exact multiples of the step.
-        let values = (0..count).map(|i| start + i as f64 * step).collect();
+        let values: Vec<f64> = (0..count).map(|i| start + i as f64 * step).collect();
+        if values.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(format!(
+                "--vary {text}: STEP {step} is below the precision of the values near {start} \
+                 (two steps give the same number); raise STEP"
+            ));
+        }
+        if key == SEED_KEY
+            && !values
+                .iter()
+                .all(|v| *v >= 0.0 && v.fract() == 0.0 && *v <= MAX_EXACT_SEED)
+        {
+            return Err(format!(
+                "--vary {text}: seeds are whole numbers from 0 to {MAX_EXACT_SEED}; give a \
+                 whole START ≥ 0 and STEP, e.g. run.seed=1:20:1 (or use --seeds N for N \
+                 consecutive seeds per point)"
+            ));
+        }
         Ok(Self {
             key: key.to_string(),
             values,
@@ -77,7 +140,8 @@ impl Axis {
 }
 
 /// The runs of a sweep: every combination of the axes' values (the first axis varies slowest),
-/// each with `seeds` seeds (the profile's seed, +1, …), numbered in that order.
+/// each with `seeds` seeds (the profile's seed, or the value of a `run.seed` axis, +1, …),
+/// numbered in that order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The profile's path as given, and its text (the sweep is pinned to it).
@@ -106,14 +170,60 @@ pub struct Point {
 }
 
 impl Plan {
-    /// Number of runs.
+    /// Number of runs (`usize::MAX` when the product overflows; [`Plan::check`] refuses both
+    /// that and anything over [`MAX_RUNS`]).
     pub fn len(&self) -> usize {
-        self.axes.iter().map(|a| a.values.len()).product::<usize>() * self.seeds as usize
+        let seeds = usize::try_from(self.seeds).unwrap_or(usize::MAX);
+        self.axes
+            .iter()
+            .try_fold(seeds, |n, a| n.checked_mul(a.values.len()))
+            .unwrap_or(usize::MAX)
     }
 
     /// Whether the plan has no runs.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Check the plan's shape, and return its number of runs: at least one seed, no key
+    /// varied twice, and at most [`MAX_RUNS`] runs (counted without overflow).
+    pub fn check(&self) -> Result<usize, String> {
+        if self.seeds == 0 {
+            return Err("--seeds must be at least 1".into());
+        }
+        for (k, axis) in self.axes.iter().enumerate() {
+            if axis.values.is_empty() {
+                return Err(format!("--vary {}: the axis has no values", axis.key));
+            }
+            if self.axes[..k].iter().any(|a| a.key == axis.key) {
+                return Err(format!(
+                    "--vary {}: the key is varied twice; give each key one --vary (its \
+                     START:STOP:STEP covers all its values)",
+                    axis.key
+                ));
+            }
+        }
+        let runs = self.len();
+        if runs > MAX_RUNS {
+            let factors: Vec<String> = self
+                .axes
+                .iter()
+                .map(|a| format!("{} values of {}", thousands(a.values.len() as u64), a.key))
+                .chain([format!("--seeds {}", thousands(self.seeds))])
+                .collect();
+            let total = if runs == usize::MAX {
+                "more runs than can be counted".to_string()
+            } else {
+                format!("{} runs", thousands(runs as u64))
+            };
+            return Err(format!(
+                "the sweep has {total} ({}); at most {} per sweep: use fewer values (a larger \
+                 STEP) or fewer --seeds, or split the grid into several sweeps",
+                factors.join(" × "),
+                thousands(MAX_RUNS as u64)
+            ));
+        }
+        Ok(runs)
     }
 
     /// The base seed: the profile's own.
@@ -129,15 +239,23 @@ impl Plan {
             .map_err(|e| e.to_string())
     }
 
-    /// Run `id` of the plan.
+    /// Run `id` of the plan. Its seed is `base_seed` (or the value of a `run.seed` axis) plus
+    /// its seed number, `0..seeds`.
     pub fn point(&self, id: usize, base_seed: u64) -> Point {
-        let mut rest = id / self.seeds as usize;
-        let seed = base_seed + (id % self.seeds as usize) as u64;
+        let seeds = usize::try_from(self.seeds).unwrap_or(usize::MAX).max(1);
+        let mut rest = id / seeds;
         let mut values = vec![0.0; self.axes.len()];
         for (k, axis) in self.axes.iter().enumerate().rev() {
             values[k] = axis.values[rest % axis.values.len()];
             rest /= axis.values.len();
         }
+        let first = self
+            .axes
+            .iter()
+            .position(|a| a.key == SEED_KEY)
+            // Whole and within 2^53 (checked by `Axis::parse`), so the cast is exact.
+            .map_or(base_seed, |k| values[k] as u64);
+        let seed = first.wrapping_add((id % seeds) as u64);
         Point { id, values, seed }
     }
 
@@ -147,9 +265,11 @@ impl Plan {
             .axes
             .iter()
             .zip(&point.values)
+            // A `run.seed` axis is applied through the point's seed, below.
+            .filter(|(a, _)| a.key != SEED_KEY)
             .map(|(a, v)| format!("{}={v}", a.key))
             .collect();
-        extra.push(format!("run.seed={}", point.seed));
+        extra.push(format!("{SEED_KEY}={}", point.seed));
         self.profile(&extra)
     }
 }
@@ -244,11 +364,12 @@ pub fn run(
     interrupt: &AtomicBool,
     progress: impl Fn(usize, usize, f64) + Sync,
 ) -> Result<Outcome, String> {
-    if plan.is_empty() {
+    let runs = plan.check()?;
+    if runs == 0 {
         return Err("the sweep has no runs".into());
     }
     let base = plan.base_seed()?;
-    let ids: Vec<usize> = (0..plan.len())
+    let ids: Vec<usize> = (0..runs)
         .filter(|&id| shard.is_none_or(|s| s.owns(id)))
         .collect();
     // Every point's profile must load before anything runs: a bad value fails fast.
@@ -262,8 +383,10 @@ pub fn run(
         skipped: ids.len() - todo.len(),
         ..Outcome::default()
     };
+    // More workers than runs would only idle (and each costs a thread).
+    let jobs = jobs.clamp(1, todo.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(jobs)
         .build()
         .map_err(|e| format!("cannot start {jobs} worker threads: {e}"))?;
     let finished = AtomicUsize::new(0);
@@ -338,6 +461,9 @@ pub fn collect(dir: &Path) -> Result<usize, String> {
             .map_err(|e| format!("cannot read '{}': {e}", plan_path.display()))?,
     )
     .map_err(|e| format!("{}: not a sweep plan ({e})", plan_path.display()))?;
+    let runs = plan
+        .check()
+        .map_err(|e| format!("{}: {e}", plan_path.display()))?;
     let base = plan.base_seed()?;
     let mut csv = String::new();
     let header: Vec<&str> = plan
@@ -349,7 +475,7 @@ pub fn collect(dir: &Path) -> Result<usize, String> {
     csv.push_str(&header.join(","));
     csv.push('\n');
     let mut rows = 0;
-    for id in 0..plan.len() {
+    for id in 0..runs {
         if !done(dir, id) {
             continue;
         }
@@ -408,12 +534,15 @@ pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
         }
     }
     let plan = plan.ok_or("nothing to merge: give the shard folders")?;
+    let runs = plan
+        .check()
+        .map_err(|e| format!("{}: {e}", from[0].display()))?;
     pin_plan(into, &plan)?;
     for dir in from {
         if dir == into {
             continue;
         }
-        for id in 0..plan.len() {
+        for id in 0..runs {
             if done(dir, id) && !done(into, id) {
                 copy_dir(&run_dir(dir, id), &run_dir(into, id))?;
             }
@@ -491,14 +620,42 @@ pub fn grid(dir: &Path, x: &str, y: &str, value: &str) -> Result<Grid, String> {
         v.dedup();
         v
     };
+    if points.is_empty() {
+        return Err(format!(
+            "{}: no finished runs yet (the table has only its header); run the sweep, or wait \
+             for its first run to finish",
+            path.display()
+        ));
+    }
     let (xs, ys) = (distinct(|p| p.0), distinct(|p| p.1));
-    let mut sum = vec![0.0; xs.len() * ys.len()];
-    let mut count = vec![0u32; xs.len() * ys.len()];
+    for (key, axis) in [(x, &xs), (y, &ys)] {
+        if axis.is_empty() {
+            return Err(format!(
+                "{}: column `{key}` has no numbers; give --x and --y varied keys",
+                path.display()
+            ));
+        }
+    }
+    let cells = xs.len().saturating_mul(ys.len());
+    if cells > crate::render::MAX_GRID_CELLS {
+        return Err(format!(
+            "{}: {} × {} distinct values of {x} × {y} make {} cells; at most {} can be drawn: \
+             pick --x and --y keys that were varied on a grid",
+            path.display(),
+            thousands(xs.len() as u64),
+            thousands(ys.len() as u64),
+            thousands(cells as u64),
+            thousands(crate::render::MAX_GRID_CELLS as u64)
+        ));
+    }
+    let mut sum = vec![0.0; cells];
+    let mut count = vec![0u32; cells];
     for (px, py, v) in points {
-        let (Some(ix), Some(iy)) = (
-            xs.iter().position(|&x| x == px),
-            ys.iter().position(|&y| y == py),
-        ) else {
+        // `partial_cmp` (not `total_cmp`), so −0 finds 0 as `==` does; NaN finds nothing.
+        let find = |axis: &[f64], v: f64| {
+            axis.binary_search_by(|a| a.partial_cmp(&v).unwrap_or(std::cmp::Ordering::Less))
+        };
+        let (Ok(ix), Ok(iy)) = (find(&xs, px), find(&ys, py)) else {
             continue;
         };
         if v.is_finite() {
@@ -591,5 +748,84 @@ mod tests {
         assert_eq!((p.values.clone(), p.seed), (vec![1.0, 0.0], 11));
         let p = plan.point(5, 10);
         assert_eq!((p.values, p.seed), (vec![0.0, 2.0], 11));
+    }
+
+    #[test]
+    fn axis_counts_are_capped_before_any_conversion() {
+        for (bad, expected) in [
+            ("a.b=0:1:1e-300", "1.0e300 values; at most 100 000 per axis"),
+            ("a.b=0:100000:1", "100 001 values; at most 100 000 per axis"),
+            ("a.b=-1e308:1e308:1", "overflows"),
+            ("a.b=1e16:10000000000000004:1", "below the precision"),
+            ("run.seed=0:2:0.5", "seeds are whole numbers"),
+            ("run.seed=1e300:1e300:1", "seeds are whole numbers"),
+        ] {
+            let e = Axis::parse(bad).unwrap_err();
+            assert!(e.contains(expected), "{bad}: {e}");
+        }
+        assert_eq!(Axis::parse("a.b=0:99999:1").unwrap().values.len(), 100_000);
+        assert_eq!(
+            Axis::parse("run.seed=3:5:1").unwrap().values,
+            [3.0, 4.0, 5.0]
+        );
+    }
+
+    #[test]
+    fn plan_sizes_are_counted_without_overflow_and_capped() {
+        let axis = |key: &str, n: usize| Axis {
+            key: key.into(),
+            values: (0..n).map(|i| i as f64).collect(),
+        };
+        let mut plan = Plan {
+            profile_path: "p".into(),
+            profile_text: String::new(),
+            sets: Vec::new(),
+            axes: vec![axis("a.x", 4)],
+            seeds: (1 << 62) + 1,
+            keep_signals: false,
+        };
+        // 4 × (2^62 + 1) used to wrap to 4.
+        assert_eq!(plan.len(), usize::MAX);
+        let e = plan.check().unwrap_err();
+        assert!(e.contains("more runs than can be counted"), "{e}");
+        plan.seeds = 25_000;
+        assert_eq!(plan.check(), Ok(100_000));
+        plan.seeds = 25_001;
+        let e = plan.check().unwrap_err();
+        assert!(
+            e.contains("100 004 runs (4 values of a.x × --seeds 25 001); at most 100 000"),
+            "{e}"
+        );
+        plan.seeds = 1;
+        plan.axes.push(axis("a.x", 2));
+        let e = plan.check().unwrap_err();
+        assert!(e.contains("--vary a.x: the key is varied twice"), "{e}");
+        plan.seeds = 0;
+        plan.axes.pop();
+        assert!(plan.check().unwrap_err().contains("--seeds"));
+    }
+
+    #[test]
+    fn a_seed_axis_gives_the_first_seed_of_each_point() {
+        let plan = Plan {
+            profile_path: "p".into(),
+            profile_text: String::new(),
+            sets: Vec::new(),
+            axes: vec![
+                Axis::parse("a.x=0:1:1").unwrap(),
+                Axis::parse("run.seed=10:30:10").unwrap(),
+            ],
+            seeds: 2,
+            keep_signals: false,
+        };
+        let seeds: Vec<u64> = (0..plan.len()).map(|id| plan.point(id, 1).seed).collect();
+        assert_eq!(seeds, [10, 11, 20, 21, 30, 31, 10, 11, 20, 21, 30, 31]);
+        // Without one, the base seed (wrapping rather than overflowing at u64::MAX).
+        let plain = Plan {
+            axes: vec![Axis::parse("a.x=0:1:1").unwrap()],
+            ..plan
+        };
+        assert_eq!(plain.point(1, u64::MAX).seed, 0);
+        assert_eq!(plain.point(2, 7).seed, 7);
     }
 }

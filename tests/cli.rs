@@ -551,3 +551,73 @@ fn a_new_run_into_an_old_runs_folder_removes_what_it_does_not_write() {
     let (code, _, stderr) = entrain(&["heatmap", out_s]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+/// A snapshot count over the limit used to be refused only after heatmap.svg was written: it
+/// is checked before anything is drawn.
+#[test]
+fn heatmap_refuses_too_many_snapshots_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("baier");
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/baier_grid_pulses.toml",
+        "-q",
+        "--duration",
+        "0.5",
+        "--set",
+        "output.nodes_rate_hz=100",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let pictures = dir.path().join("pictures");
+    let (code, _, stderr) = entrain(&[
+        "heatmap",
+        run.to_str().unwrap(),
+        "--snapshots",
+        "5000",
+        "--out",
+        pictures.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--snapshots 5000: at most 32"), "{stderr}");
+    assert!(!pictures.exists(), "something was written");
+    assert!(!run.join("heatmap.svg").exists());
+}
+
+/// The synthetic set's size has upper bounds too (it used to abort out of memory): exit 2 with
+/// the limit and what to lower.
+#[test]
+fn evaluate_refuses_a_synthetic_set_too_large_to_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ev");
+    for (rate, duration, expected) in [
+        (
+            "1e12",
+            "10",
+            "--rate 1000000000000: the synthetic set's sample rate must be 100 Hz … 1 MHz",
+        ),
+        ("100", "1e12", "lower --duration to 100000 s or less"),
+        ("1000000", "11", "at most 10000000"),
+        ("50", "10", "must be 100 Hz … 1 MHz"),
+        (
+            "1000",
+            "5",
+            "--duration 5: each synthetic record must last at least 10 s",
+        ),
+    ] {
+        let (code, _, stderr) = entrain(&[
+            "evaluate",
+            "--synthetic",
+            "--rate",
+            rate,
+            "--duration",
+            duration,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{rate} {duration}: {stderr}");
+        assert!(stderr.contains(expected), "{rate} {duration}: {stderr}");
+    }
+    assert!(!out.exists());
+}

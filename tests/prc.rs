@@ -259,3 +259,123 @@ fn prc_refuses_what_it_cannot_measure() {
     let zero = run(&["prc", "--trials", "0"]);
     assert_eq!(zero.status.code(), Some(2));
 }
+
+/// Counts with no upper bound used to abort out of memory (`--phases`, `--trials`) or run for
+/// ever (`--cycles`, `--settle`): each is refused, exit 2, naming the option and its limit.
+#[test]
+fn prc_refuses_counts_beyond_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never");
+    for (args, expected) in [
+        (
+            ["--phases", "100000000000"],
+            "--phases 100000000000: at most 3600",
+        ),
+        (["--trials", "100000000000"], "at most 100000 in all"),
+        (["--cycles", "1e9"], "from 1 to 1000"),
+        (["--settle", "1e9"], "at most 30000000 (625 s at this rate)"),
+    ] {
+        // Stderr goes to a file and the child is watched: before the limits, these ran for
+        // ever (or until memory ran out).
+        let log = dir.path().join("stderr");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+            .arg("prc")
+            .args(args)
+            .args(["--out", out.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed().as_secs() > 300 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`entrain prc {args:?}` never ended");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(!out.exists());
+}
+
+/// A settling too short to hold two cycles of the rhythm used to measure the period from a
+/// couple of samples of the transient (38.6 ms for a 100 ms rhythm) and exit 0; now it is
+/// refused with the settling to use, and that settling measures the true period.
+#[test]
+fn a_settling_too_short_to_measure_the_period_is_refused_with_the_minimum() {
+    let quiet = sl(false);
+    let short = Settings {
+        phases: 2,
+        trials: 1,
+        cycles: 1.0,
+        settle_s: 0.0001,
+        phase_from: None,
+    };
+    let e = prc::measure(&quiet, &short, 1, |_, _, _| {}).unwrap_err();
+    assert!(e.contains("Raise --settle to at least 5 periods"), "{e}");
+    let e = prc::measure(
+        &quiet,
+        &Settings {
+            settle_s: 0.2,
+            ..short.clone()
+        },
+        1,
+        |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(e.contains("cycles; at least 2 are needed"), "{e}");
+    let enough = measure(
+        &quiet,
+        &Settings {
+            settle_s: 0.5,
+            ..short
+        },
+        1,
+    );
+    assert!((enough.period_s - 0.1).abs() < 0.005, "{}", enough.period_s);
+
+    let o = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "prc", "--settle", "0.0001", "--phases", "2", "--trials", "1",
+        ])
+        .args(["--out", "/nonexistent/never"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Raise --settle"));
+}
+
+/// `--jobs` over the CPUs available is capped with a note; the result is unchanged.
+#[test]
+fn prc_jobs_beyond_the_cpus_are_capped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("prc");
+    let o = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["prc", "--phases", "2", "--trials", "1", "--settle", "1"])
+        .args(["--jobs", "1000", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 1000 {
+        assert!(
+            stderr.contains(&format!("note: --jobs 1000: using {cpus}")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("prc_trials.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1 + 2
+    );
+}

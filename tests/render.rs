@@ -5,7 +5,8 @@ use std::path::Path;
 
 use base64::Engine as _;
 use entrain::render::{
-    even_times, heatmap_svg, snapshots_svg, viridis, NodeRecording, NON_FINITE_RGB,
+    check_grid, even_times, grid_svg, heatmap_svg, snapshots_svg, viridis, NodeRecording,
+    NON_FINITE_RGB,
 };
 
 const FS: f64 = 1000.0;
@@ -466,4 +467,45 @@ fn edge_shapes_draw_without_panicking() {
     let rec = NodeRecording::read(dir.path()).unwrap();
     heatmap_svg(&rec, &path, 400, 300).unwrap();
     snapshots_svg(&rec, &path, &[0.0, 1e9, -1e9], 10).unwrap();
+}
+
+/// Grid heat maps: spans that overflow f64 are refused (they used to hang plotters' tick finder
+/// at 100 % CPU); wide but finite spans and huge single values draw with bounded ticks.
+#[test]
+fn grid_heat_maps_refuse_overflowing_spans_and_draw_wide_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grid.svg");
+    let labels = ("x", "y", "v");
+    let draw = |xs: &[f64], ys: &[f64], values: &[f64]| {
+        grid_svg(&path, "t", labels, xs, ys, values, &[], (900, 560))
+    };
+    let e = draw(&[-1e308, 1.0, 1e308], &[1.0], &[1.0, 0.5, 0.5]).unwrap_err();
+    assert!(
+        e.contains("x: its values span") && e.contains("overflows"),
+        "{e}"
+    );
+    assert!(!path.exists(), "written before refusing");
+    let e = draw(&[1.0], &[1.0, f64::MAX], &[0.5, 0.5]).unwrap_err();
+    assert!(e.contains("y: its values span"), "{e}");
+    let e = draw(&[1.0, 2.0, 3.0], &[1.0], &[0.5, 1e308, -1e308]).unwrap_err();
+    assert!(e.contains("v: its values span"), "{e}");
+    let e = check_grid(labels, &[], &[], &[]).unwrap_err();
+    assert!(e.contains("0 values for a 0 × 0 grid"), "{e}");
+    assert!(check_grid(labels, &[2.0, 1.0], &[1.0], &[0.0, 0.0]).is_err());
+
+    // Wide but finite: drawn, with ticks inside the range.
+    draw(
+        &[-1e307, 0.0, 1e307],
+        &[1.0, 2.0],
+        &[0.0, 1e307, -1e307, 1.0, f64::NAN, 2.0],
+    )
+    .unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        svg.contains("e307"),
+        "no tick labels in scientific notation"
+    );
+    // One huge value on each axis and one value: cells wider than the values' precision.
+    draw(&[1e20], &[-1e20], &[f64::MAX]).unwrap();
+    draw(&[0.0], &[0.0], &[f64::NAN]).unwrap();
 }

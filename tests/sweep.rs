@@ -219,3 +219,278 @@ fn a_tongue_sweep_is_drawn_with_its_analytic_edge() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("sweep.csv"));
 }
+
+/// `entrain ARGS…` with a watchdog: a command that never ends fails the test instead of
+/// hanging it. Returns (exit code, stdout, stderr).
+fn entrain_bounded(args: &[&str]) -> (i32, String, String) {
+    use std::io::{Read, Seek};
+    // Files, not pipes: a child that never ends must not also block on a full pipe.
+    let (mut stdout, mut stderr) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(args)
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed().as_secs() > 300 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`entrain {}` never ended", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read = |file: &mut std::fs::File| {
+        let mut text = String::new();
+        file.rewind().unwrap();
+        file.read_to_string(&mut text).unwrap();
+        text
+    };
+    let (out, err) = (read(&mut stdout), read(&mut stderr));
+    (status.code().unwrap_or(-1), out, err)
+}
+
+/// Run counts are counted without overflow and capped before anything is built: a huge grid or
+/// seed count is bad input (exit 2) naming the option and the limit, where it used to abort out
+/// of memory, or to wrap to a small count and run the wrong sweep.
+#[test]
+fn sweeps_too_large_to_count_or_run_are_refused_with_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "--vary",
+                "stimulation.target_phase_deg=0:99999:1",
+                "--vary",
+                "stimulation.amplitude=0:99999:1",
+            ],
+            "10 000 000 000 runs",
+        ),
+        (&["--seeds", "10000000000000"], "at most 100 000 per sweep"),
+        // 1e300 values: used to wrap to 0 ("the sweep has no runs").
+        (
+            &["--vary", "stimulation.target_phase_deg=0:1:1e-300"],
+            "at most 100 000 per axis",
+        ),
+        // 4 × (2^62 + 1) wraps to 4: used to run 4 runs and exit 0.
+        (
+            &[
+                "--seeds",
+                "4611686018427387905",
+                "--vary",
+                "stimulation.target_phase_deg=0:3:1",
+            ],
+            "more runs than can be counted",
+        ),
+        (
+            &["--vary", "stimulation.target_phase_deg=-1e308:1e308:1"],
+            "STOP − START is too large",
+        ),
+        // Steps below the values' precision would repeat one value.
+        (
+            &["--vary", "stimulation.amplitude=1e16:10000000000000004:1"],
+            "below the precision",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec![
+            "sweep",
+            "profiles/quickstart.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (code, _, stderr) = entrain_bounded(&args);
+        assert_eq!(code, 2, "{extra:?}: {stderr}");
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+        assert!(!out.exists(), "{extra:?} created the sweep folder");
+    }
+}
+
+/// A key varied twice used to replace the first axis silently (and label two columns with it).
+#[test]
+fn a_key_varied_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dup");
+    let (code, _, stderr) = entrain_bounded(&[
+        "sweep",
+        "profiles/quickstart.toml",
+        "--vary",
+        "stimulation.amplitude=1:2:1",
+        "--vary",
+        "stimulation.amplitude=0.5:1:0.5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--vary stimulation.amplitude: the key is varied twice"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+/// The seed each run used, from its summary's resolved profile.
+fn run_seed(dir: &Path, id: usize) -> u64 {
+    let text = std::fs::read_to_string(dir.join(format!("runs/{id:06}/summary.json"))).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    summary["profile"]["run"]["seed"].as_u64().unwrap()
+}
+
+/// `--vary run.seed=…` gives each point its seed (and `--seeds` adds to it); it used to be
+/// overridden by the profile's seed, so every run had seed 1 while sweep.csv said 1, 2, 3.
+#[test]
+fn a_run_seed_axis_sets_the_seed_of_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("seeds");
+    let (code, _, stderr) = entrain_bounded(&[
+        "sweep",
+        "profiles/quickstart.toml",
+        "--vary",
+        "run.seed=5:15:5",
+        "--seeds",
+        "2",
+        "--set",
+        "run.duration_s=2",
+        "--set",
+        "stimulation.start_s=1",
+        "--set",
+        "stimulation.stop_s=2",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let seeds: Vec<u64> = (0..6).map(|id| run_seed(&out, id)).collect();
+    assert_eq!(seeds, [5, 6, 10, 11, 15, 16]);
+    let table = csv(&out);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert!(table.starts_with("run.seed,seed,"), "{table}");
+    let labelled: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[1])).collect();
+    assert_eq!(
+        labelled,
+        [
+            ("5", "5"),
+            ("5", "6"),
+            ("10", "10"),
+            ("10", "11"),
+            ("15", "15"),
+            ("15", "16")
+        ]
+    );
+    // Different seeds, different noise: the figures differ.
+    let header: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "amplitude_during")
+        .unwrap();
+    let amplitude: Vec<&str> = rows.iter().map(|r| r[col]).collect();
+    assert!(amplitude.windows(2).all(|w| w[0] != w[1]), "{table}");
+
+    let (code, _, stderr) = entrain_bounded(&[
+        "sweep",
+        "profiles/quickstart.toml",
+        "--vary",
+        "run.seed=0.5:3:1",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("seeds are whole numbers"), "{stderr}");
+}
+
+/// More workers than runs or CPUs only cost threads: `--jobs` is capped (with a note when it
+/// is over the CPUs available) and the sweep is the same.
+#[test]
+fn jobs_beyond_the_cpus_are_capped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jobs");
+    let (code, stdout, stderr) = entrain_bounded(&[
+        "sweep",
+        "profiles/quickstart.toml",
+        "--vary",
+        "stimulation.amplitude=1:1:1",
+        "--set",
+        "run.duration_s=2",
+        "--set",
+        "stimulation.start_s=1",
+        "--set",
+        "stimulation.stop_s=2",
+        "--jobs",
+        "1000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 runs done now"), "{stdout}");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 1000 {
+        assert!(
+            stderr.contains(&format!("note: --jobs 1000: using {cpus}")),
+            "{stderr}"
+        );
+    }
+}
+
+/// `sweep tongue` on tables it can't draw: a header only, and axis or value spans that overflow
+/// f64 (which used to hang in plotters' tick finder) are bad input, exit 2, promptly.
+#[test]
+fn tongue_refuses_empty_tables_and_spans_that_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("a,b,plv_during\n", "no finished runs yet"),
+        (
+            "a,b,plv_during\n1,1,0.5\n1e308,1,0.5\n-1e308,1,1\n",
+            "a: its values span",
+        ),
+        (
+            "a,b,plv_during\n1,1,0.5\n2,1,1e308\n3,1,-1e308\n",
+            "too wide for one colour scale",
+        ),
+    ];
+    for (k, (table, expected)) in cases.iter().enumerate() {
+        let sweep = dir.path().join(format!("t{k}"));
+        std::fs::create_dir_all(&sweep).unwrap();
+        std::fs::write(sweep.join("sweep.csv"), table).unwrap();
+        let (code, _, stderr) = entrain_bounded(&[
+            "sweep",
+            "tongue",
+            sweep.to_str().unwrap(),
+            "--x",
+            "a",
+            "--y",
+            "b",
+        ]);
+        assert_eq!(code, 2, "{table}: {stderr}");
+        assert!(stderr.contains(expected), "{table}: {stderr}");
+        assert!(!sweep.join("tongue.svg").exists());
+    }
+    // Wide but finite spans draw.
+    let sweep = dir.path().join("wide");
+    std::fs::create_dir_all(&sweep).unwrap();
+    std::fs::write(
+        sweep.join("sweep.csv"),
+        "a,b,plv_during\n-1e307,1,0.5\n0,1,-1e307\n1e307,1,1e307\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = entrain_bounded(&[
+        "sweep",
+        "tongue",
+        sweep.to_str().unwrap(),
+        "--x",
+        "a",
+        "--y",
+        "b",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("3 × 1 cells"), "{stdout}");
+}

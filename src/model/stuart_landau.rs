@@ -675,7 +675,7 @@ impl StuartLandau {
         // A rotation of half a turn or more per step is no longer the oscillator it names (and
         // the explicit schemes blow up long before): the plant's own Nyquist bound.
         let nyquist_hz = 0.5 / common.dt;
-        if let Some(f) = freq.iter().find(|f| !(f.abs() < nyquist_hz)) {
+        if let Some(f) = freq.iter().find(|f| f.is_nan() || f.abs() >= nyquist_hz) {
             return Err(format!(
                 "model.params.freq_hz: {f} Hz is not below the plant's Nyquist frequency \
                  ({nyquist_hz} Hz at a {:.1} µs step); lower it, or lower \

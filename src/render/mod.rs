@@ -71,7 +71,9 @@ const MAX_PANEL_SIDE_PX: u32 = 1024;
 /// this, so the panel's title and ticks fit.
 const MIN_PANEL_SIDE_PX: u32 = 120;
 /// Most snapshots in one picture, so the SVG width stays bounded.
-const MAX_SNAPSHOTS: usize = 32;
+pub const MAX_SNAPSHOTS: usize = 32;
+/// Most cells in a [`grid_svg`] heat map (each is one vector rectangle).
+pub const MAX_GRID_CELLS: usize = 250_000;
 
 /// Fixed layout sizes (px). They are fixed rather than measured because the SVG backend only
 /// estimates text size.
@@ -1548,15 +1550,99 @@ pub fn rose_svg(
     root.present().map_err(|e| fail(&e))
 }
 
+/// Cell edges half-way between the centres `c` (ascending); a single value gets a cell of
+/// width 1 (wider for large values, so the cell is wider than their precision).
+fn cell_edges(c: &[f64]) -> Vec<f64> {
+    if let [only] = c {
+        let half = 0.5f64.max(only.abs() * 1e-3);
+        return vec![only - half, only + half];
+    }
+    let mut e = vec![c[0] - 0.5 * (c[1] - c[0])];
+    e.extend(c.windows(2).map(|w| 0.5 * (w[0] + w[1])));
+    e.push(c[c.len() - 1] + 0.5 * (c[c.len() - 1] - c[c.len() - 2]));
+    e
+}
+
+/// The finite min…max of `values` ((0, 1) when there is none), and the range of the colour bar:
+/// the same, or padded around a single value.
+fn value_scale(values: &[f64]) -> ((f64, f64), Range<f64>) {
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+    if hi > lo {
+        return ((lo, hi), lo..hi);
+    }
+    // One value: pad it (on the side that does not overflow).
+    let pad = 0.5f64.max(lo.abs() * 1e-3);
+    let (a, b) = (lo - pad, hi + pad);
+    (
+        (lo, hi),
+        if a.is_finite() { a } else { lo }..if b.is_finite() { b } else { hi },
+    )
+}
+
+/// Whether [`grid_svg`] can draw `values` over `xs × ys` (labelled as in its call): a non-empty
+/// grid of at most [`MAX_GRID_CELLS`] cells with one value per cell, finite ascending centres,
+/// and cell edges and a value range whose spans are finite numbers (a span that overflows f64
+/// can't be scaled onto pixels).
+pub fn check_grid(
+    (x_label, y_label, value_label): (&str, &str, &str),
+    xs: &[f64],
+    ys: &[f64],
+    values: &[f64],
+) -> Result<(), String> {
+    let cells = xs.len().checked_mul(ys.len());
+    if xs.is_empty() || ys.is_empty() || cells != Some(values.len()) {
+        return Err(format!(
+            "{} values for a {} × {} grid: give one value per cell",
+            values.len(),
+            xs.len(),
+            ys.len()
+        ));
+    }
+    if values.len() > MAX_GRID_CELLS {
+        return Err(format!("{} cells; at most {MAX_GRID_CELLS}", values.len()));
+    }
+    for (label, c) in [(x_label, xs), (y_label, ys)] {
+        if c.iter().any(|v| !v.is_finite()) || c.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(format!(
+                "{label}: the cell centres must be finite and ascending"
+            ));
+        }
+        let e = cell_edges(c);
+        let (first, last) = (e[0], e[e.len() - 1]);
+        if !(first.is_finite() && last.is_finite() && (last - first).is_finite()) {
+            return Err(format!(
+                "{label}: its values span {:e} … {:e}, too wide to draw (the span overflows \
+                 f64); leave the extreme values out",
+                c[0],
+                c[c.len() - 1]
+            ));
+        }
+    }
+    let ((lo, hi), bar) = value_scale(values);
+    if !((hi - lo).is_finite() && (bar.end - bar.start).is_finite()) {
+        return Err(format!(
+            "{value_label}: its values span {lo:e} … {hi:e}, too wide for one colour scale \
+             (the span overflows f64); leave the extreme values out"
+        ));
+    }
+    Ok(())
+}
+
 /// A heat map of `values` (row-major: `values[iy · xs.len() + ix]`, NaN drawn grey) over the grid
 /// `xs × ys` (cell centres, ascending), with `lines` drawn on top (e.g. an analytic edge), a
 /// colour bar of the values' range and labelled axes, as SVG of `width_px × height_px`. Cells are
-/// vector rectangles: meant for sweep grids (up to 250 000 cells).
+/// vector rectangles: meant for sweep grids (up to [`MAX_GRID_CELLS`] cells). Refuses what
+/// [`check_grid`] refuses. The ticks come from [`nice_ticks`], so any finite range draws in
+/// bounded time.
 #[allow(clippy::too_many_arguments)]
 pub fn grid_svg(
     path: &Path,
     title: &str,
-    (x_label, y_label, value_label): (&str, &str, &str),
+    labels: (&str, &str, &str),
     xs: &[f64],
     ys: &[f64],
     values: &[f64],
@@ -1564,33 +1650,10 @@ pub fn grid_svg(
     (width_px, height_px): (u32, u32),
 ) -> Result<(), String> {
     let shown = path.display().to_string();
-    if xs.is_empty() || ys.is_empty() || values.len() != xs.len() * ys.len() {
-        return Err(format!(
-            "{shown}: {} values for a {} × {} grid",
-            values.len(),
-            xs.len(),
-            ys.len()
-        ));
-    }
-    if values.len() > 250_000 {
-        return Err(format!("{shown}: {} cells; at most 250 000", values.len()));
-    }
-    // Cell edges half-way between centres (a single row or column gets a unit width).
-    let edges = |c: &[f64]| -> Vec<f64> {
-        if c.len() == 1 {
-            return vec![c[0] - 0.5, c[0] + 0.5];
-        }
-        let mut e = vec![c[0] - 0.5 * (c[1] - c[0])];
-        e.extend(c.windows(2).map(|w| 0.5 * (w[0] + w[1])));
-        e.push(c[c.len() - 1] + 0.5 * (c[c.len() - 1] - c[c.len() - 2]));
-        e
-    };
-    let (ex, ey) = (edges(xs), edges(ys));
-    let (lo, hi) = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-    let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+    let (x_label, y_label, value_label) = labels;
+    check_grid(labels, xs, ys, values).map_err(|e| format!("{shown}: {e}"))?;
+    let (ex, ey) = (cell_edges(xs), cell_edges(ys));
+    let ((lo, hi), bar_range) = value_scale(values);
     let t = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
     let fail = |e: &dyn std::fmt::Display| format!("{shown}: {e}");
     let root = SVGBackend::new(path, (width_px, height_px)).into_drawing_area();
@@ -1599,18 +1662,40 @@ pub fn grid_svg(
     let (plot, bar) = root.split_horizontally(width_px.saturating_sub(bar_w));
     let x_range = ex[0]..ex[ex.len() - 1];
     let y_range = ey[0]..ey[ey.len() - 1];
+    let (plot_w, plot_h) = plot.dim_in_pixel();
+    let x_ticks = nice_ticks(
+        x_range.start,
+        x_range.end,
+        ticks_for(plot_w.saturating_sub(Y_LABEL_AREA + 2 * MARGIN), 80),
+        0.0,
+    );
+    let y_ticks = nice_ticks(
+        y_range.start,
+        y_range.end,
+        ticks_for(
+            plot_h.saturating_sub(X_LABEL_AREA + TITLE_H + 2 * MARGIN),
+            40,
+        ),
+        0.0,
+    );
+    let (x_fmt, y_fmt) = (tick_formatter(&x_ticks), tick_formatter(&y_ticks));
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, (FONT, TITLE_PX))
         .margin(MARGIN)
         .x_label_area_size(X_LABEL_AREA)
         .y_label_area_size(Y_LABEL_AREA)
-        .build_cartesian_2d(x_range.clone(), y_range.clone())
+        .build_cartesian_2d(
+            Axis::new(x_range.start, x_range.end, x_ticks),
+            Axis::new(y_range.start, y_range.end, y_ticks),
+        )
         .map_err(|e| fail(&e))?;
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
         .label_style((FONT, LABEL_PX))
         .axis_desc_style((FONT, DESC_PX))
         .draw()
@@ -1660,18 +1745,32 @@ pub fn grid_svg(
             .map_err(|e| fail(&e))?;
     }
     // The colour bar: the value range bottom to top, labelled.
+    let bar_ticks = nice_ticks(
+        bar_range.start,
+        bar_range.end,
+        ticks_for(
+            height_px.saturating_sub(TITLE_H + X_LABEL_AREA + MARGIN),
+            40,
+        ),
+        0.0,
+    );
+    let bar_fmt = tick_formatter(&bar_ticks);
     let mut bar_chart = ChartBuilder::on(&bar)
         .margin_top(TITLE_H)
         .margin_bottom(X_LABEL_AREA + MARGIN)
         .y_label_area_size(0)
         .right_y_label_area_size(56)
-        .build_cartesian_2d(0.0..1.0, lo..hi.max(lo + 1e-12))
+        .build_cartesian_2d(
+            0.0..1.0,
+            Axis::new(bar_range.start, bar_range.end, bar_ticks),
+        )
         .map_err(|e| fail(&e))?;
     bar_chart
         .configure_mesh()
         .disable_mesh()
         .disable_x_axis()
         .y_desc(value_label)
+        .y_label_formatter(&bar_fmt)
         .label_style((FONT, LABEL_PX))
         .axis_desc_style((FONT, DESC_PX))
         .draw()
