@@ -861,13 +861,18 @@ pub fn main() -> ExitCode {
             device,
         } => {
             if let Some(d) = duration {
+                if !(d.is_finite() && d > 0.0) {
+                    err!("error: --duration {d}: expected a number of seconds > 0");
+                    return ExitCode::from(BAD_INPUT);
+                }
                 set.push(format!("run.duration_s={d}"));
             }
+            // As TOML strings, quoted and escaped (a name may hold quotes or backslashes).
             if let Some(h) = host {
-                set.push(format!("audio.host=\"{h}\""));
+                set.push(format!("audio.host={}", toml::Value::String(h)));
             }
             if let Some(d) = device {
-                set.push(format!("audio.output_device=\"{d}\""));
+                set.push(format!("audio.output_device={}", toml::Value::String(d)));
             }
             run(profile.as_deref(), out, &set, quiet, realtime)
         }

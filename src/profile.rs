@@ -1127,10 +1127,17 @@ struct Context<'a> {
 
 impl Context<'_> {
     fn error(&self, key: &str, message: impl Into<String>) -> ProfileError {
+        // The key itself, or a section (or table) above it that --set replaced whole.
         let from_override = self
             .overridden
             .iter()
-            .find(|(k, _)| k == key)
+            .rev()
+            .find(|(k, _)| {
+                key == k
+                    || key
+                        .strip_prefix(k.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
             .map(|(_, set)| set.clone());
         let path: Vec<&str> = key.split('.').collect();
         let line = if from_override.is_some() {
@@ -1154,7 +1161,9 @@ impl Context<'_> {
         value: toml::Value,
     ) -> Result<T, ProfileError> {
         serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            // The root of the value prints as "." (and a field of it as "name."?): trim them.
             let inner = e.path().to_string();
+            let inner = inner.trim_matches('.');
             let msg = e.inner().message().trim().to_string();
             let (key, message) = explain(path, &msg);
             // serde_path_to_error knows the field even where the message does not name it.
@@ -1506,7 +1515,7 @@ impl Context<'_> {
         check(
             (1..=10_000_000).contains(&m.nodes),
             "model.nodes",
-            format!("expected at least 1 node, got {}", m.nodes),
+            format!("expected 1 to 10 000 000 nodes, got {}", m.nodes),
         );
         check(
             m.samples_per_step >= 1,
@@ -1527,9 +1536,10 @@ impl Context<'_> {
         );
         let plant_rate = p.run.sample_rate_hz / m.samples_per_step as f64;
         check(
-            m.pink_lowest_hz.is_finite()
-                && m.pink_lowest_hz > 0.0
-                && m.pink_lowest_hz < plant_rate / 8.0,
+            m.noise_color != NoiseColor::Pink
+                || (m.pink_lowest_hz.is_finite()
+                    && m.pink_lowest_hz > 0.0
+                    && m.pink_lowest_hz < plant_rate / 8.0),
             "model.pink_lowest_hz",
             format!(
                 "expected a corner frequency > 0 and below an eighth of the plant's rate \
@@ -2047,6 +2057,42 @@ mod tests {
         );
         let whole = [tacs[0].to_string(), "safety.max_duty_cycle=1".into()];
         assert!(load("q", QUICKSTART, &whole).is_ok());
+    }
+
+    /// Errors name the key and the --set that gave it: a whole section replaced by --set is
+    /// not blamed on the file's line, keys carry no stray dots, and the key blamed is the one
+    /// at fault.
+    #[test]
+    fn errors_blame_the_key_and_the_set_that_gave_it() {
+        let e = errors(
+            QUICKSTART,
+            &["estimator={kind=\"bandpass_hilbert\",low_hz=20,high_hz=12}"],
+        );
+        assert!(
+            e.contains("estimator.low_hz") && e.contains("value given by --set estimator="),
+            "{e}"
+        );
+        assert!(
+            !e["p.toml:".len()..].starts_with(|c: char| c.is_ascii_digit()),
+            "no line of the file: {e}"
+        );
+        let e = errors(QUICKSTART, &["stimulation.nodes=\"none\""]);
+        assert!(e.contains("stimulation.nodes:") && !e.contains(".."), "{e}");
+        let e = errors(QUICKSTART, &["model.nodes=10000001"]);
+        assert!(e.contains("1 to 10 000 000 nodes"), "{e}");
+        let e = errors(QUICKSTART, &["stimulation.min_interval_s=0"]);
+        assert!(
+            e.contains("stimulation.min_interval_s:") && e.contains("no room"),
+            "{e}"
+        );
+        // White noise has no pink corner to check, however slow the plant.
+        if let Err(e) = load(
+            "q",
+            QUICKSTART,
+            &["model.samples_per_step=100000".to_string()],
+        ) {
+            assert!(!e.to_string().contains("pink_lowest_hz"), "{e}");
+        }
     }
 
     /// A ramp shorter than half a sample would round to none: full amplitude at once.

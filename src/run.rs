@@ -132,7 +132,21 @@ pub fn realtime(
     // The recorder drains whatever the callback pushed, whether or not the device worked.
     let recorded = recorder.finish()?;
     finish_trigger(trigger, out_dir)?;
-    let report = report?;
+    // A stream that never started is a device error like any other: the (empty) outputs get
+    // their summary, which says so.
+    let report = report.unwrap_or_else(|e| audio::RealtimeReport {
+        ending: RealtimeEnding::DeviceError(e),
+        device: if profile.audio.output_device.is_empty() {
+            "default".into()
+        } else {
+            profile.audio.output_device.clone()
+        },
+        xruns: 0,
+        realtime_denied: false,
+        callbacks: 0,
+        preroll_frames: 0,
+        sample_format: String::new(),
+    });
     let ending = match &report.ending {
         RealtimeEnding::Completed => "completed",
         RealtimeEnding::Interrupted => "interrupted",

@@ -201,7 +201,7 @@ fn missing_profile_file_and_bad_set_are_reported_not_panicked() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("run.duration_s") && err.contains("--set run.duration_s=-3"),
+        err.contains("--duration -3") && !err.contains("--set"),
         "{err}"
     );
     assert!(!Path::new("/tmp/never").exists());
@@ -620,4 +620,28 @@ fn evaluate_refuses_a_synthetic_set_too_large_to_hold() {
         assert!(stderr.contains(expected), "{rate} {duration}: {stderr}");
     }
     assert!(!out.exists());
+}
+
+/// Options the CLI turns into profile settings are checked as options (not reported as a
+/// --set the user never typed), and names are passed through quoted.
+#[test]
+fn run_options_are_checked_as_options_and_names_pass_through_whole() {
+    let (code, _, stderr) = entrain(&["run", "profiles/quickstart.toml", "--duration", "nan"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--duration NaN") && !stderr.contains("--set"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/quickstart.toml",
+        "--realtime",
+        "--device",
+        "a\"b\\c",
+        "--out",
+        dir.path().join("rt").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("'a\"b\\c' not found"), "{stderr}");
 }

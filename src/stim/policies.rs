@@ -144,8 +144,18 @@ impl PulseSamples {
     }
 
     /// The error for a pulse that would not end (with a zero sample) before the next onset.
-    fn too_long(&self, width_s: f64, what: &str, gap_s: f64) -> String {
+    fn too_long(&self, width_s: f64, what: &str, gap_s: f64, sample_rate: f64) -> String {
         let phases = if self.biphasic { 2.0 } else { 1.0 };
+        // A gap under two samples has room for no pulse at all: it is the gap that is wrong
+        // (the message leads with the key it blames).
+        if gap_s * sample_rate < 2.0 {
+            return format!(
+                "{what} = {gap_s} s leaves no room for a pulse before the next onset: it must \
+                 be longer than the pulse ({} samples, {} s)",
+                self.len(),
+                self.len() as f64 / sample_rate
+            );
+        }
         format!(
             "pulse width_s must be > 0 and short enough that the pulse ({phases} phase(s) of \
              {} samples) ends before the next onset, {what} = {gap_s} s: use width_s below \
@@ -215,6 +225,7 @@ impl PhaseLockedPulses {
                 config.pulse.width_s,
                 "min_interval_s",
                 config.min_interval_s,
+                sample_rate,
             ));
         }
         Ok(Self {
@@ -330,6 +341,7 @@ impl PeriodicPulses {
                 config.pulse.width_s,
                 "the period 1/rate_hz",
                 1.0 / config.rate_hz,
+                sample_rate,
             ));
         }
         Ok(Self {
