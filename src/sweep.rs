@@ -701,6 +701,18 @@ pub fn analytic_edge(profile: &Profile) -> Option<(f64, f64)> {
 mod tests {
     use super::*;
 
+    /// A plan of `axes` × `seeds` on an empty profile (for the plan's own arithmetic).
+    fn plan_of(axes: Vec<Axis>, seeds: u64) -> Plan {
+        Plan {
+            profile_path: "p".into(),
+            profile_text: String::new(),
+            sets: Vec::new(),
+            axes,
+            seeds,
+            keep_signals: false,
+        }
+    }
+
     #[test]
     fn an_axis_includes_its_stop_and_takes_exact_multiples_of_the_step() {
         let a = Axis::parse("stimulation.freq_hz=8:12:0.1").unwrap();
@@ -732,17 +744,13 @@ mod tests {
 
     #[test]
     fn points_enumerate_the_grid_with_the_first_axis_slowest_and_seeds_fastest() {
-        let plan = Plan {
-            profile_path: "p".into(),
-            profile_text: String::new(),
-            sets: Vec::new(),
-            axes: vec![
+        let plan = plan_of(
+            vec![
                 Axis::parse("a.x=0:1:1").unwrap(),
                 Axis::parse("a.y=0:2:1").unwrap(),
             ],
-            seeds: 2,
-            keep_signals: false,
-        };
+            2,
+        );
         assert_eq!(plan.len(), 12);
         let p = plan.point(7, 10);
         assert_eq!((p.values.clone(), p.seed), (vec![1.0, 0.0], 11));
@@ -776,14 +784,7 @@ mod tests {
             key: key.into(),
             values: (0..n).map(|i| i as f64).collect(),
         };
-        let mut plan = Plan {
-            profile_path: "p".into(),
-            profile_text: String::new(),
-            sets: Vec::new(),
-            axes: vec![axis("a.x", 4)],
-            seeds: (1 << 62) + 1,
-            keep_signals: false,
-        };
+        let mut plan = plan_of(vec![axis("a.x", 4)], (1 << 62) + 1);
         // 4 × (2^62 + 1) used to wrap to 4.
         assert_eq!(plan.len(), usize::MAX);
         let e = plan.check().unwrap_err();
@@ -807,17 +808,13 @@ mod tests {
 
     #[test]
     fn a_seed_axis_gives_the_first_seed_of_each_point() {
-        let plan = Plan {
-            profile_path: "p".into(),
-            profile_text: String::new(),
-            sets: Vec::new(),
-            axes: vec![
+        let plan = plan_of(
+            vec![
                 Axis::parse("a.x=0:1:1").unwrap(),
                 Axis::parse("run.seed=10:30:10").unwrap(),
             ],
-            seeds: 2,
-            keep_signals: false,
-        };
+            2,
+        );
         let seeds: Vec<u64> = (0..plan.len()).map(|id| plan.point(id, 1).seed).collect();
         assert_eq!(seeds, [10, 11, 20, 21, 30, 31, 10, 11, 20, 21, 30, 31]);
         // Without one, the base seed (wrapping rather than overflowing at u64::MAX).
