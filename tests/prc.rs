@@ -248,6 +248,9 @@ fn prc_refuses_what_it_cannot_measure() {
         "stimulation.kind=\"tacs\"",
         "--set",
         "stimulation.freq_hz=10",
+        // A valid tACS profile (the quickstart's duty limit would cut the sine).
+        "--set",
+        "safety.max_duty_cycle=1",
         "--out",
         "/nonexistent/never",
     ]);
