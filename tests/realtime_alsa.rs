@@ -238,13 +238,14 @@ fn ctrl_c_during_a_realtime_run_ramps_the_device_output_to_zero() {
             out.to_str().unwrap(),
             "-q",
         ])
+        // Long enough never to end by itself (and within signals.wav's 4 GiB).
         .args([
             "--duration",
-            "100000",
+            "4000",
             "--set",
             "stimulation.start_s=0",
             "--set",
-            "stimulation.stop_s=100000",
+            "stimulation.stop_s=4000",
         ])
         .stderr(std::process::Stdio::piped())
         .spawn()
