@@ -1589,9 +1589,8 @@ impl Context<'_> {
         );
         if let Some(file) = &p.sensor.file {
             if fs.is_finite() && fs > 0.0 {
-                if let Err(e) = check_sensor_file(file, p.sensor.channel, fs) {
-                    let (key, message) = e.split_once(": ").unwrap_or(("sensor.file", &e));
-                    check(false, key, message.to_string());
+                if let Err((key, message)) = check_sensor_file(file, p.sensor.channel, fs) {
+                    check(false, key, message);
                 }
             }
         }
@@ -1844,28 +1843,33 @@ const SAFETY_KEYS: [&str; 6] = [
     "ramp_s",
 ];
 /// Check, from its header alone, that `channel` of the WAV file at `path` can feed a run at
-/// `sample_rate_hz` (what [`crate::engine::Recording::load`] checks before it reads the samples). Errors start
-/// with the key to change.
+/// `sample_rate_hz` (what [`crate::engine::Recording::load`] checks before it reads the
+/// samples). An error is the key to change and what is wrong.
 pub fn check_sensor_file(
     path: &std::path::Path,
     channel: usize,
     sample_rate_hz: f64,
-) -> Result<(), String> {
-    let frames = crate::wav::WavFrames::open(path).map_err(|e| format!("sensor.file: {e}"))?;
+) -> Result<(), (&'static str, String)> {
+    let frames = crate::wav::WavFrames::open(path).map_err(|e| ("sensor.file", e))?;
     let shown = path.display();
     if channel >= frames.channels {
-        return Err(format!(
-            "sensor.channel: {shown} has {} channel(s) (0..{}), so channel {channel} does not \
-             exist",
-            frames.channels,
-            frames.channels - 1
+        return Err((
+            "sensor.channel",
+            format!(
+                "{shown} has {} channel(s) (0..{}), so channel {channel} does not exist",
+                frames.channels,
+                frames.channels - 1
+            ),
         ));
     }
     if f64::from(frames.sample_rate) != sample_rate_hz {
-        return Err(format!(
-            "sensor.file: {shown} is sampled at {} Hz but the run at {sample_rate_hz} Hz; set \
-             run.sample_rate_hz = {} (entrain does not resample)",
-            frames.sample_rate, frames.sample_rate
+        return Err((
+            "sensor.file",
+            format!(
+                "{shown} is sampled at {} Hz but the run at {sample_rate_hz} Hz; set \
+                 run.sample_rate_hz = {} (entrain does not resample)",
+                frames.sample_rate, frames.sample_rate
+            ),
         ));
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! External sources for the sensor: the input link (captured samples crossing from an input
 //! callback to the engine's clock) and recordings played from memory.
 
-use crate::wav::{read_channel, ReadError};
+use crate::wav::read_channel;
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::path::Path;
@@ -299,11 +299,10 @@ impl Recording {
         looping: bool,
     ) -> Result<Self, String> {
         let shown = path.display();
-        crate::profile::check_sensor_file(path, channel, sample_rate_hz)?;
-        let wav = read_channel(path, channel).map_err(|e| match e {
-            ReadError::Channel(e) => format!("sensor.channel: {e}"),
-            ReadError::File(e) => format!("sensor.file: {e}"),
-        })?;
+        crate::profile::check_sensor_file(path, channel, sample_rate_hz)
+            .map_err(|(key, e)| format!("{key}: {e}"))?;
+        // The channel exists (checked above): what can still fail is the file.
+        let wav = read_channel(path, channel).map_err(|e| format!("sensor.file: {e}"))?;
         let samples: Vec<f32> = wav.samples.iter().map(|&x| x as f32).collect();
         if samples.is_empty() {
             return Err(format!("sensor.file: {shown} holds no samples"));
