@@ -247,11 +247,59 @@ struct BenchArgs {
     fft_plot: Option<PathBuf>,
 }
 
+/// Every `entrain bench` argument checked before any timing, so that a mistake costs seconds,
+/// not the minutes of the problems that would otherwise run first.
+fn check_bench_args(args: &BenchArgs) -> Result<(), String> {
+    let capacity = args.capacity || args.capacity_only;
+    if args.nodes.is_some() && !capacity {
+        return Err("--nodes sizes the capacity runs: add --capacity or --capacity-only".into());
+    }
+    if args.nodes == Some(0) {
+        return Err("--nodes must be at least 1".into());
+    }
+    if args.repeats == 0 {
+        return Err("--repeats must be at least 1 (the fastest repeat is reported)".into());
+    }
+    for (option, path) in [("--out", &args.out), ("--fft-plot", &args.fft_plot)] {
+        if let Some(parent) = path.as_deref().and_then(Path::parent) {
+            if !parent.as_os_str().is_empty() && !parent.is_dir() {
+                return Err(format!(
+                    "{option} {}: the folder '{}' does not exist; create it first",
+                    path.as_deref().unwrap_or(parent).display(),
+                    parent.display()
+                ));
+            }
+        }
+    }
+    if capacity {
+        if !(args.budget > 0.0 && args.budget <= 1.0) {
+            return Err(format!(
+                "--budget {}: expected a share of the block period in (0, 1], e.g. 0.5",
+                args.budget
+            ));
+        }
+        crate::profile::check_sample_rate(args.rate).map_err(|e| format!("--rate: {e}"))?;
+        crate::profile::check_block_frames(args.block).map_err(|e| format!("--block: {e}"))?;
+        // Building each model's capacity profile checks the model's name and the --set
+        // overrides with the profile's own rules and messages.
+        let models: Vec<&str> = if args.models.is_empty() {
+            crate::bench::capacity_models()
+        } else {
+            args.models.iter().map(String::as_str).collect()
+        };
+        for model in models {
+            let nodes = args.nodes.unwrap_or(64);
+            crate::bench::capacity_profile(model, nodes, args.rate, args.block, 1.0, &args.sets)?;
+        }
+    }
+    Ok(())
+}
+
 /// `entrain bench`: the problems' table, the stage costs, and the capacity search.
 fn bench(args: &BenchArgs) -> ExitCode {
     use crate::bench;
-    if args.nodes.is_some() && !(args.capacity || args.capacity_only) {
-        err!("error: --nodes sizes the capacity runs: add --capacity or --capacity-only");
+    if let Err(e) = check_bench_args(args) {
+        err!("error: {e}");
         return ExitCode::from(BAD_INPUT);
     }
     if !args.capacity_only {
@@ -321,14 +369,6 @@ fn bench(args: &BenchArgs) -> ExitCode {
         }
     }
     if args.capacity || args.capacity_only {
-        if !(args.rate.is_finite() && args.rate > 0.0) || args.block == 0 {
-            err!("error: --rate must be > 0 Hz and --block at least 1 frame");
-            return ExitCode::from(BAD_INPUT);
-        }
-        if !(args.budget > 0.0 && args.budget <= 1.0) {
-            err!("error: --budget is a share of the block period in (0, 1]");
-            return ExitCode::from(BAD_INPUT);
-        }
         let models: Vec<String> = if args.models.is_empty() {
             bench::capacity_models()
                 .iter()
@@ -371,10 +411,6 @@ fn bench(args: &BenchArgs) -> ExitCode {
 /// `entrain bench --capacity --nodes N`: each model's block load at `n` nodes.
 fn bench_load_at(models: &[String], n: usize, args: &BenchArgs) -> ExitCode {
     use crate::bench;
-    if n == 0 {
-        err!("error: --nodes must be at least 1");
-        return ExitCode::from(BAD_INPUT);
-    }
     out!(
         "\nblock load at {} Hz, {}-frame blocks, {n} nodes (the capacity runs' network):",
         args.rate,
@@ -442,8 +478,9 @@ fn bench_problems(only: Option<&str>, repeats: usize, out: Option<&Path>) -> Exi
                     t.ns_per_node_step,
                     p.peer
                 );
+                // The peers are a comma-separated list: quoted, as one field.
                 csv.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},\"{}\"\n",
                     p.name, p.nodes, p.steps, t.ns_per_node_step, t.wall_s, p.peer
                 ));
             }

@@ -1474,19 +1474,13 @@ impl Context<'_> {
             }
         };
         let fs = p.run.sample_rate_hz;
-        check(
-            fs.is_finite() && (100.0..=1_000_000.0).contains(&fs),
-            "run.sample_rate_hz",
-            format!("expected a sample rate between 100 and 1000000 Hz (audio: 44100, 48000, 96000 …), got {fs}"),
-        );
-        check(
-            (1..=16384).contains(&p.run.block_frames),
-            "run.block_frames",
-            format!(
-                "expected 1 to 16384 frames per block, got {}",
-                p.run.block_frames
-            ),
-        );
+        let fs_ok = check_sample_rate(fs).is_ok();
+        if let Err(e) = check_sample_rate(fs) {
+            check(false, "run.sample_rate_hz", e);
+        }
+        if let Err(e) = check_block_frames(p.run.block_frames) {
+            check(false, "run.block_frames", e);
+        }
         let duration = p.run.duration_s;
         check(
             duration.is_finite() && duration > 0.0,
@@ -1713,7 +1707,7 @@ impl Context<'_> {
         }
         // The components validate their own parameters; their messages are placed at the key
         // they name. Only worth doing once the clock itself is valid.
-        if fs.is_finite() && fs >= 100.0 {
+        if fs_ok {
             let (low_hz, high_hz) = p.estimator.band();
             if let Err(e) = check_band(low_hz, high_hz) {
                 check(false, "estimator.low_hz", e);
@@ -1842,6 +1836,30 @@ const SAFETY_KEYS: [&str; 6] = [
     "charge_balance",
     "ramp_s",
 ];
+
+/// A run's sample rate, Hz: a whole number (`signals.wav` stores it as one) from 100 to 1 MHz.
+pub fn check_sample_rate(fs: f64) -> Result<(), String> {
+    if (100.0..=1_000_000.0).contains(&fs) && fs.fract() == 0.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a whole number of Hz between 100 and 1000000 (audio: 44100, 48000, \
+             96000 …), got {fs}"
+        ))
+    }
+}
+
+/// Frames per block: 1 to 16 384.
+pub fn check_block_frames(frames: usize) -> Result<(), String> {
+    if (1..=16384).contains(&frames) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected 1 to 16384 frames per block, got {frames}"
+        ))
+    }
+}
+
 /// Check, from its header alone, that `channel` of the WAV file at `path` can feed a run at
 /// `sample_rate_hz` (what [`crate::engine::Recording::load`] checks before it reads the
 /// samples). An error is the key to change and what is wrong.
@@ -2158,6 +2176,18 @@ mod tests {
             "{e}"
         );
         assert!(e.starts_with("p.toml:"), "{e}");
+    }
+
+    #[test]
+    fn sample_rates_beyond_the_range_or_between_whole_hz_are_refused() {
+        // 1e12 Hz once reached the estimator's design, which then ran for hours.
+        for rate in ["1000000000000", "1e12", "48000.5", "inf"] {
+            let e = errors(QUICKSTART, &[&format!("run.sample_rate_hz={rate}")]);
+            assert!(
+                e.contains("run.sample_rate_hz") && e.contains("whole number"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -148,6 +148,44 @@ fn bench_command_times_every_problem_the_stages_and_the_fft_scaling() {
         let ns: f64 = row.split(',').nth(3).unwrap().parse().unwrap();
         assert!(ns.is_finite() && ns > 0.0, "{row}");
     }
+    // Every row has the header's six fields: the peers' list is one quoted field.
+    for line in table.lines() {
+        let mut quoted = false;
+        let fields = 1 + line
+            .chars()
+            .filter(|&c| {
+                quoted ^= c == '"';
+                c == ',' && !quoted
+            })
+            .count();
+        assert_eq!(fields, 6, "{line}");
+    }
+}
+
+#[test]
+fn bench_refuses_bad_arguments_before_timing_anything() {
+    for args in [
+        &["bench", "--repeats", "0"][..],
+        &["bench", "--capacity", "--rate", "0"],
+        &["bench", "--capacity", "--rate", "1e12"],
+        &["bench", "--capacity", "--block", "0"],
+        &["bench", "--capacity", "--budget", "5"],
+        &["bench", "--capacity", "--model", "nosuch"],
+        &["bench", "--capacity", "--set", "model.integrator=leapfrog"],
+        &["bench", "--out", "/nonexistent-folder/bench.csv"],
+    ] {
+        let (code, stdout, stderr) = common::entrain(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        // The option is named, and no problem ran before the refusal.
+        let option = args.iter().rev().find(|a| a.starts_with("--")).unwrap();
+        let named = match *option {
+            "--set" => "model.integrator",
+            "--model" => "nosuch",
+            o => o,
+        };
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(!stdout.contains("sl_dense"), "{args:?}: {stdout}");
+    }
 }
 
 #[test]
