@@ -49,7 +49,7 @@ enum Command {
         /// Override any profile value, e.g. --set stimulation.target_phase_deg=90 (repeatable).
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         set: Vec<String>,
-        /// Print only errors.
+        /// Print only warnings and errors: no progress, no summary.
         #[arg(long, short)]
         quiet: bool,
         /// Run in real time on a sound card: the audio callback is the clock and the channel
@@ -540,7 +540,7 @@ struct PrcArgs {
     /// Output folder (default: runs/prc-<profile name>-<n>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Print only errors.
+    /// Print only warnings and errors: no progress, no summary.
     #[arg(long, short)]
     quiet: bool,
 }
@@ -678,7 +678,7 @@ struct SweepArgs {
     /// Keep each run's signals.wav (dropped by default: a sweep is about the figures).
     #[arg(long)]
     keep_signals: bool,
-    /// Print only errors.
+    /// Print only warnings and errors: no progress, no summary.
     #[arg(long, short)]
     quiet: bool,
 }

@@ -270,7 +270,13 @@ impl Plan {
             .map(|(a, v)| format!("{}={v}", a.key))
             .collect();
         extra.push(format!("{SEED_KEY}={}", point.seed));
-        self.profile(&extra)
+        // The profile names the values it was given as `--set`s; these came from --vary.
+        self.profile(&extra).map_err(|mut e| {
+            for set in &extra {
+                e = e.replace(&format!("--set {set})"), &format!("--vary, as {set})"));
+            }
+            e
+        })
     }
 }
 
@@ -711,6 +717,19 @@ mod tests {
             seeds,
             keep_signals: false,
         }
+    }
+
+    #[test]
+    fn a_bad_axis_value_is_blamed_on_vary_not_set() {
+        let plan = Plan {
+            profile_path: "q.toml".into(),
+            profile_text: crate::profile::QUICKSTART.into(),
+            ..plan_of(vec![Axis::parse("stimulation.freqhz=8:9:1").unwrap()], 1)
+        };
+        let e = plan.point_profile(&plan.point(0, 1)).unwrap_err();
+        assert!(e.contains("stimulation.freqhz"), "{e}");
+        assert!(e.contains("--vary, as stimulation.freqhz=8"), "{e}");
+        assert!(!e.contains("--set"), "{e}");
     }
 
     #[test]

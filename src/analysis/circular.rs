@@ -50,7 +50,8 @@ pub fn circular_stats(angles: impl IntoIterator<Item = f64>) -> Option<CircularS
     Some(CircularStats {
         mean_rad: wrap_angle(sum_sin.atan2(sum_cos)),
         r: r.min(1.0),
-        sd_rad: (-2.0 * r_clamped.ln()).sqrt(),
+        // `abs`: at R = 1 the root is of −0.0, which printed as "SD -0.0°".
+        sd_rad: (-2.0 * r_clamped.ln()).sqrt().abs(),
         n,
     })
 }
@@ -131,6 +132,9 @@ mod tests {
         assert!((s.r - 1.0).abs() < 1e-12 && s.r <= 1.0);
         assert!(s.sd_rad < 1e-6);
         assert!((s.mean_rad + 2.0).abs() < 1e-12);
+        // One angle: R is exactly 1 and the SD exactly +0 (it printed as "-0.0°").
+        let one = circular_stats([0.3]).unwrap();
+        assert_eq!(one.sd_rad.to_bits(), 0.0f64.to_bits());
     }
 
     #[test]
