@@ -1474,6 +1474,13 @@ fn run(
     if code == ExitCode::from(INTERRUPTED) {
         err!("interrupted: output ramped to zero; outputs are complete up to the stop");
     }
+    if let Some(t) = summary.ground_truth_until_s {
+        err!(
+            "warning: the ground truth (estimated offline from the signal) covers the first \
+             {t:.1} s only, so pulses after it are not scored; to score them all, split the \
+             run into runs of at most that length"
+        );
+    }
     if let Some(t) = summary.diverged_at_s {
         err!(
             "error: the observable became non-finite at t = {t:.4} s: the model diverged, and \

@@ -285,6 +285,9 @@ fn summary(
         diverged_at_s: recorded
             .first_non_finite
             .map(|n| n as f64 / info.sample_rate_hz),
+        ground_truth_until_s: recorded
+            .truth_frames
+            .map(|n| n as f64 / info.sample_rate_hz),
         channels: record::channel_names(&info.record_nodes),
         block_time: recorded.block_time,
         wall_time_s: wall,

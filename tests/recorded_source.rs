@@ -74,6 +74,73 @@ fn pulses_lock_to_a_recorded_sine_within_ten_degrees() {
 }
 
 #[test]
+fn the_true_phase_channel_holds_the_offline_truth_the_events_are_scored_against() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("sine.wav");
+    let rate = 4_000;
+    write_sine(&wav, rate, 6.0, 10.0, true);
+    let sets = [
+        file_set(&wav),
+        "sensor.noise_sd=0".into(),
+        "run.sample_rate_hz=4000".into(),
+        "run.duration_s=6".into(),
+        "stimulation.start_s=1".into(),
+        "stimulation.stop_s=6".into(),
+        "stimulation.amplitude_threshold=0.1".into(),
+    ];
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let profile = common::quickstart(&sets);
+    let out = dir.path().join("run");
+    let summary = common::run(&profile, &out);
+    assert_eq!(
+        summary.ground_truth_until_s, None,
+        "the whole run is scored"
+    );
+    let mut reader = hound::WavReader::open(out.join("signals.wav")).unwrap();
+    let channels = usize::from(reader.spec().channels);
+    let truth: Vec<f32> = reader
+        .samples::<f32>()
+        .map(Result::unwrap)
+        .skip(4)
+        .step_by(channels)
+        .collect();
+    assert_eq!(summary.channels[4], "true_phase");
+    // Away from the record's ends, the channel is the recorded cosine's phase (it was all
+    // zeros: the truth was computed when the run ended, after the channel was written).
+    let margin = rate as usize / 2;
+    let wrapped = |d: f64| d.sin().atan2(d.cos()).abs();
+    let worst = truth[margin..truth.len() - margin]
+        .iter()
+        .enumerate()
+        .map(|(i, &phase)| {
+            let k = i + margin;
+            let exact = TAU * 10.0 * k as f64 / f64::from(rate) + 0.3;
+            wrapped(f64::from(phase) - exact)
+        })
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 2f64.to_radians(),
+        "worst {:.2}°",
+        worst.to_degrees()
+    );
+    // The events are scored against the same channel, at each pulse's arrival.
+    let latency = profile.run.latency_samples() as u64;
+    let events = common::events(&out);
+    let scored: Vec<_> = events.iter().filter(|e| e.true_deg.is_some()).collect();
+    assert!(scored.len() > 30, "{} pulses scored", scored.len());
+    for e in scored {
+        let channel = f64::from(truth[(e.sample + latency) as usize]).to_degrees();
+        let d = wrapped((channel - e.true_deg.unwrap()).to_radians());
+        assert!(
+            d < 1e-4,
+            "pulse at {}: {channel}° against {:?}",
+            e.sample,
+            e.true_deg
+        );
+    }
+}
+
+#[test]
 fn a_looped_recording_outlasts_itself_and_a_short_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("one_second.wav");

@@ -28,13 +28,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Index of `true_phase` among [`channel_names`].
+const TRUE_PHASE_CHANNEL: usize = 4;
+
 /// Header of `events.csv` (a stable contract).
 pub const EVENTS_HEADER: &str =
     "sample,time_s,target_deg,estimated_deg,true_deg,error_deg,amplitude";
 
 /// The channels of `signals.wav`, in order: `observable`, `estimated_phase` (rad),
 /// `estimated_amplitude`, `stimulus` (stimulus units, after the limiter), `true_phase` (rad, 0
-/// where undefined), then `node_<i>` for each recorded node.
+/// where undefined; where it is computed offline from the signal, filled in when the run ends),
+/// then `node_<i>` for each recorded node.
 pub fn channel_names(record_nodes: &[usize]) -> Vec<String> {
     let mut names: Vec<String> = [
         "observable",
@@ -87,6 +91,9 @@ pub struct Recorded {
     pub gap_frames: u64,
     /// The first sample whose observable was not finite (a diverged model), if any.
     pub first_non_finite: Option<u64>,
+    /// Where the ground truth is computed offline from the signal, and the run was longer
+    /// than the stretch of it that is kept: the frames it covers.
+    pub truth_frames: Option<u64>,
     /// Frames written to `nodes.f32` (when every node is recorded).
     pub node_frames: Option<u64>,
     /// Of those, snapshots the engine dropped, written as NaN.
@@ -267,6 +274,7 @@ impl Recorder {
         let stop = Arc::new(AtomicBool::new(false));
         let mut state = State::new(info.clone(), wav, events, channels.len());
         state.nodes = node_writer;
+        state.signals_path = wav_path;
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("entrain-recorder".into())
@@ -328,6 +336,10 @@ struct State {
     /// (up to [`MAX_EXTERNAL_SAMPLES`]) and the ground truth computed from it at the end.
     external_band: Option<(f64, f64)>,
     observed: Vec<f32>,
+    /// That ground truth for the `true_phase` channel, from its first frame: written into
+    /// `signals.wav` once the file is complete.
+    truth_fill: Option<(u64, Vec<f32>)>,
+    signals_path: PathBuf,
     /// `nodes.f32`, when every node is recorded.
     nodes: Option<nodes::NodeWriter>,
     amplitude: AmplitudeSums,
@@ -367,6 +379,8 @@ impl State {
             last_truth: None,
             external_band: info.external_truth_band,
             observed: Vec::new(),
+            truth_fill: None,
+            signals_path: PathBuf::new(),
             nodes: None,
             info,
         }
@@ -433,7 +447,7 @@ impl State {
                 self.row[1] = phase;
                 self.row[2] = amplitude;
                 self.row[3] = stimulus;
-                self.row[4] = if true_phase.is_finite() {
+                self.row[TRUE_PHASE_CHANNEL] = if true_phase.is_finite() {
                     true_phase
                 } else {
                     0.0
@@ -548,6 +562,13 @@ impl State {
         // two cycles of the band's lowest frequency of either end get no ground truth.
         let margin = (2.0 / low * self.info.sample_rate_hz).ceil() as usize;
         let trusted = margin..analytic.len().saturating_sub(margin);
+        if !trusted.is_empty() {
+            let phases = analytic[trusted.clone()].iter().map(|z| z.arg() as f32);
+            self.truth_fill = Some((trusted.start as u64, phases.collect()));
+        }
+        if self.recorded.frames > analytic.len() as u64 {
+            self.recorded.truth_frames = Some(analytic.len() as u64);
+        }
         while let Some(p) = self.pending.front().copied() {
             let arrival = p.sample as usize + latency;
             if arrival >= analytic.len() {
@@ -665,6 +686,15 @@ impl State {
         self.wav
             .finalize()
             .map_err(|e| format!("signals.wav: {e}"))?;
+        if let Some((first, phases)) = &self.truth_fill {
+            crate::wav::overwrite_channel(
+                &self.signals_path,
+                self.row.len(),
+                TRUE_PHASE_CHANNEL,
+                *first,
+                phases,
+            )?;
+        }
         Ok(self.recorded)
     }
 
@@ -938,6 +968,11 @@ pub struct Summary {
     /// it never did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diverged_at_s: Option<f64>,
+    /// Where the ground truth is computed offline from the signal (a recording, or a plant
+    /// without a phase) and the run outlasted the stretch kept for it: where it ends, seconds.
+    /// Pulses after it have no ground truth. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ground_truth_until_s: Option<f64>,
     /// Channels of `signals.wav`, in order.
     pub channels: Vec<String>,
     /// Processing time per block relative to its period.
