@@ -462,8 +462,8 @@ pub struct BlockLoad {
     pub p99: f64,
     /// Bytes of plant state and delay history.
     pub plant_bytes: usize,
-    /// The integration scheme.
-    pub integrator: crate::integrate::Scheme,
+    /// The scheme the plant is stepped with (`ModelSection::scheme_name`).
+    pub scheme: &'static str,
 }
 
 /// Run `profile` offline, timing every block.
@@ -487,7 +487,7 @@ pub fn block_load(profile: &crate::profile::Profile) -> Result<BlockLoad, String
         median: at(0.5),
         p99: at(0.99),
         plant_bytes: run.info.plant_bytes,
-        integrator: profile.model.integrator,
+        scheme: profile.model.scheme_name(),
     })
 }
 

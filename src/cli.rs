@@ -393,7 +393,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
             match bench::capacity(model, args.rate, args.block, args.budget, &args.sets, progress) {
                 Ok((n, load)) => out!(
                     "  {model:<14} {:<16} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.0} bytes/node",
-                    load.integrator.name(),
+                    load.scheme,
                     load.p99 * 100.0,
                     load.median * 100.0,
                     load.plant_bytes as f64 / n as f64
@@ -422,7 +422,7 @@ fn bench_load_at(models: &[String], n: usize, args: &BenchArgs) -> ExitCode {
         match load {
             Ok(load) => out!(
                 "  {model:<14} {:<16} {n:>7} nodes   p99 {:>5.1} %   median {:>5.1} %   {:.2} ns/node-step (median)   {:.0} bytes/node",
-                load.integrator.name(),
+                load.scheme,
                 load.p99 * 100.0,
                 load.median * 100.0,
                 load.median / (args.rate * n as f64) * 1e9,

@@ -133,6 +133,15 @@ pub struct ModelSection {
 }
 
 impl ModelSection {
+    /// The scheme the plant is stepped with: `integrator`'s name, except for HORN, which
+    /// always takes brainmass's symplectic Euler step.
+    pub fn scheme_name(&self) -> &'static str {
+        match self.kind {
+            ModelKind::Horn => "symplectic_euler",
+            _ => self.integrator.name(),
+        }
+    }
+
     /// The model step, seconds.
     pub fn dt(&self, sample_rate_hz: f64) -> f64 {
         self.samples_per_step as f64 / sample_rate_hz
