@@ -947,6 +947,16 @@ pub fn main() -> ExitCode {
                 err!("error: latency: expected --rate ≥ 1000, --block ≥ 1, --repetitions ≥ 1, --interval-ms > 0, 0 < --amplitude ≤ 1, --settle-ms ≥ 0, --timeout-s > 0");
                 return ExitCode::from(BAD_INPUT);
             }
+            // As for a real-time run: a host or device that does not exist is bad input.
+            let _quiet = crate::io::audio::quiet_alsa();
+            let checked = crate::io::audio::host(&host).and_then(|h| {
+                crate::io::audio::output_device(&h, &output_device)?;
+                crate::io::audio::device(&h, crate::io::audio::Direction::Input, &input_device)
+            });
+            if let Err(e) = checked {
+                err!("error: {e}");
+                return ExitCode::from(BAD_INPUT);
+            }
             let settings = crate::io::latency::LatencySettings {
                 host,
                 output_device,

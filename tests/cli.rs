@@ -645,3 +645,16 @@ fn run_options_are_checked_as_options_and_names_pass_through_whole() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("'a\"b\\c' not found"), "{stderr}");
 }
+
+#[test]
+fn latency_with_a_host_or_device_that_does_not_exist_is_bad_input() {
+    for args in [
+        &["latency", "--host", "nosuch"][..],
+        &["latency", "--output-device", "nosuch"],
+        &["latency", "--input-device", "nosuch"],
+    ] {
+        let (code, _, stderr) = entrain(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("'nosuch'"), "{args:?}: {stderr}");
+    }
+}
