@@ -1441,6 +1441,13 @@ fn run(
             let code = match ending {
                 RealtimeEnding::Completed => ExitCode::SUCCESS,
                 RealtimeEnding::Interrupted => ExitCode::from(INTERRUPTED),
+                RealtimeEnding::DeviceError(e) if summary.samples == 0 => {
+                    err!(
+                        "error: the audio device did not start: {e}; nothing was played \
+                         (summary.json records it: ending = device_error)"
+                    );
+                    ExitCode::from(FAILED)
+                }
                 RealtimeEnding::DeviceError(e) => {
                     err!("\nerror: the audio device failed: {e}; outputs are complete up to the failure");
                     ExitCode::from(FAILED)
@@ -1478,11 +1485,28 @@ fn run(
             return ExitCode::from(FAILED);
         }
     };
-    if !quiet {
+    // A stream that never started has no figures to show.
+    let started = !(realtime && summary.samples == 0);
+    if !quiet && started {
         print_summary(&summary, &out_dir);
     }
     if code == ExitCode::from(INTERRUPTED) {
         err!("interrupted: output ramped to zero; outputs are complete up to the stop");
+    }
+    if let Some(rt) = &summary.realtime {
+        // A device that takes blocks faster than it could play them (ALSA's `null`, a file
+        // sink) does not keep time: the run was not a real-time one.
+        if let Some(median) = rt.callback_period.median_ms {
+            if median < 0.5 * rt.nominal_period_ms {
+                err!(
+                    "warning: the device '{}' did not pace the run: its callbacks came every \
+                     {median:.3} ms against the block's {:.3} ms, so nothing here ran in real \
+                     time (a null or file device?); choose a sound card with --device",
+                    rt.device,
+                    rt.nominal_period_ms
+                );
+            }
+        }
     }
     if let Some(t) = summary.ground_truth_until_s {
         err!(

@@ -35,17 +35,10 @@ pub fn offline(
         ));
     }
     let info = built.info.clone();
-    clear_previous_run(out_dir)?;
-    let recorder_failed = Arc::new(AtomicBool::new(false));
-    let recorder = Recorder::spawn(
-        built.telemetry,
-        out_dir,
-        &info,
-        Arc::clone(&recorder_failed),
-    )?;
     // A trigger line fires hardware: offline, the run then keeps to the sample clock, so that
     // its bytes go out with the spacing the pulses have (as fast as the loop computes, they
-    // would exceed the pulse-rate limit on the wire many times over).
+    // would exceed the pulse-rate limit on the wire many times over). Its port is opened
+    // before any output is written: a port that fails leaves the folder as it was.
     let pace = profile.trigger.as_ref().map(|_| offline::Pace {
         origin: Instant::now(),
         sample_rate_hz: info.sample_rate_hz,
@@ -58,6 +51,14 @@ pub fn offline(
         )?,
         None => None,
     };
+    clear_previous_run(out_dir)?;
+    let recorder_failed = Arc::new(AtomicBool::new(false));
+    let recorder = Recorder::spawn(
+        built.telemetry,
+        out_dir,
+        &info,
+        Arc::clone(&recorder_failed),
+    )?;
     let started = Instant::now();
     let ending = offline::run(
         &mut built.processor,
@@ -105,17 +106,18 @@ pub fn realtime(
         trigger_events,
         input,
     } = built;
-    clear_previous_run(out_dir)?;
-    let recorder_failed = Arc::new(AtomicBool::new(false));
-    let recorder = Recorder::spawn(telemetry, out_dir, &info, Arc::clone(&recorder_failed))?;
     // Trigger bytes are due when their sample plays: sample 0 is taken to play as the stream's
     // first block begins (the device's own output latency is what `entrain latency` measures).
+    // The port is opened before any output is written.
     let clock = SampleClock::from_first_block(
         processor.origin(),
         info.sample_rate_hz,
         Arc::clone(&counters),
     )?;
     let trigger = start_trigger(profile, trigger_events, clock)?;
+    clear_previous_run(out_dir)?;
+    let recorder_failed = Arc::new(AtomicBool::new(false));
+    let recorder = Recorder::spawn(telemetry, out_dir, &info, Arc::clone(&recorder_failed))?;
     let started = Instant::now();
     let report = audio::run(
         processor,

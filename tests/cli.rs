@@ -658,3 +658,28 @@ fn latency_with_a_host_or_device_that_does_not_exist_is_bad_input() {
         assert!(stderr.contains("'nosuch'"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_device_that_does_not_start_gets_a_summary_but_no_figures() {
+    // Machines without a sound card have an ALSA default device that cannot play; where one
+    // can, there is nothing to check here.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rt");
+    let (code, stdout, stderr) = entrain(&[
+        "run",
+        "--realtime",
+        "--duration",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    if !stderr.contains("did not start") {
+        eprintln!("the default device started here (exit {code}): nothing to check");
+        return;
+    }
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stdout.contains("simulated"), "{stdout}");
+    let summary = common::summary_json(&out);
+    assert_eq!(summary["ending"], "device_error");
+    assert_eq!(summary["samples"], 0);
+}

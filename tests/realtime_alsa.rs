@@ -156,6 +156,8 @@ fn realtime_run_through_alsa_plays_exactly_the_offline_output_on_every_channel()
         .unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "realtime run failed: {stderr}");
+    // The null clock takes blocks as fast as they come: the run is told it was not paced.
+    assert!(stderr.contains("did not pace the run"), "{stderr}");
 
     let summary = common::summary_json(&out);
     assert_eq!(summary["driver"], "realtime");

@@ -84,7 +84,14 @@ fn a_trigger_port_that_does_not_exist_is_a_clear_error() {
     let profile = common::quickstart(&["run.duration_s=1", "trigger.port=\"/dev/no-such-port\""]);
     let built = entrain::engine::build(&profile).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let err = entrain::run::offline(&profile, built, dir.path(), &Default::default(), |_| {})
+    let out = dir.path().join("run");
+    let err = entrain::run::offline(&profile, built, &out, &Default::default(), |_| {})
         .expect_err("a missing port is an error");
     assert!(err.contains("/dev/no-such-port"), "{err}");
+    // Refused before any output: no empty events.csv or signals.wav without a summary.
+    assert!(
+        !out.exists(),
+        "{:?}",
+        std::fs::read_dir(&out).map(|d| d.count())
+    );
 }

@@ -609,7 +609,12 @@ fn open_input(
 fn pick_format(device: &Device, config: &StreamConfig) -> Result<SampleFormat, String> {
     let supported: Vec<_> = device
         .supported_output_configs()
-        .map_err(|e| format!("cannot query the device's configurations: {e}"))?
+        .map_err(|e| {
+            format!(
+                "cannot query the output device's configurations ({e}): it cannot play; \
+                 choose another with --device (`entrain devices` lists them)"
+            )
+        })?
         .filter(|c| {
             c.channels() == config.channels
                 && c.min_sample_rate() <= config.sample_rate
