@@ -618,7 +618,8 @@ impl PhaseClock {
         if times.len() < 3 {
             return Err(format!(
                 "the observable crossed its mean upwards {} times while settling; at least 3 \
-                 are needed to measure the period (raise --settle)",
+                 are needed to measure the period: a PRC needs a plant with a rhythm (if this \
+                 one has a slow one, raise --settle)",
                 times.len()
             ));
         }

@@ -382,3 +382,20 @@ fn prc_jobs_beyond_the_cpus_are_capped_with_a_note() {
         1 + 2
     );
 }
+
+#[test]
+fn a_plant_without_a_rhythm_is_told_that_a_prc_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = common::entrain(&[
+        "prc",
+        "profiles/rate_bistable.toml",
+        "--phases",
+        "4",
+        "--trials",
+        "1",
+        "--out",
+        dir.path().join("prc").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("needs a plant with a rhythm"), "{stderr}");
+}
