@@ -1158,6 +1158,19 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
         "ns/sample"
     );
     for signal in &signals {
+        // The loop's delay is whole samples: say so where --latency falls between them.
+        let fs = signal.sample_rate_hz;
+        let samples = (args.latency * fs).round();
+        if (args.latency * fs - samples).abs() > 1e-6 {
+            err!(
+                "note: --latency {} s is {:.3} samples at {fs:.1} Hz: {} is scored with \
+                 {samples} samples ({:.3} ms)",
+                args.latency,
+                args.latency * fs,
+                signal.name,
+                samples / fs * 1e3
+            );
+        }
         for spec in &estimators {
             match ev::evaluate(signal, spec, args.latency) {
                 Ok(r) => {

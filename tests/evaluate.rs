@@ -201,6 +201,8 @@ fn the_command_scores_a_recorded_csv_and_writes_the_tables() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("theta"), "{stdout}");
+    // Whole samples of latency go by without a note.
+    assert!(!stderr.contains("--latency"), "{stderr}");
     let table = std::fs::read_to_string(out.join("evaluate.csv")).unwrap();
     let mut lines = table.lines();
     assert_eq!(lines.next(), Some(evaluate::EVALUATE_HEADER));
@@ -214,6 +216,23 @@ fn the_command_scores_a_recorded_csv_and_writes_the_tables() {
     }
     let strata = std::fs::read_to_string(out.join("evaluate_strata.csv")).unwrap();
     assert_eq!(strata.lines().count(), 1 + 5 * evaluate::estimators().len());
+    // A latency between samples says what it is scored as.
+    let (code, _, stderr) = entrain(&[
+        "evaluate",
+        "--file",
+        csv.to_str().unwrap(),
+        "--band",
+        "5:9",
+        "--latency",
+        "0.0016",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("1.600 samples") && stderr.contains("scored with 2 samples (2.000 ms)"),
+        "{stderr}"
+    );
 
     let (code, _, stderr) =
         entrain(&["evaluate", "--file", csv.to_str().unwrap(), "--band", "9-5"]);
