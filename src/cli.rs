@@ -4,8 +4,8 @@
 //! codes. May call everything else; it is the control half's front door.
 //!
 //! Exit codes: 0 success; 1 a run failed (I/O, recorder, audio device); 2 bad input
-//! (arguments, profile, coupling files, unknown device); 130 interrupted by Ctrl-C (outputs
-//! are complete up to the stop).
+//! (arguments, profile, coupling files, unknown device); 130 interrupted by Ctrl-C, SIGTERM or
+//! SIGHUP (outputs are complete up to the stop).
 
 use crate::engine;
 use crate::io::audio::RealtimeEnding;
@@ -781,7 +781,8 @@ fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> Ex
     }
 }
 
-/// `entrain sweep`: bad arguments exit 2, failed runs 1, Ctrl-C 130 (done runs are kept).
+/// `entrain sweep`: bad arguments exit 2, failed runs 1, an interrupt (Ctrl-C, SIGTERM, SIGHUP)
+/// 130 (done runs are kept).
 fn sweep(args: SweepArgs) -> ExitCode {
     use crate::sweep::{self as sw, Axis, Plan, Shard};
     let bad = |e: String| {
@@ -847,11 +848,7 @@ fn sweep(args: SweepArgs) -> ExitCode {
         PathBuf::from(format!("runs/sweep-{stem}"))
     });
     let jobs = workers(args.jobs, args.quiet);
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupt);
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    }
+    let interrupt = interrupt_flag();
     let quiet = args.quiet;
     let progress = |done: usize, total: usize, eta_s: f64| {
         if !quiet {
@@ -1283,6 +1280,17 @@ fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height:
     ExitCode::SUCCESS
 }
 
+/// A flag set by Ctrl-C (SIGINT), SIGTERM (`timeout`, systemd, SLURM) and SIGHUP (a dropped
+/// SSH session): all of them end the work the way Ctrl-C does, with its outputs finished.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    // Each command installs it once; were it refused, the signals would keep their default
+    // action (ending the process) rather than fail the command.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    interrupt
+}
+
 const BAD_INPUT: u8 = 2;
 const FAILED: u8 = 1;
 const INTERRUPTED: u8 = 130;
@@ -1411,12 +1419,7 @@ fn run(
         }
     }
     let out_dir = out.unwrap_or_else(|| default_out_dir(path));
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupt);
-        // A second handler cannot be installed in the same process; runs then just lack Ctrl-C.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    }
+    let interrupt = interrupt_flag();
     let fs = profile.run.sample_rate_hz;
     let show_progress = !quiet && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
