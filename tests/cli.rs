@@ -259,6 +259,7 @@ fn interrupt_a_run(signal: &str) {
 
     let summary = common::summary_json(&out);
     assert_eq!(summary["ending"], "interrupted", "SIG{signal}");
+    assert_eq!(summary["commands"], 0, "SIG{signal}: no command was sent");
     let samples = summary["samples"].as_u64().unwrap();
     let wav = hound::WavReader::open(out.join("signals.wav")).unwrap();
     let channels = wav.spec().channels as usize;
