@@ -565,7 +565,8 @@ fn workers(requested: Option<usize>, quiet: bool) -> usize {
     }
 }
 
-/// `entrain prc`: measure, write the files, print the table's headline.
+/// `entrain prc`: measure, write the files, print the table's headline. An interrupt (Ctrl-C,
+/// SIGTERM, SIGHUP) keeps the completed rounds of trials, writes them, and exits 130.
 fn prc(args: PrcArgs) -> ExitCode {
     use crate::prc::{self, PhaseFrom, Settings};
     let (profile, name) = match load(args.profile.as_deref(), &args.set) {
@@ -585,17 +586,48 @@ fn prc(args: PrcArgs) -> ExitCode {
     };
     let jobs = workers(args.jobs, args.quiet);
     let quiet = args.quiet;
-    let show = !quiet && std::io::stderr().is_terminal();
-    let progress = |done: usize, total: usize, eta_s: f64| {
-        if show && (done.is_multiple_of(10) || done == total) {
-            err_inline!("\r  {done}/{total} trials, ETA {eta_s:.0} s   ");
-            if done == total {
-                err!();
+    let terminal = std::io::stderr().is_terminal();
+    // Away from a terminal (a log file, a batch job) a line per completed round, at most one
+    // every 10 s: what an interrupt would keep.
+    let mut logged: Option<(usize, std::time::Instant)> = None;
+    let progress = |p: prc::Progress| {
+        if quiet {
+            return;
+        }
+        if terminal {
+            if p.done.is_multiple_of(10) || p.done == p.total {
+                err_inline!("\r  {}/{} trials, ETA {:.0} s   ", p.done, p.total, p.eta_s);
+                if p.done == p.total {
+                    err!();
+                }
             }
+        } else if p.rounds > logged.map_or(0, |(r, _)| r)
+            && logged.is_none_or(|(_, at)| at.elapsed().as_secs() >= 10)
+        {
+            logged = Some((p.rounds, std::time::Instant::now()));
+            err!(
+                "  {}/{} trials per phase done ({}/{} trials), ETA {:.0} s",
+                p.rounds,
+                settings.trials,
+                p.done,
+                p.total,
+                p.eta_s
+            );
         }
     };
-    let measured = match prc::measure(&profile, &settings, jobs, progress) {
-        Ok(m) => m,
+    let interrupt = interrupt_flag();
+    let measured = match prc::measure(&profile, &settings, jobs, &interrupt, progress) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            if terminal && !quiet {
+                err!();
+            }
+            err!(
+                "interrupted before every phase had its first trial: nothing written (the \
+                 trials run in rounds, and an interrupt keeps the completed ones)"
+            );
+            return ExitCode::from(INTERRUPTED);
+        }
         Err(e) => {
             err!("error: {name}: {e}");
             return ExitCode::from(BAD_INPUT);
@@ -613,7 +645,15 @@ fn prc(args: PrcArgs) -> ExitCode {
             .find(|p| !p.exists())
             .unwrap_or_else(|| PathBuf::from("runs").join(format!("prc-{stem}")))
     });
-    let title = format!("Phase-response curve: {name}");
+    let kept = measured.trials_per_phase;
+    let title = if measured.interrupted {
+        format!(
+            "Phase-response curve: {name} (interrupted: {kept} of {} trials per phase)",
+            settings.trials
+        )
+    } else {
+        format!("Phase-response curve: {name}")
+    };
     if let Err(e) = prc::write(&out, &measured, &title) {
         err!("error: {e}");
         return ExitCode::from(FAILED);
@@ -623,7 +663,7 @@ fn prc(args: PrcArgs) -> ExitCode {
         out!(
             "{} phases × {} trials, period {:.2} ms, phase from the {} → {}",
             settings.phases,
-            settings.trials,
+            kept,
             measured.period_s * 1e3,
             match measured.phase_from {
                 PhaseFrom::Plant => "plant",
@@ -643,6 +683,19 @@ fn prc(args: PrcArgs) -> ExitCode {
             f.offset_deg, f.cos_deg, f.sin_deg, f.amplitude_deg, f.advance_phase_deg, f.residual_rms_deg
         );
         out!("  outputs: prc.csv, prc_trials.csv, prc.json, prc.svg");
+    }
+    if measured.interrupted {
+        if terminal && !quiet {
+            err!();
+        }
+        err!(
+            "interrupted: kept the first {kept} of {} trials at every phase, a complete PRC \
+             with fewer trials (prc.json says \"interrupted\": true); the other {} trials were \
+             not run or not kept",
+            settings.trials,
+            settings.phases * (settings.trials - kept)
+        );
+        return ExitCode::from(INTERRUPTED);
     }
     ExitCode::SUCCESS
 }
