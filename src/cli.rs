@@ -4,8 +4,8 @@
 //! codes. May call everything else; it is the control half's front door.
 //!
 //! Exit codes: 0 success; 1 a run failed (I/O, recorder, audio device); 2 bad input
-//! (arguments, profile, coupling files, unknown device); 130 interrupted by Ctrl-C (outputs
-//! are complete up to the stop).
+//! (arguments, profile, coupling files, unknown device); 130 interrupted by Ctrl-C, SIGTERM or
+//! SIGHUP (outputs are complete up to the stop).
 
 use crate::engine;
 use crate::io::audio::RealtimeEnding;
@@ -565,7 +565,8 @@ fn workers(requested: Option<usize>, quiet: bool) -> usize {
     }
 }
 
-/// `entrain prc`: measure, write the files, print the table's headline.
+/// `entrain prc`: measure, write the files, print the table's headline. An interrupt (Ctrl-C,
+/// SIGTERM, SIGHUP) keeps the completed rounds of trials, writes them, and exits 130.
 fn prc(args: PrcArgs) -> ExitCode {
     use crate::prc::{self, PhaseFrom, Settings};
     let (profile, name) = match load(args.profile.as_deref(), &args.set) {
@@ -585,17 +586,48 @@ fn prc(args: PrcArgs) -> ExitCode {
     };
     let jobs = workers(args.jobs, args.quiet);
     let quiet = args.quiet;
-    let show = !quiet && std::io::stderr().is_terminal();
-    let progress = |done: usize, total: usize, eta_s: f64| {
-        if show && (done.is_multiple_of(10) || done == total) {
-            err_inline!("\r  {done}/{total} trials, ETA {eta_s:.0} s   ");
-            if done == total {
-                err!();
+    let terminal = std::io::stderr().is_terminal();
+    // Away from a terminal (a log file, a batch job) a line per completed round, at most one
+    // every 10 s: what an interrupt would keep.
+    let mut logged: Option<(usize, std::time::Instant)> = None;
+    let progress = |p: prc::Progress| {
+        if quiet {
+            return;
+        }
+        if terminal {
+            if p.done.is_multiple_of(10) || p.done == p.total {
+                err_inline!("\r  {}/{} trials, ETA {:.0} s   ", p.done, p.total, p.eta_s);
+                if p.done == p.total {
+                    err!();
+                }
             }
+        } else if p.rounds > logged.map_or(0, |(r, _)| r)
+            && logged.is_none_or(|(_, at)| at.elapsed().as_secs() >= 10)
+        {
+            logged = Some((p.rounds, std::time::Instant::now()));
+            err!(
+                "  {}/{} trials per phase done ({}/{} trials), ETA {:.0} s",
+                p.rounds,
+                settings.trials,
+                p.done,
+                p.total,
+                p.eta_s
+            );
         }
     };
-    let measured = match prc::measure(&profile, &settings, jobs, progress) {
-        Ok(m) => m,
+    let interrupt = interrupt_flag();
+    let measured = match prc::measure(&profile, &settings, jobs, &interrupt, progress) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            if terminal && !quiet {
+                err!();
+            }
+            err!(
+                "interrupted before every phase had its first trial: nothing written (the \
+                 trials run in rounds, and an interrupt keeps the completed ones)"
+            );
+            return ExitCode::from(INTERRUPTED);
+        }
         Err(e) => {
             err!("error: {name}: {e}");
             return ExitCode::from(BAD_INPUT);
@@ -613,7 +645,15 @@ fn prc(args: PrcArgs) -> ExitCode {
             .find(|p| !p.exists())
             .unwrap_or_else(|| PathBuf::from("runs").join(format!("prc-{stem}")))
     });
-    let title = format!("Phase-response curve: {name}");
+    let kept = measured.trials_per_phase;
+    let title = if measured.interrupted {
+        format!(
+            "Phase-response curve: {name} (interrupted: {kept} of {} trials per phase)",
+            settings.trials
+        )
+    } else {
+        format!("Phase-response curve: {name}")
+    };
     if let Err(e) = prc::write(&out, &measured, &title) {
         err!("error: {e}");
         return ExitCode::from(FAILED);
@@ -623,7 +663,7 @@ fn prc(args: PrcArgs) -> ExitCode {
         out!(
             "{} phases × {} trials, period {:.2} ms, phase from the {} → {}",
             settings.phases,
-            settings.trials,
+            kept,
             measured.period_s * 1e3,
             match measured.phase_from {
                 PhaseFrom::Plant => "plant",
@@ -643,6 +683,19 @@ fn prc(args: PrcArgs) -> ExitCode {
             f.offset_deg, f.cos_deg, f.sin_deg, f.amplitude_deg, f.advance_phase_deg, f.residual_rms_deg
         );
         out!("  outputs: prc.csv, prc_trials.csv, prc.json, prc.svg");
+    }
+    if measured.interrupted {
+        if terminal && !quiet {
+            err!();
+        }
+        err!(
+            "interrupted: kept the first {kept} of {} trials at every phase, a complete PRC \
+             with fewer trials (prc.json says \"interrupted\": true); the other {} trials were \
+             not run or not kept",
+            settings.trials,
+            settings.phases * (settings.trials - kept)
+        );
+        return ExitCode::from(INTERRUPTED);
     }
     ExitCode::SUCCESS
 }
@@ -781,7 +834,8 @@ fn tongue(dir: &Path, x: &str, y: &str, value: &str, out: Option<PathBuf>) -> Ex
     }
 }
 
-/// `entrain sweep`: bad arguments exit 2, failed runs 1, Ctrl-C 130 (done runs are kept).
+/// `entrain sweep`: bad arguments exit 2, failed runs 1, an interrupt (Ctrl-C, SIGTERM, SIGHUP)
+/// 130 (done runs are kept).
 fn sweep(args: SweepArgs) -> ExitCode {
     use crate::sweep::{self as sw, Axis, Plan, Shard};
     let bad = |e: String| {
@@ -847,11 +901,7 @@ fn sweep(args: SweepArgs) -> ExitCode {
         PathBuf::from(format!("runs/sweep-{stem}"))
     });
     let jobs = workers(args.jobs, args.quiet);
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupt);
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    }
+    let interrupt = interrupt_flag();
     let quiet = args.quiet;
     let progress = |done: usize, total: usize, eta_s: f64| {
         if !quiet {
@@ -1296,6 +1346,17 @@ fn heatmap(dir: &Path, out: Option<&Path>, snapshots: usize, width: u32, height:
     ExitCode::SUCCESS
 }
 
+/// A flag set by Ctrl-C (SIGINT), SIGTERM (`timeout`, systemd, SLURM) and SIGHUP (a dropped
+/// SSH session): all of them end the work the way Ctrl-C does, with its outputs finished.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    // Each command installs it once; were it refused, the signals would keep their default
+    // action (ending the process) rather than fail the command.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    interrupt
+}
+
 const BAD_INPUT: u8 = 2;
 const FAILED: u8 = 1;
 const INTERRUPTED: u8 = 130;
@@ -1424,12 +1485,7 @@ fn run(
         }
     }
     let out_dir = out.unwrap_or_else(|| default_out_dir(path));
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupt);
-        // A second handler cannot be installed in the same process; runs then just lack Ctrl-C.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    }
+    let interrupt = interrupt_flag();
     let fs = profile.run.sample_rate_hz;
     let show_progress = !quiet && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();

@@ -21,14 +21,18 @@
 //! upward crossing of the observable's mean (with hysteresis), advancing at the period measured
 //! during settling. The shift is then `2π (t_free − t_pulsed) / T` between the first upward
 //! crossings after `cycles` periods.
+//!
+//! Order (rounds). Trials start in rounds: every phase gets its k-th trial before any phase gets
+//! its (k+1)-th. An interrupted measurement keeps its completed rounds, which are the PRC it
+//! would have measured with that many trials per phase, and discards the rest.
 
 use std::f64::consts::{FRAC_PI_2, PI, TAU};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::{circular_stats, wrap_angle};
@@ -154,6 +158,25 @@ pub struct Prc {
     pub max_advance: (f64, f64),
     /// Largest mean delay (most negative shift), degrees, with its target phase.
     pub max_delay: (f64, f64),
+    /// Trials per phase measured: `settings.trials`, or fewer when interrupted.
+    pub trials_per_phase: usize,
+    /// Whether the measurement was interrupted before its last round: the curve is then the
+    /// first `trials_per_phase` trials of every phase, a complete PRC with fewer trials.
+    pub interrupted: bool,
+}
+
+/// How far a measurement is, reported after each trial.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Trials done.
+    pub done: usize,
+    /// Trials in the whole measurement.
+    pub total: usize,
+    /// Rounds complete: every phase has at least this many trials done, and an interrupt now
+    /// would keep them.
+    pub rounds: usize,
+    /// Estimated seconds left.
+    pub eta_s: f64,
 }
 
 /// Most target phases (`--phases`): one every 0.1°.
@@ -168,14 +191,18 @@ pub const MAX_SETTLE_SAMPLES: f64 = 3e7;
 /// measured: so `--settle` must span about twice this many periods.
 pub const MIN_MEASURED_CYCLES: f64 = 2.0;
 
-/// Measure the PRC of `profile`'s plant with its stimulation pulse. `jobs` trials run at a time;
-/// `progress(done, total, eta_s)` is called after each trial.
+/// Measure the PRC of `profile`'s plant with its stimulation pulse. `jobs` trials run at a time,
+/// in rounds (see the module's doc); `progress` is called after each trial, one call at a time.
+///
+/// `interrupt` set: no new trial starts, the running ones stop, and the completed rounds are
+/// the result ([`Prc::interrupted`]); `Ok(None)` when not one round was complete.
 pub fn measure(
     profile: &Profile,
     settings: &Settings,
     jobs: usize,
-    progress: impl Fn(usize, usize, f64) + Sync,
-) -> Result<Prc, String> {
+    interrupt: &AtomicBool,
+    progress: impl FnMut(Progress) + Send,
+) -> Result<Option<Prc>, String> {
     let fs = profile.run.sample_rate_hz;
     let shape = profile.stimulation.policy.pulse().ok_or_else(|| {
         "stimulation: a phase-response curve needs a pulse; set stimulation.kind = \
@@ -253,47 +280,107 @@ pub fn measure(
     let targets: Vec<f64> = (0..settings.phases)
         .map(|i| (-180.0 + 360.0 * i as f64 / settings.phases as f64).to_radians())
         .collect();
-    let jobs_list: Vec<(usize, usize)> = (0..settings.phases)
-        .flat_map(|p| (0..settings.trials).map(move |t| (p, t)))
-        .collect();
+    // Trial i is trial i / phases of phase i % phases: taken in order of i, they run in rounds.
+    let phases = settings.phases;
     // More workers than trials would only idle (and each costs a thread).
     let jobs = jobs.clamp(1, total);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .map_err(|e| format!("cannot start {jobs} worker threads: {e}"))?;
-    let done = AtomicUsize::new(0);
-    let started = Instant::now();
-    let outcomes: Vec<Result<TrialOutcome, String>> = pool.install(|| {
-        jobs_list
-            .par_iter()
-            .map(|&(p, t)| {
-                let seed = profile.run.seed.wrapping_add(t as u64);
-                let outcome = trial(profile, &pulse, targets[p], seed, settings, phase_from);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                let per = started.elapsed().as_secs_f64() / n as f64;
-                progress(n, total, per * (total - n) as f64);
-                outcome
-                    .map_err(|e| format!("phase {:.1}°, trial {t}: {e}", targets[p].to_degrees()))
-            })
-            .collect()
+    let next = AtomicUsize::new(0);
+    // A failed trial stops the others from starting: the measurement fails anyway.
+    let failed = AtomicBool::new(false);
+    let board = Mutex::new(Board {
+        outcomes: (0..total).map(|_| None).collect(),
+        done: 0,
+        complete: 0,
+        progress,
     });
-    let mut trials = Vec::with_capacity(total);
-    let mut periods = Vec::with_capacity(total);
-    let mut delivered = Vec::new();
-    for (&(p, t), outcome) in jobs_list.iter().zip(outcomes) {
-        let o = outcome?;
-        periods.push(o.period_s);
-        if delivered.is_empty() {
-            delivered = o.delivered;
+    let started = Instant::now();
+    let worker = || loop {
+        if interrupt.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed) {
+            break;
         }
-        trials.push(Trial {
-            target_deg: targets[p].to_degrees(),
-            trial: t,
-            seed: profile.run.seed.wrapping_add(t as u64),
-            onset_deg: o.onset_rad.to_degrees(),
-            shift_deg: o.shift_rad.to_degrees(),
-        });
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= total {
+            break;
+        }
+        let (p, t) = (i % phases, i / phases);
+        let seed = profile.run.seed.wrapping_add(t as u64);
+        let outcome = match trial(
+            profile, &pulse, targets[p], seed, settings, phase_from, interrupt,
+        ) {
+            Ok(Some(o)) => Ok(o),
+            // Stopped by the interrupt: its slot stays empty, ending the completed rounds.
+            Ok(None) => break,
+            Err(e) => {
+                failed.store(true, Ordering::Relaxed);
+                Err(format!(
+                    "phase {:.1}°, trial {t}: {e}",
+                    targets[p].to_degrees()
+                ))
+            }
+        };
+        // A worker that panicked poisons the board; its panic is re-raised at the join.
+        let Ok(mut board) = board.lock() else { break };
+        board.outcomes[i] = Some(outcome);
+        board.done += 1;
+        while board.complete < total && board.outcomes[board.complete].is_some() {
+            board.complete += 1;
+        }
+        let done = board.done;
+        let per = started.elapsed().as_secs_f64() / done as f64;
+        let report = Progress {
+            done,
+            total,
+            rounds: board.complete / phases,
+            eta_s: per * (total - done) as f64,
+        };
+        (board.progress)(report);
+    };
+    std::thread::scope(|scope| {
+        for k in 0..jobs {
+            let spawned = std::thread::Builder::new()
+                .name(format!("entrain-prc-{k}"))
+                .spawn_scoped(scope, worker);
+            if let Err(e) = spawned {
+                // The workers already started stop after their trial.
+                failed.store(true, Ordering::Relaxed);
+                return Err(format!("cannot start {jobs} worker threads: {e}"));
+            }
+        }
+        Ok(())
+    })?;
+    let board = board
+        .into_inner()
+        .map_err(|_| "a PRC worker thread panicked")?;
+    let mut outcomes = board.outcomes;
+    if let Some(Err(e)) = outcomes.iter_mut().flatten().find(|o| o.is_err()) {
+        return Err(std::mem::take(e));
+    }
+    // The completed rounds: every trial before the first one missing is done.
+    let rounds = board.complete / phases;
+    if rounds == 0 {
+        return Ok(None);
+    }
+    let mut trials = Vec::with_capacity(rounds * phases);
+    let mut periods = Vec::with_capacity(rounds * phases);
+    let mut delivered = Vec::new();
+    // Phase-major, as the points and the files list them.
+    for (p, &target) in targets.iter().enumerate() {
+        for t in 0..rounds {
+            let Some(Ok(o)) = outcomes[t * phases + p].take() else {
+                unreachable!("trials before the first missing one are done");
+            };
+            periods.push(o.period_s);
+            if delivered.is_empty() {
+                delivered = o.delivered;
+            }
+            trials.push(Trial {
+                target_deg: target.to_degrees(),
+                trial: t,
+                seed: profile.run.seed.wrapping_add(t as u64),
+                onset_deg: o.onset_rad.to_degrees(),
+                shift_deg: o.shift_rad.to_degrees(),
+            });
+        }
     }
     let period_s = periods.iter().sum::<f64>() / periods.len() as f64;
     let first_order = first_order_sl(profile, &delivered);
@@ -301,7 +388,7 @@ pub fn measure(
         .iter()
         .enumerate()
         .map(|(p, &target)| {
-            let mine = &trials[p * settings.trials..(p + 1) * settings.trials];
+            let mine = &trials[p * rounds..(p + 1) * rounds];
             let onset = circular_stats(mine.iter().map(|t| t.onset_deg.to_radians()));
             let shift = circular_stats(mine.iter().map(|t| t.shift_deg.to_radians()));
             let (mean, sd) = shift.map_or((f64::NAN, f64::NAN), |s| {
@@ -339,7 +426,7 @@ pub fn measure(
     };
     let charge = delivered.iter().sum::<f64>() / fs;
     let (max_advance, max_delay) = (extreme(|a, b| a > b), extreme(|a, b| a < b));
-    Ok(Prc {
+    Ok(Some(Prc {
         settings: settings.clone(),
         phase_from,
         period_s,
@@ -350,7 +437,19 @@ pub fn measure(
         fit,
         max_advance,
         max_delay,
-    })
+        trials_per_phase: rounds,
+        interrupted: rounds < settings.trials,
+    }))
+}
+
+/// The trials' results as they come in, and how far the measurement is.
+struct Board<F> {
+    /// By trial index; `None` until done.
+    outcomes: Vec<Option<Result<TrialOutcome, String>>>,
+    done: usize,
+    /// Trials before the first one not done.
+    complete: usize,
+    progress: F,
 }
 
 struct TrialOutcome {
@@ -387,6 +486,8 @@ impl Pair {
     }
 }
 
+/// One paired trial; `Ok(None)` when `interrupt` stopped it (checked in its long stretches,
+/// the settling and the `cycles` periods after the pulse).
 fn trial(
     profile: &Profile,
     pulse: &[f64],
@@ -394,7 +495,8 @@ fn trial(
     seed: u64,
     settings: &Settings,
     phase_from: PhaseFrom,
-) -> Result<TrialOutcome, String> {
+    interrupt: &AtomicBool,
+) -> Result<Option<TrialOutcome>, String> {
     let mut seeded = profile.clone();
     seeded.run.seed = seed;
     let fs = profile.run.sample_rate_hz;
@@ -418,6 +520,9 @@ fn trial(
     // Settle (the limiter's ramp-up runs meanwhile, so the pulse passes it at full scale).
     let mut tail = Vec::new();
     for n in 0..settle {
+        if interrupt.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let v = limiter.process(idle).value;
         pair.step(v);
         if n >= settle / 2 {
@@ -514,6 +619,9 @@ fn trial(
     }
     // Whatever the limiter still delivers (a charge recovery) belongs to the pulse too.
     while pair.sample < horizon {
+        if interrupt.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let v = limiter.process(idle).value;
         if v != 0.0 {
             delivered.resize((pair.sample - onset_sample) as usize, 0.0);
@@ -548,12 +656,12 @@ fn trial(
             wrap_angle(clock.omega * (t_free.unwrap_or(0.0) - t_pulsed.unwrap_or(0.0)))
         }
     };
-    Ok(TrialOutcome {
+    Ok(Some(TrialOutcome {
         onset_rad,
         shift_rad,
         period_s: period,
         delivered,
-    })
+    }))
 }
 
 fn not_reached(target: f64) -> String {

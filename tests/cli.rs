@@ -207,10 +207,17 @@ fn missing_profile_file_and_bad_set_are_reported_not_panicked() {
     assert!(!Path::new("/tmp/never").exists());
 }
 
-/// SIGINT mid-run: exit code 130, the files are complete and readable, and the stimulus ramps
-/// to zero before the end.
+/// SIGINT (Ctrl-C), SIGTERM (`timeout`, systemd, SLURM) and SIGHUP (a dropped SSH session)
+/// mid-run all end it the same way: exit code 130, the files are complete and readable, the
+/// stimulus ramps to zero before the end, and the engine's own stop is not counted as a command.
 #[test]
-fn ctrl_c_ramps_down_and_leaves_complete_outputs() {
+fn ctrl_c_sigterm_and_sighup_ramp_down_and_leave_complete_outputs() {
+    for signal in ["INT", "TERM", "HUP"] {
+        interrupt_a_run(signal);
+    }
+}
+
+fn interrupt_a_run(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
@@ -240,17 +247,19 @@ fn ctrl_c_ramps_down_and_leaves_complete_outputs() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "stderr: {stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
+    // A signal without a handler kills the process: no exit code at all.
+    assert_eq!(output.status.code(), Some(130), "SIG{signal}: {stderr}");
+    assert!(stderr.contains("interrupted"), "SIG{signal}: {stderr}");
 
     let summary = common::summary_json(&out);
-    assert_eq!(summary["ending"], "interrupted");
+    assert_eq!(summary["ending"], "interrupted", "SIG{signal}");
+    assert_eq!(summary["commands"], 0, "SIG{signal}: no command was sent");
     let samples = summary["samples"].as_u64().unwrap();
     let wav = hound::WavReader::open(out.join("signals.wav")).unwrap();
     let channels = wav.spec().channels as usize;

@@ -6,6 +6,7 @@ mod common;
 
 use std::f64::consts::TAU;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use entrain::analysis::wrap_angle;
 use entrain::prc::{self, PhaseFrom, Prc, Settings};
@@ -39,7 +40,9 @@ fn settings(trials: usize, phase_from: Option<PhaseFrom>) -> Settings {
 }
 
 fn measure(profile: &Profile, settings: &Settings, jobs: usize) -> Prc {
-    prc::measure(profile, settings, jobs, |_, _, _| {}).unwrap_or_else(|e| panic!("{e}"))
+    prc::measure(profile, settings, jobs, &AtomicBool::new(false), |_| {})
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("not interrupted")
 }
 
 /// The exact phase shift of `dz/dt = (λ + iω) z − μ|z|² z + F(t)` started on its limit cycle at
@@ -179,6 +182,100 @@ fn the_prc_is_the_same_with_one_or_two_workers() {
             .collect::<Vec<_>>()
     };
     assert_eq!(shifts(&one), shifts(&two));
+}
+
+/// An interrupt during round 3 keeps rounds 1 and 2: exactly the PRC measured with 2 trials per
+/// phase, marked interrupted. One before any round is complete keeps nothing.
+#[test]
+fn an_interrupted_prc_keeps_its_completed_rounds() {
+    let profile = sl(true);
+    let phases = settings(1, None).phases;
+    let interrupt = AtomicBool::new(false);
+    let cut = prc::measure(&profile, &settings(5, None), 1, &interrupt, |p| {
+        if p.done == 2 * phases + 1 {
+            assert_eq!(p.rounds, 2);
+            interrupt.store(true, Ordering::Relaxed);
+        }
+    })
+    .unwrap()
+    .expect("two rounds were complete");
+    assert!(cut.interrupted);
+    assert_eq!(cut.trials_per_phase, 2);
+    assert!(cut.points.iter().all(|p| p.trials == 2));
+    let whole = measure(&profile, &settings(2, None), 1);
+    assert!(!whole.interrupted);
+    let rows = |p: &Prc| {
+        p.trials
+            .iter()
+            .map(|t| (t.target_deg.to_bits(), t.trial, t.shift_deg.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&cut), rows(&whole));
+    assert_eq!(cut.fit.amplitude_deg, whole.fit.amplitude_deg);
+
+    let stopped = AtomicBool::new(true);
+    let nothing = prc::measure(&profile, &settings(5, None), 2, &stopped, |_| {}).unwrap();
+    assert!(nothing.is_none());
+}
+
+/// SIGTERM (or Ctrl-C) on `entrain prc` writes the completed rounds as a complete, marked PRC
+/// and exits 130, instead of losing every trial.
+#[test]
+fn prc_ended_by_sigterm_writes_its_completed_rounds() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("prc");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args([
+            "prc", "--phases", "2", "--trials", "5000", "--settle", "0.6",
+        ])
+        .args([
+            "--cycles",
+            "1",
+            "--jobs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(KICK.iter().flat_map(|s| ["--set", s]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Away from a terminal it logs each completed round: signal once the first is done.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("trials per phase done") {
+        assert_ne!(
+            stderr.read_line(&mut log).unwrap(),
+            0,
+            "no round done: {log}"
+        );
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{log}");
+    assert!(log.contains("interrupted: kept the first"), "{log}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("prc.json")).unwrap()).unwrap();
+    assert_eq!(json["interrupted"], true);
+    let kept = json["trials_per_phase"].as_u64().unwrap();
+    assert!((1..5000).contains(&kept), "{kept}");
+    let table = std::fs::read_to_string(out.join("prc.csv")).unwrap();
+    for line in table.lines().skip(1) {
+        assert_eq!(
+            line.split(',').nth(6),
+            Some(kept.to_string().as_str()),
+            "{line}"
+        );
+    }
+    let trials = std::fs::read_to_string(out.join("prc_trials.csv")).unwrap();
+    assert_eq!(trials.lines().count() as u64, 1 + 2 * kept);
 }
 
 #[test]
@@ -321,7 +418,8 @@ fn a_settling_too_short_to_measure_the_period_is_refused_with_the_minimum() {
         settle_s: 0.0001,
         phase_from: None,
     };
-    let e = prc::measure(&quiet, &short, 1, |_, _, _| {}).unwrap_err();
+    let running = AtomicBool::new(false);
+    let e = prc::measure(&quiet, &short, 1, &running, |_| {}).unwrap_err();
     assert!(e.contains("Raise --settle to at least 5 periods"), "{e}");
     let e = prc::measure(
         &quiet,
@@ -330,7 +428,8 @@ fn a_settling_too_short_to_measure_the_period_is_refused_with_the_minimum() {
             ..short.clone()
         },
         1,
-        |_, _, _| {},
+        &running,
+        |_| {},
     )
     .unwrap_err();
     assert!(e.contains("cycles; at least 2 are needed"), "{e}");

@@ -272,3 +272,26 @@ fn out_of_range_amplitude_commands_are_applied_bounded_and_counted() {
         entrain::run::offline(&profile, run, dir.path(), &Default::default(), |_| {}).unwrap();
     assert_eq!(summary.clamped_commands, 3, "{summary:?}");
 }
+
+/// An interrupted run counts only the commands a user sent: the driver's own EndRun, which
+/// ramps the output down, is not one of them.
+#[test]
+fn the_drivers_end_of_run_is_not_counted_as_a_command() {
+    let (profile, _) =
+        profile::load("q", profile::QUICKSTART, &["run.duration_s=2".to_string()]).unwrap();
+    for sent in [0, 2] {
+        let run = engine::build(&profile).unwrap();
+        for _ in 0..sent {
+            run.commands
+                .try_send(Command::Stim(StimCommand::SetTargetPhaseDeg(90.0)))
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let interrupt = std::sync::atomic::AtomicBool::new(true);
+        let (summary, ending) =
+            entrain::run::offline(&profile, run, dir.path(), &interrupt, |_| {}).unwrap();
+        assert_eq!(ending, entrain::run::Ending::Interrupted);
+        assert_eq!(summary.commands, sent, "{summary:?}");
+        assert_eq!(summary.clamped_commands, 0);
+    }
+}

@@ -150,6 +150,38 @@ fn a_sweep_killed_mid_run_resumes_and_completes() {
     assert_eq!(csv(&out).lines().count(), 1 + 9);
 }
 
+/// SIGTERM (what `timeout`, systemd and SLURM send) ends a sweep like Ctrl-C: no new runs,
+/// the running one ends cleanly, sweep.csv holds what was done, exit 130.
+#[test]
+fn a_sweep_ended_by_sigterm_writes_its_table_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("terminated");
+    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["sweep", "profiles/quickstart.toml"])
+        .args(["--vary", "stimulation.target_phase_deg=0:350:10"])
+        .args(["--set", "run.duration_s=6", "--jobs", "1", "-q"])
+        .args(["--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !out.join("runs/000000/summary.json").exists() {
+        assert!(started.elapsed().as_secs() < 60, "no run finished");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    let table = csv(&out);
+    let rows = table.lines().count() - 1;
+    assert!((1..36).contains(&rows), "{rows} rows:\n{table}");
+}
+
 #[test]
 fn bad_sweeps_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();

@@ -112,7 +112,8 @@ pub enum Record {
         /// callback clock whose period the summary reports).
         started_ns: u64,
     },
-    /// A command was applied; `clamped` when it asked for more than the safety limits allow.
+    /// A stimulation command ([`Command::Stim`]) was applied; `clamped` when it asked for more
+    /// than the safety limits allow. The drivers' [`Command::EndRun`] is not recorded.
     Command {
         /// Sample at which it was applied (a block boundary).
         sample: u64,

@@ -273,10 +273,13 @@ impl Processor {
         while let Ok(command) = self.commands.try_recv() {
             let mut clamped = false;
             match command {
+                // The drivers' own stop (an interrupt, a failed recorder, the device's end): not
+                // a user's command, so no `Record::Command` (the summary counts those).
                 Command::EndRun => {
                     self.ending = true;
                     self.window = Window::Closed;
                     self.limiter.stop();
+                    continue;
                 }
                 Command::Stim(c @ StimCommand::Stop) => {
                     self.paused = true;

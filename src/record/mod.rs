@@ -8,7 +8,8 @@
 //! It only reads what the engine reports; it never touches the real-time half.
 //!
 //! Nothing is lost on a crash or Ctrl-C: the WAV header and the CSV are flushed about once a
-//! second of signal, so a killed run leaves readable files up to that point.
+//! second of signal, so a killed run leaves readable files up to that point; `events.csv` is
+//! handed to the file in whole rows only ([`RowWriter`]), so it never ends mid-row.
 
 pub mod nodes;
 
@@ -20,6 +21,7 @@ use ringbuf::HeapCons;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::f64::consts::TAU;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -258,11 +260,12 @@ impl Recorder {
         let wav = WavWriter::create(&wav_path, spec)
             .map_err(|e| format!("cannot write '{}': {e}", wav_path.display()))?;
         let events_path = out_dir.join("events.csv");
-        let mut events = BufWriter::new(
+        let mut events = RowWriter::new(
             File::create(&events_path)
                 .map_err(|e| format!("cannot write '{}': {e}", events_path.display()))?,
         );
-        writeln!(events, "{EVENTS_HEADER}").map_err(|e| format!("events.csv: {e}"))?;
+        events.row().push_str(EVENTS_HEADER);
+        events.end_row().map_err(|e| format!("events.csv: {e}"))?;
         let node_writer = match info.node_snapshots {
             Some(snapshots) => Some(nodes::NodeWriter::create(
                 out_dir,
@@ -299,6 +302,48 @@ impl Recorder {
     }
 }
 
+/// A CSV writer that hands the file whole rows only: each row is formatted into one reused
+/// `String`, and the buffer is written out before a row that would not fit in it. A plain
+/// `BufWriter` spills whenever it fills, mid-row, so a run killed between its spill and the
+/// next flush left a file ending in half a row.
+struct RowWriter<W: Write> {
+    out: BufWriter<W>,
+    row: String,
+}
+
+impl<W: Write> RowWriter<W> {
+    fn new(inner: W) -> Self {
+        Self::with_capacity(8 * 1024, inner)
+    }
+
+    fn with_capacity(capacity: usize, inner: W) -> Self {
+        Self {
+            out: BufWriter::with_capacity(capacity, inner),
+            row: String::with_capacity(256),
+        }
+    }
+
+    /// The next row, empty: write its cells here (no line end), then call [`Self::end_row`].
+    fn row(&mut self) -> &mut String {
+        self.row.clear();
+        &mut self.row
+    }
+
+    /// End the row and buffer it whole; what the buffer held goes to the file first if the
+    /// row does not fit beside it (a row longer than the whole buffer goes straight through).
+    fn end_row(&mut self) -> std::io::Result<()> {
+        self.row.push('\n');
+        if self.row.len() > self.out.capacity() - self.out.buffer().len() {
+            self.out.flush()?;
+        }
+        self.out.write_all(self.row.as_bytes())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// A pulse waiting for the sample at which it reaches the plant.
 #[derive(Clone, Copy, Debug)]
 struct PendingPulse {
@@ -311,7 +356,7 @@ struct PendingPulse {
 struct State {
     info: RunInfo,
     wav: WavWriter<BufWriter<File>>,
-    events: BufWriter<File>,
+    events: RowWriter<File>,
     row: Vec<f32>,
     nodes_expected: usize,
     nodes_seen: usize,
@@ -353,7 +398,7 @@ impl State {
     fn new(
         info: RunInfo,
         wav: WavWriter<BufWriter<File>>,
-        events: BufWriter<File>,
+        events: RowWriter<File>,
         channels: usize,
     ) -> Self {
         let decimation = ((info.sample_rate_hz / 1000.0).floor() as u64).max(1);
@@ -607,25 +652,20 @@ impl State {
         if error.is_finite() {
             self.errors.push(error);
         }
-        let deg = |x: f64| {
+        // Writing to a `String` cannot fail.
+        let row = self.events.row();
+        let _ = write!(row, "{},{:.6},", p.sample, p.sample as f64 / fs);
+        for x in [p.target, p.estimated, truth, error] {
+            // An undefined angle is an empty cell.
             if x.is_finite() {
-                format!("{:.3}", x.to_degrees())
-            } else {
-                String::new()
+                let _ = write!(row, "{:.3}", x.to_degrees());
             }
-        };
-        writeln!(
-            self.events,
-            "{},{:.6},{},{},{},{},{}",
-            p.sample,
-            p.sample as f64 / fs,
-            deg(p.target),
-            deg(p.estimated),
-            deg(truth),
-            deg(error),
-            p.amplitude
-        )
-        .map_err(|e| format!("events.csv: {e}"))
+            row.push(',');
+        }
+        let _ = write!(row, "{}", p.amplitude);
+        self.events
+            .end_row()
+            .map_err(|e| format!("events.csv: {e}"))
     }
 
     fn write_row(&mut self) -> Result<(), String> {
@@ -1047,6 +1087,55 @@ pub fn write_whole(path: &Path, contents: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A "file" that keeps each write handed to it as one chunk.
+    #[derive(Default)]
+    struct Chunks(Vec<Vec<u8>>);
+
+    impl Write for Chunks {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A kill can only cut the file between the writes handed to it: every one of them must end
+    /// a row, even when rows of many lengths keep spilling a small buffer, and one longer than
+    /// the buffer goes through whole.
+    #[test]
+    fn events_rows_reach_the_file_whole() {
+        let mut writer = RowWriter::with_capacity(64, Chunks::default());
+        let mut expected = String::new();
+        for k in 0..500u64 {
+            let cells = if k == 250 { 40 } else { 1 + k % 7 };
+            let row = writer.row();
+            for c in 0..cells {
+                let _ = write!(row, "{},", k * 1000 + c);
+            }
+            expected.push_str(row);
+            expected.push('\n');
+            writer.end_row().unwrap();
+        }
+        writer.flush().unwrap();
+        let chunks = &writer.out.get_ref().0;
+        assert!(
+            chunks.len() > 100,
+            "the buffer spilled {} times",
+            chunks.len()
+        );
+        for chunk in chunks {
+            assert_eq!(
+                chunk.last(),
+                Some(&b'\n'),
+                "a write ended mid-row: {:?}",
+                String::from_utf8_lossy(chunk)
+            );
+        }
+        assert_eq!(chunks.concat(), expected.as_bytes());
+    }
 
     #[test]
     fn a_whole_write_replaces_the_file_and_leaves_nothing_beside_it() {
