@@ -187,3 +187,18 @@ fn a_disc_of_stimulated_nodes_is_the_grid_nodes_within_its_radius() {
     let e = entrain::engine::build(&outside).err().unwrap();
     assert!(e.contains("outside"), "{e}");
 }
+
+#[test]
+fn pulses_land_on_the_peak_of_the_ping_rhythm_despite_its_harmonics() {
+    // The PING rate is spiky: a band wide enough to pass its harmonics shifted every pulse by
+    // the same 21°. Scored against the zero-phase band-pass truth of the same band.
+    let path = "profiles/mpr_ping.toml";
+    let text = std::fs::read_to_string(path).unwrap();
+    let profile = profile::load(path, &text, &[]).unwrap().0;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = common::run(&profile, dir.path());
+    let error = &summary.phase_error;
+    assert!(error.n > 100, "{} pulses scored", error.n);
+    let (mean, sd) = (error.mean_deg.unwrap(), error.sd_deg.unwrap());
+    assert!(mean.abs() < 3.0 && sd < 3.0, "mean {mean:.1}°, SD {sd:.1}°");
+}
