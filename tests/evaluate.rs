@@ -389,6 +389,15 @@ fn csv_records_with_gaps_mixed_rows_or_two_rates_are_refused_at_the_line() {
         e.contains("gap.csv:2503") && e.contains("evenly spaced"),
         "{e}"
     );
+    // A corrupt huge value is refused like a non-finite one, naming the sample.
+    let huge = write("huge.csv", &|k| {
+        let t = k as f64 / 1000.0;
+        format!("{t},{}\n", if k == 40 { 1e30 } else { cosine(t) })
+    });
+    let Err(e) = evaluate::load_recording(&huge, (8.0, 12.0), 0, None) else {
+        panic!("a 1e30 sample refused");
+    };
+    assert!(e.contains("sample 40") && e.contains("within ±1e12"), "{e}");
     let mixed = write("mixed.csv", &|k| {
         let t = k as f64 / 1000.0;
         if k == 10 {

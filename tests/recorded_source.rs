@@ -223,25 +223,26 @@ fn bad_recordings_are_refused_with_the_file_and_the_fix() {
     let err = refused_at_load(&[&file_set(&text)]);
     assert!(err.contains("not_audio.wav"), "{err}");
 
-    // A recording with a NaN in it.
-    let nan = dir.path().join("nan.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(&nan, spec).unwrap();
-    for k in 0..48_000 {
-        w.write_sample(if k == 100 { f32::NAN } else { 0.0 })
-            .unwrap();
+    // A recording with a NaN, or a corrupt huge sample, in it.
+    for (name, bad) in [("nan", f32::NAN), ("huge", 1e30)] {
+        let path = dir.path().join(format!("{name}.wav"));
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for k in 0..48_000 {
+            w.write_sample(if k == 100 { bad } else { 0.0 }).unwrap();
+        }
+        w.finalize().unwrap();
+        let err = build(&[&file_set(&path), "run.duration_s=1"]);
+        assert!(
+            err.contains("frame 100") && err.contains("within ±1e12"),
+            "{err}"
+        );
     }
-    w.finalize().unwrap();
-    let err = build(&[&file_set(&nan), "run.duration_s=1"]);
-    assert!(
-        err.contains("frame 100") && err.contains("non-finite"),
-        "{err}"
-    );
 
     // Both a recording and a sound-card input: a profile error on sensor.file.
     let sets = [file_set(&wav), "audio.input_device=\"default\"".into()];

@@ -307,10 +307,12 @@ impl Recording {
         if samples.is_empty() {
             return Err(format!("sensor.file: {shown} holds no samples"));
         }
-        if let Some(at) = samples.iter().position(|s| !s.is_finite()) {
+        let max = crate::estimate::MAX_INPUT;
+        if let Some(at) = wav.samples.iter().position(|s| !(s.abs() <= max)) {
             return Err(format!(
-                "sensor.file: {shown} has a non-finite sample (NaN or infinity) at frame {at} of \
-                 channel {channel}; clean the recording first"
+                "sensor.file: {shown} has a sample of {} at frame {at} of channel {channel} \
+                 (entrain takes finite samples within ±{max:e}); clean the recording first",
+                wav.samples[at]
             ));
         }
         Ok(Self {

@@ -90,8 +90,6 @@ const MAX_PREDICT_S: f64 = 1.0;
 const BURG_STOP: f64 = 1e-10;
 /// Reflection coefficients are kept strictly inside the unit circle by this margin.
 const BURG_MAX_REFLECTION: f64 = 1.0 - 1e-9;
-/// Inputs are saturated to ±this so that squared sums cannot overflow.
-const MAX_INPUT: f64 = 1e100;
 
 /// Configuration of an [`ArBurg`] estimator.
 #[derive(Clone, Debug, PartialEq)]
@@ -844,11 +842,7 @@ impl ArBurg {
 
 impl PhaseEstimator for ArBurg {
     fn process(&mut self, x: f64) -> Estimate {
-        let x = if x.is_finite() {
-            x.clamp(-MAX_INPUT, MAX_INPUT)
-        } else {
-            0.0
-        };
+        let x = super::band::sanitize(x);
         self.since_start = self.since_start.saturating_add(1);
         self.age += 1.0;
         self.published_age += 1.0;

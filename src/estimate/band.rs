@@ -17,13 +17,11 @@ use std::f64::consts::{PI, TAU};
 
 /// Most band-pass sections a cascade may have.
 pub(super) const MAX_SECTIONS: usize = 8;
-/// Inputs are saturated to ±this so that squared energies cannot overflow to infinity.
-const MAX_INPUT: f64 = 1e100;
-
-/// Replaces a non-finite input sample by 0 and saturates huge ones (see [`super::PhaseEstimator`]).
+/// Replaces a non-finite input sample, or one beyond ±[`super::MAX_INPUT`], by 0 (see
+/// [`super::PhaseEstimator`]).
 pub(super) fn sanitize(x: f64) -> f64 {
-    if x.is_finite() {
-        x.clamp(-MAX_INPUT, MAX_INPUT)
+    if x.abs() <= super::MAX_INPUT {
+        x
     } else {
         0.0
     }
@@ -288,6 +286,9 @@ mod tests {
             .contains("predict_samples"));
         assert_eq!(sanitize(f64::NAN), 0.0);
         assert_eq!(sanitize(f64::NEG_INFINITY), 0.0);
-        assert_eq!(sanitize(1e300), MAX_INPUT);
+        // Beyond MAX_INPUT a sample is as unusable as a non-finite one.
+        assert_eq!(sanitize(1e300), 0.0);
+        assert_eq!(sanitize(-2e12), 0.0);
+        assert_eq!(sanitize(-1e12), -1e12);
     }
 }

@@ -62,8 +62,6 @@ use std::f64::consts::{PI, TAU};
 const MAX_FILTER_ORDER: usize = 8;
 /// Largest window accepted, samples (the kernel takes 16 bytes per sample).
 const MAX_WINDOW_SAMPLES: usize = 1 << 24;
-/// Inputs are saturated to ±this so that squared sums cannot overflow.
-const MAX_INPUT: f64 = 1e100;
 /// Impulse-response energy of the causal band-pass still to come when the frequency statistics
 /// may start (residual amplitude ≈ 3·10⁻⁴).
 const SETTLED_ENERGY: f64 = 1e-7;
@@ -331,11 +329,7 @@ impl Echt {
 
 impl PhaseEstimator for Echt {
     fn process(&mut self, x: f64) -> Estimate {
-        let x = if x.is_finite() {
-            x.clamp(-MAX_INPUT, MAX_INPUT)
-        } else {
-            0.0
-        };
+        let x = super::band::sanitize(x);
         let y = self.cascade.iter_mut().fold(x, |v, s| s.run(v));
         self.x_ring[self.head] = x;
         self.y_ring[self.head] = if y.is_finite() { y } else { 0.0 };

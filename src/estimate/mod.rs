@@ -39,11 +39,17 @@ pub struct Estimate {
     pub confidence: f64,
 }
 
+/// The largest input magnitude an estimator takes; beyond it a sample is treated like a
+/// non-finite one (as 0). No recording or model gives such values (a 32-bit ADC counts to
+/// 2.1e9), and one sample of 1e30 had filled the filters for the rest of a record (clamped at
+/// 1e100 before, its ring-down spanned a hundred decades).
+pub const MAX_INPUT: f64 = 1e12;
+
 /// A causal, sample-by-sample phase estimator.
 ///
 /// Built once (allocation allowed), then `process` is called for every input sample from the
 /// real-time thread: it must not allocate, lock or block, and must stay finite whatever it is fed
-/// (NaN/Inf inputs are treated as 0 and the state recovers).
+/// (NaN/Inf inputs, and any beyond ±[`MAX_INPUT`], are treated as 0 and the state recovers).
 pub trait PhaseEstimator: Send {
     /// Consume one input sample and report the estimate at this sample.
     fn process(&mut self, x: f64) -> Estimate;

@@ -551,9 +551,12 @@ pub fn load_recording(
         })?;
         (wav.samples, f64::from(wav.sample_rate))
     };
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+    let max = crate::estimate::MAX_INPUT;
+    if let Some(i) = x.iter().position(|v| !(v.abs() <= max)) {
         return Err(format!(
-            "{shown}: sample {i} is not finite; clean the record first"
+            "{shown}: sample {i} is {} (entrain takes finite samples within ±{max:e}); clean \
+             the record first",
+            x[i]
         ));
     }
     if !(band.0 > 0.0 && band.0 < band.1 && band.1 < fs / 2.0) {
