@@ -308,7 +308,8 @@ impl Recording {
             return Err(format!("sensor.file: {shown} holds no samples"));
         }
         let max = crate::estimate::MAX_INPUT;
-        if let Some(at) = wav.samples.iter().position(|s| !(s.abs() <= max)) {
+        let usable = |s: &f64| crate::estimate::usable_input(*s);
+        if let Some(at) = wav.samples.iter().position(|s| !usable(s)) {
             return Err(format!(
                 "sensor.file: {shown} has a sample of {} at frame {at} of channel {channel} \
                  (entrain takes finite samples within ±{max:e}); clean the recording first",

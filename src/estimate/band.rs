@@ -20,7 +20,7 @@ pub(super) const MAX_SECTIONS: usize = 8;
 /// Replaces a non-finite input sample, or one beyond ±[`super::MAX_INPUT`], by 0 (see
 /// [`super::PhaseEstimator`]).
 pub(super) fn sanitize(x: f64) -> f64 {
-    if x.abs() <= super::MAX_INPUT {
+    if super::usable_input(x) {
         x
     } else {
         0.0

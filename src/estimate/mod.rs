@@ -45,6 +45,11 @@ pub struct Estimate {
 /// 1e100 before, its ring-down spanned a hundred decades).
 pub const MAX_INPUT: f64 = 1e12;
 
+/// Whether an estimator takes `x` as it is: finite and within ±[`MAX_INPUT`].
+pub fn usable_input(x: f64) -> bool {
+    x.abs() <= MAX_INPUT
+}
+
 /// A causal, sample-by-sample phase estimator.
 ///
 /// Built once (allocation allowed), then `process` is called for every input sample from the

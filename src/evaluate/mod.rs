@@ -552,7 +552,7 @@ pub fn load_recording(
         (wav.samples, f64::from(wav.sample_rate))
     };
     let max = crate::estimate::MAX_INPUT;
-    if let Some(i) = x.iter().position(|v| !(v.abs() <= max)) {
+    if let Some(i) = x.iter().position(|&v| !crate::estimate::usable_input(v)) {
         return Err(format!(
             "{shown}: sample {i} is {} (entrain takes finite samples within ±{max:e}); clean \
              the record first",
