@@ -119,15 +119,14 @@ fn a_restarted_sweep_redoes_only_what_was_not_finished_and_shards_merge_to_the_w
     assert_eq!(csv(&a), csv(&whole));
 }
 
-#[test]
-fn a_sweep_killed_mid_run_resumes_and_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args(["sweep", "profiles/quickstart.toml"])
-        .args(["--vary", "stimulation.target_phase_deg=0:160:20"])
+/// Start a one-job sweep of 6 s quickstart runs over `vary` into `out`, and return it once its
+/// first run has finished.
+fn sweep_past_its_first_run(out: &std::path::Path, vary: &str) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(["sweep", "profiles/quickstart.toml", "--vary", vary])
         .args(["--set", "run.duration_s=6", "--jobs", "1", "-q"])
         .args(["--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
@@ -135,6 +134,14 @@ fn a_sweep_killed_mid_run_resumes_and_completes() {
         assert!(started.elapsed().as_secs() < 60, "no run finished");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    child
+}
+
+#[test]
+fn a_sweep_killed_mid_run_resumes_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("killed");
+    let mut child = sweep_past_its_first_run(&out, "stimulation.target_phase_deg=0:160:20");
     child.kill().unwrap();
     let _ = child.wait();
     let first = modified(&out, 0);
@@ -156,19 +163,7 @@ fn a_sweep_killed_mid_run_resumes_and_completes() {
 fn a_sweep_ended_by_sigterm_writes_its_table_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("terminated");
-    let child = Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args(["sweep", "profiles/quickstart.toml"])
-        .args(["--vary", "stimulation.target_phase_deg=0:350:10"])
-        .args(["--set", "run.duration_s=6", "--jobs", "1", "-q"])
-        .args(["--out", out.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !out.join("runs/000000/summary.json").exists() {
-        assert!(started.elapsed().as_secs() < 60, "no run finished");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let child = sweep_past_its_first_run(&out, "stimulation.target_phase_deg=0:350:10");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
