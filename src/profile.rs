@@ -1483,8 +1483,9 @@ impl Context<'_> {
             }
         };
         let fs = p.run.sample_rate_hz;
-        let fs_ok = check_sample_rate(fs).is_ok();
-        if let Err(e) = check_sample_rate(fs) {
+        let fs_checked = check_sample_rate(fs);
+        let fs_ok = fs_checked.is_ok();
+        if let Err(e) = fs_checked {
             check(false, "run.sample_rate_hz", e);
         }
         if let Err(e) = check_block_frames(p.run.block_frames) {

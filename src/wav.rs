@@ -224,8 +224,8 @@ fn find_chunk(file: &mut (impl Read + Seek), id: &[u8; 4]) -> Option<u64> {
     }
 }
 
-/// Frames [`overwrite_channel`] rewrites per read and write (a 5-channel file: 1.3 MB).
-const OVERWRITE_FRAMES: usize = 65_536;
+/// Bytes [`overwrite_channel`] reads and writes at a time (whole frames, at least one).
+const OVERWRITE_BYTES: usize = 1 << 20;
 
 /// Replace `channel` of frames `first_frame ..` of the 32-bit float WAV file at `path`
 /// (`channels` per frame) with `values`, in place: for a channel known only once the run has
@@ -248,9 +248,10 @@ pub fn overwrite_channel(
         .map_err(|e| fail(&e))?;
     let data = find_chunk(&mut file, b"data").ok_or_else(|| fail(&"no data chunk"))?;
     let frame_bytes = 4 * channels;
-    let mut buffer = vec![0u8; OVERWRITE_FRAMES * frame_bytes];
-    for (k, part) in values.chunks(OVERWRITE_FRAMES).enumerate() {
-        let frame = first_frame + (k * OVERWRITE_FRAMES) as u64;
+    let frames = (OVERWRITE_BYTES / frame_bytes).clamp(1, values.len().max(1));
+    let mut buffer = vec![0u8; frames * frame_bytes];
+    for (k, part) in values.chunks(frames).enumerate() {
+        let frame = first_frame + (k * frames) as u64;
         let at = data + frame * frame_bytes as u64;
         let bytes = &mut buffer[..part.len() * frame_bytes];
         file.seek(SeekFrom::Start(at)).map_err(|e| fail(&e))?;
@@ -315,14 +316,16 @@ mod tests {
             bits_per_sample: 32,
             sample_format: hound::SampleFormat::Float,
         };
-        let frames = OVERWRITE_FRAMES + 100;
+        // More frames than one rewrite takes, so that its chunks meet.
+        let per_rewrite = OVERWRITE_BYTES / 12;
+        let frames = per_rewrite + 100;
         let mut w = hound::WavWriter::create(&path, spec).unwrap();
         for i in 0..frames * 3 {
             w.write_sample(i as f32).unwrap();
         }
         w.finalize().unwrap();
         // Across the rewrite's chunk boundary, from frame 7 on.
-        let values: Vec<f32> = (0..OVERWRITE_FRAMES + 50).map(|i| -(i as f32)).collect();
+        let values: Vec<f32> = (0..per_rewrite + 50).map(|i| -(i as f32)).collect();
         overwrite_channel(&path, 3, 2, 7, &values).unwrap();
         let got: Vec<f32> = hound::WavReader::open(&path)
             .unwrap()

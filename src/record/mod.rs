@@ -381,6 +381,9 @@ struct State {
     /// (up to [`MAX_EXTERNAL_SAMPLES`]) and the ground truth computed from it at the end.
     external_band: Option<(f64, f64)>,
     observed: Vec<f32>,
+    /// Frames of `observed` the telemetry dropped (zeros there): no truth within the
+    /// estimate's margin of them.
+    observed_gaps: Vec<std::ops::Range<usize>>,
     /// That ground truth for the `true_phase` channel, from its first frame: written into
     /// `signals.wav` once the file is complete.
     truth_fill: Option<(u64, Vec<f32>)>,
@@ -424,6 +427,7 @@ impl State {
             last_truth: None,
             external_band: info.external_truth_band,
             observed: Vec::new(),
+            observed_gaps: Vec::new(),
             truth_fill: None,
             signals_path: PathBuf::new(),
             nodes: None,
@@ -476,6 +480,11 @@ impl State {
                     self.write_row()?;
                     if self.external_band.is_some() {
                         if self.observed.len() < MAX_EXTERNAL_SAMPLES {
+                            let k = self.observed.len();
+                            match self.observed_gaps.last_mut() {
+                                Some(gap) if gap.end == k => gap.end += 1,
+                                _ => self.observed_gaps.push(k..k + 1),
+                            }
                             self.observed.push(0.0);
                         }
                     } else {
@@ -597,19 +606,37 @@ impl State {
             // Too short or unusable for the offline estimate: events keep empty truth cells.
             return Ok(());
         };
+        // The non-causal estimate is unreliable near the record's ends and near frames the
+        // telemetry dropped (read as zeros): within two cycles of the band's lowest frequency
+        // of them there is no ground truth.
+        let margin = (2.0 / low * self.info.sample_rate_hz).ceil() as usize;
+        let inner = margin..analytic.len().saturating_sub(margin);
+        let gaps = std::mem::take(&mut self.observed_gaps);
+        let near_gap = |k: usize| {
+            gaps.iter()
+                .any(|g| k + margin >= g.start && k < g.end + margin)
+        };
+        let trusted = |k: usize| inner.contains(&k) && !near_gap(k);
+        let truth = |k: usize| {
+            if trusted(k) {
+                analytic[k].arg()
+            } else {
+                f64::NAN
+            }
+        };
         let latency = self.info.latency_samples;
         let mut k = latency;
         while k < analytic.len() {
-            self.plant_phase.push(analytic[k].arg() as f32);
+            self.plant_phase.push(truth(k) as f32);
             k += self.decimation as usize;
         }
-        // The non-causal estimate is unreliable near the record's ends: pulses arriving within
-        // two cycles of the band's lowest frequency of either end get no ground truth.
-        let margin = (2.0 / low * self.info.sample_rate_hz).ceil() as usize;
-        let trusted = margin..analytic.len().saturating_sub(margin);
-        if !trusted.is_empty() {
-            let phases = analytic[trusted.clone()].iter().map(|z| z.arg() as f32);
-            self.truth_fill = Some((trusted.start as u64, phases.collect()));
+        if !inner.is_empty() {
+            // `true_phase` is 0 where undefined.
+            let phases = inner.clone().map(|k| match truth(k) {
+                t if t.is_finite() => t as f32,
+                _ => 0.0,
+            });
+            self.truth_fill = Some((inner.start as u64, phases.collect()));
         }
         if self.recorded.frames > analytic.len() as u64 {
             self.recorded.truth_frames = Some(analytic.len() as u64);
@@ -620,12 +647,7 @@ impl State {
                 break;
             }
             self.pending.pop_front();
-            let truth = if trusted.contains(&arrival) {
-                analytic[arrival].arg()
-            } else {
-                f64::NAN
-            };
-            self.write_event(p, truth)?;
+            self.write_event(p, truth(arrival))?;
         }
         Ok(())
     }
@@ -1087,6 +1109,82 @@ pub fn write_whole(path: &Path, contents: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A recording's run through the recorder with frames 3000..3500 of 6000 dropped (at 1 kHz,
+    /// a clean 10 Hz cosine, truth from its 8–12 Hz band), and pulses arriving at `pulses`:
+    /// the `true_phase` channel and each pulse's `true_deg` cell.
+    fn offline_truth_with_a_gap(pulses: &[u64]) -> (Vec<f32>, Vec<String>) {
+        use ringbuf::traits::{Producer, Split};
+        let fs = 1000.0;
+        let info = RunInfo {
+            sample_rate_hz: fs,
+            block_frames: 10,
+            latency_samples: 0,
+            total_samples: 6000,
+            stim_start_sample: 0,
+            stim_stop_sample: 6000,
+            record_nodes: Vec::new(),
+            stimulates: true,
+            settling_samples: 0,
+            external_truth_band: Some((8.0, 12.0)),
+            plant_bytes: 0,
+            node_snapshots: None,
+        };
+        let (mut push, telemetry) = ringbuf::HeapRb::<Record>::new(1 << 16).split();
+        let dir = tempfile::tempdir().unwrap();
+        let failed = Arc::new(AtomicBool::new(false));
+        let recorder = Recorder::spawn(telemetry, dir.path(), &info, failed).unwrap();
+        for sample in (0..6000).filter(|k| !(3000..3500).contains(k)) {
+            if pulses.contains(&sample) {
+                let pulse = Record::Pulse {
+                    sample,
+                    target: 0.0,
+                    estimated: 0.0,
+                    amplitude: 1.0,
+                };
+                push.try_push(pulse).unwrap();
+            }
+            let frame = Record::Frame {
+                sample,
+                observable: (TAU * 10.0 * sample as f64 / fs).cos() as f32,
+                phase: 0.0,
+                amplitude: 1.0,
+                stimulus: 0.0,
+                true_phase: f32::NAN,
+                clock_phase: f32::NAN,
+            };
+            push.try_push(frame).unwrap();
+        }
+        recorder.finish().unwrap();
+        let mut wav = hound::WavReader::open(dir.path().join("signals.wav")).unwrap();
+        let channels = usize::from(wav.spec().channels);
+        let truth = wav.samples::<f32>().map(Result::unwrap);
+        let truth = truth.skip(TRUE_PHASE_CHANNEL).step_by(channels).collect();
+        let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
+        let cells = events
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(4).unwrap().to_string());
+        (truth, cells.collect())
+    }
+
+    #[test]
+    fn dropped_frames_get_no_offline_truth_nor_do_pulses_near_them() {
+        let (truth, cells) = offline_truth_with_a_gap(&[1500, 2900, 3700, 4500]);
+        assert_eq!(truth.len(), 6000, "the gap is written as frames");
+        // Two cycles of 8 Hz on either side of the gap are as untrusted as the gap itself.
+        let margin = 250;
+        assert!(truth[3000 - margin..3500 + margin]
+            .iter()
+            .all(|&t| t == 0.0));
+        for k in (margin..3000 - margin).chain(3500 + margin..6000 - margin) {
+            let e = wrap_angle(f64::from(truth[k]) - TAU * 10.0 * k as f64 / 1000.0);
+            assert!(e.abs() < 0.05, "frame {k}: {} rad off", e);
+        }
+        // Pulses at 2900 and 3700 arrive near the gap: empty truth cells.
+        let scored: Vec<bool> = cells.iter().map(|c| !c.is_empty()).collect();
+        assert_eq!(scored, [true, false, false, true], "{cells:?}");
+    }
 
     /// A "file" that keeps each write handed to it as one chunk.
     #[derive(Default)]

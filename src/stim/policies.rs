@@ -170,10 +170,12 @@ impl PulseSamples {
 ///
 /// A pulse fires on the sample nearest the moment `d = wrap(predicted − target)` goes from
 /// negative to ≥ 0 (a genuine upward crossing, not the ±π wrap-around): on the last sample
-/// before it when `d` is within half of the latest sample's phase advance short of 0, else on the
-/// first sample at or past it. Firing only at or past the crossing would make every pulse late by
-/// half a sample on average (1.8° for a 10 Hz rhythm sampled at 1 kHz). A pulse needs the
-/// estimated amplitude at least the threshold and `min_interval_s` since the last onset.
+/// before it when `d` is within half a sample's phase advance at the estimated frequency short
+/// of 0, else on the first sample at or past it. Firing only at or past the crossing would make
+/// every pulse late by half a sample on average (1.8° for a 10 Hz rhythm sampled at 1 kHz). The
+/// advance comes from the estimated frequency, not from the last step of `d`: estimators that
+/// publish in hops (echt, ar_burg) make that step jump. A pulse needs the estimated amplitude at
+/// least the threshold and `min_interval_s` since the last onset.
 ///
 /// `SetTargetPhaseDeg` applies at once and re-arms the crossing detector, so the jump itself
 /// never fires a pulse. `SetAmplitude` applies from the next pulse: a pulse in flight keeps its
@@ -187,6 +189,8 @@ pub struct PhaseLockedPulses {
     amplitude: f64,
     /// `d` at the previous sample; NaN when the crossing detector is disarmed.
     prev_d: f64,
+    /// rad per sample per Hz of estimated frequency: `2π / sample_rate`.
+    rad_per_sample_hz: f64,
     last_onset: Option<u64>,
     /// Amplitude latched at the onset, so an amplitude change never unbalances a pulse.
     pulse_amplitude: f64,
@@ -238,6 +242,7 @@ impl PhaseLockedPulses {
             target_rad: wrap_angle(config.target_phase_deg.to_radians()),
             amplitude: config.pulse.amplitude,
             prev_d: f64::NAN,
+            rad_per_sample_hz: TAU / sample_rate,
             last_onset: None,
             pulse_amplitude: config.pulse.amplitude,
             silent_until_onset: false,
@@ -252,9 +257,11 @@ impl Policy for PhaseLockedPulses {
         let advance = d - self.prev_d;
         let approaching = self.prev_d < 0.0 && advance > 0.0 && advance < PI;
         let crossed = approaching && d >= 0.0;
-        // The next sample is expected `advance` further on: if that overshoots the target by
-        // more than this sample falls short of it, this sample is the nearer one.
-        let nearly = approaching && d < 0.0 && d + 0.5 * advance >= 0.0;
+        // The next sample is expected one sample's advance further on: if that overshoots the
+        // target by more than this sample falls short of it, this sample is the nearer one.
+        // (NaN or a frequency beyond Nyquist leaves only the crossing.)
+        let step = estimate.freq_hz * self.rad_per_sample_hz;
+        let nearly = approaching && d < 0.0 && step < PI && d + 0.5 * step >= 0.0;
         self.prev_d = d;
         let interval_ok = match self.last_onset {
             None => true,
@@ -699,6 +706,7 @@ mod tests {
     }
 
     /// Onsets when the policy is fed these predicted phases (rad) with amplitude 1.
+    /// The estimated frequency says the phase advances 0.1 rad per sample.
     fn onsets_for_phases(target_deg: f64, phases: &[f64]) -> Vec<u64> {
         let cfg = PhaseLockedConfig {
             min_interval_s: 0.005,
@@ -711,6 +719,7 @@ mod tests {
                 let est = Estimate {
                     predicted_phase_rad: ph,
                     amplitude: 1.0,
+                    freq_hz: 0.1 * FS / TAU,
                     ..Estimate::default()
                 };
                 p.next(n, &est)
@@ -731,6 +740,12 @@ mod tests {
         assert_eq!(
             onsets_for_phases(0.0, &[-0.26, -0.16, -0.06, 0.04, 0.14]),
             [3]
+        );
+        // An estimate that jumps ahead (echt's hops, ar_burg's refits) to just short of the
+        // target is judged by the rhythm's own advance, not by the jump: it fires on crossing.
+        assert_eq!(
+            onsets_for_phases(0.0, &[-0.8, -0.7, -0.6, -0.12, -0.02, 0.08]),
+            [4]
         );
         // Moving backwards across the target, or jittering around the antiphase (where d wraps
         // from −π to π), is not an upward crossing.
