@@ -307,7 +307,14 @@ pub fn measure(
         let outcome = match trial(
             profile, &pulse, targets[p], seed, settings, phase_from, interrupt,
         ) {
-            Ok(Some(o)) => Ok(o),
+            // Only the first trial's delivered pulse is reported: the others' are not kept
+            // (100 000 trials of a few hundred samples each would hold tens of MB).
+            Ok(Some(mut o)) => {
+                if i != 0 {
+                    o.delivered = Vec::new();
+                }
+                Ok(o)
+            }
             // Stopped by the interrupt: its slot stays empty, ending the completed rounds.
             Ok(None) => break,
             Err(e) => {
@@ -370,7 +377,7 @@ pub fn measure(
                 unreachable!("trials before the first missing one are done");
             };
             periods.push(o.period_s);
-            if delivered.is_empty() {
+            if (p, t) == (0, 0) {
                 delivered = o.delivered;
             }
             trials.push(Trial {
