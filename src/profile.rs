@@ -974,7 +974,8 @@ pub struct ProfileError {
     pub line: Option<usize>,
     /// The key path, e.g. `run.sample_rate_hz`.
     pub key: Option<String>,
-    /// The `--set` argument the value came from, if it did.
+    /// How the value was given on the command line, if it was: `--set key=value` (a caller
+    /// that turns its own options into overrides, like a sweep's `--vary`, relabels it).
     pub from_override: Option<String>,
     /// What is wrong and what is expected.
     pub message: String,
@@ -991,8 +992,8 @@ impl fmt::Display for ProfileError {
             write!(f, "{key}: ")?;
         }
         write!(f, "{}", self.message)?;
-        if let Some(set) = &self.from_override {
-            write!(f, " (value given by --set {set})")?;
+        if let Some(given) = &self.from_override {
+            write!(f, " (value given by {given})")?;
         }
         Ok(())
     }
@@ -1071,7 +1072,7 @@ pub fn load(
                 file: file.to_string(),
                 line: None,
                 key: None,
-                from_override: Some(set.clone()),
+                from_override: Some(format!("--set {set}")),
                 message,
             }])
         })?;
@@ -1147,7 +1148,7 @@ impl Context<'_> {
                         .strip_prefix(k.as_str())
                         .is_some_and(|rest| rest.starts_with('.'))
             })
-            .map(|(_, set)| set.clone());
+            .map(|(_, set)| format!("--set {set}"));
         let path: Vec<&str> = key.split('.').collect();
         let line = if from_override.is_some() {
             None

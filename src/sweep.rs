@@ -228,15 +228,13 @@ impl Plan {
 
     /// The base seed: the profile's own.
     fn base_seed(&self) -> Result<u64, String> {
-        Ok(self.profile(&[])?.run.seed)
+        Ok(self.profile(&[]).map_err(|e| e.to_string())?.run.seed)
     }
 
-    fn profile(&self, extra: &[String]) -> Result<Profile, String> {
+    fn profile(&self, extra: &[String]) -> Result<Profile, profile::ProfileErrors> {
         let mut sets = self.sets.clone();
         sets.extend_from_slice(extra);
-        profile::load(&self.profile_path, &self.profile_text, &sets)
-            .map(|(p, _)| p)
-            .map_err(|e| e.to_string())
+        profile::load(&self.profile_path, &self.profile_text, &sets).map(|(p, _)| p)
     }
 
     /// Run `id` of the plan. Its seed is `base_seed` (or the value of a `run.seed` axis) plus
@@ -270,12 +268,18 @@ impl Plan {
             .map(|(a, v)| format!("{}={v}", a.key))
             .collect();
         extra.push(format!("{SEED_KEY}={}", point.seed));
-        // The profile names the values it was given as `--set`s; these came from --vary.
-        self.profile(&extra).map_err(|mut e| {
-            for set in &extra {
-                e = e.replace(&format!("--set {set})"), &format!("--vary, as {set})"));
+        self.profile(&extra).map_err(|mut errors| {
+            // The profile names these values as `--set`s; they came from --vary.
+            for e in &mut errors.0 {
+                let given = e
+                    .from_override
+                    .as_deref()
+                    .and_then(|g| g.strip_prefix("--set "));
+                if let Some(set) = given.filter(|set| extra.iter().any(|x| x == set)) {
+                    e.from_override = Some(format!("--vary, as {set}"));
+                }
             }
-            e
+            errors.to_string()
         })
     }
 }
