@@ -375,31 +375,12 @@ fn prc_refuses_counts_beyond_their_limits() {
         (["--cycles", "1e9"], "from 1 to 1000"),
         (["--settle", "1e9"], "at most 30000000 (625 s at this rate)"),
     ] {
-        // Stderr goes to a file and the child is watched: before the limits, these ran for
-        // ever (or until memory ran out).
-        let log = dir.path().join("stderr");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
-            .arg("prc")
-            .args(args)
-            .args(["--out", out.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let started = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed().as_secs() > 300 {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("`entrain prc {args:?}` never ended");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        let stderr = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        // The child is watched: before the limits, these ran for ever (or until memory ran out).
+        let mut command = vec!["prc"];
+        command.extend(args);
+        command.extend(["--out", out.to_str().unwrap()]);
+        let (code, _, stderr) = common::entrain_bounded(&command);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
     assert!(!out.exists());

@@ -1,5 +1,7 @@
 //! `entrain sweep`: the same table whatever the number of jobs, shards or interruptions.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -248,40 +250,6 @@ fn a_tongue_sweep_is_drawn_with_its_analytic_edge() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("sweep.csv"));
 }
 
-/// `entrain ARGS…` with a watchdog: a command that never ends fails the test instead of
-/// hanging it. Returns (exit code, stdout, stderr).
-fn entrain_bounded(args: &[&str]) -> (i32, String, String) {
-    use std::io::{Read, Seek};
-    // Files, not pipes: a child that never ends must not also block on a full pipe.
-    let (mut stdout, mut stderr) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entrain"))
-        .args(args)
-        .stdout(stdout.try_clone().unwrap())
-        .stderr(stderr.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed().as_secs() > 300 {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`entrain {}` never ended", args.join(" "));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let read = |file: &mut std::fs::File| {
-        let mut text = String::new();
-        file.rewind().unwrap();
-        file.read_to_string(&mut text).unwrap();
-        text
-    };
-    let (out, err) = (read(&mut stdout), read(&mut stderr));
-    (status.code().unwrap_or(-1), out, err)
-}
-
 /// Run counts are counted without overflow and capped before anything is built: a huge grid or
 /// seed count is bad input (exit 2) naming the option and the limit, where it used to abort out
 /// of memory, or to wrap to a small count and run the wrong sweep.
@@ -333,7 +301,7 @@ fn sweeps_too_large_to_count_or_run_are_refused_with_the_limit() {
             out.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let (code, _, stderr) = entrain_bounded(&args);
+        let (code, _, stderr) = common::entrain_bounded(&args);
         assert_eq!(code, 2, "{extra:?}: {stderr}");
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
         assert!(!out.exists(), "{extra:?} created the sweep folder");
@@ -345,7 +313,7 @@ fn sweeps_too_large_to_count_or_run_are_refused_with_the_limit() {
 fn a_key_varied_twice_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dup");
-    let (code, _, stderr) = entrain_bounded(&[
+    let (code, _, stderr) = common::entrain_bounded(&[
         "sweep",
         "profiles/quickstart.toml",
         "--vary",
@@ -376,7 +344,7 @@ fn run_seed(dir: &Path, id: usize) -> u64 {
 fn a_run_seed_axis_sets_the_seed_of_each_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("seeds");
-    let (code, _, stderr) = entrain_bounded(&[
+    let (code, _, stderr) = common::entrain_bounded(&[
         "sweep",
         "profiles/quickstart.toml",
         "--vary",
@@ -424,7 +392,7 @@ fn a_run_seed_axis_sets_the_seed_of_each_run() {
     let amplitude: Vec<&str> = rows.iter().map(|r| r[col]).collect();
     assert!(amplitude.windows(2).all(|w| w[0] != w[1]), "{table}");
 
-    let (code, _, stderr) = entrain_bounded(&[
+    let (code, _, stderr) = common::entrain_bounded(&[
         "sweep",
         "profiles/quickstart.toml",
         "--vary",
@@ -442,7 +410,7 @@ fn a_run_seed_axis_sets_the_seed_of_each_run() {
 fn jobs_beyond_the_cpus_are_capped_with_a_note() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("jobs");
-    let (code, stdout, stderr) = entrain_bounded(&[
+    let (code, stdout, stderr) = common::entrain_bounded(&[
         "sweep",
         "profiles/quickstart.toml",
         "--vary",
@@ -489,7 +457,7 @@ fn tongue_refuses_empty_tables_and_spans_that_overflow() {
         let sweep = dir.path().join(format!("t{k}"));
         std::fs::create_dir_all(&sweep).unwrap();
         std::fs::write(sweep.join("sweep.csv"), table).unwrap();
-        let (code, _, stderr) = entrain_bounded(&[
+        let (code, _, stderr) = common::entrain_bounded(&[
             "sweep",
             "tongue",
             sweep.to_str().unwrap(),
@@ -510,7 +478,7 @@ fn tongue_refuses_empty_tables_and_spans_that_overflow() {
         "a,b,plv_during\n-1e307,1,0.5\n0,1,-1e307\n1e307,1,1e307\n",
     )
     .unwrap();
-    let (code, stdout, stderr) = entrain_bounded(&[
+    let (code, stdout, stderr) = common::entrain_bounded(&[
         "sweep",
         "tongue",
         sweep.to_str().unwrap(),

@@ -73,3 +73,37 @@ pub fn entrain(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `entrain ARGS…` with a watchdog: a command that never ends fails the test instead of
+/// hanging it. Returns (exit code, stdout, stderr).
+pub fn entrain_bounded(args: &[&str]) -> (i32, String, String) {
+    use std::io::{Read, Seek};
+    // Files, not pipes: a child that never ends must not also block on a full pipe.
+    let (mut stdout, mut stderr) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_entrain"))
+        .args(args)
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed().as_secs() > 300 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`entrain {}` never ended", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read = |file: &mut std::fs::File| {
+        let mut text = String::new();
+        file.rewind().unwrap();
+        file.read_to_string(&mut text).unwrap();
+        text
+    };
+    let (out, err) = (read(&mut stdout), read(&mut stderr));
+    (status.code().unwrap_or(-1), out, err)
+}
