@@ -285,6 +285,24 @@ fn interrupt_a_run(signal: &str) {
     );
 }
 
+/// Run the Baier grid profile for `seconds` into `out` with every node recorded at
+/// `nodes_rate_hz`, and check that it succeeded.
+fn baier_run_with_nodes(out: &Path, seconds: &str, nodes_rate_hz: &str) {
+    let rate = format!("output.nodes_rate_hz={nodes_rate_hz}");
+    let (code, _, stderr) = entrain(&[
+        "run",
+        "profiles/baier_grid_pulses.toml",
+        "-q",
+        "--duration",
+        seconds,
+        "--set",
+        &rate,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// A grid run with every node recorded, then `entrain heatmap`: a heat map and grid snapshots
 /// as SVG of the asked size, each with its raster embedded; a run without a node recording is
 /// bad input that says how to make one.
@@ -292,18 +310,7 @@ fn interrupt_a_run(signal: &str) {
 fn heatmap_draws_a_grid_run_and_explains_a_missing_recording() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("baier");
-    let (code, _, stderr) = entrain(&[
-        "run",
-        "profiles/baier_grid_pulses.toml",
-        "-q",
-        "--duration",
-        "1",
-        "--set",
-        "output.nodes_rate_hz=500",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    baier_run_with_nodes(&run, "1", "500");
     let (code, stdout, stderr) = entrain(&[
         "heatmap",
         run.to_str().unwrap(),
@@ -528,18 +535,7 @@ fn a_new_run_into_an_old_runs_folder_removes_what_it_does_not_write() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let out_s = out.to_str().unwrap();
-    let (code, _, stderr) = entrain(&[
-        "run",
-        "profiles/baier_grid_pulses.toml",
-        "--out",
-        out_s,
-        "--duration",
-        "1",
-        "--set",
-        "output.nodes_rate_hz=100",
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    baier_run_with_nodes(&out, "1", "100");
     assert!(out.join("nodes.f32").exists() && out.join("nodes.json").exists());
     let (code, _, stderr) = entrain(&["heatmap", out_s]);
     assert_eq!(code, 0, "{stderr}");
@@ -567,18 +563,7 @@ fn a_new_run_into_an_old_runs_folder_removes_what_it_does_not_write() {
 fn heatmap_refuses_too_many_snapshots_before_writing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("baier");
-    let (code, _, stderr) = entrain(&[
-        "run",
-        "profiles/baier_grid_pulses.toml",
-        "-q",
-        "--duration",
-        "0.5",
-        "--set",
-        "output.nodes_rate_hz=100",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    baier_run_with_nodes(&run, "0.5", "100");
     let pictures = dir.path().join("pictures");
     let (code, _, stderr) = entrain(&[
         "heatmap",
