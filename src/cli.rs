@@ -1210,7 +1210,7 @@ fn evaluate(args: EvaluateArgs) -> ExitCode {
     for signal in &signals {
         // The loop's delay is whole samples: say so where --latency falls between them.
         let fs = signal.sample_rate_hz;
-        let samples = (args.latency * fs).round();
+        let samples = ev::latency_samples(args.latency, fs) as f64;
         if (args.latency * fs - samples).abs() > 1e-6 {
             err!(
                 "note: --latency {} s is {:.3} samples at {fs:.1} Hz: {} is scored with \

@@ -194,6 +194,11 @@ fn kalman(
     )?))
 }
 
+/// The loop's delay in whole samples: `latency_s` at `fs` Hz, rounded.
+pub fn latency_samples(latency_s: f64, fs: f64) -> usize {
+    (latency_s * fs).round().max(0.0) as usize
+}
+
 /// Run `spec` causally over `signal` with a declared latency of `latency_s` and score it.
 pub fn evaluate(
     signal: &Signal,
@@ -201,7 +206,7 @@ pub fn evaluate(
     latency_s: f64,
 ) -> Result<Evaluation, String> {
     let fs = signal.sample_rate_hz;
-    let lag = (latency_s * fs).round().max(0.0) as usize;
+    let lag = latency_samples(latency_s, fs);
     let training = &signal.x[..signal.x.len().min((fs * TRAINING_S) as usize)];
     let mut estimator = (spec.build)(fs, signal.band, lag as f64, training)
         .map_err(|e| format!("{} on {}: {e}", spec.name, signal.name))?;

@@ -275,9 +275,8 @@ impl Recorder {
             None => None,
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let mut state = State::new(info.clone(), wav, events, channels.len());
+        let mut state = State::new(info.clone(), (wav, wav_path), events, channels.len());
         state.nodes = node_writer;
-        state.signals_path = wav_path;
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("entrain-recorder".into())
@@ -400,7 +399,7 @@ const MAX_EXTERNAL_SAMPLES: usize = 1 << 24;
 impl State {
     fn new(
         info: RunInfo,
-        wav: WavWriter<BufWriter<File>>,
+        (wav, signals_path): (WavWriter<BufWriter<File>>, PathBuf),
         events: RowWriter<File>,
         channels: usize,
     ) -> Self {
@@ -429,7 +428,7 @@ impl State {
             observed: Vec::new(),
             observed_gaps: Vec::new(),
             truth_fill: None,
-            signals_path: PathBuf::new(),
+            signals_path,
             nodes: None,
             info,
         }
