@@ -6,7 +6,7 @@
 //! run. Calls nothing else in the crate.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// What entrain reads, for the errors that refuse anything else.
@@ -84,9 +84,13 @@ pub struct WavFrames {
     read: u64,
 }
 
+/// What hound reads: the file as it is (after an empty header), or the header of
+/// [`without_other_chunks`] followed by the file's samples.
+type Bytes = std::io::Chain<Cursor<Vec<u8>>, BufReader<File>>;
+
 enum Samples {
-    Float(hound::WavIntoSamples<BufReader<File>, f32>),
-    Int(hound::WavIntoSamples<BufReader<File>, i32>, f64),
+    Float(hound::WavIntoSamples<Bytes, f32>),
+    Int(hound::WavIntoSamples<Bytes, i32>, f64),
 }
 
 impl WavFrames {
@@ -105,18 +109,24 @@ impl WavFrames {
             };
             return Err(format!("{shown} does not exist{relative}; check the path"));
         }
-        let reader = hound::WavReader::open(path).map_err(|e| {
-            let e = e.to_string();
-            // A header written before the length was known (to a pipe, or by a recorder that
-            // was stopped) holds a placeholder length.
-            let unfinished = if e.contains("length") {
-                " (a file written to a pipe or by an unfinished recording has no valid length: \
+        let open = |path: &Path| -> Result<_, hound::Error> {
+            let file = BufReader::new(File::open(path)?);
+            hound::WavReader::new(Cursor::new(Vec::new()).chain(file))
+        };
+        let reader = open(path)
+            .or_else(|e| without_other_chunks(path).ok_or(e))
+            .map_err(|e| {
+                let e = e.to_string();
+                // A header written before the length was known (to a pipe, or by a recorder that
+                // was stopped) holds a placeholder length.
+                let unfinished = if e.contains("length") {
+                    " (a file written to a pipe or by an unfinished recording has no valid length: \
                  rewrite it the same way)"
-            } else {
-                ""
-            };
-            format!("cannot read {shown} as a WAV file ({e}); {SUPPORTED}{unfinished}")
-        })?;
+                } else {
+                    ""
+                };
+                format!("cannot read {shown} as a WAV file ({e}); {SUPPORTED}{unfinished}")
+            })?;
         let spec = reader.spec();
         if spec.sample_rate == 0 {
             return Err(format!(
@@ -203,8 +213,9 @@ fn container_bits(path: &Path) -> Option<u16> {
 }
 
 /// Walk a RIFF/WAVE file's chunks from its start to the chunk `id`, leaving `file` at its
-/// content; returns the content's offset in the file, or `None` if there is no such chunk.
-fn find_chunk(file: &mut (impl Read + Seek), id: &[u8; 4]) -> Option<u64> {
+/// content; returns the content's offset in the file and its declared length in bytes, or
+/// `None` if there is no such chunk.
+fn find_chunk(file: &mut (impl Read + Seek), id: &[u8; 4]) -> Option<(u64, u32)> {
     file.seek(SeekFrom::Start(0)).ok()?;
     let mut riff = [0u8; 12];
     file.read_exact(&mut riff).ok()?;
@@ -214,14 +225,45 @@ fn find_chunk(file: &mut (impl Read + Seek), id: &[u8; 4]) -> Option<u64> {
     loop {
         let mut head = [0u8; 8];
         file.read_exact(&mut head).ok()?;
-        if &head[0..4] == id {
-            return file.stream_position().ok();
-        }
         let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if &head[0..4] == id {
+            return Some((file.stream_position().ok()?, len));
+        }
         // Chunks are padded to an even length.
         file.seek(SeekFrom::Current(i64::from(len) + i64::from(len % 2)))
             .ok()?;
     }
+}
+
+/// Longest `fmt ` chunk copied by [`without_other_chunks`] (the extensible format's is 40
+/// bytes): a longer one is a damaged header.
+const FMT_MOST: u32 = 1024;
+
+/// `path` read as only its `fmt ` and `data` chunks, for the valid files hound refuses: hound
+/// reads the chunks in order and skips neither the pad byte after a chunk of odd length (RIFF
+/// pads every chunk to an even length, so e.g. an odd-length `LIST` chunk before the samples
+/// throws it off by one) nor the rest of a `fact` chunk longer than its one field. `None` where
+/// the file has no such chunks.
+fn without_other_chunks(path: &Path) -> Option<hound::WavReader<Bytes>> {
+    let mut file = BufReader::new(File::open(path).ok()?);
+    let (fmt_at, fmt_len) = find_chunk(&mut file, b"fmt ").filter(|c| c.1 <= FMT_MOST)?;
+    let mut fmt = vec![0u8; fmt_len as usize];
+    file.seek(SeekFrom::Start(fmt_at)).ok()?;
+    file.read_exact(&mut fmt).ok()?;
+    if fmt_len % 2 == 1 {
+        fmt.push(0);
+    }
+    let (data_at, data_len) = find_chunk(&mut file, b"data")?;
+    file.seek(SeekFrom::Start(data_at)).ok()?;
+    let mut head = b"RIFF".to_vec();
+    let riff_len = (4 + 8 + fmt.len() as u32 + 8).saturating_add(data_len);
+    head.extend(riff_len.to_le_bytes());
+    head.extend(b"WAVEfmt ");
+    head.extend(fmt_len.to_le_bytes());
+    head.extend(fmt);
+    head.extend(b"data");
+    head.extend(data_len.to_le_bytes());
+    hound::WavReader::new(Cursor::new(head).chain(file)).ok()
 }
 
 /// Bytes [`overwrite_channel`] reads and writes at a time (whole frames, at least one).
@@ -246,7 +288,7 @@ pub fn overwrite_channel(
         .write(true)
         .open(path)
         .map_err(|e| fail(&e))?;
-    let data = find_chunk(&mut file, b"data").ok_or_else(|| fail(&"no data chunk"))?;
+    let (data, _) = find_chunk(&mut file, b"data").ok_or_else(|| fail(&"no data chunk"))?;
     let frame_bytes = 4 * channels;
     let frames = (OVERWRITE_BYTES / frame_bytes).clamp(1, values.len().max(1));
     let mut buffer = vec![0u8; frames * frame_bytes];
@@ -400,6 +442,49 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("re-save"), "{e}");
+    }
+
+    /// `file` (from [`pcm`]) with a chunk `id` of `content` inserted before its `data` chunk,
+    /// padded to an even length as RIFF requires.
+    fn with_chunk_before_data(file: &[u8], id: &[u8; 4], content: &[u8]) -> Vec<u8> {
+        let data = file
+            .windows(4)
+            .position(|w| w == b"data")
+            .expect("a data chunk");
+        let mut chunk = id.to_vec();
+        chunk.extend((content.len() as u32).to_le_bytes());
+        chunk.extend(content);
+        if content.len() % 2 == 1 {
+            chunk.push(0);
+        }
+        let mut out = file[..data].to_vec();
+        out.extend(&chunk);
+        out.extend(&file[data..]);
+        let riff_len = out.len() as u32 - 8;
+        out[4..8].copy_from_slice(&riff_len.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn chunks_of_odd_length_before_the_samples_are_skipped_with_their_pad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples: Vec<i64> = (0..100).map(|k| k * 300 - 15_000).collect();
+        let plain = pcm(1, 2, 16, &samples);
+        // A recorder's odd-length `LIST` (an INFO string of 5 bytes), and a `fact` chunk longer
+        // than its one field: both valid, both refused by hound on its own.
+        let list = [b"INFOISFT".as_slice(), &5u32.to_le_bytes(), b"rec 1"].concat();
+        let fact = [100u32.to_le_bytes(), 0u32.to_le_bytes()].concat();
+        for (name, bytes) in [
+            ("list.wav", with_chunk_before_data(&plain, b"LIST", &list)),
+            ("fact.wav", with_chunk_before_data(&plain, b"fact", &fact)),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            let wav = read_channel(&path, 0).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(wav.sample_rate, 1000, "{name}");
+            let expected: Vec<f64> = samples.iter().map(|&s| s as f64 / 32768.0).collect();
+            assert_eq!(wav.samples, expected, "{name}");
+        }
     }
 
     #[test]
