@@ -217,6 +217,9 @@ pub struct RunInfo {
     /// own: the band (Hz) of the offline ground truth,
     /// which the recorder computes from the recorded signal at the end of the run.
     pub external_truth_band: Option<(f64, f64)>,
+    /// Longest stretch of that signal kept for the offline ground truth, samples
+    /// ([`crate::record::MAX_EXTERNAL_SAMPLES`] in a run): pulses after it get none.
+    pub external_truth_samples: usize,
     /// Bytes of plant state and delay history.
     pub plant_bytes: usize,
     /// Every node's observable recorded this often, if asked for.
@@ -390,6 +393,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         settling_samples: estimator.settling_samples(),
         external_truth_band: (profile.sensor.external(&profile.audio) || !plant_has_phase)
             .then(|| profile.estimator.band()),
+        external_truth_samples: crate::record::MAX_EXTERNAL_SAMPLES,
         plant_bytes: plant.plant().state_bytes(),
         node_snapshots,
     };

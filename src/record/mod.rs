@@ -377,7 +377,7 @@ struct State {
     /// The latest frame's sample and ground-truth phase.
     last_truth: Option<(u64, f64)>,
     /// With a sound-card input as the source there is no plant phase: the signal is kept
-    /// (up to [`MAX_EXTERNAL_SAMPLES`]) and the ground truth computed from it at the end.
+    /// (up to [`RunInfo::external_truth_samples`]) and the ground truth computed from it at the end.
     external_band: Option<(f64, f64)>,
     observed: Vec<f32>,
     /// Frames of `observed` the telemetry dropped (zeros there): no truth within the
@@ -394,7 +394,7 @@ struct State {
 
 /// Longest stretch of an external signal kept for its offline ground truth (≈ 5.8 min at
 /// 48 kHz; the FFT needs 16 bytes per sample). Pulses after it get no ground truth.
-const MAX_EXTERNAL_SAMPLES: usize = 1 << 24;
+pub const MAX_EXTERNAL_SAMPLES: usize = 1 << 24;
 
 impl State {
     fn new(
@@ -478,7 +478,7 @@ impl State {
                     self.recorded.gap_frames += 1;
                     self.write_row()?;
                     if self.external_band.is_some() {
-                        if self.observed.len() < MAX_EXTERNAL_SAMPLES {
+                        if self.observed.len() < self.info.external_truth_samples {
                             let k = self.observed.len();
                             match self.observed_gaps.last_mut() {
                                 Some(gap) if gap.end == k => gap.end += 1,
@@ -509,7 +509,7 @@ impl State {
                 self.nodes_seen = 0;
                 self.add_amplitude(sample, amplitude);
                 if self.external_band.is_some() {
-                    if self.observed.len() < MAX_EXTERNAL_SAMPLES {
+                    if self.observed.len() < self.info.external_truth_samples {
                         self.observed.push(observable);
                     }
                 } else {
@@ -638,7 +638,8 @@ impl State {
             self.truth_fill = Some((inner.start as u64, phases.collect()));
         }
         if self.recorded.frames > analytic.len() as u64 {
-            self.recorded.truth_frames = Some(analytic.len() as u64);
+            // The last trusted frame, not the last kept one: the margin applies at the cut.
+            self.recorded.truth_frames = Some(inner.end as u64);
         }
         while let Some(p) = self.pending.front().copied() {
             let arrival = p.sample as usize + latency;
@@ -1113,6 +1114,17 @@ mod tests {
     /// a clean 10 Hz cosine, truth from its 8–12 Hz band), and pulses arriving at `pulses`:
     /// the `true_phase` channel and each pulse's `true_deg` cell.
     fn offline_truth_with_a_gap(pulses: &[u64]) -> (Vec<f32>, Vec<String>) {
+        let (truth, cells, _) = offline_truth(pulses, 3000..3500, MAX_EXTERNAL_SAMPLES);
+        (truth, cells)
+    }
+
+    /// [`offline_truth_with_a_gap`] with frames `gap` dropped and the first `kept` samples kept
+    /// for the truth; also the frames the summary says the truth covers.
+    fn offline_truth(
+        pulses: &[u64],
+        gap: std::ops::Range<u64>,
+        kept: usize,
+    ) -> (Vec<f32>, Vec<String>, Option<u64>) {
         use ringbuf::traits::{Producer, Split};
         let fs = 1000.0;
         let info = RunInfo {
@@ -1126,6 +1138,7 @@ mod tests {
             stimulates: true,
             settling_samples: 0,
             external_truth_band: Some((8.0, 12.0)),
+            external_truth_samples: kept,
             plant_bytes: 0,
             node_snapshots: None,
         };
@@ -1133,7 +1146,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let failed = Arc::new(AtomicBool::new(false));
         let recorder = Recorder::spawn(telemetry, dir.path(), &info, failed).unwrap();
-        for sample in (0..6000).filter(|k| !(3000..3500).contains(k)) {
+        for sample in (0..6000).filter(|k| !gap.contains(k)) {
             if pulses.contains(&sample) {
                 let pulse = Record::Pulse {
                     sample,
@@ -1154,7 +1167,7 @@ mod tests {
             };
             push.try_push(frame).unwrap();
         }
-        recorder.finish().unwrap();
+        let recorded = recorder.finish().unwrap();
         let mut wav = hound::WavReader::open(dir.path().join("signals.wav")).unwrap();
         let channels = usize::from(wav.spec().channels);
         let truth = wav.samples::<f32>().map(Result::unwrap);
@@ -1164,7 +1177,7 @@ mod tests {
             .lines()
             .skip(1)
             .map(|l| l.split(',').nth(4).unwrap().to_string());
-        (truth, cells.collect())
+        (truth, cells.collect(), recorded.truth_frames)
     }
 
     #[test]
@@ -1183,6 +1196,23 @@ mod tests {
         // Pulses at 2900 and 3700 arrive near the gap: empty truth cells.
         let scored: Vec<bool> = cells.iter().map(|c| !c.is_empty()).collect();
         assert_eq!(scored, [true, false, false, true], "{cells:?}");
+    }
+
+    #[test]
+    fn past_the_kept_stretch_of_a_long_recording_there_is_no_truth_and_the_summary_says_so() {
+        let (truth, cells, until) = offline_truth(&[1500, 3900, 4500], 0..0, 4000);
+        // The truth ends two cycles of 8 Hz before the cut, as before a gap.
+        let end = 4000 - 250;
+        assert_eq!(until, Some(end as u64));
+        for (k, &t) in truth.iter().enumerate().take(end).skip(250) {
+            let e = wrap_angle(f64::from(t) - TAU * 10.0 * k as f64 / 1000.0);
+            assert!(e.abs() < 0.05, "frame {k}: {} rad off", e);
+        }
+        assert!(truth[end..].iter().all(|&t| t == 0.0));
+        let scored: Vec<bool> = cells.iter().map(|c| !c.is_empty()).collect();
+        assert_eq!(scored, [true, false, false], "{cells:?}");
+        // A run within the kept stretch reports no limit.
+        assert_eq!(offline_truth(&[], 0..0, 6000).2, None);
     }
 
     /// A "file" that keeps each write handed to it as one chunk.
