@@ -63,6 +63,12 @@ enum Command {
         /// audio.output_device.
         #[arg(long, requires = "realtime")]
         device: Option<String>,
+        /// With --realtime: read stimulation commands from standard input while the run plays,
+        /// one per line: `stop`, `start`, `phase DEG`, `amplitude A`. Each applies at the next
+        /// block; values beyond the profile's safety limits are clamped (the summary counts
+        /// `commands` and `clamped_commands`).
+        #[arg(long, requires = "realtime")]
+        commands: bool,
     },
     /// List audio hosts, devices, their supported configurations and the defaults.
     Devices,
@@ -946,6 +952,7 @@ pub fn main() -> ExitCode {
             realtime,
             host,
             device,
+            commands,
         } => {
             if let Some(d) = duration {
                 if !(d.is_finite() && d > 0.0) {
@@ -961,7 +968,7 @@ pub fn main() -> ExitCode {
             if let Some(d) = device {
                 set.push(format!("audio.output_device={}", toml::Value::String(d)));
             }
-            run(profile.as_deref(), out, &set, quiet, realtime)
+            run(profile.as_deref(), out, &set, quiet, realtime, commands)
         }
         Command::Devices => {
             write_out(&crate::io::audio::list_devices());
@@ -1448,6 +1455,7 @@ fn run(
     set: &[String],
     quiet: bool,
     realtime: bool,
+    commands: bool,
 ) -> ExitCode {
     let (profile, name) = match load(path, set) {
         Ok(p) => p,
@@ -1506,6 +1514,19 @@ fn run(
         }
     };
     let result = if realtime {
+        if commands {
+            // Not joined: it waits on the terminal, and ends with the process.
+            let queue = built.commands.clone();
+            std::thread::spawn(move || {
+                run::forward_commands(std::io::stdin().lock(), &queue, |line| err!("\n{line}"))
+            });
+            if !quiet {
+                err!(
+                    "reading commands from standard input: {}",
+                    crate::stim::COMMAND_SYNTAX
+                );
+            }
+        }
         run::realtime(&profile, built, &out_dir, &interrupt, &mut report).map(|(summary, ending)| {
             let code = match ending {
                 RealtimeEnding::Completed => ExitCode::SUCCESS,

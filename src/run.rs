@@ -185,6 +185,36 @@ pub fn realtime(
     Ok((summary, report.ending))
 }
 
+/// Forward the stimulation commands typed on `input` (one per line, as
+/// [`crate::stim::StimCommand`]'s `FromStr` reads them) to a run's `commands` queue until the
+/// input ends; `say` gets a line for each command taken, refused or not delivered. The engine
+/// applies each at its next block and clamps any value to the safety limits. Empty lines are
+/// skipped.
+pub fn forward_commands(
+    input: impl std::io::BufRead,
+    commands: &crossbeam_channel::Sender<crate::engine::Command>,
+    mut say: impl FnMut(String),
+) {
+    for line in input.lines() {
+        let Ok(line) = line else { return };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match line.parse::<crate::stim::StimCommand>() {
+            Ok(command) => match commands.try_send(crate::engine::Command::Stim(command)) {
+                Ok(()) => say(format!("command: {}", line.trim())),
+                Err(crossbeam_channel::TrySendError::Full(_)) => say(format!(
+                    "command '{}' not sent: the queue is full; try again",
+                    line.trim()
+                )),
+                // The run has ended.
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
+            },
+            Err(e) => say(format!("command refused: {e}")),
+        }
+    }
+}
+
 fn start_trigger(
     profile: &Profile,
     events: Option<HeapCons<TriggerEvent>>,
@@ -303,5 +333,34 @@ fn summary(
         }
         .to_string(),
         realtime,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Command;
+    use crate::stim::StimCommand;
+
+    #[test]
+    fn typed_lines_become_commands_and_mistakes_are_reported_not_sent() {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let mut said = Vec::new();
+        let typed = "phase 45\n\nbogus\namplitude 1e6\nstop\n";
+        forward_commands(std::io::Cursor::new(typed), &tx, |line| said.push(line));
+        let sent: Vec<Command> = rx.try_iter().collect();
+        assert_eq!(
+            sent,
+            [
+                Command::Stim(StimCommand::SetTargetPhaseDeg(45.0)),
+                Command::Stim(StimCommand::SetAmplitude(1e6)),
+                Command::Stim(StimCommand::Stop),
+            ]
+        );
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert!(
+            said[1].contains("refused") && said[1].contains("bogus"),
+            "{said:?}"
+        );
     }
 }

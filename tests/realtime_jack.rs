@@ -174,6 +174,56 @@ fn quickstart_in_real_time_keeps_its_blocks_in_time_and_matches_the_offline_phas
     );
 }
 
+/// Commands typed during a real-time run reach the engine: an amplitude beyond the profile's
+/// limit is clamped and counted, and `stop` keeps the stimulator silent through a window in
+/// which the same run offline pulses.
+#[test]
+fn commands_typed_during_a_real_time_run_are_applied_and_clamped() {
+    let Some(server) = jack_session() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rt");
+    let mut child = server
+        .entrain()
+        .args([
+            "run",
+            "profiles/quickstart.toml",
+            "--realtime",
+            "--host",
+            "jack",
+        ])
+        .args([
+            "--commands",
+            "--duration",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Typed before the stimulation window opens (2 s in), then the terminal closes.
+    let mut typed = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut typed, b"amplitude 1000\nstop\n").unwrap();
+    drop(typed);
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("command: stop"), "{stderr}");
+    let rt = common::summary_json(&out);
+    assert_eq!(rt["commands"], 2, "{stderr}");
+    assert_eq!(rt["clamped_commands"], 1);
+    assert_eq!(rt["pulses"], 0);
+    let offline = common::run(
+        &common::quickstart(&["run.duration_s=4"]),
+        &dir.path().join("offline"),
+    );
+    assert!(offline.pulses > 10, "{} pulses offline", offline.pulses);
+}
+
 /// `entrain latency` over a JACK software loopback (our output port connected straight to our
 /// input port): a round trip of a whole number of periods, identical for every impulse unless
 /// an xrun falls while timing.

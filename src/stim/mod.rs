@@ -47,6 +47,54 @@ pub enum StimCommand {
     Start,
 }
 
+/// The commands a user types (`entrain run --realtime --commands`), for the errors.
+pub const COMMAND_SYNTAX: &str =
+    "`stop`, `start`, `phase DEG` (target phase, degrees) or `amplitude A` (stimulus units)";
+
+impl std::str::FromStr for StimCommand {
+    type Err = String;
+
+    /// A command as typed: `stop`, `start`, `phase DEG`, `amplitude A` (case-insensitive,
+    /// surrounding spaces ignored).
+    fn from_str(line: &str) -> Result<Self, String> {
+        let mut words = line.split_whitespace();
+        let word = words.next().unwrap_or("").to_ascii_lowercase();
+        let value = words.next();
+        if let Some(extra) = words.next() {
+            return Err(format!(
+                "'{line}': unexpected '{extra}'; commands are {COMMAND_SYNTAX}"
+            ));
+        }
+        let number = |what: &str| -> Result<f64, String> {
+            let v =
+                value.ok_or_else(|| format!("'{line}': {word} needs {what}, e.g. `{word} 90`"))?;
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                _ => Err(format!(
+                    "'{line}': expected {what} after '{word}', got '{v}'"
+                )),
+            }
+        };
+        let command = match word.as_str() {
+            "stop" => StimCommand::Stop,
+            "start" => StimCommand::Start,
+            "phase" => StimCommand::SetTargetPhaseDeg(number("a phase in degrees")?),
+            "amplitude" => StimCommand::SetAmplitude(number("an amplitude in stimulus units")?),
+            _ => {
+                return Err(format!(
+                    "'{line}' is not a command; commands are {COMMAND_SYNTAX}"
+                ))
+            }
+        };
+        if matches!(command, StimCommand::Stop | StimCommand::Start) {
+            if let Some(v) = value {
+                return Err(format!("'{line}': {word} takes no value, got '{v}'"));
+            }
+        }
+        Ok(command)
+    }
+}
+
 /// A stimulation policy: per sample, it reads the estimate and requests a waveform sample.
 pub trait Policy: Send {
     /// Request the waveform for `sample`, counted from the start of stimulation (the policy's
@@ -64,4 +112,29 @@ pub trait Policy: Send {
     fn pulse_samples(&self) -> Option<u64>;
     /// Return to the freshly built state without allocating.
     fn reset(&mut self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_commands_parse_and_mistakes_say_what_is_expected() {
+        let ok = |line: &str| line.parse::<StimCommand>().unwrap();
+        assert_eq!(ok("stop"), StimCommand::Stop);
+        assert_eq!(ok("  Start "), StimCommand::Start);
+        assert_eq!(ok("phase -90"), StimCommand::SetTargetPhaseDeg(-90.0));
+        assert_eq!(ok("AMPLITUDE 0.25"), StimCommand::SetAmplitude(0.25));
+        for (line, says) in [
+            ("pause", "not a command"),
+            ("phase", "needs a phase"),
+            ("phase ninety", "got 'ninety'"),
+            ("amplitude inf", "got 'inf'"),
+            ("stop now", "takes no value"),
+            ("phase 90 deg", "unexpected 'deg'"),
+        ] {
+            let e = line.parse::<StimCommand>().unwrap_err();
+            assert!(e.contains(says) && e.contains(line), "{line}: {e}");
+        }
+    }
 }
