@@ -202,6 +202,9 @@ struct SlField {
     forcing: Vec<Complex64>,
     /// σ of every state component (units of the state per √s), `None` without noise.
     noise: Option<f64>,
+    /// Whether λ, μ and β are each the same for every node (scalars in the profile): the fused
+    /// passes then hold them in registers instead of streaming three arrays per step.
+    uniform: bool,
 }
 
 impl SlField {
@@ -216,6 +219,7 @@ impl SlField {
         let (input, parts) = prepared.map_or((&[][..], 2), |at| self.link.input_parts(at));
         FusedInputs {
             coef: &self.coef,
+            uniform: self.uniform,
             forcing,
             input,
             pairs: parts == 2,
@@ -334,6 +338,8 @@ fn coupling_terms(
 /// What a fused step reads besides the state.
 struct FusedInputs<'a> {
     coef: &'a NodeCoefficients,
+    /// [`SlField::uniform`].
+    uniform: bool,
     /// The step's forcing per node.
     forcing: &'a [Complex64],
     /// The step's coupling input (empty when uncoupled): the delayed input, or for a one-stage
@@ -359,11 +365,21 @@ impl FusedInputs<'_> {
     /// arrays of the right length, so that one zip serves every variant (and vectorises). The
     /// input has two parts per node with `PAIRS`, else one.
     #[inline(always)]
-    fn nodes<const NOISY: bool, const COUPLED: bool, const REAL: bool, const PAIRS: bool>(
+    fn nodes<
+        const NOISY: bool,
+        const COUPLED: bool,
+        const REAL: bool,
+        const PAIRS: bool,
+        const UNIFORM: bool,
+    >(
         &self,
         n: usize,
     ) -> impl Iterator<Item = (FusedNode, &[f64])> {
         let c = self.coef;
+        // With UNIFORM the zipped λ, μ, β are not read (their loads are dead code): each
+        // node takes the first node's.
+        let first = |v: &[f64]| v.first().copied().unwrap_or_default();
+        let (l0, m0, b0) = (first(&c.lambda), first(&c.mu), first(&c.beta));
         let forcing = super::as_f64(&self.forcing[..n]);
         let parts = if COUPLED && !PAIRS { 1 } else { 2 };
         let input = if COUPLED {
@@ -386,6 +402,7 @@ impl FusedInputs<'_> {
             .zip(c.mu[..n].iter().zip(&c.beta[..n]))
             .zip(row_sum)
             .map(move |(((((f, u), w), (&l, &om)), (&m, &b)), &r)| {
+                let (l, m, b) = if UNIFORM { (l0, m0, b0) } else { (l, m, b) };
                 let node = FusedNode {
                     l,
                     om,
@@ -421,11 +438,22 @@ fn fused_step(p: &FusedInputs, heun: bool, state: &mut [f64]) {
 }
 
 fn fused_coupling<const HEUN: bool, const NOISY: bool>(p: &FusedInputs, state: &mut [f64]) {
+    if p.uniform {
+        fused_input::<HEUN, NOISY, true>(p, state);
+    } else {
+        fused_input::<HEUN, NOISY, false>(p, state);
+    }
+}
+
+fn fused_input<const HEUN: bool, const NOISY: bool, const UNIFORM: bool>(
+    p: &FusedInputs,
+    state: &mut [f64],
+) {
     match (!p.input.is_empty(), p.coef.real_coupling, p.pairs) {
-        (false, _, _) => fused::<HEUN, NOISY, false, false, true>(p, state),
-        (true, false, _) => fused::<HEUN, NOISY, true, false, true>(p, state),
-        (true, true, false) => fused::<HEUN, NOISY, true, true, false>(p, state),
-        (true, true, true) => fused::<HEUN, NOISY, true, true, true>(p, state),
+        (false, _, _) => fused::<HEUN, NOISY, false, false, true, UNIFORM>(p, state),
+        (true, false, _) => fused::<HEUN, NOISY, true, false, true, UNIFORM>(p, state),
+        (true, true, false) => fused::<HEUN, NOISY, true, true, false, UNIFORM>(p, state),
+        (true, true, true) => fused::<HEUN, NOISY, true, true, true, UNIFORM>(p, state),
     }
 }
 
@@ -472,6 +500,7 @@ fn fused<
     const COUPLED: bool,
     const REAL: bool,
     const PAIRS: bool,
+    const UNIFORM: bool,
 >(
     p: &FusedInputs,
     state: &mut [f64],
@@ -481,7 +510,7 @@ fn fused<
     let half = 0.5 * dt;
     for (s, (node, w)) in state
         .chunks_exact_mut(2)
-        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS>(n))
+        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS, UNIFORM>(n))
     {
         let (x, y) = (s[0], s[1]);
         let (ax, ay) = node.drift::<COUPLED, REAL>(x, y);
@@ -550,11 +579,30 @@ fn stage_coupling<const KIND: u8, const NOISY: bool>(
     stage: &mut [f64],
     slope: &mut [f64],
 ) {
+    if p.uniform {
+        stage_input::<KIND, NOISY, true>(p, state, stage, slope);
+    } else {
+        stage_input::<KIND, NOISY, false>(p, state, stage, slope);
+    }
+}
+
+fn stage_input<const KIND: u8, const NOISY: bool, const UNIFORM: bool>(
+    p: &FusedInputs,
+    state: &mut [f64],
+    stage: &mut [f64],
+    slope: &mut [f64],
+) {
     match (!p.input.is_empty(), p.coef.real_coupling, p.pairs) {
-        (false, _, _) => staged::<KIND, NOISY, false, false, true>(p, state, stage, slope),
-        (true, false, _) => staged::<KIND, NOISY, true, false, true>(p, state, stage, slope),
-        (true, true, false) => staged::<KIND, NOISY, true, true, false>(p, state, stage, slope),
-        (true, true, true) => staged::<KIND, NOISY, true, true, true>(p, state, stage, slope),
+        (false, _, _) => staged::<KIND, NOISY, false, false, true, UNIFORM>(p, state, stage, slope),
+        (true, false, _) => {
+            staged::<KIND, NOISY, true, false, true, UNIFORM>(p, state, stage, slope)
+        }
+        (true, true, false) => {
+            staged::<KIND, NOISY, true, true, false, UNIFORM>(p, state, stage, slope)
+        }
+        (true, true, true) => {
+            staged::<KIND, NOISY, true, true, true, UNIFORM>(p, state, stage, slope)
+        }
     }
 }
 
@@ -567,6 +615,7 @@ fn staged<
     const COUPLED: bool,
     const REAL: bool,
     const PAIRS: bool,
+    const UNIFORM: bool,
 >(
     p: &FusedInputs,
     state: &mut [f64],
@@ -580,7 +629,7 @@ fn staged<
         .chunks_exact_mut(2)
         .zip(stage[..2 * n].chunks_exact_mut(2))
         .zip(slope[..2 * n].chunks_exact_mut(2))
-        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS>(n));
+        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS, UNIFORM>(n));
     for (((s, t), k), (node, w)) in nodes {
         let at_state = KIND == HEUN_PREDICT || KIND == RK4_FIRST;
         let (ex, ey) = if at_state { (s[0], s[1]) } else { (t[0], t[1]) };
@@ -714,6 +763,8 @@ impl StuartLandau {
         };
         let state = coef.initial.iter().flat_map(|z| [z.re, z.im]).collect();
         let noise = (common.noise_sd > 0.0).then_some(common.noise_sd);
+        let same = |v: &[f64]| v.iter().all(|x| x.to_bits() == v[0].to_bits());
+        let uniform = n > 0 && same(&coef.lambda) && same(&coef.mu) && same(&coef.beta);
         let field = SlField {
             nodes: n,
             coef,
@@ -721,6 +772,7 @@ impl StuartLandau {
             gain: common.gain,
             forcing: vec![Complex64::default(); n],
             noise,
+            uniform,
         };
         // One-stage schemes read the input once, at the step's start, so instantaneous edges
         // fuse too; Heun's second stage needs the input at the predicted state.
@@ -948,7 +1000,11 @@ mod tests {
                 cases.push((coupling.clone(), CoupledVariable::Z, 6.0));
                 cases.push((coupling.clone(), CoupledVariable::X, 6.0));
             }
-            for (coupling, variable, gain) in cases {
+            // λ, μ, β the same for every node (held in registers), and λ per node.
+            let cases = cases
+                .into_iter()
+                .flat_map(|c| [(c.clone(), true), (c, false)]);
+            for ((coupling, variable, gain), uniform) in cases {
                 let noisy = matches!(scheme, Scheme::EulerMaruyama | Scheme::StochasticHeun);
                 let common = PlantCommon {
                     nodes: 12,
@@ -959,9 +1015,15 @@ mod tests {
                     gain,
                     seed: 4,
                 };
-                let mut fused = StuartLandau::new(&common, &params(variable)).unwrap();
-                let mut generic = StuartLandau::new(&common, &params(variable)).unwrap();
+                let mut params = params(variable);
+                if !uniform {
+                    params.lambda =
+                        ParamSpec::List((0..12).map(|i| 1.5 + 0.1 * i as f64).collect());
+                }
+                let mut fused = StuartLandau::new(&common, &params).unwrap();
+                let mut generic = StuartLandau::new(&common, &params).unwrap();
                 assert_ne!(fused.path, StepPath::Generic, "{scheme:?}");
+                assert_eq!(fused.field.uniform, uniform);
                 generic.path = StepPath::Generic;
                 let mut forcing = vec![Complex64::default(); 12];
                 for k in 0..3_000 {
@@ -981,7 +1043,7 @@ mod tests {
                 assert_eq!(
                     bits(&fused),
                     bits(&generic),
-                    "{scheme:?}, {variable:?}, G = {gain}"
+                    "{scheme:?}, {variable:?}, G = {gain}, uniform λ μ β: {uniform}"
                 );
                 assert!(fused.state.iter().all(|v| v.is_finite() && *v != 0.0));
             }
