@@ -48,6 +48,7 @@ impl InputLink {
                 in_window: 0,
                 windows: 0,
                 reference: None,
+                delay: 0.0,
                 hold: 0,
                 last: 0.0,
             },
@@ -83,7 +84,8 @@ impl CaptureSide {
         self.push_at(samples, now)
     }
 
-    fn push_at(&mut self, samples: impl IntoIterator<Item = f32>, now_ns: u64) -> usize {
+    /// [`CaptureSide::push`] at `now_ns` on the link's clock ([`InputReader::now_ns`]).
+    pub(crate) fn push_at(&mut self, samples: impl IntoIterator<Item = f32>, now_ns: u64) -> usize {
         let dropped = samples
             .into_iter()
             .filter(|&x| self.producer.try_push(x).is_err())
@@ -97,6 +99,10 @@ impl CaptureSide {
 /// 40 ms at 48 kHz in 64-frame blocks): long enough that a median sees through a capture
 /// callback caught half done, short enough to undo an xrun within a tenth of a second.
 const ALIGN_WINDOW_BLOCKS: usize = 32;
+
+/// A move of the link's delay is realigned at most this many blocks after the block in which
+/// it happened: at the end of its window if it covers most of that window, else of the next.
+pub const REALIGNED_WITHIN_BLOCKS: usize = 2 * ALIGN_WINDOW_BLOCKS;
 
 /// What [`InputReader::align`] did at a block start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,10 +123,11 @@ pub enum Realignment {
 /// drivers hand the capture side its end of the link only once both streams run, so no
 /// backlog builds up before the first read).
 ///
-/// Invariant (with [`InputReader::align`] called at every block start): the delay from capture
-/// to read stays within half a block of where it was in the second window after priming. An xrun
-/// on either side, or two clocks that drift, would otherwise move it by whole periods for the
-/// rest of the run, and with it the phase of every pulse.
+/// Invariant (with [`InputReader::align`] called at every block start): from the second window
+/// after priming on, the delay from capture to read stays within half a block of that window's,
+/// re-based by whole periods to the nominal delay (the offset plus one period, see
+/// [`InputReader::align`]). An xrun on either side, or two clocks that drift, would otherwise move
+/// it by whole periods for the rest of the run, and with it the phase of every pulse.
 pub struct InputReader {
     consumer: HeapCons<f32>,
     offset: usize,
@@ -137,8 +144,10 @@ pub struct InputReader {
     /// Windows completed since priming.
     windows: u64,
     /// The median delay of the second window after priming (the first may still hold the
-    /// streams' start-up): the delay the run is held to.
+    /// streams' start-up), re-based to the nominal delay: the delay the run is held to.
     reference: Option<f64>,
+    /// The delay at the start of the current block, after any realignment there.
+    delay: f64,
     /// Reads still to answer with `last` instead of the ring.
     hold: usize,
     /// The last sample read from the ring.
@@ -168,6 +177,25 @@ impl InputReader {
         self.primed
     }
 
+    /// Whether the link's delay is held to its reference (from the second window after priming
+    /// on; see [`InputReader::align`]).
+    pub fn aligned(&self) -> bool {
+        self.reference.is_some()
+    }
+
+    /// Whether the delay measured at the start of this block (by [`InputReader::align`]) was
+    /// within half a block of the reference. A single block's measure can be off by a callback
+    /// that ran late in its period, so false means "not sure", not "moved".
+    pub fn on_reference(&self) -> bool {
+        self.reference
+            .is_some_and(|reference| (self.delay - reference).abs() < self.block as f64 / 2.0)
+    }
+
+    /// Nanoseconds since the link was made, on the clock both sides share.
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
     /// Call at the start of every block, before its reads: once the capture side has started
     /// filling the ring, reading begins here. Returns whether it has begun. Real-time safe.
     ///
@@ -183,7 +211,8 @@ impl InputReader {
     /// capture already holds a period that came nearer the previous block start (the output
     /// callback ran first), or more than one period, the periods that would be read late are
     /// skipped (the offset's zeros first). Otherwise the delay would be a period longer
-    /// whenever the output callback happened to run first at the start.
+    /// whenever the output callback happened to run first at the start. This is judged from
+    /// one block's timing; [`InputReader::align`] checks it over a window and re-bases it.
     pub fn start_block(&mut self) -> bool {
         let now = self.clock.now_ns();
         self.start_block_at(now)
@@ -230,18 +259,28 @@ impl InputReader {
     /// [`ALIGN_WINDOW_BLOCKS`] blocks the median is compared with the reference window's: a lost or
     /// repeated period, or clocks that drift apart, move it, and once it is half a block or
     /// more away the difference is skipped or held.
+    ///
+    /// The reference itself is re-based by whole periods to within half a period of the
+    /// nominal delay, the offset plus one period: a capture period read `offset` after the
+    /// start of the output block nearest its arrival. Priming judges that nearness from one
+    /// block's timing, which a callback running late in its period (a loaded machine) fools,
+    /// and a period lost or repeated before the reference window would be held for the whole
+    /// run; either puts the delay a period off, and `entrain latency`'s figure, or a run's
+    /// declared latency, with it. A window's median is not fooled by a few late callbacks.
+    /// Only whole periods are re-based: the phase between two devices' periods is kept.
     pub fn align(&mut self) -> Realignment {
         let now = self.clock.now_ns();
         self.align_at(now)
     }
 
-    fn align_at(&mut self, now_ns: u64) -> Realignment {
+    /// [`InputReader::align`] at `now_ns` on the link's clock.
+    pub(crate) fn align_at(&mut self, now_ns: u64) -> Realignment {
         if !self.start_block_at(now_ns) {
             return Realignment::None;
         }
         let since = self.since_capture(now_ns);
-        let fill = self.consumer.occupied_len() + self.hold;
-        self.window[self.in_window] = fill as f64 + since;
+        self.delay = (self.consumer.occupied_len() + self.hold) as f64 + since;
+        self.window[self.in_window] = self.delay;
         self.in_window += 1;
         if self.in_window < ALIGN_WINDOW_BLOCKS {
             return Realignment::None;
@@ -253,14 +292,28 @@ impl InputReader {
         if self.windows == 1 {
             return Realignment::None;
         }
-        let Some(reference) = self.reference else {
-            self.reference = Some(median);
-            return Realignment::None;
+        let block = self.block as f64;
+        let moved = match self.reference {
+            Some(reference) => median - reference,
+            None => {
+                let nominal = (self.offset + self.block) as f64;
+                let periods = ((median - nominal) / block).round();
+                self.reference = Some(median - periods * block);
+                periods * block
+            }
         };
-        let moved = median - reference;
-        if moved.abs() < self.block as f64 / 2.0 {
+        if moved.abs() < block / 2.0 {
             return Realignment::None;
         }
+        // A lost or repeated period moves the delay by whole periods, which the measure sees
+        // give or take a few samples of scheduling: put back exactly those. Drifting clocks
+        // move it by what is measured.
+        let periods = (moved / block).round();
+        let moved = if (moved - periods * block).abs() < block / 4.0 {
+            periods * block
+        } else {
+            moved
+        };
         let samples = moved.abs().round() as usize;
         if moved > 0.0 {
             // Held reads not yet given count as delay: give up those first.
@@ -269,10 +322,14 @@ impl InputReader {
             match from_hold + self.consumer.skip(samples - from_hold) {
                 // A capture that stopped (a vanished device) leaves nothing to skip.
                 0 => Realignment::None,
-                skipped => Realignment::Skipped(skipped),
+                skipped => {
+                    self.delay -= skipped as f64;
+                    Realignment::Skipped(skipped)
+                }
             }
         } else {
             self.hold += samples;
+            self.delay += samples as f64;
             Realignment::Held(samples)
         }
     }
@@ -445,6 +502,10 @@ mod tests {
         fills: Vec<usize>,
         /// Whether the output callback ran first in the first period.
         output_first: bool,
+        /// Periods by which the output callback of the next period runs late.
+        output_late: f64,
+        /// Periods by which every capture callback runs later than it did at the start.
+        capture_lag: f64,
     }
 
     /// What the capture callback does in a period.
@@ -473,6 +534,8 @@ mod tests {
                 realignments: Vec::new(),
                 fills: Vec::new(),
                 output_first: false,
+                output_late: 0.0,
+                capture_lag: 0.0,
             }
         }
 
@@ -488,6 +551,8 @@ mod tests {
         /// One period. Returns the output block's delay (None when its callback is missed).
         fn run(&mut self, capture: Capture, output: bool) -> Option<usize> {
             let (at_capture, at_output) = (self.moment(), self.moment());
+            let at_output = at_output + (std::mem::take(&mut self.output_late) * PERIOD_NS) as u64;
+            let at_capture = at_capture + (self.capture_lag * PERIOD_NS) as u64;
             if self.period == 0 {
                 self.output_first = at_output < at_capture;
             }
@@ -538,11 +603,6 @@ mod tests {
         }
     }
 
-    /// Whether `delay` is within an eighth of a block of `settled`.
-    fn near(delay: usize, settled: usize) -> bool {
-        delay.abs_diff(settled) <= BLOCK / 8
-    }
-
     #[test]
     fn callbacks_that_swap_order_never_move_the_delay() {
         let mut rig = Rig::new(2 * BLOCK);
@@ -580,6 +640,38 @@ mod tests {
         assert_eq!(orders, [true; 2], "both orders at the start were tried");
     }
 
+    /// An output callback that ran more than half a period late in the period the capture
+    /// started (a loaded machine) makes that capture look like the previous period's, and
+    /// priming reads it a period early. The reference window sees the delay a period short of
+    /// the nominal one and re-bases it, so the link settles where it does otherwise.
+    #[test]
+    fn an_output_callback_late_at_the_start_is_re_based_to_the_nominal_delay() {
+        let mut rig = Rig::new(2 * BLOCK);
+        rig.output_late = 0.6;
+        rig.run(Capture::Delivers(BLOCK), true);
+        // Value 1 (period 0) would be read as block 1 starts: a period early.
+        assert_eq!(
+            rig.steady(),
+            BLOCK - 1,
+            "priming misjudged the late callback"
+        );
+        assert_eq!(rig.settle(), 2 * BLOCK - 1);
+        assert_eq!(rig.realignments, [Realignment::Held(BLOCK)]);
+    }
+
+    /// A capture period lost before the reference window (an xrun as the streams start) would
+    /// otherwise be held for the whole run.
+    #[test]
+    fn a_period_lost_before_the_reference_window_is_re_based_to_the_nominal_delay() {
+        let mut rig = Rig::new(2 * BLOCK);
+        for _ in 0..4 {
+            rig.steady();
+        }
+        rig.run(Capture::Loses, true);
+        assert_eq!(rig.settle(), 2 * BLOCK - 1);
+        assert_eq!(rig.realignments, [Realignment::Held(BLOCK)]);
+    }
+
     /// After one xrun: the one realignment, of about a period, and from the third window on
     /// (`delays` start at the xrun) the delay back where it had settled.
     fn undone_once(rig: &Rig, delays: &[usize], settled: usize) -> Realignment {
@@ -589,9 +681,9 @@ mod tests {
         let (Realignment::Skipped(samples) | Realignment::Held(samples)) = realignment else {
             panic!("{realignment:?}");
         };
-        assert!(near(samples, BLOCK), "{realignment:?}");
+        assert_eq!(samples, BLOCK, "{realignment:?}");
         let restored = &delays[2 * ALIGN_WINDOW_BLOCKS..];
-        assert!(restored.iter().all(|&d| near(d, settled)), "{restored:?}");
+        assert!(restored.iter().all(|&d| d == settled), "{restored:?}");
         realignment
     }
 
@@ -622,6 +714,20 @@ mod tests {
             settled,
             "the loss moved the delay a period"
         );
+        let undone = undone_once(&rig, &delays, settled);
+        assert!(matches!(undone, Realignment::Held(_)), "{undone:?}");
+    }
+
+    /// The delay measure moves with the moments the callbacks run at, not only with the
+    /// samples in the ring: a lost period is put back as the whole period it was, not as a
+    /// period and the few samples the capture callback now runs later by.
+    #[test]
+    fn a_lost_period_is_put_back_exactly_when_the_callbacks_moments_shift() {
+        let mut rig = Rig::new(2 * BLOCK);
+        let settled = rig.settle();
+        rig.capture_lag = 0.05;
+        rig.run(Capture::Loses, true);
+        let delays: Vec<usize> = (0..3 * ALIGN_WINDOW_BLOCKS).map(|_| rig.steady()).collect();
         let undone = undone_once(&rig, &delays, settled);
         assert!(matches!(undone, Realignment::Held(_)), "{undone:?}");
     }

@@ -20,7 +20,9 @@ mod processor;
 
 pub use forced::ForcedPlant;
 use forced::PinkInput;
-pub use input::{CaptureSide, InputLink, InputReader, Realignment, Recording};
+pub use input::{
+    CaptureSide, InputLink, InputReader, Realignment, Recording, REALIGNED_WITHIN_BLOCKS,
+};
 use processor::Source;
 pub use processor::{OutputChannel, Processor};
 

@@ -11,6 +11,17 @@
 //! at once. Each callback's processing time and the backend's xruns are
 //! counted as for a run.
 //!
+//! That holds only while the link keeps its delay, and an xrun that costs one of the two
+//! clients a period (JACK runs the output and the input stream as two clients) moves it by a
+//! period: every later echo would be read a period early or late, and a JACK loopback of 0
+//! samples would measure −64. So the output callback realigns the link as the engine does
+//! ([`InputReader::align`]), impulses leave only once the link's delay has its reference, and
+//! an echo is timed only if the link's delay was on its reference in the block it came back
+//! in and no realignment came from its emission until a move before its return would have
+//! been realigned ([`REALIGNED_WITHIN_BLOCKS`]); the others are set aside and counted. A
+//! change in the loop itself (a re-sorted graph, a moved buffer) is not the link's, and is
+//! reported as measured.
+//!
 //! Impulses start once both streams run, but only those emitted after a settling time that
 //! follows the `running` hook are timed: a loopback made in that hook (a JACK connection) can
 //! re-sort the server's graph a few cycles later, which moves the echo by a whole period, and a
@@ -23,11 +34,12 @@
 use super::audio::{
     device, hand_over, host, input_channels, output_device, start_verified, Direction,
 };
-use crate::engine::{CaptureSide, InputLink, InputReader};
+use crate::engine::{CaptureSide, InputLink, InputReader, Realignment, REALIGNED_WITHIN_BLOCKS};
 use cpal::traits::DeviceTrait;
 use cpal::{BufferSize, StreamConfig};
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapProd, HeapRb};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,6 +85,15 @@ pub struct LatencyReport {
     /// Impulses that came back across a backend xrun: a dropped or repeated period moves the
     /// echo, so they measure the xrun, not the loop, and are not in `round_trips`.
     pub disturbed: u64,
+    /// Impulses set aside because the link between the input and the output callback was off
+    /// its delay where the echo was read, or was realigned around it: they would measure the
+    /// link, not the loop, and are not in `round_trips`.
+    pub misaligned: u64,
+    /// Times the link's delay was realigned, a re-base to the nominal delay at the start
+    /// included.
+    pub link_realignments: u64,
+    /// Samples skipped or repeated by those realignments.
+    pub link_realigned_samples: u64,
     /// The link's declared offset, samples (already subtracted).
     pub offset: usize,
     /// Processing time of each output callback as a fraction of its period, sorted.
@@ -112,21 +133,28 @@ impl LatencyReport {
                 let _ = writeln!(
                     out,
                     "round trip over {} impulses: min {min}, median {median}, max {max} samples \
-                     ({:.3} / {:.3} / {:.3} ms); jitter {} samples; {} lost; {} set aside \
-                     (an xrun fell between emission and return)",
+                     ({:.3} / {:.3} / {:.3} ms); jitter {} samples; {} lost; {}",
                     self.round_trips.len(),
                     ms(min),
                     ms(median),
                     ms(max),
                     max - min,
                     self.lost,
-                    self.disturbed
+                    self.set_aside()
                 );
                 let periods = median as f64 / self.block_frames as f64;
                 let _ = writeln!(
                     out,
                     "  = {periods:.2} periods of {} frames",
                     self.block_frames
+                );
+            }
+            None if self.disturbed + self.misaligned > 0 => {
+                let _ = writeln!(
+                    out,
+                    "no impulse was timed: {} lost; {}",
+                    self.lost,
+                    self.set_aside()
                 );
             }
             None => {
@@ -144,7 +172,7 @@ impl LatencyReport {
             };
             let _ = writeln!(
                 out,
-                "  callback processing / period: median {:.4}, p99 {:.4}, max {:.4}; late blocks {}; xruns {} ({} while timing); link underruns {}, overruns {}",
+                "  callback processing / period: median {:.4}, p99 {:.4}, max {:.4}; late blocks {}; xruns {} ({} while timing); link underruns {}, overruns {}; link realigned {} times ({} samples)",
                 at(0.5),
                 at(0.99),
                 at(1.0),
@@ -152,10 +180,21 @@ impl LatencyReport {
                 self.xruns,
                 self.xruns_while_timing,
                 self.link_underruns,
-                self.link_overruns
+                self.link_overruns,
+                self.link_realignments,
+                self.link_realigned_samples
             );
         }
         out
+    }
+
+    /// The impulses that came back but were not timed, and why.
+    fn set_aside(&self) -> String {
+        format!(
+            "{} set aside (an xrun fell between emission and return); {} set aside (the \
+             input/output link was off its delay, or realigned, around the echo)",
+            self.disturbed, self.misaligned
+        )
     }
 }
 
@@ -166,15 +205,86 @@ struct Shared {
     failed: AtomicBool,
     /// Set once the loopback has settled: impulses emitted from then on are timed.
     timing: AtomicBool,
+    /// Blocks the output callback has rendered (stored after the block's events are pushed).
+    blocks: AtomicU64,
 }
 
-/// What the output callback reports per impulse: emitted at `sent`, seen at `seen` (output
-/// sample indices), seen but with an xrun in between, or lost.
+/// What became of an impulse: emitted at `sent`, seen at `seen` (output sample indices), seen
+/// but with an xrun in between, seen where the link was off its delay, or lost.
 #[derive(Clone, Copy, Debug)]
 enum Echo {
     Returned { sent: u64, seen: u64 },
     Disturbed,
+    Misaligned,
     Lost,
+}
+
+/// What the output callback tells the control thread, in order.
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    /// A timed impulse, emitted in block `left`, was judged in block `judged`.
+    Echo { echo: Echo, left: u64, judged: u64 },
+    /// The link was realigned by `samples` at the start of block `block`.
+    Realigned { block: u64, samples: usize },
+}
+
+/// An echo held until no realignment can still come for a move of the link before it.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    echo: Echo,
+    left: u64,
+    /// The last block whose realignment could be for a move before the echo.
+    until: u64,
+}
+
+/// The control thread's side of the events: an echo is released once the output callback has
+/// rendered past [`REALIGNED_WITHIN_BLOCKS`] blocks after it, and set aside as misaligned if
+/// the link was realigned from the block after its emission until then (a realignment at the
+/// start of its emission block came before it). A move of the link before the echo was read
+/// is realigned within that time, so an echo released as returned was read on the delay the
+/// link is held to.
+#[derive(Default)]
+struct Ledger {
+    held: VecDeque<Held>,
+    /// The block of the latest realignment.
+    realigned: Option<u64>,
+    realignments: u64,
+    realigned_samples: u64,
+}
+
+impl Ledger {
+    fn record(&mut self, event: Event) {
+        match event {
+            Event::Realigned { block, samples } => {
+                self.realigned = Some(block);
+                self.realignments += 1;
+                self.realigned_samples += samples as u64;
+                for held in &mut self.held {
+                    if held.left < block && block <= held.until {
+                        held.echo = Echo::Misaligned;
+                    }
+                }
+            }
+            Event::Echo { echo, left, judged } => {
+                let moved = self.realigned.is_some_and(|block| block > left);
+                self.held.push_back(Held {
+                    echo: if moved { Echo::Misaligned } else { echo },
+                    left,
+                    until: judged + REALIGNED_WITHIN_BLOCKS as u64,
+                });
+            }
+        }
+    }
+
+    /// The next echo that no realignment can set aside any more, with `blocks` rendered and
+    /// every event of theirs recorded.
+    fn release(&mut self, blocks: u64) -> Option<Echo> {
+        if self.held.front()?.until < blocks {
+            self.held.pop_front().map(|held| held.echo)
+        } else {
+            None
+        }
+    }
 }
 
 /// An impulse on its way round the loop.
@@ -182,17 +292,20 @@ enum Echo {
 struct InFlight {
     /// Output sample index at which it left.
     sent: u64,
+    /// The block it left in.
+    block: u64,
     /// The backend's xrun count when it left.
     xruns: u64,
     /// Emitted after the loopback settled: its echo is reported.
     timed: bool,
 }
 
-/// The output callback's state: emits an impulse every `interval` samples once the capture
-/// side runs, and looks for each impulse's return in the captured signal.
+/// The output callback's state: emits an impulse every `interval` samples once the link has
+/// its delay, looks for each impulse's return in the captured signal, and keeps the link on
+/// its delay.
 struct Emitter {
     reader: InputReader,
-    echoes: HeapProd<Echo>,
+    events: HeapProd<Event>,
     /// (busy ns, frames) per callback.
     times: HeapProd<(u64, u32)>,
     underruns: Arc<AtomicU64>,
@@ -203,6 +316,8 @@ struct Emitter {
     /// Impulse height, full scale = 1.
     amplitude: f32,
     sample: u64,
+    /// Blocks rendered.
+    block: u64,
     /// The impulse in flight.
     pending: Option<InFlight>,
     /// The backend's xrun count (read with a relaxed load: real-time safe).
@@ -212,10 +327,25 @@ struct Emitter {
 impl Emitter {
     /// Fill one callback's interleaved frames. Real-time safe.
     fn render(&mut self, data: &mut [f32]) {
+        let now = self.reader.now_ns();
+        self.render_at(data, now);
+    }
+
+    /// [`Emitter::render`] at `now_ns` on the link's clock.
+    fn render_at(&mut self, data: &mut [f32], now_ns: u64) {
         let started = Instant::now();
         let frames = data.len() / self.channels;
         let threshold = self.amplitude / 2.0;
-        let capturing = self.reader.start_block();
+        if let Realignment::Skipped(samples) | Realignment::Held(samples) =
+            self.reader.align_at(now_ns)
+        {
+            let _ = self.events.try_push(Event::Realigned {
+                block: self.block,
+                samples,
+            });
+        }
+        let aligned = self.reader.aligned();
+        let on_delay = self.reader.on_reference();
         for frame in data.chunks_exact_mut(self.channels) {
             frame.fill(0.0);
             let captured = self.reader.read().unwrap_or_else(|| {
@@ -225,13 +355,15 @@ impl Emitter {
             if let Some(impulse) = self.pending {
                 let echo = if captured.abs() >= threshold {
                     Some(
-                        if self.shared.xruns.load(Ordering::Relaxed) == impulse.xruns {
+                        if self.shared.xruns.load(Ordering::Relaxed) != impulse.xruns {
+                            Echo::Disturbed
+                        } else if !on_delay {
+                            Echo::Misaligned
+                        } else {
                             Echo::Returned {
                                 sent: impulse.sent,
                                 seen: self.sample,
                             }
-                        } else {
-                            Echo::Disturbed
                         },
                     )
                 } else if self.sample - impulse.sent >= self.interval {
@@ -241,22 +373,30 @@ impl Emitter {
                 };
                 if let Some(echo) = echo {
                     if impulse.timed {
-                        let _ = self.echoes.try_push(echo);
+                        let _ = self.events.try_push(Event::Echo {
+                            echo,
+                            left: impulse.block,
+                            judged: self.block,
+                        });
                     }
                     self.pending = None;
                 }
             }
-            // Emit on the interval once both streams run and the previous impulse is settled.
-            if capturing && self.sample.is_multiple_of(self.interval) && self.pending.is_none() {
+            // Emit on the interval once the link has its delay and the previous impulse is
+            // settled.
+            if aligned && self.sample.is_multiple_of(self.interval) && self.pending.is_none() {
                 frame[self.channel] = self.amplitude;
                 self.pending = Some(InFlight {
                     sent: self.sample,
+                    block: self.block,
                     xruns: self.shared.xruns.load(Ordering::Relaxed),
                     timed: self.shared.timing.load(Ordering::Relaxed),
                 });
             }
             self.sample += 1;
         }
+        self.block += 1;
+        self.shared.blocks.store(self.block, Ordering::Release);
         let busy = started.elapsed().as_nanos() as u64;
         let _ = self.times.try_push((busy, frames as u32));
     }
@@ -293,7 +433,7 @@ pub fn measure(
         f64::from(settings.sample_rate),
         block as usize,
     );
-    let (echo_tx, mut echo_rx) = HeapRb::<Echo>::new(4096).split();
+    let (event_tx, mut event_rx) = HeapRb::<Event>::new(4096).split();
     let (time_tx, mut time_rx) = HeapRb::<(u64, u32)>::new(1 << 16).split();
     let shared = Arc::new(Shared::default());
     let underruns = Arc::new(AtomicU64::new(0));
@@ -330,7 +470,7 @@ pub fn measure(
 
     let emitter = Emitter {
         reader: link.reader,
-        echoes: echo_tx,
+        events: event_tx,
         times: time_tx,
         underruns: Arc::clone(&underruns),
         channel: settings.output_channel,
@@ -338,6 +478,7 @@ pub fn measure(
         interval: settings.interval as u64,
         amplitude: settings.amplitude,
         sample: 0,
+        block: 0,
         pending: None,
         shared: Arc::clone(&shared),
     };
@@ -376,8 +517,13 @@ pub fn measure(
             Ok(())
         }
     };
+    // Drained while settling too, so that the ring never fills and drops a realignment.
+    let mut ledger = Ledger::default();
     while Instant::now() < settled {
         tick()?;
+        while let Some(event) = event_rx.try_pop() {
+            ledger.record(event);
+        }
     }
     shared.timing.store(true, Ordering::Relaxed);
     let xruns_before_timing = shared.xruns.load(Ordering::Relaxed);
@@ -385,17 +531,24 @@ pub fn measure(
     let mut round_trips = Vec::new();
     let mut lost = 0;
     let mut disturbed = 0;
+    let mut misaligned = 0;
     let mut fractions = Vec::new();
     let mut late_blocks = 0;
     let period_ns = |frames: u32| frames as f64 * 1e9 / settings.sample_rate as f64;
     while round_trips.len() < settings.repetitions && Instant::now() < deadline {
         tick()?;
-        while let Some(echo) = echo_rx.try_pop() {
+        // Read before draining: every event of the blocks counted is in the ring by then.
+        let blocks = shared.blocks.load(Ordering::Acquire);
+        while let Some(event) = event_rx.try_pop() {
+            ledger.record(event);
+        }
+        while let Some(echo) = ledger.release(blocks) {
             match echo {
                 Echo::Returned { sent, seen } => {
                     round_trips.push(seen as i64 - sent as i64 - offset as i64)
                 }
                 Echo::Disturbed => disturbed += 1,
+                Echo::Misaligned => misaligned += 1,
                 Echo::Lost => lost += 1,
             }
         }
@@ -415,6 +568,9 @@ pub fn measure(
         round_trips,
         lost,
         disturbed,
+        misaligned,
+        link_realignments: ledger.realignments,
+        link_realigned_samples: ledger.realigned_samples,
         offset,
         block_fractions: fractions,
         late_blocks,
@@ -441,23 +597,40 @@ fn error_handler(shared: &Arc<Shared>) -> impl FnMut(cpal::Error) + Send + 'stat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
 
-    /// The output callback over a simulated loopback: each cycle the emitter renders 64 frames,
-    /// then the capture side pushes what the loop delivers. The loop's delay drops by one period
-    /// after `reorder_at` cycles (as when a JACK connection re-sorts the server's graph), and
-    /// timing starts after `timing_from` cycles. Returns the round trips reported.
-    fn round_trips(reorder_at: usize, timing_from: usize, cycles: usize) -> Vec<i64> {
-        const BLOCK: usize = 64;
+    const BLOCK: usize = 64;
+    /// One block's period on the link's clock, ns.
+    const PERIOD_NS: f64 = BLOCK as f64 / 48_000.0 * 1e9;
+
+    /// What the control thread made of a simulated measurement.
+    #[derive(Debug, Default)]
+    struct Measured {
+        round_trips: Vec<i64>,
+        misaligned: u64,
+        realignments: u64,
+    }
+
+    /// The output callback over a simulated loopback, as a JACK server with the loop connected
+    /// runs it: each cycle the emitter renders 64 frames, then the capture side pushes what the
+    /// loop delivers, a tenth of a period later. The loop's delay, one period at first, drops
+    /// to none after `reorder_at` cycles (as when a JACK connection re-sorts the server's
+    /// graph); in cycle `capture_lost_at` the capture callback does not run (an xrun that
+    /// costs the input client a period); timing starts after `timing_from` cycles.
+    fn measure_loop(
+        reorder_at: usize,
+        capture_lost_at: Option<usize>,
+        timing_from: usize,
+        cycles: usize,
+    ) -> Measured {
         let offset = 2 * BLOCK;
         let link = InputLink::new(offset, 64 * BLOCK, 48_000.0, BLOCK);
         let mut capture = link.capture;
-        let (echo_tx, mut echo_rx) = HeapRb::<Echo>::new(4096).split();
+        let (event_tx, mut event_rx) = HeapRb::<Event>::new(4096).split();
         let (time_tx, _times) = HeapRb::<(u64, u32)>::new(1 << 16).split();
         let shared = Arc::new(Shared::default());
         let mut emitter = Emitter {
             reader: link.reader,
-            echoes: echo_tx,
+            events: event_tx,
             times: time_tx,
             underruns: Arc::new(AtomicU64::new(0)),
             channel: 0,
@@ -465,12 +638,14 @@ mod tests {
             interval: 4 * BLOCK as u64,
             amplitude: 0.5,
             sample: 0,
+            block: 0,
             pending: None,
             shared: Arc::clone(&shared),
         };
         let mut wire: VecDeque<f32> = std::iter::repeat_n(0.0, BLOCK).collect();
         let mut data = [0.0f32; BLOCK];
-        let mut trips = Vec::new();
+        let mut ledger = Ledger::default();
+        let mut measured = Measured::default();
         for cycle in 0..cycles {
             if cycle == timing_from {
                 shared.timing.store(true, Ordering::Relaxed);
@@ -478,30 +653,116 @@ mod tests {
             if cycle == reorder_at {
                 wire.drain(..BLOCK);
             }
-            emitter.render(&mut data);
+            let start = (cycle + 1) as f64 * PERIOD_NS;
+            emitter.render_at(&mut data, start as u64);
             wire.extend(data);
-            assert_eq!(capture.push(wire.drain(..BLOCK)), 0);
-            while let Some(echo) = echo_rx.try_pop() {
+            let delivered: Vec<f32> = wire.drain(..BLOCK).collect();
+            if capture_lost_at != Some(cycle) {
+                let at = (start + 0.1 * PERIOD_NS) as u64;
+                assert_eq!(capture.push_at(delivered, at), 0);
+            }
+            let blocks = shared.blocks.load(Ordering::Acquire);
+            while let Some(event) = event_rx.try_pop() {
+                ledger.record(event);
+            }
+            while let Some(echo) = ledger.release(blocks) {
                 match echo {
-                    Echo::Returned { sent, seen } => {
-                        trips.push(seen as i64 - sent as i64 - offset as i64)
-                    }
+                    Echo::Returned { sent, seen } => measured
+                        .round_trips
+                        .push(seen as i64 - sent as i64 - offset as i64),
+                    Echo::Misaligned => measured.misaligned += 1,
                     other => panic!("every impulse comes back: {other:?}"),
                 }
             }
         }
-        trips
+        measured.realignments = ledger.realignments;
+        measured
+    }
+
+    /// Impulses leave once the link has its delay: at the end of the second window of
+    /// [`REALIGNED_WITHIN_BLOCKS`] / 2 blocks from block 1 (the first capture is in cycle 0).
+    const FIRST_IMPULSE_BLOCK: usize = REALIGNED_WITHIN_BLOCKS;
+
+    /// Impulses (every 4 blocks, each back two blocks later) emitted from block `from` whose
+    /// echo is released within `cycles`.
+    fn released(from: usize, cycles: usize) -> usize {
+        (from..cycles)
+            .step_by(4)
+            .filter(|&left| left + 2 + REALIGNED_WITHIN_BLOCKS < cycles)
+            .count()
     }
 
     #[test]
     fn impulses_emitted_before_the_loop_settles_are_not_timed() {
-        // Timed from the start, the reorder shows as two round trips a period apart.
-        let mut all = round_trips(40, 0, 200);
-        all.dedup();
-        assert_eq!(all, vec![128, 64]);
+        // Timed from the start, the reorder shows as two round trips a period apart: a change
+        // of the loop is reported as measured.
+        let all = measure_loop(100, None, 0, 400);
+        let mut distinct = all.round_trips.clone();
+        distinct.dedup();
+        assert_eq!(distinct, vec![64, 0]);
+        assert_eq!(all.round_trips.len(), released(FIRST_IMPULSE_BLOCK, 400));
         // Timed after it, every impulse has the settled loop's round trip, and every impulse
         // emitted after the settling time is reported.
-        let settled = round_trips(40, 60, 200);
-        assert_eq!(settled, vec![64; (200 - 60) / 4]);
+        let settled = measure_loop(100, None, 120, 400);
+        assert_eq!(settled.round_trips, vec![0; released(120, 400)]);
+        assert_eq!((settled.misaligned, settled.realignments), (0, 0));
+    }
+
+    /// The flake of `entrain latency --host jack`: an xrun cost the input client a period, the
+    /// link read every later capture a period early, and a loop of 0 samples measured −64. Now
+    /// the link is realigned, the echoes read off its delay are set aside and counted, and
+    /// every impulse timed has the loop's round trip.
+    #[test]
+    fn a_period_the_capture_loses_moves_no_round_trip() {
+        let lost_at = 202;
+        let measured = measure_loop(100, Some(lost_at), 120, 600);
+        assert!(!measured.round_trips.is_empty());
+        assert!(
+            measured.round_trips.iter().all(|&trip| trip == 0),
+            "{:?}",
+            measured.round_trips
+        );
+        assert_eq!(measured.realignments, 1);
+        assert!(measured.misaligned > 0);
+        // Only impulses around the loss are set aside: one window to see it, one to realign.
+        let timed = released(120, 600) as u64;
+        assert_eq!(
+            measured.round_trips.len() as u64 + measured.misaligned,
+            timed
+        );
+        assert!(measured.misaligned * 4 <= 3 * REALIGNED_WITHIN_BLOCKS as u64);
+    }
+
+    /// The ledger sets aside an echo when a realignment comes after its emission block and no
+    /// later than [`REALIGNED_WITHIN_BLOCKS`] after its return, in either order of arrival,
+    /// and releases nothing before then.
+    #[test]
+    fn an_echo_is_released_only_once_no_realignment_can_set_it_aside() {
+        let returned = Echo::Returned { sent: 0, seen: 1 };
+        let within = REALIGNED_WITHIN_BLOCKS as u64;
+        let echo = |left: u64| Event::Echo {
+            echo: returned,
+            left,
+            judged: left + 2,
+        };
+        let realigned = |block: u64| Event::Realigned { block, samples: 64 };
+        let verdict = |events: &[Event]| {
+            let mut ledger = Ledger::default();
+            for &event in events {
+                ledger.record(event);
+            }
+            assert!(ledger.release(12 + within).is_none(), "released too soon");
+            match ledger.release(13 + within) {
+                Some(Echo::Returned { .. }) => "returned",
+                Some(Echo::Misaligned) => "misaligned",
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(verdict(&[echo(10)]), "returned");
+        // At the start of the emission block: before the impulse left.
+        assert_eq!(verdict(&[realigned(10), echo(10)]), "returned");
+        assert_eq!(verdict(&[realigned(11), echo(10)]), "misaligned");
+        assert_eq!(verdict(&[echo(10), realigned(12 + within)]), "misaligned");
+        assert_eq!(verdict(&[echo(10), realigned(13 + within)]), "returned");
     }
 }
