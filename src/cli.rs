@@ -1516,9 +1516,11 @@ fn run(
     let result = if realtime {
         if commands {
             // Not joined: it waits on the terminal, and ends with the process.
-            let queue = built.commands.clone();
+            let (queue, policy) = (built.commands.clone(), profile.stimulation.policy.clone());
             std::thread::spawn(move || {
-                run::forward_commands(std::io::stdin().lock(), &queue, |line| err!("\n{line}"))
+                run::forward_commands(std::io::stdin().lock(), &policy, &queue, |line| {
+                    err!("\n{line}")
+                })
             });
             if !quiet {
                 err!(

@@ -909,6 +909,23 @@ fn pulse(width_s: f64, amplitude: f64, shape: Shape) -> PulseShape {
 }
 
 impl PolicySpec {
+    /// Whether a runtime `command` means anything to this policy: a target phase only to
+    /// phase-locked pulses, an amplitude to every policy but sham; else why not.
+    pub fn takes(&self, command: &crate::stim::StimCommand) -> Result<(), String> {
+        use crate::stim::StimCommand;
+        match (command, self) {
+            (StimCommand::SetTargetPhaseDeg(_), PolicySpec::PhaseLocked(_))
+            | (StimCommand::SetAmplitude(_), PolicySpec::PhaseLocked(_))
+            | (StimCommand::SetAmplitude(_), PolicySpec::Periodic(_) | PolicySpec::Tacs(_))
+            | (StimCommand::Stop | StimCommand::Start, _) => Ok(()),
+            (StimCommand::SetTargetPhaseDeg(_), _) => Err(
+                "only phase-locked pulses (stimulation.kind = \"phase_locked\") have a target phase"
+                    .into(),
+            ),
+            (StimCommand::SetAmplitude(_), _) => Err("sham stimulation has no amplitude".into()),
+        }
+    }
+
     /// The pulse of a pulse policy (phase-locked or periodic); `None` for tACS and sham.
     pub fn pulse(&self) -> Option<PulseShape> {
         match self {

@@ -187,11 +187,13 @@ pub fn realtime(
 
 /// Forward the stimulation commands typed on `input` (one per line, as
 /// [`crate::stim::StimCommand`]'s `FromStr` reads them) to a run's `commands` queue until the
-/// input ends; `say` gets a line for each command taken, refused or not delivered. The engine
-/// applies each at its next block and clamps any value to the safety limits. Empty lines are
-/// skipped.
+/// input ends; `say` gets a line for each command taken, refused or not delivered. A command
+/// `policy` does not take ([`crate::profile::PolicySpec::takes`]) is refused, not sent. The
+/// engine applies each at its next block and clamps any value to the safety limits. Empty
+/// lines are skipped.
 pub fn forward_commands(
     input: impl std::io::BufRead,
+    policy: &crate::profile::PolicySpec,
     commands: &crossbeam_channel::Sender<crate::engine::Command>,
     mut say: impl FnMut(String),
 ) {
@@ -200,7 +202,13 @@ pub fn forward_commands(
         if line.trim().is_empty() {
             continue;
         }
-        match line.parse::<crate::stim::StimCommand>() {
+        let command = line.parse::<crate::stim::StimCommand>().and_then(|c| {
+            policy
+                .takes(&c)
+                .map(|()| c)
+                .map_err(|e| format!("'{}': {e}", line.trim()))
+        });
+        match command {
             Ok(command) => match commands.try_send(crate::engine::Command::Stim(command)) {
                 Ok(()) => say(format!("command: {}", line.trim())),
                 Err(crossbeam_channel::TrySendError::Full(_)) => say(format!(
@@ -340,14 +348,21 @@ fn summary(
 mod tests {
     use super::*;
     use crate::engine::Command;
+    use crate::profile::PolicySpec;
     use crate::stim::StimCommand;
 
     #[test]
     fn typed_lines_become_commands_and_mistakes_are_reported_not_sent() {
         let (tx, rx) = crossbeam_channel::bounded(8);
         let mut said = Vec::new();
+        let (quickstart, _) =
+            crate::profile::load("quickstart", crate::profile::QUICKSTART, &[]).unwrap();
+        let policy = &quickstart.stimulation.policy;
+        assert!(matches!(policy, PolicySpec::PhaseLocked(_)));
         let typed = "phase 45\n\nbogus\namplitude 1e6\nstop\n";
-        forward_commands(std::io::Cursor::new(typed), &tx, |line| said.push(line));
+        forward_commands(std::io::Cursor::new(typed), policy, &tx, |line| {
+            said.push(line)
+        });
         let sent: Vec<Command> = rx.try_iter().collect();
         assert_eq!(
             sent,
@@ -360,6 +375,25 @@ mod tests {
         assert_eq!(said.len(), 4, "{said:?}");
         assert!(
             said[1].contains("refused") && said[1].contains("bogus"),
+            "{said:?}"
+        );
+        // Sham has neither a target phase nor an amplitude: only `stop` goes through.
+        said.clear();
+        let typed = "phase 10\namplitude 1\nstop\n";
+        forward_commands(
+            std::io::Cursor::new(typed),
+            &PolicySpec::None,
+            &tx,
+            |line| said.push(line),
+        );
+        let sent: Vec<Command> = rx.try_iter().collect();
+        assert_eq!(sent, [Command::Stim(StimCommand::Stop)]);
+        assert!(
+            said[0].contains("refused") && said[0].contains("target phase"),
+            "{said:?}"
+        );
+        assert!(
+            said[1].contains("refused") && said[1].contains("no amplitude"),
             "{said:?}"
         );
     }
