@@ -453,9 +453,31 @@ pub struct StimulationSection {
     pub stop_s: Option<f64>,
     /// Which nodes receive the stimulus as forcing.
     pub nodes: StimNodes,
+    /// Runtime commands at set times (`commands = [{ at_s = 30.0, command = "stop" }, …]`),
+    /// in time order: on/off blocks, a target phase that changes mid-run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<ScheduledCommand>,
     /// The policy.
     #[serde(flatten)]
     pub policy: PolicySpec,
+}
+
+/// A runtime stimulation command at a set time (`[stimulation] commands`), applied at the
+/// first block boundary at or after it, as a command typed during a real-time run would be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledCommand {
+    /// When, seconds from the start of the run.
+    pub at_s: f64,
+    /// The command as typed: `stop`, `start`, `phase DEG`, `amplitude A`.
+    pub command: String,
+}
+
+impl ScheduledCommand {
+    /// The command (checked when the profile was loaded).
+    pub fn parsed(&self) -> Result<crate::stim::StimCommand, String> {
+        self.command.parse()
+    }
 }
 
 /// The nodes that receive the forcing.
@@ -1405,6 +1427,10 @@ impl Context<'_> {
             None => StimNodes::All(AllWord::All),
             Some(v) => self.typed::<StimNodes>("stimulation.nodes", v)?,
         };
+        let mut commands = match rest.remove("commands") {
+            None => Vec::new(),
+            Some(v) => self.typed::<Vec<ScheduledCommand>>("stimulation.commands", v)?,
+        };
         // Keys of another policy are ignored with a warning, so that `--set stimulation.kind=…`
         // turns any profile into its open-loop or sham control; keys no policy knows are errors.
         let own: &[&str] = match kind.as_str() {
@@ -1434,10 +1460,23 @@ impl Context<'_> {
                 PolicySpec::None
             }
         };
+        for (k, c) in commands.iter().enumerate() {
+            let at = |e: String| self.error("stimulation.commands", format!("entry {k}: {e}"));
+            if !(c.at_s.is_finite() && c.at_s >= 0.0) {
+                return Err(at(format!("at_s must be a time ≥ 0 s, got {}", c.at_s)));
+            }
+            let command = c.parsed().map_err(at)?;
+            policy
+                .takes(&command)
+                .map_err(|e| at(format!("'{}': {e}", c.command)))?;
+        }
+        // Stable: commands at the same time keep the profile's order.
+        commands.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         Ok(StimulationSection {
             start_s,
             stop_s,
             nodes,
+            commands,
             policy,
         })
     }

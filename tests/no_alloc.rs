@@ -172,6 +172,15 @@ fn process_block_never_allocates() {
                 "output.record_nodes=[0]",
             ][..],
         ),
+        // The profile's timed commands, applied inside process_block.
+        (
+            "profiles/quickstart.toml",
+            &[
+                "stimulation.start_s=0.1",
+                "stimulation.commands=[{ at_s = 1.0, command = \"stop\" }, \
+                 { at_s = 1.5, command = \"amplitude 9\" }, { at_s = 2.0, command = \"start\" }]",
+            ][..],
+        ),
         ("profiles/mpr_ing.toml", &["run.duration_s=2"][..]),
         ("profiles/tongue_kuramoto.toml", &["run.duration_s=3"][..]),
         ("profiles/tongue_sl.toml", &["run.duration_s=3"][..]),

@@ -1,6 +1,8 @@
 //! Whatever the policy and whatever runtime commands ask, what leaves the engine respects the
 //! profile's safety limits: peak amplitude, pulse rate, duty cycle, and silence after a stop.
 
+mod common;
+
 use entrain::engine::{self, Command};
 use entrain::profile;
 use entrain::stim::StimCommand;
@@ -293,5 +295,76 @@ fn the_drivers_end_of_run_is_not_counted_as_a_command() {
         assert_eq!(ending, entrain::run::Ending::Interrupted);
         assert_eq!(summary.commands, sent, "{summary:?}");
         assert_eq!(summary.clamped_commands, 0);
+    }
+}
+
+/// A profile's timed commands: stimulation stops at 6 s and starts again at 9 s with an
+/// amplitude beyond the limit, which is applied as the limit and counted as clamped.
+#[test]
+fn timed_commands_make_on_off_blocks_and_are_held_to_the_limits() {
+    let fs = 48_000.0;
+    let commands = "stimulation.commands=[{ at_s = 9.0, command = \"start\" }, \
+                    { at_s = 6.0, command = \"stop\" }, { at_s = 9.0, command = \"amplitude 5\" }]";
+    let profile = common::quickstart(&["run.duration_s=12", commands]);
+    // Sorted by time, ties in the profile's order.
+    let order: Vec<&str> = profile
+        .stimulation
+        .commands
+        .iter()
+        .map(|c| c.command.as_str())
+        .collect();
+    assert_eq!(order, ["stop", "start", "amplitude 5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = common::run(&profile, dir.path());
+    assert_eq!((summary.commands, summary.clamped_commands), (3, 1));
+    let events = common::events(dir.path());
+    let at = |s: f64| (s * fs) as u64;
+    let before = events.iter().filter(|e| e.sample < at(6.0)).count();
+    let off = events
+        .iter()
+        .filter(|e| (at(6.0)..at(9.0)).contains(&e.sample))
+        .count();
+    let after: Vec<f64> = events
+        .iter()
+        .filter(|e| e.sample >= at(9.0))
+        .map(|e| e.amplitude)
+        .collect();
+    assert!(before > 10, "{before} pulses in 2–6 s");
+    assert_eq!(off, 0, "pulses while stopped");
+    assert!(after.len() > 10, "{} pulses after 9 s", after.len());
+    let limit = profile.safety.max_amplitude;
+    assert!(after.iter().all(|&a| a == limit), "{after:?}");
+}
+
+/// Timed commands are checked when the profile loads: the entry, and what was expected.
+#[test]
+fn timed_commands_that_cannot_apply_are_refused_with_the_entry_named() {
+    for (sets, says) in [
+        (
+            vec!["stimulation.commands=[{ at_s = 1.0, command = \"pause\" }]"],
+            "not a command",
+        ),
+        (
+            vec!["stimulation.commands=[{ at_s = -1.0, command = \"stop\" }]"],
+            "at_s must be a time",
+        ),
+        (
+            vec![
+                "stimulation.kind=\"tacs\"",
+                "stimulation.freq_hz=10.0",
+                "stimulation.commands=[{ at_s = 1.0, command = \"phase 90\" }]",
+            ],
+            "target phase",
+        ),
+    ] {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let e = profile::load("q", profile::QUICKSTART, &sets)
+            .err()
+            .unwrap_or_else(|| panic!("{sets:?} loaded"))
+            .to_string();
+        assert!(
+            e.contains("stimulation.commands") && e.contains("entry 0") && e.contains(says),
+            "{sets:?}: {e}"
+        );
     }
 }

@@ -286,6 +286,13 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
     let total = profile.run.total_samples();
     let ramp = (profile.safety.ramp_s * fs).round() as u64;
     let start = ((profile.stimulation.start_s * fs).round() as u64).min(total);
+    let schedule = profile
+        .stimulation
+        .commands
+        .iter()
+        .map(|c| Ok(((c.at_s * fs).round() as u64, c.parsed()?)))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| format!("stimulation.commands: {e}"))?;
     // Stimulation ends early enough that the ramp-down, and the charge recovery of a pulse
     // accepted just before the stop (it ends within its reservation of the onset), are complete
     // when the run ends.
@@ -441,6 +448,7 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
         trigger: trigger_tx,
         source,
         commands: command_rx,
+        schedule,
         counters: Arc::clone(&counters),
     });
     Ok(Run {

@@ -38,6 +38,7 @@ pub(super) struct Parts {
     pub trigger: Option<HeapProd<TriggerEvent>>,
     pub source: Source,
     pub commands: crossbeam_channel::Receiver<Command>,
+    pub schedule: Vec<(u64, StimCommand)>,
     pub counters: Arc<Counters>,
 }
 
@@ -126,6 +127,11 @@ pub struct Processor {
     /// What the sensor reads.
     source: Source,
     commands: crossbeam_channel::Receiver<Command>,
+    /// The profile's timed commands, `(sample, command)` in time order: each is applied at the
+    /// first block that starts at or after its sample.
+    schedule: Vec<(u64, StimCommand)>,
+    /// How many of `schedule` have been applied.
+    scheduled: usize,
     counters: Arc<Counters>,
 }
 
@@ -162,6 +168,8 @@ impl Processor {
             trigger: p.trigger,
             source: p.source,
             commands: p.commands,
+            schedule: p.schedule,
+            scheduled: 0,
             counters: p.counters,
             plant: p.plant,
         }
@@ -269,54 +277,68 @@ impl Processor {
         }
     }
 
+    /// The profile's commands now due, then those queued by the control half.
     fn apply_commands(&mut self) {
+        while let Some(&(sample, command)) = self.schedule.get(self.scheduled) {
+            if sample > self.sample {
+                break;
+            }
+            self.scheduled += 1;
+            self.apply(Command::Stim(command));
+        }
         while let Ok(command) = self.commands.try_recv() {
-            let mut clamped = false;
-            match command {
-                // The drivers' own stop (an interrupt, a failed recorder, the device's end): not
-                // a user's command, so no `Record::Command` (the summary counts those).
-                Command::EndRun => {
-                    self.ending = true;
-                    self.window = Window::Closed;
-                    self.limiter.stop();
-                    continue;
-                }
-                Command::Stim(c @ StimCommand::Stop) => {
-                    self.paused = true;
-                    self.limiter.stop();
-                    self.policy.apply(&c);
-                }
-                Command::Stim(c @ StimCommand::Start) => {
-                    self.paused = false;
-                    self.policy.apply(&c);
-                    if self.window == Window::Open {
-                        self.limiter.start();
-                    }
-                }
-                Command::Stim(StimCommand::SetAmplitude(a)) => {
-                    // Amplitudes are magnitudes (polarity is the pulse shape's): a negative
-                    // one is applied as 0, and reported as clamped like any other bound.
-                    let bounded = if a.is_finite() {
-                        a.clamp(0.0, self.max_amplitude)
-                    } else {
-                        0.0
-                    };
-                    clamped = bounded != a;
-                    self.policy.apply(&StimCommand::SetAmplitude(bounded));
-                }
-                Command::Stim(c @ StimCommand::SetTargetPhaseDeg(deg)) => {
-                    if deg.is_finite() {
-                        self.policy.apply(&c);
-                    } else {
-                        clamped = true;
-                    }
+            self.apply(command);
+        }
+    }
+
+    /// Apply one command at this block boundary (real-time safe), and record it unless it is
+    /// the driver's own end of run.
+    fn apply(&mut self, command: Command) {
+        let mut clamped = false;
+        match command {
+            // The drivers' own stop (an interrupt, a failed recorder, the device's end): not
+            // a user's command, so no `Record::Command` (the summary counts those).
+            Command::EndRun => {
+                self.ending = true;
+                self.window = Window::Closed;
+                self.limiter.stop();
+                return;
+            }
+            Command::Stim(c @ StimCommand::Stop) => {
+                self.paused = true;
+                self.limiter.stop();
+                self.policy.apply(&c);
+            }
+            Command::Stim(c @ StimCommand::Start) => {
+                self.paused = false;
+                self.policy.apply(&c);
+                if self.window == Window::Open {
+                    self.limiter.start();
                 }
             }
-            self.push(Record::Command {
-                sample: self.sample,
-                clamped,
-            });
+            Command::Stim(StimCommand::SetAmplitude(a)) => {
+                // Amplitudes are magnitudes (polarity is the pulse shape's): a negative
+                // one is applied as 0, and reported as clamped like any other bound.
+                let bounded = if a.is_finite() {
+                    a.clamp(0.0, self.max_amplitude)
+                } else {
+                    0.0
+                };
+                clamped = bounded != a;
+                self.policy.apply(&StimCommand::SetAmplitude(bounded));
+            }
+            Command::Stim(c @ StimCommand::SetTargetPhaseDeg(deg)) => {
+                if deg.is_finite() {
+                    self.policy.apply(&c);
+                } else {
+                    clamped = true;
+                }
+            }
         }
+        self.push(Record::Command {
+            sample: self.sample,
+            clamped,
+        });
     }
 
     /// Every node's observable at sample `n`, as one all-or-nothing group of records.
