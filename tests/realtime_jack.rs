@@ -33,6 +33,19 @@ impl Server {
         self.command(env!("CARGO_BIN_EXE_entrain"))
     }
 
+    /// `entrain run profiles/quickstart.toml --realtime --host jack` on this server.
+    fn quickstart_realtime(&self) -> Command {
+        let mut command = self.entrain();
+        command.args([
+            "run",
+            "profiles/quickstart.toml",
+            "--realtime",
+            "--host",
+            "jack",
+        ]);
+        command
+    }
+
     /// Send SIGTERM and wait for the server to exit.
     fn stop(&mut self) {
         let _ = Command::new("kill")
@@ -107,15 +120,8 @@ fn quickstart_in_real_time_keeps_its_blocks_in_time_and_matches_the_offline_phas
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rt");
     let result = server
-        .entrain()
-        .args([
-            "run",
-            "profiles/quickstart.toml",
-            "--realtime",
-            "--host",
-            "jack",
-            "-q",
-        ])
+        .quickstart_realtime()
+        .arg("-q")
         .args(["--duration", "10", "--out", out.to_str().unwrap()])
         .output()
         .unwrap();
@@ -185,14 +191,7 @@ fn commands_typed_during_a_real_time_run_are_applied_and_clamped() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rt");
     let mut child = server
-        .entrain()
-        .args([
-            "run",
-            "profiles/quickstart.toml",
-            "--realtime",
-            "--host",
-            "jack",
-        ])
+        .quickstart_realtime()
         .args([
             "--commands",
             "--duration",
@@ -346,15 +345,8 @@ fn a_vanishing_audio_server_ends_the_run_with_complete_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let child = server
-        .entrain()
-        .args([
-            "run",
-            "profiles/quickstart.toml",
-            "--realtime",
-            "--host",
-            "jack",
-            "-q",
-        ])
+        .quickstart_realtime()
+        .arg("-q")
         .args(["--duration", "60", "--out", out.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -454,15 +446,8 @@ fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
     // The player: plays the recording, loops it for longer than the test, stimulates nothing.
     let player_log = dir.path().join("player.stderr");
     let mut player = server
-        .entrain()
-        .args([
-            "run",
-            "profiles/quickstart.toml",
-            "--realtime",
-            "--host",
-            "jack",
-            "-q",
-        ])
+        .quickstart_realtime()
+        .arg("-q")
         .args([
             "--duration",
             "30",
@@ -492,15 +477,8 @@ fn a_recorded_sine_through_the_capture_port_is_phase_locked() {
     // offset (2 blocks = 128 samples), the whole loop here.
     let out = dir.path().join("locked");
     let mut engine = server
-        .entrain()
-        .args([
-            "run",
-            "profiles/quickstart.toml",
-            "--realtime",
-            "--host",
-            "jack",
-            "-q",
-        ])
+        .quickstart_realtime()
+        .arg("-q")
         .args(["--duration", "8", "--out", out.to_str().unwrap()])
         .args([
             "--set",
