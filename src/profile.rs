@@ -936,10 +936,12 @@ impl PolicySpec {
     pub fn takes(&self, command: &crate::stim::StimCommand) -> Result<(), String> {
         use crate::stim::StimCommand;
         match (command, self) {
-            (StimCommand::SetTargetPhaseDeg(_), PolicySpec::PhaseLocked(_))
-            | (StimCommand::SetAmplitude(_), PolicySpec::PhaseLocked(_))
-            | (StimCommand::SetAmplitude(_), PolicySpec::Periodic(_) | PolicySpec::Tacs(_))
-            | (StimCommand::Stop | StimCommand::Start, _) => Ok(()),
+            (StimCommand::Stop | StimCommand::Start, _)
+            | (StimCommand::SetTargetPhaseDeg(_), PolicySpec::PhaseLocked(_))
+            | (
+                StimCommand::SetAmplitude(_),
+                PolicySpec::PhaseLocked(_) | PolicySpec::Periodic(_) | PolicySpec::Tacs(_),
+            ) => Ok(()),
             (StimCommand::SetTargetPhaseDeg(_), _) => Err(
                 "only phase-locked pulses (stimulation.kind = \"phase_locked\") have a target phase"
                     .into(),
