@@ -401,6 +401,9 @@ pub fn capacity_models() -> Vec<&'static str> {
     CAPACITY_BASES.iter().map(|b| b.0).collect()
 }
 
+/// Mean degree of the capacity runs' random graph (so at least this many + 1 nodes).
+pub const CAPACITY_MEAN_DEGREE: usize = 10;
+
 /// The capacity run of `model` with `nodes` nodes: the model's shipped profile at `fs` Hz in
 /// blocks of `block` frames, the plant stepped every sample, a random sparse graph of mean
 /// degree 10 with delays uniform in 1–20 ms, noise on, the sensor on node 0, stimulation on.
@@ -442,8 +445,9 @@ pub fn capacity_profile(
         "sensor.node=0".into(),
         "output.record_nodes=[]".into(),
         format!(
-            "network={{topology = \"random_sparse\", mean_degree = 10.0, normalize = \"row\", \
-             gain = {gain}, delay_ms = {{dist = \"uniform\", low = 1.0, high = 20.0}}}}"
+            "network={{topology = \"random_sparse\", mean_degree = {CAPACITY_MEAN_DEGREE}, \
+             normalize = \"row\", gain = {gain}, delay_ms = {{dist = \"uniform\", low = 1.0, \
+             high = 20.0}}}}"
         ),
     ];
     sets.extend(overrides.iter().cloned());

@@ -36,13 +36,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a profile offline (as fast as possible, deterministic) and write its outputs.
+    /// Run a profile and write its outputs: offline (as fast as possible, deterministic) or,
+    /// with --realtime, on a sound card.
     Run {
         /// Profile file (TOML). Omit it to run the embedded quickstart.
         profile: Option<PathBuf>,
         /// Output folder (default: runs/<profile name>-<n>, never overwriting an earlier run).
+        /// A folder that already holds a run is refused unless --overwrite is given.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the run already in --out (its outputs, report and heat map).
+        #[arg(long, requires = "out")]
+        overwrite: bool,
         /// Override the profile's duration, seconds.
         #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
         duration: Option<f64>,
@@ -210,7 +215,8 @@ enum Command {
 #[derive(Debug, Args)]
 struct BenchArgs {
     /// Run only this problem (an exact name), or those whose name contains this; the stage
-    /// costs and the SL-DN scaling are then skipped (a profile of one problem sees only it).
+    /// costs and the SL-DN scaling are then skipped (a profile of one problem sees only it);
+    /// --capacity still runs after it.
     #[arg(long)]
     only: Option<String>,
     /// Timed repeats per problem (the fastest is reported).
@@ -236,10 +242,11 @@ struct BenchArgs {
     /// Share of the block period the 99th-percentile block may use.
     #[arg(long, default_value_t = 0.5)]
     budget: f64,
-    /// Skip the problems and the stage costs (with --capacity: capacity only).
+    /// Time the real-time capacity alone (as --capacity, without the problems, the stage costs
+    /// and the SL-DN scaling).
     #[arg(long)]
     capacity_only: bool,
-    /// With --capacity: measure each model's block load at this many nodes instead of
+    /// With --capacity or --capacity-only: measure each model's block load at this many nodes instead of
     /// searching (median and p99 share of the period, and the median ns per node-step: a
     /// steadier figure than the search's for comparing two builds).
     #[arg(long, value_name = "N")]
@@ -260,8 +267,18 @@ fn check_bench_args(args: &BenchArgs) -> Result<(), String> {
     if args.nodes.is_some() && !capacity {
         return Err("--nodes sizes the capacity runs: add --capacity or --capacity-only".into());
     }
-    if args.nodes == Some(0) {
-        return Err("--nodes must be at least 1".into());
+    if !args.models.is_empty() && !capacity {
+        return Err(
+            "--model picks the capacity runs' models: add --capacity or --capacity-only".into(),
+        );
+    }
+    let fewest = crate::bench::CAPACITY_MEAN_DEGREE + 1;
+    if args.nodes.is_some_and(|n| n < fewest) {
+        return Err(format!(
+            "--nodes must be at least {fewest}: the capacity network is a random graph of mean \
+             degree {}",
+            crate::bench::CAPACITY_MEAN_DEGREE
+        ));
     }
     if args.repeats == 0 {
         return Err("--repeats must be at least 1 (the fastest repeat is reported)".into());
@@ -310,9 +327,11 @@ fn bench(args: &BenchArgs) -> ExitCode {
     }
     if !args.capacity_only {
         let code = bench_problems(args.only.as_deref(), args.repeats, args.out.as_deref());
-        if code != ExitCode::SUCCESS || args.only.is_some() {
+        if code != ExitCode::SUCCESS {
             return code;
         }
+    }
+    if !args.capacity_only && args.only.is_none() {
         match bench::stage_costs(480_000) {
             Ok(stages) => {
                 out!("\nper-stage cost of the loop (quickstart components, ns per sample):");
@@ -708,11 +727,12 @@ fn prc(args: PrcArgs) -> ExitCode {
 
 /// `entrain sweep …`.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct SweepArgs {
     #[command(subcommand)]
     action: Option<SweepAction>,
     /// Profile file (TOML).
+    #[arg(required = true)]
     profile: Option<PathBuf>,
     /// A varied key, KEY=START:STOP:STEP (repeatable, each key once; the first varies
     /// slowest; at most 100 000 values). `run.seed=…` gives each point its first seed.
@@ -870,9 +890,9 @@ fn sweep(args: SweepArgs) -> ExitCode {
     let Some(path) = args.profile else {
         return bad("give a profile: entrain sweep PROFILE --vary KEY=START:STOP:STEP".into());
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match profile::read(&path) {
         Ok(t) => t,
-        Err(e) => return bad(format!("cannot read profile '{}': {e}", path.display())),
+        Err(e) => return bad(e),
     };
     let mut axes = Vec::new();
     for v in &args.vary {
@@ -953,13 +973,27 @@ pub fn main() -> ExitCode {
             host,
             device,
             commands,
+            overwrite,
         } => {
+            if let Some(dir) = out.as_deref().filter(|_| !overwrite) {
+                // An earlier run's data may be all there is of a session: never replaced
+                // unasked.
+                if dir.join("summary.json").is_file() {
+                    err!(
+                        "error: --out {}: the folder already holds a run (summary.json); choose \
+                         another --out, move that run away, or add --overwrite to replace it",
+                        dir.display()
+                    );
+                    return ExitCode::from(BAD_INPUT);
+                }
+            }
             if let Some(d) = duration {
                 if !(d.is_finite() && d > 0.0) {
                     err!("error: --duration {d}: expected a number of seconds > 0");
                     return ExitCode::from(BAD_INPUT);
                 }
-                set.push(format!("run.duration_s={d}"));
+                // As a TOML float: `{d}` writes 1e300 as 301 digits, an integer TOML refuses.
+                set.push(format!("run.duration_s={}", toml::Value::Float(d)));
             }
             // As TOML strings, quoted and escaped (a name may hold quotes or backslashes).
             if let Some(h) = host {
@@ -1375,12 +1409,11 @@ fn load(path: Option<&Path>, set: &[String]) -> Result<(Profile, String), ExitCo
             "<embedded quickstart>".to_string(),
             profile::QUICKSTART.to_string(),
         ),
-        Some(p) => match std::fs::read_to_string(p) {
+        Some(p) => match profile::read(p) {
             Ok(text) => (p.display().to_string(), text),
             Err(e) => {
                 err!(
-                    "error: cannot read profile '{}': {e}\n  (omit the profile to run the embedded quickstart, or see profiles/)",
-                    p.display()
+                    "error: {e}\n  (omit the profile to run the embedded quickstart, or see profiles/)"
                 );
                 return Err(ExitCode::from(BAD_INPUT));
             }
@@ -1585,6 +1618,15 @@ fn run(
     if code == ExitCode::from(INTERRUPTED) {
         err!("interrupted: output ramped to zero; outputs are complete up to the stop");
     }
+    // A signal after the last sample (while the files were finished: the offline ground truth
+    // of a long recording takes seconds) stopped nothing, but the caller asked to stop and a
+    // script waits for 130.
+    let code = if code == ExitCode::SUCCESS && interrupt.load(Ordering::Relaxed) {
+        err!("interrupted after the last sample: the run was complete and its outputs are whole");
+        ExitCode::from(INTERRUPTED)
+    } else {
+        code
+    };
     if let Some(rt) = &summary.realtime {
         // A device that takes blocks faster than it could play them (ALSA's `null`, a file
         // sink) does not keep time: the run was not a real-time one.
@@ -1662,7 +1704,12 @@ fn print_summary(s: &Summary, out: &Path) {
         out!("  warning: {} telemetry records dropped", s.dropped_records);
     }
     out!(
-        "  outputs: summary.json, events.csv, signals.wav ({})",
-        s.channels.join(", ")
+        "  outputs: summary.json, events.csv, signals.wav ({}){}",
+        s.channels.join(", "),
+        if s.node_frames.is_some() {
+            ", nodes.f32 + nodes.json"
+        } else {
+            ""
+        }
     );
 }

@@ -35,6 +35,7 @@ use crate::stim::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::Path;
 
 /// The quickstart profile, embedded so that `entrain run` works with no file at all.
 pub const QUICKSTART: &str = include_str!("../profiles/quickstart.toml");
@@ -1082,6 +1083,37 @@ const REQUIRED: [&str; 6] = [
     "safety",
 ];
 
+/// The most bytes a profile file may have: far more than any profile (a list of 100 000
+/// per-node values is about 2 MB), and little enough that a wrong path (`/dev/zero`, a
+/// recording) is refused before it fills memory.
+pub const MAX_PROFILE_BYTES: u64 = 16 << 20;
+
+/// The text of the profile at `path`. A file larger than [`MAX_PROFILE_BYTES`], and one that is
+/// not UTF-8 text (named with the line and column of the first bad byte), are refused.
+pub fn read(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let name = path.display();
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_PROFILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read profile '{name}': {e}"))?;
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(format!(
+            "profile '{name}' is larger than {} MiB: not a profile (a TOML file, see profiles/)",
+            MAX_PROFILE_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        format!(
+            "{name}:{line}:{column}: not UTF-8 text (byte 0x{:02x}); save the profile as UTF-8",
+            e.as_bytes()[good.len()]
+        )
+    })
+}
+
 /// Load a profile from its text, apply `--set KEY=VALUE` overrides, validate.
 ///
 /// `file` names the source in messages. Returns the profile and any warnings.
@@ -1355,7 +1387,10 @@ impl Context<'_> {
             ModelKind::WilsonCowan => ModelParams::WilsonCowan(self.typed("model.params", params)?),
             ModelKind::BaierGrid => ModelParams::BaierGrid(self.typed("model.params", params)?),
             ModelKind::JansenRit => ModelParams::JansenRit(self.typed("model.params", params)?),
-            ModelKind::Mpr => ModelParams::Mpr(self.typed("model.params", params)?),
+            ModelKind::Mpr => {
+                let mpr: MprParams = self.typed("model.params", params)?;
+                ModelParams::Mpr(Box::new(mpr.with_defaults()))
+            }
             ModelKind::Horn => ModelParams::Horn(self.typed("model.params", params)?),
         };
         Ok(ModelSection {
@@ -1740,6 +1775,30 @@ impl Context<'_> {
                 o.trigger_width_ms
             ),
         );
+        // Which hosts exist is known only on the machine that plays the run; a name that is no
+        // host anywhere is a typo wherever the profile is checked.
+        let host = &p.audio.host;
+        let known = host.is_empty()
+            || ["auto", "jack"]
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host))
+            || cpal::ALL_HOSTS
+                .iter()
+                .any(|id| id.name().eq_ignore_ascii_case(host));
+        check(
+            known,
+            "audio.host",
+            format!(
+                "'{host}' is not an audio host; expected auto, {} or jack (`entrain devices` \
+                 lists this machine's)",
+                cpal::ALL_HOSTS
+                    .iter()
+                    .map(|id| id.name().to_ascii_lowercase())
+                    .filter(|name| name != "jack")
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
         check(
             (1..=64).contains(&p.audio.input_offset_blocks),
             "audio.input_offset_blocks",
@@ -1778,8 +1837,20 @@ impl Context<'_> {
         // they name. Only worth doing once the clock itself is valid.
         if fs_ok {
             let (low_hz, high_hz) = p.estimator.band();
+            let nyquist = 0.5 * fs;
             if let Err(e) = check_band(low_hz, high_hz) {
                 check(false, "estimator.low_hz", e);
+            } else if high_hz >= nyquist {
+                // Named here so that the key blamed is the one at fault (the estimators' own
+                // message names both edges, and the first it names is low_hz).
+                check(
+                    false,
+                    "estimator.high_hz",
+                    format!(
+                        "high_hz = {high_hz} Hz is not below the Nyquist frequency, {nyquist} Hz \
+                         at run.sample_rate_hz = {fs}; lower high_hz or raise the sample rate"
+                    ),
+                );
             } else {
                 match p.estimator.build(fs, p.run.latency_samples() as f64) {
                     Err(e) => {
@@ -1842,6 +1913,25 @@ impl Context<'_> {
                 errors.push(self.error("safety.max_duty_cycle", message));
             } else {
                 warnings.push(message);
+            }
+        }
+        if let (PolicySpec::Tacs(t), true) = (&s.policy, duration.is_finite()) {
+            // Less than a whole cycle of the sine is mostly one polarity: a direct current.
+            let end = s.stop_s.unwrap_or(duration).min(duration);
+            let cycles = (end - s.start_s) * t.freq_hz;
+            if end > s.start_s && cycles < 1.0 {
+                let message = format!(
+                    "stimulation.freq_hz = {} Hz gives {cycles:.3} cycles between start_s and \
+                     the end of stimulation ({} s): less than a whole cycle of the sine leaves \
+                     a net (direct) current; raise freq_hz or lengthen the window",
+                    t.freq_hz,
+                    end - s.start_s
+                );
+                if p.safety.charge_balance {
+                    errors.push(self.error("stimulation.freq_hz", message));
+                } else {
+                    warnings.push(message);
+                }
             }
         }
         let amplitude = match &s.policy {
@@ -1946,6 +2036,16 @@ pub fn check_sensor_file(
                 "{shown} has {} channel(s) (0..{}), so channel {channel} does not exist",
                 frames.channels,
                 frames.channels - 1
+            ),
+        ));
+    }
+    if check_sample_rate(f64::from(frames.sample_rate)).is_err() {
+        return Err((
+            "sensor.file",
+            format!(
+                "{shown} is sampled at {} Hz, outside the rates entrain runs at (100 to \
+                 1000000 Hz); resample the recording (e.g. `sox IN.wav -r 1000 OUT.wav`)",
+                frames.sample_rate
             ),
         ));
     }
@@ -2150,6 +2250,37 @@ mod tests {
         assert!(load("q", QUICKSTART, &whole).is_ok());
     }
 
+    /// A tACS window shorter than one cycle is mostly one polarity: refused when charge must
+    /// balance (1e-9 Hz came out as a constant +1 for the whole window), a warning otherwise.
+    #[test]
+    fn tacs_of_less_than_one_cycle_is_refused_when_charge_must_balance() {
+        let slow = |hz: &str| {
+            vec![
+                format!("stimulation={{kind = \"tacs\", freq_hz = {hz}, amplitude = 0.5}}"),
+                "safety.max_duty_cycle=1".to_string(),
+                "stimulation.start_s=1".to_string(),
+                "stimulation.stop_s=2.5".to_string(),
+            ]
+        };
+        let refused =
+            |sets: Vec<String>| load("p.toml", QUICKSTART, &sets).unwrap_err().to_string();
+        let e = refused(slow("1e-9"));
+        assert!(
+            e.contains("stimulation.freq_hz") && e.contains("direct"),
+            "{e}"
+        );
+        // 0.6 Hz over 1.5 s: 0.9 cycles; 0.7 Hz: 1.05.
+        assert!(refused(slow("0.6")).contains("0.900 cycles"));
+        assert!(load("q", QUICKSTART, &slow("0.7")).is_ok());
+        let mut unbalanced = slow("0.6");
+        unbalanced.push("safety.charge_balance=false".into());
+        let (_, warnings) = load("q", QUICKSTART, &unbalanced).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("direct")),
+            "{warnings:?}"
+        );
+    }
+
     /// Errors name the key and the --set that gave it: a whole section replaced by --set is
     /// not blamed on the file's line, keys carry no stray dots, and the key blamed is the one
     /// at fault.
@@ -2166,6 +2297,19 @@ mod tests {
         assert!(
             !e["p.toml:".len()..].starts_with(|c: char| c.is_ascii_digit()),
             "no line of the file: {e}"
+        );
+        let e = errors(QUICKSTART, &["audio.host=\"alsaa\""]);
+        assert!(e.contains("audio.host") && e.contains("alsa"), "{e}");
+        for host in ["auto", "ALSA", "jack"] {
+            assert!(load("q", QUICKSTART, &[format!("audio.host=\"{host}\"")]).is_ok());
+        }
+        // The upper edge past Nyquist is the upper edge's fault, and the --set's, not line 38's.
+        let e = errors(QUICKSTART, &["estimator.high_hz=30000"]);
+        assert!(
+            e.contains("estimator.high_hz:")
+                && !e.contains("estimator.low_hz")
+                && e.contains("value given by --set estimator.high_hz="),
+            "{e}"
         );
         let e = errors(QUICKSTART, &["stimulation.nodes=\"none\""]);
         assert!(e.contains("stimulation.nodes:") && !e.contains(".."), "{e}");

@@ -190,15 +190,33 @@ pub fn realtime(
 /// input ends; `say` gets a line for each command taken, refused or not delivered. A command
 /// `policy` does not take ([`crate::profile::PolicySpec::takes`]) is refused, not sent. The
 /// engine applies each at its next block and clamps any value to the safety limits. Empty
-/// lines are skipped.
+/// lines are skipped. A line that is not text (a stray byte from a terminal or a serial bridge)
+/// is refused like any other bad line, and reading goes on: the operator must still be able to
+/// type `stop`. A read error ends the console, and says so.
 pub fn forward_commands(
     input: impl std::io::BufRead,
     policy: &crate::profile::PolicySpec,
     commands: &crossbeam_channel::Sender<crate::engine::Command>,
     mut say: impl FnMut(String),
 ) {
-    for line in input.lines() {
-        let Ok(line) = line else { return };
+    for bytes in input.split(b'\n') {
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                say(format!(
+                    "command input failed ({e}): no further commands are read; Ctrl-C still \
+                     ends the run"
+                ));
+                return;
+            }
+        };
+        let Ok(line) = String::from_utf8(bytes) else {
+            say(format!(
+                "command refused: the line is not text (invalid UTF-8); expected {}",
+                crate::stim::COMMAND_SYNTAX
+            ));
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -396,5 +414,54 @@ mod tests {
             said[1].contains("refused") && said[1].contains("no amplitude"),
             "{said:?}"
         );
+    }
+
+    /// A stray byte that is not text must not end the console: `stop` typed after it goes
+    /// through (it used to end the reading silently, leaving the operator unable to stop).
+    #[test]
+    fn a_line_that_is_not_text_is_refused_and_later_commands_still_go_through() {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let mut said = Vec::new();
+        let (quickstart, _) =
+            crate::profile::load("quickstart", crate::profile::QUICKSTART, &[]).unwrap();
+        let typed: &[u8] = b"amplitude 1.5\n\xff\xfe\r\nstop\r\nphase 90\n";
+        forward_commands(typed, &quickstart.stimulation.policy, &tx, |line| {
+            said.push(line)
+        });
+        let sent: Vec<Command> = rx.try_iter().collect();
+        assert_eq!(
+            sent,
+            [
+                Command::Stim(StimCommand::SetAmplitude(1.5)),
+                Command::Stim(StimCommand::Stop),
+                Command::Stim(StimCommand::SetTargetPhaseDeg(90.0)),
+            ]
+        );
+        assert!(
+            said[1].contains("refused") && said[1].contains("not text"),
+            "{said:?}"
+        );
+    }
+
+    /// A read error ends the console and says so.
+    #[test]
+    fn a_failing_input_is_reported() {
+        struct Broken;
+        impl std::io::Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("device unplugged"))
+            }
+        }
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let mut said = Vec::new();
+        forward_commands(
+            std::io::BufReader::new(Broken),
+            &PolicySpec::None,
+            &tx,
+            |line| said.push(line),
+        );
+        assert_eq!(rx.try_iter().count(), 0);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("device unplugged"), "{said:?}");
     }
 }

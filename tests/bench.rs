@@ -99,6 +99,27 @@ fn bench_only_times_that_problem_and_nothing_else() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sl_dense_n100_euler"));
+    // --only narrows the problems, not the capacity part asked for beside it.
+    let (code, stdout, stderr) = common::entrain(&[
+        "bench",
+        "--only",
+        "sl_dense_n100_euler",
+        "--repeats",
+        "1",
+        "--capacity",
+        "--model",
+        "horn",
+        "--nodes",
+        "16",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("sl_dense_n100_euler"), "{stdout}");
+    assert!(!stdout.contains("per-stage cost"), "{stdout}");
+    let load = stdout.lines().find(|l| l.trim_start().starts_with("horn"));
+    assert!(
+        load.is_some_and(|l| l.contains("16 nodes") && l.contains("p99")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -232,13 +253,20 @@ fn bench_nodes_measures_the_load_at_that_size_instead_of_searching() {
     );
     // No search: the progress lines the search writes are absent.
     assert!(!stderr.contains("nodes →"), "{stderr}");
-    let (code, _, stderr) = at("0");
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--nodes"), "{stderr}");
-    // Without --capacity there is no capacity run to size: refused before any timing.
-    let (code, _, stderr) = common::entrain(&["bench", "--nodes", "40"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--capacity"), "{stderr}");
+    for few in ["0", "10"] {
+        let (code, _, stderr) = at(few);
+        assert_eq!(code, 2);
+        assert!(
+            stderr.contains("--nodes must be at least 11") && stderr.contains("mean degree 10"),
+            "{stderr}"
+        );
+    }
+    // Without --capacity there is no capacity run to size or pick: refused before any timing.
+    for args in [["bench", "--nodes", "40"], ["bench", "--model", "horn"]] {
+        let (code, _, stderr) = common::entrain(&args);
+        assert_eq!(code, 2);
+        assert!(stderr.contains("--capacity"), "{stderr}");
+    }
 }
 
 #[test]

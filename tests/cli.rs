@@ -205,6 +205,60 @@ fn missing_profile_file_and_bad_set_are_reported_not_panicked() {
         "{err}"
     );
     assert!(!Path::new("/tmp/never").exists());
+    // Far too long, but a number: refused for its length, not as a malformed value.
+    let (code, _, err) = entrain(&[
+        "run",
+        "profiles/quickstart.toml",
+        "--duration",
+        "1e300",
+        "--out",
+        "/tmp/never",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("run.duration_s") && !err.contains("invalid type"),
+        "{err}"
+    );
+}
+
+/// A natural frequency at or above the plant's Nyquist frequency is refused for the oscillators
+/// whose step it breaks (the harmonic oscillator used to run, and diverge). Kuramoto phases
+/// only alias there, and a Lorentzian spread of frequencies has such tails by design (the
+/// Ott–Antonsen test draws them), so Kuramoto takes them.
+#[test]
+fn natural_frequencies_past_the_plants_nyquist_are_refused() {
+    for profile in [
+        "profiles/quickstart.toml",
+        "profiles/harmonic_resonance.toml",
+    ] {
+        let (code, _, stderr) = entrain(&["check", profile, "--set", "model.params.freq_hz=30000"]);
+        assert_eq!(code, 2, "{profile}: {stderr}");
+        assert!(
+            stderr.contains("model.params.freq_hz") && stderr.contains("Nyquist"),
+            "{profile}: {stderr}"
+        );
+    }
+}
+
+/// A path that is not a profile (a device, a recording) is refused before it fills memory, and
+/// a profile with a byte that is not UTF-8 is refused at that byte's line and column.
+#[test]
+fn a_huge_or_binary_file_given_as_a_profile_is_refused_where_it_goes_wrong() {
+    let (code, _, err) = entrain(&["check", "/dev/zero"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("larger than 16 MiB"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.toml");
+    let mut text = quickstart().into_bytes();
+    text.extend_from_slice(b"\n# caf\xe9\n");
+    let line = text.iter().filter(|&&b| b == b'\n').count();
+    std::fs::write(&path, text).unwrap();
+    let (code, _, err) = entrain(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("latin1.toml:{line}:6: not UTF-8")) && err.contains("0xe9"),
+        "{err}"
+    );
 }
 
 /// SIGINT (Ctrl-C), SIGTERM (`timeout`, systemd, SLURM) and SIGHUP (a dropped SSH session)
@@ -528,10 +582,11 @@ fn runs_too_large_to_hold_are_refused_naming_the_setting() {
     }
 }
 
-/// A run into the folder of an earlier one leaves nothing of it that would pass for its own: a
-/// heat map of the earlier run's nodes was drawn for a one-node run.
+/// An earlier run's folder is never replaced unasked (it may be all there is of a session);
+/// with --overwrite the new run leaves nothing of the old that would pass for its own: a heat
+/// map of the earlier run's nodes was drawn for a one-node run.
 #[test]
-fn a_new_run_into_an_old_runs_folder_removes_what_it_does_not_write() {
+fn a_new_run_into_an_old_runs_folder_needs_overwrite_and_removes_what_it_does_not_write() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let out_s = out.to_str().unwrap();
@@ -540,15 +595,31 @@ fn a_new_run_into_an_old_runs_folder_removes_what_it_does_not_write() {
     let (code, _, stderr) = entrain(&["heatmap", out_s]);
     assert_eq!(code, 0, "{stderr}");
     assert!(out.join("heatmap.svg").exists());
-    let (code, _, stderr) = entrain(&[
-        "run",
-        "profiles/quickstart.toml",
-        "--out",
-        out_s,
-        "--duration",
-        "1",
-        "-q",
-    ]);
+    let before = std::fs::read(out.join("summary.json")).unwrap();
+    let again = |overwrite: bool| {
+        let mut args = vec![
+            "run",
+            "profiles/quickstart.toml",
+            "--out",
+            out_s,
+            "--duration",
+            "1",
+            "-q",
+        ];
+        if overwrite {
+            args.push("--overwrite");
+        }
+        entrain(&args)
+    };
+    let (code, _, stderr) = again(false);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("already holds a run") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), before);
+    assert!(out.join("nodes.f32").exists() && out.join("heatmap.svg").exists());
+    let (code, _, stderr) = again(true);
     assert_eq!(code, 0, "{stderr}");
     for stale in ["nodes.f32", "nodes.json", "heatmap.svg"] {
         assert!(!out.join(stale).exists(), "{stale} left behind");

@@ -78,9 +78,23 @@ fn the_bistable_rate_profile_switches_on_and_stays_on() {
 #[test]
 fn the_baier_profile_drives_the_centre_and_its_neighbour_before_the_corner_fires() {
     let dir = tempfile::tempdir().unwrap();
-    common::run(&two_seconds("baier_grid_pulses"), dir.path());
+    let summary = common::run(&two_seconds("baier_grid_pulses"), dir.path());
     let channels = signals(dir.path());
-    // record_nodes = [24 centre, 25 neighbour, 32 diagonal, 0 corner] after the 5 fixed ones.
+    // ENGINE.md's order: the four fixed channels, then record_nodes = [24 centre,
+    // 25 neighbour, 32 diagonal, 0 corner], then the ground truth.
+    let names = [
+        "observable",
+        "estimated_phase",
+        "estimated_amplitude",
+        "stimulus",
+        "node_24",
+        "node_25",
+        "node_32",
+        "node_0",
+        "true_phase",
+    ];
+    assert_eq!(summary.channels, names);
+    assert_eq!(channels.len(), names.len());
     // The first second (10 model units, three pulses): the corner, the most excitable node of
     // the sorted inputs, fires on its own only later (≈ 13–16 units with ε = 0.01).
     let first_second = 10_000;
@@ -89,9 +103,9 @@ fn the_baier_profile_drives_the_centre_and_its_neighbour_before_the_corner_fires
             .iter()
             .fold(f32::MIN, |m, &x| m.max(x))
     };
-    assert!(peak(5) > 2.5, "centre peak {}", peak(5));
-    assert!(peak(6) > 0.0, "neighbour peak {}", peak(6));
-    assert!(peak(8) < 0.0, "the corner fired: {}", peak(8));
+    assert!(peak(4) > 2.5, "centre peak {}", peak(4));
+    assert!(peak(5) > 0.0, "neighbour peak {}", peak(5));
+    assert!(peak(7) < 0.0, "the corner fired: {}", peak(7));
 }
 
 /// `nodes.f32` holds every node at the declared rate, in the documented layout: its centre and
@@ -126,16 +140,16 @@ fn every_node_is_recorded_in_the_documented_layout() {
         f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
     };
     let channels = signals(dir.path());
-    // signals.wav: 5 fixed channels, then record_nodes = [24, 25, 32, 0].
+    // signals.wav: 4 fixed channels, then record_nodes = [24, 25, 32, 0].
     for frame in 0..1000 {
         assert_eq!(
             value(frame, 24),
-            channels[5][frame * 10],
+            channels[4][frame * 10],
             "centre, frame {frame}"
         );
         assert_eq!(
             value(frame, 0),
-            channels[8][frame * 10],
+            channels[7][frame * 10],
             "corner, frame {frame}"
         );
     }

@@ -101,10 +101,13 @@ fn the_true_phase_channel_holds_the_offline_truth_the_events_are_scored_against(
     let truth: Vec<f32> = reader
         .samples::<f32>()
         .map(Result::unwrap)
-        .skip(4)
+        .skip(channels - 1)
         .step_by(channels)
         .collect();
-    assert_eq!(summary.channels[4], "true_phase");
+    assert_eq!(
+        summary.channels.last().map(String::as_str),
+        Some("true_phase")
+    );
     // Away from the record's ends, the channel is the recorded cosine's phase (it was all
     // zeros: the truth was computed when the run ended, after the channel was written).
     let margin = rate as usize / 2;
@@ -210,6 +213,14 @@ fn bad_recordings_are_refused_with_the_file_and_the_fix() {
     ]);
     assert!(
         err.contains("sensor.channel") && err.contains("1 channel"),
+        "{err}"
+    );
+    // A rate no run can take: the fix offered is resampling, not a rate `check` refuses.
+    let slow = dir.path().join("at_50hz.wav");
+    write_sine(&slow, 50, 4.0, 2.0, true);
+    let err = refused_at_load(&[&file_set(&slow), "run.duration_s=1"]);
+    assert!(
+        err.contains("50 Hz") && err.contains("resample") && !err.contains("run.sample_rate_hz ="),
         "{err}"
     );
     let missing = dir.path().join("nowhere.wav");

@@ -38,6 +38,7 @@ pub fn build(common: &PlantCommon, params: &HarmonicParams) -> Result<StuartLand
         .freq_hz
         .realize(n, &mut rng)
         .map_err(|e| format!("model.params.freq_hz: {e}"))?;
+    super::check_below_nyquist(&freq, common.dt)?;
     if !params.initial_amplitude.is_finite() || params.initial_amplitude < 0.0 {
         return Err(format!(
             "model.params.initial_amplitude: must be a finite number ≥ 0, got {}",

@@ -283,6 +283,22 @@ impl Edges {
     }
 }
 
+/// Every natural frequency (Hz) below the plant's Nyquist frequency, `1 / (2 dt)`: a rotation of
+/// half a turn or more per step is no longer the oscillator it names (and the explicit schemes
+/// blow up long before).
+pub(crate) fn check_below_nyquist(freq_hz: &[f64], dt: f64) -> Result<(), String> {
+    let nyquist_hz = 0.5 / dt;
+    match freq_hz.iter().find(|f| f.is_nan() || f.abs() >= nyquist_hz) {
+        Some(f) => Err(format!(
+            "model.params.freq_hz: {f} Hz is not below the plant's Nyquist frequency \
+             ({nyquist_hz} Hz at a {:.1} µs step); lower it, or lower model.samples_per_step / \
+             raise run.sample_rate_hz",
+            dt * 1e6
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `values` values of `bytes` each rounded up to whole cache lines, plus one line when that
 /// makes an even number: the distance to keep between blocks of per-node values that a loop
 /// walks side by side. Blocks a multiple of 4 kB apart (512 real or 256 complex nodes) put the

@@ -183,6 +183,75 @@ pub struct MprParams {
     pub initial_v: Option<ParamSpec>,
 }
 
+// Defaults of `[model.params]` (their units and meaning are on [`MprParams`]'s fields).
+const TAU_S: f64 = 0.01;
+const DELTA: f64 = 1.0;
+const ETA: f64 = -5.0;
+const J: f64 = 15.0;
+const TAU_SYN_S: f64 = 0.005;
+const TAU_E_S: f64 = 0.01;
+const TAU_I_S: f64 = 0.01;
+const DELTA_E: f64 = 1.0;
+const DELTA_I: f64 = 1.0;
+const ETA_E: f64 = 10.0;
+const ETA_I: f64 = -5.0;
+const J_EE: f64 = 5.0;
+const J_EI: f64 = 20.0;
+const J_IE: f64 = 10.0;
+const J_II: f64 = 0.0;
+const TAU_SYN_E_S: f64 = 0.002;
+const TAU_SYN_I_S: f64 = 0.005;
+const INITIAL_R_HZ: f64 = 1.0;
+const INITIAL_V: f64 = -2.0;
+
+impl MprParams {
+    /// These parameters with every unset key of the chosen `populations` set to its default
+    /// (the synaptic time constants only with synaptic dynamics), so that a resolved profile
+    /// shows the values a run uses. Parameters that [`Mpr::new`] would refuse for a key of the
+    /// wrong variant are returned as they are, for it to name the key. A default is one value,
+    /// which draws nothing from the seed: the plant built is the same bit for bit.
+    pub fn with_defaults(&self) -> Self {
+        let mut p = self.clone();
+        if check_keys(&p).is_err() {
+            return p;
+        }
+        let fill = |key: &mut Option<ParamSpec>, value: f64| {
+            key.get_or_insert(ParamSpec::Value(value));
+        };
+        let synaptic = p.synapse != Synapse::Instantaneous;
+        match p.populations {
+            Populations::Single => {
+                fill(&mut p.tau_s, TAU_S);
+                fill(&mut p.delta, DELTA);
+                fill(&mut p.eta, ETA);
+                fill(&mut p.j, J);
+                if synaptic {
+                    fill(&mut p.tau_syn_s, TAU_SYN_S);
+                }
+            }
+            Populations::ExcitatoryInhibitory => {
+                fill(&mut p.tau_e_s, TAU_E_S);
+                fill(&mut p.tau_i_s, TAU_I_S);
+                fill(&mut p.delta_e, DELTA_E);
+                fill(&mut p.delta_i, DELTA_I);
+                fill(&mut p.eta_e, ETA_E);
+                fill(&mut p.eta_i, ETA_I);
+                fill(&mut p.j_ee, J_EE);
+                fill(&mut p.j_ei, J_EI);
+                fill(&mut p.j_ie, J_IE);
+                fill(&mut p.j_ii, J_II);
+                if synaptic {
+                    fill(&mut p.tau_syn_e_s, TAU_SYN_E_S);
+                    fill(&mut p.tau_syn_i_s, TAU_SYN_I_S);
+                }
+            }
+        }
+        fill(&mut p.initial_r_hz, INITIAL_R_HZ);
+        fill(&mut p.initial_v, INITIAL_V);
+        p
+    }
+}
+
 /// Per node and population: the coefficients the right-hand side reads.
 #[derive(Clone, Copy, Debug)]
 struct PopCoef {
@@ -709,17 +778,17 @@ impl Mpr {
         // same whichever synapse is chosen.
         let (pop_values, weights) = if ei {
             let e = PopKeys {
-                tau: ("tau_e_s", p.tau_e_s.as_ref(), 0.01),
-                delta: ("delta_e", p.delta_e.as_ref(), 1.0),
-                eta: ("eta_e", p.eta_e.as_ref(), 10.0),
-                tau_syn: ("tau_syn_e_s", p.tau_syn_e_s.as_ref(), 0.002),
+                tau: ("tau_e_s", p.tau_e_s.as_ref(), TAU_E_S),
+                delta: ("delta_e", p.delta_e.as_ref(), DELTA_E),
+                eta: ("eta_e", p.eta_e.as_ref(), ETA_E),
+                tau_syn: ("tau_syn_e_s", p.tau_syn_e_s.as_ref(), TAU_SYN_E_S),
             }
             .realize(n, common.dt, &mut rng)?;
             let i = PopKeys {
-                tau: ("tau_i_s", p.tau_i_s.as_ref(), 0.01),
-                delta: ("delta_i", p.delta_i.as_ref(), 1.0),
-                eta: ("eta_i", p.eta_i.as_ref(), -5.0),
-                tau_syn: ("tau_syn_i_s", p.tau_syn_i_s.as_ref(), 0.005),
+                tau: ("tau_i_s", p.tau_i_s.as_ref(), TAU_I_S),
+                delta: ("delta_i", p.delta_i.as_ref(), DELTA_I),
+                eta: ("eta_i", p.eta_i.as_ref(), ETA_I),
+                tau_syn: ("tau_syn_i_s", p.tau_syn_i_s.as_ref(), TAU_SYN_I_S),
             }
             .realize(n, common.dt, &mut rng)?;
             let mut magnitude = |name: &str, spec: Option<&ParamSpec>, default: f64| {
@@ -732,10 +801,10 @@ impl Mpr {
                 )?;
                 Ok::<_, String>(v)
             };
-            let j_ee = magnitude("j_ee", p.j_ee.as_ref(), 5.0)?;
-            let j_ei = magnitude("j_ei", p.j_ei.as_ref(), 20.0)?;
-            let j_ie = magnitude("j_ie", p.j_ie.as_ref(), 10.0)?;
-            let j_ii = magnitude("j_ii", p.j_ii.as_ref(), 0.0)?;
+            let j_ee = magnitude("j_ee", p.j_ee.as_ref(), J_EE)?;
+            let j_ei = magnitude("j_ei", p.j_ei.as_ref(), J_EI)?;
+            let j_ie = magnitude("j_ie", p.j_ie.as_ref(), J_IE)?;
+            let j_ii = magnitude("j_ii", p.j_ii.as_ref(), J_II)?;
             // Row p = target population, column q = source: E→ excites, I→ inhibits.
             let weights = (0..n)
                 .flat_map(|k| [j_ee[k], -j_ei[k], j_ie[k], -j_ii[k]])
@@ -743,18 +812,24 @@ impl Mpr {
             (vec![e, i], weights)
         } else {
             let single = PopKeys {
-                tau: ("tau_s", p.tau_s.as_ref(), 0.01),
-                delta: ("delta", p.delta.as_ref(), 1.0),
-                eta: ("eta", p.eta.as_ref(), -5.0),
-                tau_syn: ("tau_syn_s", p.tau_syn_s.as_ref(), 0.005),
+                tau: ("tau_s", p.tau_s.as_ref(), TAU_S),
+                delta: ("delta", p.delta.as_ref(), DELTA),
+                eta: ("eta", p.eta.as_ref(), ETA),
+                tau_syn: ("tau_syn_s", p.tau_syn_s.as_ref(), TAU_SYN_S),
             }
             .realize(n, common.dt, &mut rng)?;
-            let j = realize("j", p.j.as_ref(), 15.0, n, &mut rng)?;
+            let j = realize("j", p.j.as_ref(), J, n, &mut rng)?;
             (vec![single], j)
         };
-        let r0 = realize("initial_r_hz", p.initial_r_hz.as_ref(), 1.0, n, &mut rng)?;
+        let r0 = realize(
+            "initial_r_hz",
+            p.initial_r_hz.as_ref(),
+            INITIAL_R_HZ,
+            n,
+            &mut rng,
+        )?;
         require("initial_r_hz", &r0, |r| r > 0.0, "a rate > 0 Hz")?;
-        let v0 = realize("initial_v", p.initial_v.as_ref(), -2.0, n, &mut rng)?;
+        let v0 = realize("initial_v", p.initial_v.as_ref(), INITIAL_V, n, &mut rng)?;
 
         let pops = pop_values.len();
         let lane = super::staggered_len(n, 8);
@@ -1032,6 +1107,66 @@ mod tests {
             let mut bad = state.clone();
             bad[f.at(p, 0, n - 1)] = -1.0;
             assert!(failed(&bad, f.nodes, f.lane, f.block), "population {p}");
+        }
+    }
+
+    /// A resolved profile shows every default the plant uses, for the chosen variant only, and
+    /// builds the same plant bit for bit; a key of the other variant is left for `new` to name.
+    #[test]
+    fn filled_defaults_are_the_variants_own_and_build_the_same_plant() {
+        let value = |v: f64| Some(ParamSpec::Value(v));
+        let single = MprParams::default().with_defaults();
+        assert_eq!(
+            (single.tau_s.clone(), single.j.clone()),
+            (value(0.01), value(15.0))
+        );
+        assert_eq!(
+            (single.eta.clone(), single.initial_v.clone()),
+            (value(-5.0), value(-2.0))
+        );
+        // Instantaneous synapses take no time constant; the pair's keys stay unset.
+        assert!(single.tau_syn_s.is_none() && single.tau_e_s.is_none() && single.j_ee.is_none());
+        let pair = MprParams {
+            populations: Populations::ExcitatoryInhibitory,
+            synapse: Synapse::FirstOrder,
+            eta_e: value(7.0),
+            ..MprParams::default()
+        };
+        let filled = pair.with_defaults();
+        assert_eq!(filled.eta_e, value(7.0), "a value given is kept");
+        assert_eq!(
+            (filled.j_ei.clone(), filled.tau_syn_e_s.clone()),
+            (value(20.0), value(0.002))
+        );
+        assert!(filled.tau_s.is_none() && filled.tau_syn_s.is_none());
+        let wrong = MprParams {
+            tau_e_s: value(0.02),
+            ..MprParams::default()
+        };
+        assert_eq!(wrong.with_defaults(), wrong);
+
+        let common = PlantCommon {
+            nodes: 3,
+            scheme: Scheme::Heun,
+            dt: 1e-4,
+            noise_sd: 0.0,
+            coupling: Coupling::None,
+            gain: 0.0,
+            seed: 4,
+        };
+        for params in [MprParams::default(), pair] {
+            let mut given = Mpr::new(&common, &params).unwrap();
+            let mut resolved = Mpr::new(&common, &params.with_defaults()).unwrap();
+            let forcing = vec![Complex64::new(0.5, 0.0); 3];
+            let (mut a, mut b) = (vec![0.0; 3], vec![0.0; 3]);
+            for _ in 0..2_000 {
+                given.step(&forcing);
+                resolved.step(&forcing);
+            }
+            given.observe_all(&mut a);
+            resolved.observe_all(&mut b);
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert!(a.iter().all(|x| x.is_finite() && *x != 0.0), "{a:?}");
         }
     }
 

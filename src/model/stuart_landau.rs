@@ -721,17 +721,7 @@ impl StuartLandau {
                 "model.params.initial_amplitude: must be a finite number ≥ 0, got {a}"
             ));
         }
-        // A rotation of half a turn or more per step is no longer the oscillator it names (and
-        // the explicit schemes blow up long before): the plant's own Nyquist bound.
-        let nyquist_hz = 0.5 / common.dt;
-        if let Some(f) = freq.iter().find(|f| f.is_nan() || f.abs() >= nyquist_hz) {
-            return Err(format!(
-                "model.params.freq_hz: {f} Hz is not below the plant's Nyquist frequency \
-                 ({nyquist_hz} Hz at a {:.1} µs step); lower it, or lower \
-                 model.samples_per_step / raise run.sample_rate_hz",
-                common.dt * 1e6
-            ));
-        }
+        super::check_below_nyquist(&freq, common.dt)?;
         let amplitude = |i: usize| {
             params.initial_amplitude.unwrap_or(if lambda[i] > 0.0 {
                 (lambda[i] / mu[i]).sqrt()

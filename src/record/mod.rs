@@ -30,29 +30,30 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Index of `true_phase` among [`channel_names`].
-const TRUE_PHASE_CHANNEL: usize = 4;
+/// Channels of `signals.wav` before the recorded nodes'.
+const FIXED_CHANNELS: usize = 4;
 
 /// Header of `events.csv` (a stable contract).
 pub const EVENTS_HEADER: &str =
     "sample,time_s,target_deg,estimated_deg,true_deg,error_deg,amplitude";
 
 /// The channels of `signals.wav`, in order: `observable`, `estimated_phase` (rad),
-/// `estimated_amplitude`, `stimulus` (stimulus units, after the limiter), `true_phase` (rad, 0
-/// where undefined; where it is computed offline from the signal, filled in when the run ends),
-/// then `node_<i>` for each recorded node.
+/// `estimated_amplitude`, `stimulus` (stimulus units, after the limiter), `node_<i>` for each
+/// recorded node (ENGINE.md's order), then `true_phase` (rad, 0 where undefined; where it is
+/// computed offline from the signal, filled in when the run ends): always the last.
 pub fn channel_names(record_nodes: &[usize]) -> Vec<String> {
     let mut names: Vec<String> = [
         "observable",
         "estimated_phase",
         "estimated_amplitude",
         "stimulus",
-        "true_phase",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    debug_assert_eq!(names.len(), FIXED_CHANNELS);
     names.extend(record_nodes.iter().map(|i| format!("node_{i}")));
+    names.push("true_phase".into());
     names
 }
 
@@ -500,7 +501,8 @@ impl State {
                 self.row[1] = phase;
                 self.row[2] = amplitude;
                 self.row[3] = stimulus;
-                self.row[TRUE_PHASE_CHANNEL] = if true_phase.is_finite() {
+                let last = self.row.len() - 1;
+                self.row[last] = if true_phase.is_finite() {
                     true_phase
                 } else {
                     0.0
@@ -524,7 +526,7 @@ impl State {
             }
             Record::Node { value } => {
                 if self.row_sample.is_some() && self.nodes_seen < self.nodes_expected {
-                    self.row[5 + self.nodes_seen] = value;
+                    self.row[FIXED_CHANNELS + self.nodes_seen] = value;
                     self.nodes_seen += 1;
                     if self.nodes_seen == self.nodes_expected {
                         self.write_row()?;
@@ -752,7 +754,7 @@ impl State {
             crate::wav::overwrite_channel(
                 &self.signals_path,
                 self.row.len(),
-                TRUE_PHASE_CHANNEL,
+                self.row.len() - 1,
                 *first,
                 phases,
             )?;
@@ -1171,7 +1173,7 @@ mod tests {
         let mut wav = hound::WavReader::open(dir.path().join("signals.wav")).unwrap();
         let channels = usize::from(wav.spec().channels);
         let truth = wav.samples::<f32>().map(Result::unwrap);
-        let truth = truth.skip(TRUE_PHASE_CHANNEL).step_by(channels).collect();
+        let truth = truth.skip(channels - 1).step_by(channels).collect();
         let events = std::fs::read_to_string(dir.path().join("events.csv")).unwrap();
         let cells = events
             .lines()

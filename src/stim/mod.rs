@@ -78,7 +78,14 @@ impl std::str::FromStr for StimCommand {
         let command = match word.as_str() {
             "stop" => StimCommand::Stop,
             "start" => StimCommand::Start,
-            "phase" => StimCommand::SetTargetPhaseDeg(number("a phase in degrees")?),
+            "phase" => match number("a phase in degrees")? {
+                deg if deg.abs() <= 360.0 => StimCommand::SetTargetPhaseDeg(deg),
+                deg => {
+                    return Err(format!(
+                        "'{line}': a phase is within ±360 degrees, got {deg}"
+                    ))
+                }
+            },
             "amplitude" => StimCommand::SetAmplitude(number("an amplitude in stimulus units")?),
             _ => {
                 return Err(format!(
@@ -124,6 +131,7 @@ mod tests {
         assert_eq!(ok("stop"), StimCommand::Stop);
         assert_eq!(ok("  Start "), StimCommand::Start);
         assert_eq!(ok("phase -90"), StimCommand::SetTargetPhaseDeg(-90.0));
+        assert_eq!(ok("phase 360"), StimCommand::SetTargetPhaseDeg(360.0));
         assert_eq!(ok("AMPLITUDE 0.25"), StimCommand::SetAmplitude(0.25));
         for (line, says) in [
             ("pause", "not a command"),
@@ -132,6 +140,7 @@ mod tests {
             ("amplitude inf", "got 'inf'"),
             ("stop now", "takes no value"),
             ("phase 90 deg", "unexpected 'deg'"),
+            ("phase 1e308", "within ±360"),
         ] {
             let e = line.parse::<StimCommand>().unwrap_err();
             assert!(e.contains(says) && e.contains(line), "{line}: {e}");

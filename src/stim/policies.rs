@@ -18,7 +18,8 @@ const TACS_AMPLITUDE_GLIDE_S: f64 = 0.01;
 /// The shape of one stimulation pulse.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PulseShape {
-    /// Width of each phase, seconds; rendered as `round(width_s · fs)` samples, at least 1.
+    /// Width of each phase, seconds; rendered as `round(width_s · fs)` samples, which must be
+    /// at least 1.
     pub width_s: f64,
     /// Amplitude of the (first) phase, stimulus units, ≥ 0.
     pub amplitude: f64,
@@ -101,6 +102,27 @@ fn clock_fraction(sample: u64, cycles_per_sample: f64) -> f64 {
     cycles - cycles.floor()
 }
 
+/// A phase in degrees as radians in (−π, π]. The degrees are first reduced by whole turns,
+/// exactly (`%` on floats is exact): converted as they are, a phase of many turns would keep
+/// none of its fraction of a turn, and a tACS sine built on it would lose its own phase
+/// advance to rounding and come out as a constant (a direct current).
+fn phase_rad(deg: f64) -> f64 {
+    wrap_angle((deg % 360.0).to_radians())
+}
+
+/// A phase a profile gives: finite, and within one turn either way (a larger one is a mistake
+/// far more often than a phase meant as so many turns).
+fn check_phase_deg(key: &str, deg: f64) -> Result<(), String> {
+    if deg.is_finite() && deg.abs() <= 360.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} must be a phase in degrees within ±360 (got {deg}); 0 = peak, 90 = falling \
+             zero crossing, ±180 = trough, −90 = rising zero crossing"
+        ))
+    }
+}
+
 /// A [`PulseShape`] converted to samples.
 #[derive(Clone, Copy, Debug)]
 struct PulseSamples {
@@ -117,8 +139,20 @@ impl PulseSamples {
             ));
         }
         check_amplitude("pulse amplitude", shape.amplitude)?;
+        // Rounded to no sample, a pulse would be stretched to one: many times the width and
+        // the charge asked for.
+        if (shape.width_s * sample_rate).round() < 1.0 {
+            return Err(format!(
+                "pulse width_s = {} s is under half a sample at {sample_rate} Hz (one sample is \
+                 {:.3e} s): the pulse cannot be rendered that short; use width_s ≥ {:.3e} s or a \
+                 higher sample rate",
+                shape.width_s,
+                1.0 / sample_rate,
+                0.5 / sample_rate
+            ));
+        }
         Ok(Self {
-            width: ((shape.width_s * sample_rate).round() as u64).max(1),
+            width: (shape.width_s * sample_rate).round() as u64,
             biphasic: shape.biphasic,
         })
     }
@@ -203,12 +237,7 @@ impl PhaseLockedPulses {
     /// Validate `config` for `sample_rate` (Hz) and build the policy.
     pub fn new(config: &PhaseLockedConfig, sample_rate: f64) -> Result<Self, String> {
         check_sample_rate(sample_rate)?;
-        if !config.target_phase_deg.is_finite() {
-            return Err(format!(
-                "target_phase_deg must be a finite number of degrees (got {})",
-                config.target_phase_deg
-            ));
-        }
+        check_phase_deg("target_phase_deg", config.target_phase_deg)?;
         if !(config.min_interval_s.is_finite() && config.min_interval_s >= 0.0) {
             return Err(format!(
                 "min_interval_s must be a finite number of seconds ≥ 0 (got {})",
@@ -239,7 +268,7 @@ impl PhaseLockedPulses {
             config: *config,
             pulse,
             min_interval_samples,
-            target_rad: wrap_angle(config.target_phase_deg.to_radians()),
+            target_rad: phase_rad(config.target_phase_deg),
             amplitude: config.pulse.amplitude,
             prev_d: f64::NAN,
             rad_per_sample_hz: TAU / sample_rate,
@@ -295,7 +324,7 @@ impl Policy for PhaseLockedPulses {
     fn apply(&mut self, command: &StimCommand) {
         match *command {
             StimCommand::SetTargetPhaseDeg(deg) if deg.is_finite() => {
-                self.target_rad = wrap_angle(deg.to_radians());
+                self.target_rad = phase_rad(deg);
                 // Re-arm: the jump in `d` caused by the new target is not a crossing.
                 self.prev_d = f64::NAN;
             }
@@ -318,7 +347,7 @@ impl Policy for PhaseLockedPulses {
     }
 
     fn reset(&mut self) {
-        self.target_rad = wrap_angle(self.config.target_phase_deg.to_radians());
+        self.target_rad = phase_rad(self.config.target_phase_deg);
         self.amplitude = self.config.pulse.amplitude;
         self.prev_d = f64::NAN;
         self.last_onset = None;
@@ -464,16 +493,13 @@ impl TacsSine {
             ));
         }
         check_amplitude("tACS amplitude", config.amplitude)?;
-        if !config.phase_deg.is_finite() {
-            return Err(format!(
-                "phase_deg must be a finite number of degrees (got {})",
-                config.phase_deg
-            ));
-        }
+        check_phase_deg("phase_deg", config.phase_deg)?;
         Ok(Self {
             config: *config,
             cycles_per_sample: config.freq_hz / sample_rate,
-            phase0_rad: config.phase_deg.to_radians(),
+            // Reduced by whole turns only (exact; see [`phase_rad`]), so that a phase within one
+            // turn gives the same sine, bit for bit, as it always did.
+            phase0_rad: (config.phase_deg % 360.0).to_radians(),
             glide_samples: ((TACS_AMPLITUDE_GLIDE_S * sample_rate).round() as u32).max(1),
             amplitude: config.amplitude,
             target_amplitude: config.amplitude,
@@ -795,6 +821,22 @@ mod tests {
             .all(|s| s.value == 0.0));
     }
 
+    /// A target of whole turns plus a fraction is that fraction, exactly as given within one
+    /// turn: converted to radians first, 1e300° kept nothing of its place in the turn.
+    #[test]
+    fn a_target_of_many_turns_is_its_phase_within_the_turn() {
+        let mut p = PhaseLockedPulses::new(&config(0.0), FS).unwrap();
+        for (deg, within) in [(360.0 * 1e12 + 45.0, 45.0), (-720.0 - 90.0, -90.0)] {
+            p.apply(&StimCommand::SetTargetPhaseDeg(deg));
+            let expected = wrap_angle(f64::to_radians(within));
+            let got = p.target_phase_rad().unwrap();
+            assert!((got - expected).abs() < 1e-12, "{deg}: {got} vs {expected}");
+        }
+        // Within a turn, the same bits as before.
+        p.apply(&StimCommand::SetTargetPhaseDeg(17.3));
+        assert_eq!(p.target_phase_rad(), Some(wrap_angle(17.3f64.to_radians())));
+    }
+
     #[test]
     fn reset_restores_the_built_state() {
         let mut p = PhaseLockedPulses::new(&config(0.0), FS).unwrap();
@@ -833,6 +875,25 @@ mod tests {
                 },
                 "amplitude_threshold",
             ),
+            (
+                PhaseLockedConfig {
+                    target_phase_deg: 1e300,
+                    ..config(0.0)
+                },
+                "within ±360",
+            ),
+            // 1 ns at 48 kHz rounds to no sample: it used to be stretched to one (20 000× the
+            // charge asked for).
+            (
+                PhaseLockedConfig {
+                    pulse: PulseShape {
+                        width_s: 1e-9,
+                        ..config(0.0).pulse
+                    },
+                    ..config(0.0)
+                },
+                "under half a sample",
+            ),
         ];
         for (cfg, field) in cases {
             let err = PhaseLockedPulses::new(&cfg, FS).unwrap_err();
@@ -857,6 +918,14 @@ mod tests {
             phase_deg: 0.0,
         };
         assert!(TacsSine::new(&tacs, FS).unwrap_err().contains("freq_hz"));
+        let turns = TacsConfig {
+            freq_hz: 10.0,
+            phase_deg: 1e20,
+            ..tacs
+        };
+        assert!(TacsSine::new(&turns, FS)
+            .unwrap_err()
+            .contains("within ±360"));
         assert!(PhaseLockedPulses::new(&config(0.0), f64::NAN)
             .unwrap_err()
             .contains("sample_rate"));
