@@ -490,3 +490,36 @@ fn tongue_refuses_empty_tables_and_spans_that_overflow() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("3 × 1 cells"), "{stdout}");
 }
+
+/// `--vary stimulation.amplitude=0.1:0.3:0.1` used to run and tabulate 0.30000000000000004;
+/// the values are the decimals typed.
+#[test]
+fn swept_values_are_the_decimals_of_the_range_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("decimals");
+    let (code, _, stderr) = common::entrain(&[
+        "sweep",
+        "profiles/quickstart.toml",
+        "--vary",
+        "stimulation.amplitude=0.1:0.3:0.1",
+        "--set",
+        "run.duration_s=1",
+        "--set",
+        "stimulation.start_s=0.5",
+        "--set",
+        "stimulation.stop_s=1",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let table = csv(&out);
+    let amplitudes: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(amplitudes, ["0.1", "0.2", "0.3"]);
+    let summary = common::summary_json(&out.join("runs/000002"));
+    assert_eq!(summary["profile"]["stimulation"]["amplitude"], 0.3);
+}
