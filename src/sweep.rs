@@ -541,10 +541,25 @@ pub fn collect(dir: &Path) -> Result<usize, String> {
     Ok(rows)
 }
 
-/// Merge the shard folders `from` into `into` (same plan), then rebuild its `sweep.csv`.
+/// Merge the shard folders `from` into `into` (same plan), then rebuild its `sweep.csv`;
+/// returns its number of runs. A folder given twice is merged once, with a note. Runs of the
+/// plan done in none of the folders (another shard's, or unfinished) get a warning that counts
+/// them, not an error: merging the shards finished so far is a fair progress check.
 pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
+    // Compared as canonical paths, so `A` and `./A/` are one folder.
+    let mut seen = Vec::new();
+    let mut from = from.to_vec();
+    from.retain(|dir| {
+        let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        if seen.contains(&canonical) {
+            err!("note: {} is given twice; merged once", dir.display());
+            return false;
+        }
+        seen.push(canonical);
+        true
+    });
     let mut plan: Option<Plan> = None;
-    for dir in from {
+    for dir in &from {
         let path = dir.join(PLAN_FILE);
         let p: Plan = serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| {
             format!(
@@ -570,7 +585,7 @@ pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
         .check()
         .map_err(|e| format!("{}: {e}", from[0].display()))?;
     pin_plan(into, &plan)?;
-    for dir in from {
+    for dir in &from {
         if dir == into {
             continue;
         }
@@ -580,7 +595,17 @@ pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
             }
         }
     }
-    collect(into)
+    let rows = collect(into)?;
+    if rows < runs {
+        err!(
+            "warning: {}: {rows} of {runs} runs; {} missing (done in none of the folders \
+             given) — merge the other shards' folders into it too (entrain sweep merge \
+             OTHER_SHARD... --out {0}), or finish their sweeps first",
+            into.display(),
+            runs - rows
+        );
+    }
+    Ok(rows)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
