@@ -644,7 +644,7 @@ pub struct Grid {
     pub values: Vec<f64>,
 }
 
-/// `value` of `DIR/sweep.csv` over the grid of the keys `x` × `y`.
+/// `value` of `DIR/sweep.csv` over the grid of the keys `x` × `y` (two different keys).
 pub fn grid(dir: &Path, x: &str, y: &str, value: &str) -> Result<Grid, String> {
     let path = dir.join("sweep.csv");
     let text = std::fs::read_to_string(&path)
@@ -660,6 +660,25 @@ pub fn grid(dir: &Path, x: &str, y: &str, value: &str) -> Result<Grid, String> {
             )
         })
     };
+    if x == y {
+        let varied: Vec<&str> = header
+            .iter()
+            .take_while(|h| **h != FIGURES[0])
+            .copied()
+            .collect();
+        let fix = if varied.len() >= 2 {
+            format!("give --x and --y two of {}", varied.join(", "))
+        } else {
+            format!(
+                "this sweep varied only {}; sweep over two keys (two --vary)",
+                varied.join(", ")
+            )
+        };
+        return Err(format!(
+            "{}: --x and --y are both `{x}`; a heat map needs two different keys: {fix}",
+            path.display()
+        ));
+    }
     let (cx, cy, cv) = (col(x)?, col(y)?, col(value)?);
     let mut points = Vec::new();
     for line in lines {

@@ -560,3 +560,24 @@ fn swept_values_are_the_decimals_of_the_range_typed() {
     let summary = common::summary_json(&out.join("runs/000002"));
     assert_eq!(summary["profile"]["stimulation"]["amplitude"], 0.3);
 }
+
+/// `sweep tongue --x K --y K` used to draw a diagonal of a table against itself; it is refused,
+/// naming the keys to choose from.
+#[test]
+fn tongue_refuses_the_same_key_on_both_axes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sweep.csv"),
+        "a,b,seed,plv_during\n1,1,1,0.5\n2,1,1,0.6\n1,2,1,0.7\n2,2,1,0.8\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, _, stderr) = common::entrain(&["sweep", "tongue", d, "--x", "a", "--y", "a"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--x and --y are both `a`; a heat map needs two different keys"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("give --x and --y two of a, b"), "{stderr}");
+    assert!(!dir.path().join("tongue.svg").exists());
+}
