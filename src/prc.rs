@@ -190,6 +190,12 @@ pub const MAX_SETTLE_SAMPLES: f64 = 3e7;
 /// Fewest cycles of the rhythm in the second half of the settling, where its period is
 /// measured: so `--settle` must span about twice this many periods.
 pub const MIN_MEASURED_CYCLES: f64 = 2.0;
+/// Least amplitude kept over the settling: the observable's RMS over its last quarter as a
+/// fraction of that over its first. A rhythm, self-sustained or kept up by noise, keeps its
+/// amplitude (the shipped rhythms, noise-driven ones included, keep more than 1/10 of it even
+/// over the shortest settling); a plant at rest only rings down from its initial state, and a
+/// pulse on what is left of that sets the phase rather than shifting it.
+pub const MIN_KEPT_AMPLITUDE: f64 = 0.01;
 
 /// Measure the PRC of `profile`'s plant with its stimulation pulse. `jobs` trials run at a time,
 /// in rounds (see the module's doc); `progress` is called after each trial, one call at a time.
@@ -526,19 +532,39 @@ fn trial(
     let settle = (settings.settle_s * fs).round().max(4.0) as u64;
     // Settle (the limiter's ramp-up runs meanwhile, so the pulse passes it at full scale).
     let mut tail = Vec::new();
+    // The observable's spread over the first and the last quarter: is the rhythm kept up?
+    let (mut first, mut last) = (Spread::default(), Spread::default());
     for n in 0..settle {
         if interrupt.load(Ordering::Relaxed) {
             return Ok(None);
         }
         let v = limiter.process(idle).value;
         pair.step(v);
+        let (obs, phase) = pair.sense().1;
+        if n < settle / 4 {
+            first.push(obs);
+        } else if n >= settle - settle / 4 {
+            last.push(obs);
+        }
         if n >= settle / 2 {
-            let (obs, phase) = pair.sense().1;
             tail.push(match phase_from {
                 PhaseFrom::Plant => phase.unwrap_or(f64::NAN),
                 PhaseFrom::Observable => obs,
             });
         }
+    }
+    let (start, end) = (first.sd(), last.sd());
+    if end < MIN_KEPT_AMPLITUDE * start {
+        return Err(format!(
+            "the plant's oscillation died out while settling: its amplitude (RMS of the \
+             observable) decayed from {start:.3e} over the first quarter of the --settle {} s \
+             to {end:.3e} over the last, below 1/{:.0} of it. The plant is below its \
+             oscillation threshold (at rest), and a PRC needs a plant with a rhythm: raise its \
+             excitability or drive above the threshold (e.g. model.params.lambda > 0 for \
+             Stuart–Landau)",
+            settings.settle_s,
+            1.0 / MIN_KEPT_AMPLITUDE
+        ));
     }
     let clock = match phase_from {
         PhaseFrom::Plant => PhaseClock::from_phases(&tail, fs)?,
@@ -744,6 +770,33 @@ impl PhaseClock {
             level: mean,
             hysteresis: 0.25 * sd,
         })
+    }
+}
+
+/// Running mean and standard deviation (Welford's, so a large mean does not cancel a small
+/// spread).
+#[derive(Default)]
+struct Spread {
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Spread {
+    fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        let d = x - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// The population SD; 0 with no values.
+    fn sd(&self) -> f64 {
+        if self.n > 0.0 {
+            (self.m2 / self.n).sqrt()
+        } else {
+            0.0
+        }
     }
 }
 

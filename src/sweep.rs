@@ -53,6 +53,17 @@ fn big_count(n: f64) -> String {
     }
 }
 
+/// Digits after the decimal point of a number as typed, exponent included: `0.25` 2, `1.5e-3` 4,
+/// `2e3` 0. Capped at 400 (17 significant digits of the smallest f64, 5e-324), so a typed
+/// exponent cannot ask for a huge string.
+fn decimal_places(typed: &str) -> usize {
+    let (mantissa, exponent) = typed
+        .split_once(['e', 'E'])
+        .map_or((typed, 0), |(m, e)| (m, e.parse::<i64>().unwrap_or(0)));
+    let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i64);
+    (fraction - exponent.clamp(-400, 400)).clamp(0, 400) as usize
+}
+
 /// One varied key and its values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Axis {
@@ -64,8 +75,9 @@ pub struct Axis {
 
 impl Axis {
     /// Parse `KEY=START:STOP:STEP` (STOP included when the steps land on it, to 1e-9 of a
-    /// step): at most [`MAX_AXIS_VALUES`] distinct values; for `run.seed`, whole numbers
-    /// from 0 to 2^53.
+    /// step): at most [`MAX_AXIS_VALUES`] distinct values, each `START + i·STEP` rounded to
+    /// the decimal places typed in START and STEP (`0.1:0.3:0.1` is 0.1, 0.2, 0.3); for
+    /// `run.seed`, whole numbers from 0 to 2^53.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
             format!(
@@ -73,14 +85,16 @@ impl Axis {
             )
         };
         let (key, range) = text.split_once('=').ok_or_else(bad)?;
-        let parts: Vec<f64> = range
-            .split(':')
-            .map(|p| p.trim().parse::<f64>())
+        let typed: Vec<&str> = range.split(':').map(str::trim).collect();
+        let parts: Vec<f64> = typed
+            .iter()
+            .map(|p| p.parse::<f64>())
             .collect::<Result<_, _>>()
             .map_err(|_| bad())?;
         let [start, stop, step] = parts[..] else {
             return Err(bad());
         };
+        let places = decimal_places(typed[0]).max(decimal_places(typed[2]));
         let key = key.trim();
         if key.split('.').count() < 2 || key.split('.').any(str::is_empty) {
             return Err(bad());
@@ -113,8 +127,16 @@ impl Axis {
             ));
         }
         let count = count as usize;
-        // Computed from the index, not accumulated, so values are exact multiples of the step.
-        let values: Vec<f64> = (0..count).map(|i| start + i as f64 * step).collect();
+        // Computed from the index, not accumulated, then rounded to the typed decimals: the
+        // binary sum of 0.1 and 2 × 0.1 is 0.30000000000000004, which would be run and written
+        // as such. Formatting rounds the exact binary value and parsing gives the f64 nearest
+        // the decimal, as if typed (`+ 0.0` turns a rounded −0 into 0).
+        let values: Vec<f64> = (0..count)
+            .map(|i| {
+                let v = start + i as f64 * step;
+                format!("{v:.places$}").parse::<f64>().unwrap_or(v) + 0.0
+            })
+            .collect();
         if values.windows(2).any(|w| w[1] <= w[0]) {
             return Err(format!(
                 "--vary {text}: STEP {step} is below the precision of the values near {start} \
@@ -519,10 +541,25 @@ pub fn collect(dir: &Path) -> Result<usize, String> {
     Ok(rows)
 }
 
-/// Merge the shard folders `from` into `into` (same plan), then rebuild its `sweep.csv`.
+/// Merge the shard folders `from` into `into` (same plan), then rebuild its `sweep.csv`;
+/// returns its number of runs. A folder given twice is merged once, with a note. Runs of the
+/// plan done in none of the folders (another shard's, or unfinished) get a warning that counts
+/// them, not an error: merging the shards finished so far is a fair progress check.
 pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
+    // Compared as canonical paths, so `A` and `./A/` are one folder.
+    let mut seen = Vec::new();
+    let mut from = from.to_vec();
+    from.retain(|dir| {
+        let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        if seen.contains(&canonical) {
+            err!("note: {} is given twice; merged once", dir.display());
+            return false;
+        }
+        seen.push(canonical);
+        true
+    });
     let mut plan: Option<Plan> = None;
-    for dir in from {
+    for dir in &from {
         let path = dir.join(PLAN_FILE);
         let p: Plan = serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| {
             format!(
@@ -548,7 +585,7 @@ pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
         .check()
         .map_err(|e| format!("{}: {e}", from[0].display()))?;
     pin_plan(into, &plan)?;
-    for dir in from {
+    for dir in &from {
         if dir == into {
             continue;
         }
@@ -558,7 +595,17 @@ pub fn merge(from: &[PathBuf], into: &Path) -> Result<usize, String> {
             }
         }
     }
-    collect(into)
+    let rows = collect(into)?;
+    if rows < runs {
+        err!(
+            "warning: {}: {rows} of {runs} runs; {} missing (done in none of the folders \
+             given) — merge the other shards' folders into it too (entrain sweep merge \
+             OTHER_SHARD... --out {0}), or finish their sweeps first",
+            into.display(),
+            runs - rows
+        );
+    }
+    Ok(rows)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
@@ -597,7 +644,7 @@ pub struct Grid {
     pub values: Vec<f64>,
 }
 
-/// `value` of `DIR/sweep.csv` over the grid of the keys `x` × `y`.
+/// `value` of `DIR/sweep.csv` over the grid of the keys `x` × `y` (two different keys).
 pub fn grid(dir: &Path, x: &str, y: &str, value: &str) -> Result<Grid, String> {
     let path = dir.join("sweep.csv");
     let text = std::fs::read_to_string(&path)
@@ -613,6 +660,25 @@ pub fn grid(dir: &Path, x: &str, y: &str, value: &str) -> Result<Grid, String> {
             )
         })
     };
+    if x == y {
+        let varied: Vec<&str> = header
+            .iter()
+            .take_while(|h| **h != FIGURES[0])
+            .copied()
+            .collect();
+        let fix = if varied.len() >= 2 {
+            format!("give --x and --y two of {}", varied.join(", "))
+        } else {
+            format!(
+                "this sweep varied only {}; sweep over two keys (two --vary)",
+                varied.join(", ")
+            )
+        };
+        return Err(format!(
+            "{}: --x and --y are both `{x}`; a heat map needs two different keys: {fix}",
+            path.display()
+        ));
+    }
     let (cx, cy, cv) = (col(x)?, col(y)?, col(value)?);
     let mut points = Vec::new();
     for line in lines {
@@ -737,11 +803,38 @@ mod tests {
     }
 
     #[test]
-    fn an_axis_includes_its_stop_and_takes_exact_multiples_of_the_step() {
+    fn an_axis_includes_its_stop_and_takes_the_typed_decimals() {
         let a = Axis::parse("stimulation.freq_hz=8:12:0.1").unwrap();
         assert_eq!(a.values.len(), 41);
-        assert_eq!(a.values[40], 8.0 + 40.0 * 0.1);
-        assert_eq!(Axis::parse("a.b=1:2:0.3").unwrap().values.len(), 4);
+        // Each value is the f64 of its decimal, as if typed: k / 10 rounds correctly.
+        for (k, v) in a.values.iter().enumerate() {
+            assert_eq!(*v, (80 + k) as f64 / 10.0, "value {k}");
+        }
+        for (text, expected) in [
+            // 0.1 + 2 × 0.1 is 0.30000000000000004 in binary.
+            ("a.b=0.1:0.3:0.1", &[0.1, 0.2, 0.3][..]),
+            ("a.b=1:2:0.3", &[1.0, 1.3, 1.6, 1.9]),
+            ("a.b=0.05:0.25:0.1", &[0.05, 0.15, 0.25]),
+            ("a.b=0:3e-3:1e-3", &[0.0, 0.001, 0.002, 0.003]),
+            ("a.b=-0.3:0.3:0.1", &[-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]),
+            ("run.seed=3:5:1", &[3.0, 4.0, 5.0]),
+        ] {
+            let values = Axis::parse(text).unwrap().values;
+            assert_eq!(values, expected, "{text}");
+            // 0, not −0 (which the table would print as "-0").
+            assert!(values.iter().all(|v| *v != 0.0 || v.is_sign_positive()));
+        }
+        for (typed, places) in [
+            ("0.25", 2),
+            ("1.5e-3", 4),
+            ("2e3", 0),
+            ("1.2345E2", 2),
+            ("7", 0),
+            (".5", 1),
+            ("1e-99999999", 400),
+        ] {
+            assert_eq!(decimal_places(typed), places, "{typed}");
+        }
         for bad in [
             "a=1:2:1",
             "a.b=1:2",

@@ -479,3 +479,41 @@ fn a_plant_without_a_rhythm_is_told_that_a_prc_needs_one() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("needs a plant with a rhythm"), "{stderr}");
 }
+
+/// A Stuart–Landau oscillator below its Hopf threshold (λ = −5) only rings down from its initial
+/// state: after the 2 s settling its oscillation is e^−10 of what it was, and each pulse simply
+/// set the phase (the old code printed shifts of −88°, −179°, +89°, +1° and exited 0). It is
+/// refused, naming the decay; the same plant kept ringing by noise still has a rhythm to measure.
+#[test]
+fn a_plant_whose_oscillation_dies_out_while_settling_is_refused_with_its_decay() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("prc");
+    let (code, _, stderr) = common::entrain(&[
+        "prc",
+        "profiles/quickstart.toml",
+        "--set",
+        "model.params.lambda=-5",
+        "--set",
+        "model.noise_sd=0",
+        "--phases",
+        "4",
+        "--trials",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    for expected in [
+        "amplitude (RMS of the observable) decayed from",
+        "below 1/100 of it",
+        "below its oscillation threshold",
+        "model.params.lambda > 0",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(!out.exists());
+
+    let noisy = common::quickstart(&["model.params.lambda=-5"]);
+    let kept = measure(&noisy, &settings(1, None), 2);
+    assert_eq!(kept.points.len(), 12);
+}

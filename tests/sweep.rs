@@ -102,7 +102,9 @@ fn a_restarted_sweep_redoes_only_what_was_not_finished_and_shards_merge_to_the_w
         .args(["--out", merged.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(!stderr.contains("missing"), "{stderr}");
     assert_eq!(csv(&merged), csv(&whole));
 
     // A sweep killed part-way: shard 1's finished runs, plus a run that died before writing
@@ -489,4 +491,93 @@ fn tongue_refuses_empty_tables_and_spans_that_overflow() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("3 × 1 cells"), "{stdout}");
+}
+
+/// Merging only some of the shards used to print "3 runs in sweep.csv" and nothing else, as if
+/// the sweep were whole. It still merges (a fair progress check, exit 0) but warns how many of
+/// the plan's runs are missing; a folder given twice is noted and merged once.
+#[test]
+fn a_merge_with_shards_missing_counts_them_and_a_folder_given_twice_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, merged) = (dir.path().join("a"), dir.path().join("merged"));
+    let (code, _, stderr) = sweep(&a, &["--shard", "1/3", "-q"]);
+    assert_eq!(code, 0, "{stderr}");
+    let a_again = format!("{}/", a.display());
+    let (code, stdout, stderr) = common::entrain(&[
+        "sweep",
+        "merge",
+        a.to_str().unwrap(),
+        &a_again,
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("3 runs in sweep.csv"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("note: {a_again} is given twice; merged once")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: ") && stderr.contains(": 3 of 9 runs; 6 missing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("merge the other shards' folders"),
+        "{stderr}"
+    );
+    assert_eq!(csv(&merged), csv(&a));
+}
+
+/// `--vary stimulation.amplitude=0.1:0.3:0.1` used to run and tabulate 0.30000000000000004;
+/// the values are the decimals typed.
+#[test]
+fn swept_values_are_the_decimals_of_the_range_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("decimals");
+    let (code, _, stderr) = common::entrain(&[
+        "sweep",
+        "profiles/quickstart.toml",
+        "--vary",
+        "stimulation.amplitude=0.1:0.3:0.1",
+        "--set",
+        "run.duration_s=1",
+        "--set",
+        "stimulation.start_s=0.5",
+        "--set",
+        "stimulation.stop_s=1",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let table = csv(&out);
+    let amplitudes: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(amplitudes, ["0.1", "0.2", "0.3"]);
+    let summary = common::summary_json(&out.join("runs/000002"));
+    assert_eq!(summary["profile"]["stimulation"]["amplitude"], 0.3);
+}
+
+/// `sweep tongue --x K --y K` used to draw a diagonal of a table against itself; it is refused,
+/// naming the keys to choose from.
+#[test]
+fn tongue_refuses_the_same_key_on_both_axes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sweep.csv"),
+        "a,b,seed,plv_during\n1,1,1,0.5\n2,1,1,0.6\n1,2,1,0.7\n2,2,1,0.8\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, _, stderr) = common::entrain(&["sweep", "tongue", d, "--x", "a", "--y", "a"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--x and --y are both `a`; a heat map needs two different keys"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("give --x and --y two of a, b"), "{stderr}");
+    assert!(!dir.path().join("tongue.svg").exists());
 }
