@@ -223,6 +223,31 @@ fn invalid_configs_name_the_field() {
             0.0,
             "refit_every_samples",
         ),
+        // Longer than the 0.75 s window (750 samples); usize::MAX once sized the ring to it
+        // and aborted on the allocation.
+        (
+            with(|c| c.refit_every_samples = 751),
+            1000.0,
+            0.0,
+            "refit_every_samples",
+        ),
+        (
+            with(|c| c.refit_every_samples = usize::MAX),
+            1000.0,
+            0.0,
+            "refit_every_samples",
+        ),
+        // 8 Hz–Nyquist runs the model at 48 kHz: refitting every 10 ms would ask 1.9e10 work
+        // units per second.
+        (
+            ArBurgConfig {
+                refit_every_samples: 480,
+                ..ArBurgConfig::with_band(8.0, 23_999.0, 48_000.0)
+            },
+            48_000.0,
+            0.0,
+            "refit_every_samples",
+        ),
         (good.clone(), -1.0, 0.0, "sample_rate"),
         (good.clone(), 1000.0, -1.0, "predict_samples"),
         (good.clone(), 1000.0, 5000.0, "predict_samples"),
@@ -233,6 +258,23 @@ fn invalid_configs_name_the_field() {
             Err(e) => assert!(e.contains(field), "{e:?} does not name {field}"),
         }
     }
+}
+
+#[test]
+fn a_band_too_costly_to_refit_every_10_ms_loads_with_longer_refits() {
+    // The audit's band: with 10 ms refits 3 s took 40 s to run. The recommended interval now
+    // keeps the refits within the bound; a 10 ms one given explicitly is refused at its key.
+    let text = std::fs::read_to_string("profiles/quickstart.toml").unwrap();
+    let load = |extra: &str| {
+        let set = format!("estimator={{kind=\"ar_burg\",low_hz=8,high_hz=23999{extra}}}");
+        entrain::profile::load("quickstart", &text, &[set])
+    };
+    assert!(load("").is_ok());
+    let e = load(",refit_every_samples=480").unwrap_err().to_string();
+    assert!(
+        e.contains("estimator.refit_every_samples") && e.contains("set refit_every_samples ≥"),
+        "{e}"
+    );
 }
 
 proptest::proptest! {
@@ -260,10 +302,18 @@ proptest::proptest! {
             refit_every_samples,
             ..ArBurgConfig::with_band(low_hz, high_hz, fs)
         };
-        let Ok(mut est) = ArBurg::new(&config, fs, predict) else {
-            // Only an order too high for the default window may be refused here.
-            proptest::prop_assert!(order > 10);
-            return Ok(());
+        let mut est = match ArBurg::new(&config, fs, predict) {
+            Ok(est) => est,
+            // Only an order too high for the default window, or refits too frequent for the
+            // work bound (1 sample at 4 kHz for 2–6 Hz), may be refused here.
+            Err(e) => {
+                proptest::prop_assert!(
+                    order > 10 || e.contains("set refit_every_samples ≥"),
+                    "{}",
+                    e
+                );
+                return Ok(());
+            }
         };
         for x in xs {
             let e = est.process(x);

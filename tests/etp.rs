@@ -147,6 +147,9 @@ fn invalid_configs_name_the_parameter() {
         (with(|c| c.sections = 9), 1000.0, 0.0, "sections"),
         (with(|c| c.train_s = 0.1), 1000.0, 0.0, "train_s"),
         (with(|c| c.train_s = f64::NAN), 1000.0, 0.0, "train_s"),
+        (with(|c| c.train_s = 3601.0), 1000.0, 0.0, "train_s"),
+        // Its sample count once saturated and wrapped: training was skipped.
+        (with(|c| c.train_s = 1e15), 1000.0, 0.0, "train_s"),
         (with(|c| c.adapt_cycles = 0.5), 1000.0, 0.0, "adapt_cycles"),
         (
             with(|c| c.adapt_cycles = f64::INFINITY),
@@ -163,6 +166,21 @@ fn invalid_configs_name_the_parameter() {
             Err(e) => assert!(e.contains(field), "{e:?} does not name {field}"),
         }
     }
+}
+
+#[test]
+fn a_training_time_beyond_an_hour_is_refused_at_load() {
+    let text = std::fs::read_to_string("profiles/quickstart.toml").unwrap();
+    let with_train_s = |train_s: &str| {
+        let set = format!("estimator={{kind=\"etp\",low_hz=8,high_hz=12,train_s={train_s}}}");
+        entrain::profile::load("quickstart", &text, &[set])
+    };
+    let e = with_train_s("1e15").unwrap_err().to_string();
+    assert!(
+        e.contains("estimator.train_s") && e.contains("at most 3600 s"),
+        "{e}"
+    );
+    assert!(with_train_s("3600").is_ok());
 }
 
 #[test]

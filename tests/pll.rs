@@ -225,6 +225,19 @@ fn invalid_configs_name_the_parameter() {
             0.0,
             "loop_bandwidth_hz",
         ),
+        // Too narrow a loop to lock within an hour (1e-10 Hz once wrapped the settling count).
+        (
+            with(|c| c.loop_bandwidth_hz = 0.004),
+            1000.0,
+            0.0,
+            "loop_bandwidth_hz",
+        ),
+        (
+            with(|c| c.loop_bandwidth_hz = 1e-10),
+            1000.0,
+            0.0,
+            "loop_bandwidth_hz",
+        ),
         (with(|c| c.damping = 0.1), 1000.0, 0.0, "damping"),
         (with(|c| c.damping = f64::NAN), 1000.0, 0.0, "damping"),
         (alpha(), f64::INFINITY, 0.0, "sample_rate"),
@@ -236,6 +249,26 @@ fn invalid_configs_name_the_parameter() {
             Err(e) => assert!(e.contains(field), "{e:?} does not name {field}"),
         }
     }
+}
+
+#[test]
+fn the_narrowest_loop_accepted_locks_within_an_hour() {
+    // 0.0043 Hz is the documented lowest loop bandwidth for 8–12 Hz.
+    for fs in [1000.0, 48_000.0] {
+        let config = PllConfig {
+            loop_bandwidth_hz: 0.0043,
+            ..alpha()
+        };
+        let pll = Pll::new(&config, fs, 0.0).unwrap();
+        let settling_s = pll.settling_samples() as f64 / fs;
+        assert!(settling_s > 3000.0 && settling_s < 3601.0, "{settling_s} s");
+    }
+    let text = std::fs::read_to_string("profiles/quickstart.toml").unwrap();
+    let set = "estimator={kind=\"pll\",low_hz=8,high_hz=12,loop_bandwidth_hz=1e-10}";
+    let e = entrain::profile::load("quickstart", &text, &[set.into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("estimator.loop_bandwidth_hz"), "{e}");
 }
 
 #[test]

@@ -55,6 +55,9 @@
 //! does O(1) work (the block sum, the phase advance, publishing a finished refit);
 //! [`ArBurg::last_call_work`] reports each call's count. With the recommended settings for
 //! 8–12 Hz a refit is ≈ 34 700 units: ≤ 3 468 per call at 1 kHz, ≤ 73 per call at 48 kHz.
+//! A refit's work grows as (internal rate / `low_hz`)² (the FIR's taps times the segment), so
+//! a configuration asking more than 1e9 units per second of input (about one core) is refused
+//! and the recommended `refit_every_samples` is lengthened to stay within it.
 //! The window ring holds `W + refit_every_samples/D + 2` block averages so the snapshot a refit
 //! reads is never overwritten while it runs. Until the first refit completes the output is the
 //! band centre's phase ramp with amplitude and confidence 0.
@@ -90,6 +93,12 @@ const MAX_PREDICT_S: f64 = 1.0;
 const BURG_STOP: f64 = 1e-10;
 /// Reflection coefficients are kept strictly inside the unit circle by this margin.
 const BURG_MAX_REFLECTION: f64 = 1.0 - 1e-9;
+/// Most refit work a configuration may ask per second of input, work units: about one core's
+/// worth at the ≈ 1 ns per unit measured (3.3 µs per sample at 1 kHz, 3 462 units per sample),
+/// so beyond it no run keeps real time. The recommended 8–12 Hz settings ask 3.5e6; a refit's
+/// work grows as (internal rate / `low_hz`)², and at 10 ms refits 0.1–0.2 Hz asked 1.3e10 and
+/// 8–23 999 Hz at 48 kHz 1.9e10 (40 s to run 3 s).
+const MAX_WORK_PER_S: f64 = 1e9;
 
 /// Configuration of an [`ArBurg`] estimator.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,9 +123,10 @@ pub struct ArBurgConfig {
     /// Half-span of the Hilbert transformer around "now", s, from a quarter period of `low_hz`
     /// to `window_s`: the forecast runs this far past now (plus the prediction horizon).
     pub forecast_s: f64,
-    /// Input samples between refit starts (≥ 1). Each call spends at most
-    /// `ceil(refit work / refit_every_samples)` work units, so shorter intervals cost more per
-    /// sample.
+    /// Input samples between refit starts, 1 to the window's length in input samples. Each
+    /// call spends at most `ceil(refit work / refit_every_samples)` work units, so shorter
+    /// intervals cost more per sample; intervals asking more than 1e9 units per second are
+    /// refused.
     pub refit_every_samples: usize,
 }
 
@@ -125,18 +135,36 @@ impl ArBurgConfig {
     /// `window_s` = max(0.5 s, 6 periods of `low_hz`) (0.75 s for 8–12 Hz, 1 s for 6–10 Hz),
     /// `order` = 40 ms of internal samples (20 at the 500 Hz internal rate, 25 at 625 Hz),
     /// `forecast_s` = half a period of `low_hz`, `refit_every_samples` = 10 ms of input samples
-    /// (10 at 1 kHz, 480 at 48 kHz).
+    /// (10 at 1 kHz, 480 at 48 kHz), or the fewest that keep the refits within 1e9 work units
+    /// per second (at any prediction horizon) where 10 ms would not: `low_hz` below ≈ 0.4 Hz at
+    /// the usual 500–625 Hz internal rate, or a `high_hz` that sets an internal rate far above
+    /// it (8–1000 Hz at 48 kHz refits every 716 samples, 8–23 999 Hz every 9 346).
     pub fn with_band(low_hz: f64, high_hz: f64, sample_rate: f64) -> Self {
         let internal_rate = sample_rate / decimation(sample_rate, high_hz) as f64;
-        Self {
+        let mut config = Self {
             low_hz,
             high_hz,
             window_s: (6.0 / low_hz).max(0.5),
             order: ((0.04 * internal_rate).round() as usize).clamp(4, MAX_ORDER),
             forecast_s: 0.5 / low_hz,
             refit_every_samples: ((0.01 * sample_rate).round() as usize).max(1),
+        };
+        // Sized at the longest horizon, whose forecast is the longest, so that `new` accepts
+        // the interval whatever it is asked to predict. An invalid band is left for `new` to
+        // report.
+        if let Ok((_, dims)) = Dims::new(&config, sample_rate, MAX_PREDICT_S * sample_rate) {
+            config.refit_every_samples = config
+                .refit_every_samples
+                .max(min_refit_every(dims.refit_work(), sample_rate));
         }
+        config
     }
+}
+
+/// Fewest input samples between refit starts that keep refits of `refit_work` units within
+/// [`MAX_WORK_PER_S`] at `sample_rate` (Hz).
+fn min_refit_every(refit_work: usize, sample_rate: f64) -> usize {
+    (refit_work as f64 * sample_rate / MAX_WORK_PER_S).ceil() as usize
 }
 
 /// Block length of the internal decimation for `sample_rate` and `high_hz` (Hz), ≥ 1.
@@ -167,6 +195,94 @@ struct Dims {
 }
 
 impl Dims {
+    /// Checks every parameter but `refit_every_samples` and sizes the refit for `config` at
+    /// `sample_rate` (Hz), predicting `predict_samples` ahead; also returns the decimation `D`.
+    fn new(
+        config: &ArBurgConfig,
+        sample_rate: f64,
+        predict_samples: f64,
+    ) -> Result<(usize, Self), String> {
+        let ArBurgConfig {
+            low_hz,
+            high_hz,
+            window_s,
+            order,
+            forecast_s,
+            ..
+        } = *config;
+        if !(sample_rate.is_finite() && sample_rate > 0.0) {
+            return Err(format!(
+                "ar_burg: sample_rate = {sample_rate} Hz; it must be finite and > 0"
+            ));
+        }
+        let nyquist = 0.5 * sample_rate;
+        if !(low_hz > 0.0 && low_hz < high_hz && high_hz < nyquist) {
+            return Err(format!(
+                "ar_burg: low_hz = {low_hz}, high_hz = {high_hz}; the band must satisfy \
+                 0 < low_hz < high_hz < Nyquist ({nyquist} Hz)"
+            ));
+        }
+        if !(2..=MAX_ORDER).contains(&order) {
+            return Err(format!(
+                "ar_burg: order = {order}; use 2 to {MAX_ORDER} (about 30 ms of samples at the \
+                 internal rate is typical)"
+            ));
+        }
+        if !(predict_samples.is_finite()
+            && predict_samples >= 0.0
+            && predict_samples <= MAX_PREDICT_S * sample_rate)
+        {
+            return Err(format!(
+                "ar_burg: predict_samples = {predict_samples}; it must be finite, ≥ 0 and at most \
+                 {MAX_PREDICT_S} s of samples (the loop latency in samples)"
+            ));
+        }
+        let decimation = decimation(sample_rate, high_hz);
+        let fd = sample_rate / decimation as f64;
+        let edge = (0.5 * fd / low_hz).ceil() as usize;
+        let centre_hz = (low_hz * high_hz).sqrt();
+        let period = ((fd / centre_hz).round() as usize).max(1);
+        if !(window_s.is_finite() && window_s > 0.0 && window_s * fd <= MAX_WINDOW as f64) {
+            return Err(format!(
+                "ar_burg: window_s = {window_s} s; it must be finite, > 0 and at most {} s",
+                MAX_WINDOW as f64 / fd
+            ));
+        }
+        if !(forecast_s.is_finite() && forecast_s * low_hz >= 0.25 && forecast_s <= window_s) {
+            return Err(format!(
+                "ar_burg: forecast_s = {forecast_s} s; it must be at least a quarter period of \
+                 low_hz ({} s) and at most window_s",
+                0.25 / low_hz
+            ));
+        }
+        let half_span = (forecast_s * fd).round() as usize;
+        let window = (window_s * fd).round() as usize;
+        let min_segment = (2 * order + 1)
+            .max(period)
+            .max(half_span + 1 - edge.min(half_span));
+        if window < 2 * edge + min_segment {
+            return Err(format!(
+                "ar_burg: window_s = {window_s} s; at the internal rate {fd} Hz it must hold the \
+                 two trimmed edges ({edge} samples each, half a period of low_hz), 2·order + 1, \
+                 one period at the band centre and the Hilbert span: at least {} s",
+                (2 * edge + min_segment) as f64 / fd
+            ));
+        }
+        let segment = window - 2 * edge;
+        let horizon = (predict_samples / decimation as f64).floor() as usize;
+        let dims = Dims {
+            window,
+            edge,
+            segment,
+            order,
+            half_span,
+            horizon,
+            forecast: edge + horizon + half_span,
+            period,
+        };
+        Ok((decimation, dims))
+    }
+
     fn taps(&self) -> usize {
         2 * self.edge + 1
     }
@@ -317,87 +433,43 @@ impl ArBurg {
         sample_rate: f64,
         predict_samples: f64,
     ) -> Result<Self, String> {
+        let (decimation, dims) = Dims::new(config, sample_rate, predict_samples)?;
         let ArBurgConfig {
             low_hz,
             high_hz,
-            window_s,
-            order,
-            forecast_s,
             refit_every_samples,
+            ..
         } = *config;
-        if !(sample_rate.is_finite() && sample_rate > 0.0) {
+        let window_samples = dims.window * decimation;
+        if !(1..=window_samples).contains(&refit_every_samples) {
             return Err(format!(
-                "ar_burg: sample_rate = {sample_rate} Hz; it must be finite and > 0"
+                "ar_burg: refit_every_samples = {refit_every_samples}; use 1 to the window length \
+                 ({window_samples} input samples)"
             ));
         }
-        let nyquist = 0.5 * sample_rate;
-        if !(low_hz > 0.0 && low_hz < high_hz && high_hz < nyquist) {
+        let refit_work = dims.refit_work();
+        let min_refit = min_refit_every(refit_work, sample_rate);
+        if refit_every_samples < min_refit {
             return Err(format!(
-                "ar_burg: low_hz = {low_hz}, high_hz = {high_hz}; the band must satisfy \
-                 0 < low_hz < high_hz < Nyquist ({nyquist} Hz)"
+                "ar_burg: refit_every_samples = {refit_every_samples}; a refit here is \
+                 {refit_work} work units, so refitting that often asks {:.1e} units per second \
+                 of input, more than the {MAX_WORK_PER_S:.0e} one core does in real time: set \
+                 refit_every_samples ≥ {min_refit}, or make refits cheaper with a shorter \
+                 window_s, a higher low_hz or a lower high_hz (the work grows as (internal rate \
+                 / low_hz)²)",
+                refit_work as f64 * sample_rate / refit_every_samples as f64
             ));
         }
-        if !(2..=MAX_ORDER).contains(&order) {
-            return Err(format!(
-                "ar_burg: order = {order}; use 2 to {MAX_ORDER} (about 30 ms of samples at the \
-                 internal rate is typical)"
-            ));
-        }
-        if refit_every_samples == 0 {
-            return Err("ar_burg: refit_every_samples = 0; it must be ≥ 1".into());
-        }
-        if !(predict_samples.is_finite()
-            && predict_samples >= 0.0
-            && predict_samples <= MAX_PREDICT_S * sample_rate)
-        {
-            return Err(format!(
-                "ar_burg: predict_samples = {predict_samples}; it must be finite, ≥ 0 and at most \
-                 {MAX_PREDICT_S} s of samples (the loop latency in samples)"
-            ));
-        }
-        let decimation = decimation(sample_rate, high_hz);
-        let fd = sample_rate / decimation as f64;
-        let edge = (0.5 * fd / low_hz).ceil() as usize;
-        let centre_hz = (low_hz * high_hz).sqrt();
-        let period = ((fd / centre_hz).round() as usize).max(1);
-        if !(window_s.is_finite() && window_s > 0.0 && window_s * fd <= MAX_WINDOW as f64) {
-            return Err(format!(
-                "ar_burg: window_s = {window_s} s; it must be finite, > 0 and at most {} s",
-                MAX_WINDOW as f64 / fd
-            ));
-        }
-        if !(forecast_s.is_finite() && forecast_s * low_hz >= 0.25 && forecast_s <= window_s) {
-            return Err(format!(
-                "ar_burg: forecast_s = {forecast_s} s; it must be at least a quarter period of \
-                 low_hz ({} s) and at most window_s",
-                0.25 / low_hz
-            ));
-        }
-        let half_span = (forecast_s * fd).round() as usize;
-        let window = (window_s * fd).round() as usize;
-        let min_segment = (2 * order + 1)
-            .max(period)
-            .max(half_span + 1 - edge.min(half_span));
-        if window < 2 * edge + min_segment {
-            return Err(format!(
-                "ar_burg: window_s = {window_s} s; at the internal rate {fd} Hz it must hold the \
-                 two trimmed edges ({edge} samples each, half a period of low_hz), 2·order + 1, \
-                 one period at the band centre and the Hilbert span: at least {} s",
-                (2 * edge + min_segment) as f64 / fd
-            ));
-        }
-        let segment = window - 2 * edge;
-        let horizon = (predict_samples / decimation as f64).floor() as usize;
-        let dims = Dims {
+        let Dims {
             window,
             edge,
             segment,
-            order,
             half_span,
             horizon,
-            forecast: edge + horizon + half_span,
-            period,
-        };
+            ..
+        } = dims;
+        let fd = sample_rate / decimation as f64;
+        let centre_hz = (low_hz * high_hz).sqrt();
 
         let fir = band_pass_fir(
             edge,
@@ -415,7 +487,6 @@ impl ArBurg {
                 }
             })
             .collect();
-        let refit_work = dims.refit_work();
         let budget = refit_work.div_ceil(refit_every_samples);
         Ok(Self {
             dims,
@@ -448,7 +519,7 @@ impl ArBurg {
             series: vec![0.0; segment + dims.forecast],
             forward: vec![0.0; segment],
             backward: vec![0.0; segment],
-            coefficients: vec![0.0; order + 1],
+            coefficients: vec![0.0; dims.order + 1],
             shift: 0.0,
             mean: 0.0,
             raw_power: 0.0,
@@ -969,6 +1040,55 @@ mod tests {
             assert_eq!(est.burg_order, config.order);
             assert_eq!(spent, est.refit_work(), "{fs} Hz");
         }
+    }
+
+    /// The recommended refit interval keeps every band, at any horizon, within
+    /// `MAX_WORK_PER_S`, and is still 10 ms wherever that was within it (those settings, and
+    /// so their outputs, are unchanged).
+    #[test]
+    fn recommended_refits_stay_within_the_work_bound() {
+        let bands = [
+            (0.1, 0.2),
+            (0.25, 1.5),
+            (0.5, 1.5),
+            (4.0, 8.0),
+            (6.0, 10.0),
+            (8.0, 12.0),
+            (13.0, 30.0),
+            (30.0, 80.0),
+            (8.0, 1000.0),
+            (8.0, 23_999.0),
+        ];
+        for fs in [250.0, 1000.0, 1250.0, 48_000.0] {
+            for (low, high) in bands.into_iter().filter(|b| b.1 < 0.5 * fs) {
+                let config = ArBurgConfig::with_band(low, high, fs);
+                let ten_ms = (0.01 * fs).round() as usize;
+                let mut lengthened = false;
+                for predict in [0.0, MAX_PREDICT_S * fs] {
+                    let est = ArBurg::new(&config, fs, predict).unwrap();
+                    let per_s = est.refit_work() as f64 * fs / config.refit_every_samples as f64;
+                    assert!(
+                        per_s <= MAX_WORK_PER_S,
+                        "{low}–{high} Hz at {fs} Hz: {per_s:e}"
+                    );
+                    lengthened |= est.refit_work() as f64 * fs / ten_ms as f64 > MAX_WORK_PER_S;
+                }
+                if lengthened {
+                    assert!(config.refit_every_samples > ten_ms, "{config:?}");
+                } else {
+                    assert_eq!(config.refit_every_samples, ten_ms, "{config:?}");
+                }
+                // Rhythms from slow oscillations to gamma keep their 10 ms.
+                assert!(
+                    !(lengthened && low >= 0.5 && high <= 80.0),
+                    "{low}–{high} Hz at {fs} Hz"
+                );
+            }
+        }
+        // The documented examples.
+        let at_48k = |low, high| ArBurgConfig::with_band(low, high, 48_000.0).refit_every_samples;
+        assert_eq!(at_48k(8.0, 23_999.0), 9_346);
+        assert_eq!(at_48k(8.0, 1000.0), 716);
     }
 
     #[test]

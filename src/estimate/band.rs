@@ -17,6 +17,12 @@ use std::f64::consts::{PI, TAU};
 
 /// Most band-pass sections a cascade may have.
 pub(super) const MAX_SECTIONS: usize = 8;
+/// Longest training or lock-in time an estimator may be configured for, s (ETP's `train_s`,
+/// the PLL's lock from the band centre). An hour holds hundreds of cycles even of a 0.1 Hz
+/// rhythm, far more than learning a cycle length or locking a loop needs; longer only puts the
+/// first usable estimate past the session, and the bound keeps sample counts far from
+/// `usize::MAX`.
+pub(super) const MAX_SETTLING_S: f64 = 3600.0;
 /// Replaces a non-finite input sample, or one beyond ±[`super::MAX_INPUT`], by 0 (see
 /// [`super::PhaseEstimator`]).
 pub(super) fn sanitize(x: f64) -> f64 {

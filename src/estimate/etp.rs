@@ -6,14 +6,14 @@
 //!   length T = mean inter-peak interval over the training time, then an exponential average;
 //!   phase = 2π·(time since last peak)/T − band-pass phase lag at 1/T; confidence from the
 //!   coefficient of variation of the last 8 cycles.
-//! - Parameters ([`EtpConfig`]): `low_hz`, `high_hz` (band, Hz), `train_s` (s), `sections`
-//!   (1–8), `adapt_cycles` (cycles; 0 = frozen).
+//! - Parameters ([`EtpConfig`]): `low_hz`, `high_hz` (band, Hz), `train_s` (s, ≤ 3600),
+//!   `sections` (1–8), `adapt_cycles` (cycles; 0 = frozen).
 //! - Cost per sample: the cascade (5 multiply–adds per section), a few comparisons and
 //!   wrapping the phase; once per cycle, the cascade's response and the mean/SD of 8 values;
 //!   no allocation.
 //! - Settling: band-pass warm-up + `train_s` (5.57 s for the default 8–12 Hz, 5 s config).
 
-use super::band::{check_predict, sanitize, BandPass};
+use super::band::{check_predict, sanitize, BandPass, MAX_SETTLING_S};
 use super::{Estimate, PhaseEstimator};
 use crate::analysis::wrap_angle;
 use std::f64::consts::TAU;
@@ -33,7 +33,8 @@ pub struct EtpConfig {
     /// Upper −3 dB edge of the band-pass, Hz; cycles shorter than 1/(1.5·`high_hz`) are
     /// discarded.
     pub high_hz: f64,
-    /// Training time after the band-pass warm-up, s, at least 5 cycles of `low_hz`.
+    /// Training time after the band-pass warm-up, s, at least 5 cycles of `low_hz` and at most
+    /// an hour.
     pub train_s: f64,
     /// Number of identical band-pass sections, 1..=8.
     pub sections: usize,
@@ -153,9 +154,10 @@ impl Etp {
         )?;
         check_predict("etp", predict_samples)?;
         let min_train = 5.0 / config.low_hz;
-        if !(config.train_s.is_finite() && config.train_s >= min_train) {
+        if !(config.train_s >= min_train && config.train_s <= MAX_SETTLING_S) {
             return Err(format!(
-                "etp: train_s = {} s; it must be at least 5 cycles of low_hz ({min_train} s)",
+                "etp: train_s = {} s; it must be at least 5 cycles of low_hz ({min_train} s) \
+                 and at most {MAX_SETTLING_S} s (5 s is typical)",
                 config.train_s
             ));
         }
@@ -168,7 +170,8 @@ impl Etp {
             ));
         }
         let warmup = band.ring_down_samples(1e-7);
-        let train_end = warmup + (config.train_s * sample_rate).ceil() as usize;
+        // Saturating: at an absurd sample rate the count is merely "never", not a wrap.
+        let train_end = warmup.saturating_add((config.train_s * sample_rate).ceil() as usize);
         let centre_cycle = TAU / band.omega_centre;
         let mut etp = Self {
             warmup,

@@ -6,14 +6,15 @@
 //!   (enhanced-PLL form) → unwrapped, saturating phase detector → PI loop filter → NCO; phase =
 //!   NCO phase + detector residual − band-pass phase lag at the loop frequency.
 //! - Parameters ([`PllConfig`]): `low_hz`, `high_hz` (band, Hz), `loop_bandwidth_hz` (natural
-//!   frequency f_n, Hz, ≤ low/5), `damping` (ζ, 0.25–2), `sections` (1–8).
+//!   frequency f_n, Hz, ≤ low/5, locking within an hour), `damping` (ζ, 0.25–2), `sections`
+//!   (1–8).
 //! - Cost per sample: the cascade (5 multiply–adds per section), a complex rotation, two
 //!   `atan2`, two `sin_cos`, the cascade's response undone as a rotation; no allocation
 //!   (≈ 0.14 µs measured, 2 sections).
 //! - Settling: band-pass ring-down + linearised loop acquisition from the band centre
 //!   ([`Pll::lock_samples`]); 1.57 s for 8–12 Hz, f_n = 1 Hz, ζ = 0.707, 2 sections.
 
-use super::band::{check_predict, sanitize, BandPass};
+use super::band::{check_predict, sanitize, BandPass, MAX_SETTLING_S};
 use super::{Estimate, PhaseEstimator};
 use crate::analysis::wrap_angle;
 use num_complex::Complex64;
@@ -43,7 +44,8 @@ pub struct PllConfig {
     pub low_hz: f64,
     /// Upper −3 dB edge of the band-pass, Hz; also the highest frequency the loop reports.
     pub high_hz: f64,
-    /// Natural frequency of the loop `f_n = ω_n / 2π`, Hz, > 0 and ≤ `low_hz / 5`. Higher
+    /// Natural frequency of the loop `f_n = ω_n / 2π`, Hz, ≤ `low_hz / 5` and high enough
+    /// to lock within an hour ([`Pll::lock_samples`]; ≥ 0.0043 Hz for 8–12 Hz). Higher
     /// follows frequency changes faster and locks sooner but lets more noise through; the
     /// closed loop's −3 dB bandwidth is ≈ 2.1·`f_n` at ζ = 0.707.
     pub loop_bandwidth_hz: f64,
@@ -177,7 +179,7 @@ impl Pll {
             (centre - band.omega_low).max(band.omega_high - centre) * sample_rate / TAU;
         let wn_sample = wn / sample_rate;
         let one_pole = |hz: f64| -(-TAU * hz / sample_rate).exp_m1();
-        Ok(Self {
+        let pll = Self {
             kp: 2.0 * zeta * wn_sample,
             ki: wn_sample * wn_sample,
             mixer_rate: one_pole(MIXER_RATIO * fn_hz),
@@ -198,13 +200,38 @@ impl Pll {
             band,
             sample_rate,
             predict_samples,
+        };
+        // The lock time grows as 1/f_n²: a tiny loop bandwidth would never lock in a session
+        // (and its sample count overflowed).
+        let lock_s = pll.loop_lock_s(widest_offset_hz);
+        if !(lock_s.is_finite() && lock_s <= MAX_SETTLING_S) {
+            return Err(format!(
+                "pll: loop_bandwidth_hz = {fn_hz} Hz; the loop would take {lock_s:.3e} s to lock \
+                 from the band centre, more than {MAX_SETTLING_S} s: raise it (the time falls \
+                 as 1/loop_bandwidth_hz²; 1 Hz locks 8–12 Hz in 1.6 s)"
+            ));
         }
-        .with_settling(widest_offset_hz))
+        Ok(pll.with_settling(widest_offset_hz))
     }
 
     fn with_settling(mut self, offset_hz: f64) -> Self {
         self.settling_samples = self.lock_samples(offset_hz);
         self
+    }
+
+    /// The loop's part of [`Pll::lock_samples`], s.
+    fn loop_lock_s(&self, step_hz: f64) -> f64 {
+        let width_hz = (self.band.omega_high - self.band.omega_low) * self.sample_rate / TAU;
+        let step = if step_hz.is_finite() {
+            step_hz.abs().min(width_hz)
+        } else {
+            width_hz
+        };
+        let dw = TAU * step;
+        let wn = self.wn;
+        let sweep_s = dw / (DETECTOR_RANGE * wn * wn);
+        let transient_s = ((1.0 + dw / wn) / SETTLE_TOLERANCE).ln() / self.decay;
+        sweep_s + transient_s
     }
 
     /// Samples to lock within 2° after the input's frequency steps by `step_hz` (Hz) inside
@@ -218,17 +245,8 @@ impl Pll {
     /// band-pass transient and the loop's are added although they overlap. `step_hz` is taken
     /// as its magnitude, capped at the band's width (non-finite counts as the width).
     pub fn lock_samples(&self, step_hz: f64) -> usize {
-        let width_hz = (self.band.omega_high - self.band.omega_low) * self.sample_rate / TAU;
-        let step = if step_hz.is_finite() {
-            step_hz.abs().min(width_hz)
-        } else {
-            width_hz
-        };
-        let dw = TAU * step;
-        let wn = self.wn;
-        let sweep_s = dw / (DETECTOR_RANGE * wn * wn);
-        let transient_s = ((1.0 + dw / wn) / SETTLE_TOLERANCE).ln() / self.decay;
-        self.ring_down_samples + ((sweep_s + transient_s) * self.sample_rate).ceil() as usize
+        let loop_samples = (self.loop_lock_s(step_hz) * self.sample_rate).ceil() as usize;
+        self.ring_down_samples.saturating_add(loop_samples)
     }
 }
 
