@@ -872,7 +872,8 @@ fn sweep(args: SweepArgs) -> ExitCode {
         Some(SweepAction::Merge { dirs, out }) => {
             return match sw::merge(&dirs, &out) {
                 Ok(rows) => {
-                    out!("{}: {rows} runs in sweep.csv", out.display());
+                    let runs = if rows == 1 { "run" } else { "runs" };
+                    out!("{}: {rows} {runs} in sweep.csv", out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => bad(e),
@@ -1022,20 +1023,49 @@ pub fn main() -> ExitCode {
             settle_ms,
             timeout_s,
         } => {
-            let valid = rate >= 1000
-                && block >= 1
-                && repetitions >= 1
-                && interval_ms.is_finite()
-                && interval_ms > 0.0
-                && amplitude.is_finite()
-                && amplitude > 0.0
-                && amplitude <= 1.0
-                && settle_ms.is_finite()
-                && settle_ms >= 0.0
-                && timeout_s.is_finite()
-                && timeout_s > 0.0;
-            if !valid {
-                err!("error: latency: expected --rate ≥ 1000, --block ≥ 1, --repetitions ≥ 1, --interval-ms > 0, 0 < --amplitude ≤ 1, --settle-ms ≥ 0, --timeout-s > 0");
+            // Each argument on its own, so that the message names the one at fault.
+            let wrong = [
+                (
+                    (1000..=1_000_000).contains(&rate),
+                    format!("--rate {rate}: expected 1000 to 1000000 Hz"),
+                ),
+                (
+                    (1..=16384).contains(&block),
+                    format!("--block {block}: expected 1 to 16384 frames"),
+                ),
+                (
+                    output_channel < 256 && input_channel < 256,
+                    format!(
+                        "--output-channel {output_channel} / --input-channel {input_channel}: \
+                         expected channels 0 to 255"
+                    ),
+                ),
+                (
+                    repetitions >= 1,
+                    "--repetitions 0: expected at least 1".to_string(),
+                ),
+                (
+                    interval_ms.is_finite() && interval_ms > 0.0,
+                    format!("--interval-ms {interval_ms}: expected a time > 0"),
+                ),
+                (
+                    amplitude.is_finite() && amplitude > 0.0 && amplitude <= 1.0,
+                    format!("--amplitude {amplitude}: expected 0 < amplitude ≤ 1 (full scale)"),
+                ),
+                (
+                    settle_ms.is_finite() && settle_ms >= 0.0,
+                    format!("--settle-ms {settle_ms}: expected a time ≥ 0"),
+                ),
+                (
+                    timeout_s.is_finite() && timeout_s > 0.0,
+                    format!("--timeout-s {timeout_s}: expected a time > 0"),
+                ),
+            ];
+            let wrong: Vec<&String> = wrong.iter().filter(|(ok, _)| !ok).map(|(_, m)| m).collect();
+            if !wrong.is_empty() {
+                for message in wrong {
+                    err!("error: latency: {message}");
+                }
                 return ExitCode::from(BAD_INPUT);
             }
             // As for a real-time run: a host or device that does not exist is bad input.

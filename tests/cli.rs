@@ -724,6 +724,26 @@ fn latency_with_a_host_or_device_that_does_not_exist_is_bad_input() {
     }
 }
 
+/// Each bad argument is named, not lost in a list of every rule (and all are checked before
+/// any device is opened).
+#[test]
+fn latency_names_the_argument_at_fault() {
+    for (args, named) in [
+        (&["latency", "--amplitude", "2"][..], "--amplitude 2"),
+        (&["latency", "--block", "1000000"], "--block 1000000"),
+        (
+            &["latency", "--output-channel", "70000"],
+            "--output-channel 70000",
+        ),
+        (&["latency", "--timeout-s", "nan"], "--timeout-s NaN"),
+    ] {
+        let (code, _, stderr) = entrain(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn a_device_that_does_not_start_gets_a_summary_but_no_figures() {
     // Machines without a sound card have an ALSA default device that cannot play; where one
