@@ -1169,9 +1169,17 @@ fn apply_override(root: &mut toml::Table, set: &str) -> Result<(), String> {
     if path.len() == 1 {
         // A whole section, replaced (e.g. another estimator kind with its own keys).
         if !value.is_table() {
+            // An example in the section's own terms where there is one.
+            let example = match path[0] {
+                "estimator" => "{kind = \"echt\", low_hz = 8, high_hz = 12}",
+                "network" => "{topology = \"ring\", neighbours = 4, gain = 1}",
+                "model" => "{kind = \"stuart_landau\", nodes = 10}",
+                "stimulation" => "{kind = \"tacs\", freq_hz = 10, amplitude = 0.5}",
+                _ => "{key = value, …}",
+            };
             return Err(format!(
                 "the key must be section.key, e.g. run.duration_s, or a whole section as an \
-                 inline table, e.g. --set '{}={{kind = \"echt\", low_hz = 8, high_hz = 12}}'",
+                 inline table, e.g. --set '{}={example}'",
                 path[0]
             ));
         }
@@ -1414,6 +1422,28 @@ impl Context<'_> {
         };
         if !table.contains_key("topology") {
             table.insert("topology".into(), toml::Value::String("none".into()));
+        }
+        // The topologies without parameters of their own would pass any key silently (serde
+        // checks keys only for variants with fields): a `neighbours` meant for a ring would go
+        // unnoticed.
+        let topology = table.get("topology").and_then(toml::Value::as_str);
+        if let Some(topology @ ("none" | "all_to_all")) = topology {
+            let shared = ["topology", "normalize", "delay_ms"];
+            if let Some(extra) = table.keys().find(|k| !shared.contains(&k.as_str())) {
+                return Err(self.error(
+                    &format!("network.{extra}"),
+                    format!(
+                        "unknown key; topology = \"{topology}\" takes only gain, normalize and \
+                         delay_ms"
+                    ),
+                ));
+            }
+            if topology == "none" && gain != 0.0 {
+                self.warnings.borrow_mut().push(format!(
+                    "network.gain = {gain} has no edges to act on: topology = \"none\" couples \
+                     nothing; choose a topology or remove the gain"
+                ));
+            }
         }
         let spec: NetworkSpec = self.typed("network", toml::Value::Table(table))?;
         Ok(NetworkSection { gain, spec })
@@ -2297,6 +2327,28 @@ mod tests {
         assert!(
             !e["p.toml:".len()..].starts_with(|c: char| c.is_ascii_digit()),
             "no line of the file: {e}"
+        );
+        for extra in ["neighbours=4", "rewire_prob=0.5", "weights=\"w.csv\""] {
+            for topology in ["none", "all_to_all"] {
+                let set = format!("network={{topology=\"{topology}\", gain=1, {extra}}}");
+                let e = errors(QUICKSTART, &[&set]);
+                let key = extra.split('=').next().unwrap();
+                assert!(
+                    e.contains(&format!("network.{key}: unknown key")) && e.contains(topology),
+                    "{e}"
+                );
+            }
+        }
+        // A section given a bare value: the example shown is that section's.
+        let e = errors(QUICKSTART, &["network=5"]);
+        assert!(
+            e.contains("network={topology") && !e.contains("echt"),
+            "{e}"
+        );
+        let (_, warnings) = load("q", QUICKSTART, &["network={gain=2}".to_string()]).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("no edges to act on")),
+            "{warnings:?}"
         );
         let e = errors(QUICKSTART, &["audio.host=\"alsaa\""]);
         assert!(e.contains("audio.host") && e.contains("alsa"), "{e}");

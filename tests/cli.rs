@@ -406,6 +406,14 @@ fn heatmap_draws_a_grid_run_and_explains_a_missing_recording() {
     let (code, _, stderr) = entrain(&["heatmap", plain.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("nodes_rate_hz"), "{stderr}");
+    // A folder that is not there is named as such, not as a run without a node recording.
+    let nowhere = dir.path().join("nowhere");
+    let (code, _, stderr) = entrain(&["heatmap", nowhere.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no such folder") && !stderr.contains("nodes_rate_hz"),
+        "{stderr}"
+    );
 }
 
 /// A reader that stops early (`entrain … | head`) closes stdout: the command carries on (a run

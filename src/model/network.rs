@@ -569,8 +569,17 @@ fn read_matrix(
     check: impl Fn(f64) -> Result<(), String>,
 ) -> Result<Vec<f64>, NetworkError> {
     let name = path.display();
-    let text = std::fs::read_to_string(path)
-        .or_else(|e| fail(format!("cannot read {what} file '{name}': {e}")))?;
+    let text = std::fs::read_to_string(path).or_else(|e| {
+        // Relative paths follow the working directory, not the profile's folder: say which.
+        let relative = match std::env::current_dir() {
+            Ok(dir) if path.is_relative() && e.kind() == std::io::ErrorKind::NotFound => format!(
+                " (a relative path is taken from the working directory, {})",
+                dir.display()
+            ),
+            _ => String::new(),
+        };
+        fail(format!("cannot read {what} file '{name}': {e}{relative}"))
+    })?;
     // Spreadsheets often save a byte-order mark, which would spoil the first number.
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut values = Vec::new();
@@ -1145,7 +1154,8 @@ mod tests {
         let message = error(&spec, 2);
         assert!(
             message.starts_with("cannot read weights file 'missing.csv': ")
-                && message.contains("No such file or directory"),
+                && message.contains("No such file or directory")
+                && message.contains("taken from the working directory"),
             "{message}"
         );
     }

@@ -155,6 +155,12 @@ impl NodeRecording {
         let json_path = dir.join("nodes.json");
         let bin_path = dir.join("nodes.f32");
         let fix = "run with `[output] nodes_rate_hz` set to record every node";
+        if !dir.is_dir() {
+            return Err(format!(
+                "{}: no such folder; give the folder of a run (`entrain run PROFILE --out DIR`)",
+                dir.display()
+            ));
+        }
 
         let text = match std::fs::read_to_string(&json_path) {
             Ok(t) => t,
