@@ -221,6 +221,36 @@ fn missing_profile_file_and_bad_set_are_reported_not_panicked() {
     );
 }
 
+/// A delay past the longest supported is blamed on the file it came from, in a readable number
+/// (1e300 was printed with 300 digits, against `network.delay_ms`, a key the profile never set).
+#[test]
+fn a_delay_file_beyond_the_longest_delay_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, d) = (dir.path().join("w.csv"), dir.path().join("d.csv"));
+    std::fs::write(&w, "0,1\n1,0\n").unwrap();
+    std::fs::write(&d, "0,1e300\n2,0\n").unwrap();
+    let network = format!(
+        "network={{topology=\"csv\", weights=\"{}\", delays_ms=\"{}\", gain=0.1}}",
+        w.display(),
+        d.display()
+    );
+    let (code, _, stderr) = entrain(&[
+        "check",
+        "profiles/quickstart.toml",
+        "--set",
+        "model.nodes=2",
+        "--set",
+        &network,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("network.delays_ms (")
+            && stderr.contains("d.csv")
+            && stderr.contains("1e300 ms"),
+        "{stderr}"
+    );
+}
+
 /// A natural frequency at or above the plant's Nyquist frequency is refused for the oscillators
 /// whose step it breaks (the harmonic oscillator used to run, and diverge). Kuramoto phases
 /// only alias there, and a Lorentzian spread of frequencies has such tails by design (the

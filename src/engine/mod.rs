@@ -531,9 +531,22 @@ fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
     let dt = m.dt(profile.run.sample_rate_hz);
     let max_delay = coupling.max_delay_s();
     if max_delay > MAX_DELAY_S {
+        // Blame where the delays came from: a csv topology's file, or the key.
+        let source = match &profile.network.spec.topology {
+            crate::model::network::Topology::Csv {
+                delays_ms: Some(file),
+                ..
+            } => format!("network.delays_ms ({})", file.display()),
+            _ => "network.delay_ms".to_string(),
+        };
+        let ms = max_delay * 1e3;
+        let longest = if ms < 1e6 {
+            format!("{ms:.1}")
+        } else {
+            format!("{ms:e}")
+        };
         return Err(format!(
-            "network.delay_ms: the longest delay is {:.1} ms; delays of at most {} ms are supported",
-            max_delay * 1e3,
+            "{source}: the longest delay is {longest} ms; delays of at most {} ms are supported",
             MAX_DELAY_S * 1e3
         ));
     }
