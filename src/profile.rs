@@ -115,15 +115,19 @@ pub struct ModelSection {
     /// Integration scheme.
     pub integrator: Scheme,
     /// Noise amplitude per node: white noise in the model's noise units per √s (complex for
-    /// SL/HO; each model's doc says which variable it drives), or, for pink noise, the SD of
-    /// the 1/f input added to each node's forcing (model input units).
+    /// SL/HO; each model's doc says which variable it drives), or, for pink and
+    /// Ornstein–Uhlenbeck noise, the SD of the input added to each node's forcing (model input
+    /// units).
     pub noise_sd: f64,
-    /// `white` (integrated as an SDE) or `pink` (a streaming 1/f source, unit variance from
-    /// `pink_lowest_hz` up to the plant's Nyquist, scaled by `noise_sd` and added to the
-    /// forcing, so it enters where the stimulus does).
+    /// `white` (integrated as an SDE), `pink` (a streaming 1/f source, unit variance from
+    /// `pink_lowest_hz` up to the plant's Nyquist) or `ou` (Ornstein–Uhlenbeck, unit variance,
+    /// correlation time `ou_tau_s`); the coloured ones are scaled by `noise_sd` and added to the
+    /// forcing, so they enter where the stimulus does.
     pub noise_color: NoiseColor,
     /// Lowest corner of the pink noise's 1/f band, Hz.
     pub pink_lowest_hz: f64,
+    /// Correlation time of the Ornstein–Uhlenbeck noise, s (autocorrelation `exp(−lag/τ)`).
+    pub ou_tau_s: f64,
     /// Audio samples per model step: the plant steps at `sample_rate_hz / samples_per_step`,
     /// its forcing is the mean of the stimulus over those samples and its observable is held.
     pub samples_per_step: usize,
@@ -158,6 +162,8 @@ pub enum NoiseColor {
     White,
     /// 1/f noise added to the forcing input.
     Pink,
+    /// Ornstein–Uhlenbeck noise added to the forcing input.
+    Ou,
 }
 
 /// `[model.params]` for each kind.
@@ -200,6 +206,8 @@ struct ModelRaw {
     noise_color: NoiseColor,
     #[serde(default = "default_pink_lowest")]
     pink_lowest_hz: f64,
+    #[serde(default = "default_ou_tau")]
+    ou_tau_s: f64,
     #[serde(default = "one_usize")]
     samples_per_step: usize,
     #[serde(default = "one_f64")]
@@ -213,6 +221,10 @@ fn one_usize() -> usize {
 }
 fn default_pink_lowest() -> f64 {
     0.5
+}
+/// 10 ms: the order of the synaptic and membrane time constants that colour neural input.
+fn default_ou_tau() -> f64 {
+    0.01
 }
 fn one_f64() -> f64 {
     1.0
@@ -1408,6 +1420,7 @@ impl Context<'_> {
             noise_sd: raw.noise_sd,
             noise_color: raw.noise_color,
             pink_lowest_hz: raw.pink_lowest_hz,
+            ou_tau_s: raw.ou_tau_s,
             samples_per_step: raw.samples_per_step,
             forcing_gain: raw.forcing_gain,
             params,
@@ -1656,11 +1669,21 @@ impl Context<'_> {
             format!("expected a noise amplitude ≥ 0, got {}", m.noise_sd),
         );
         check(
-            m.noise_sd == 0.0 || m.noise_color == NoiseColor::Pink || m.integrator.supports_noise(),
+            m.noise_sd == 0.0
+                || m.noise_color != NoiseColor::White
+                || m.integrator.supports_noise(),
             "model.integrator",
             "rk4 is deterministic; with white noise_sd > 0 choose euler_maruyama or \
-             stochastic_heun (pink noise enters as input and works with any scheme)"
+             stochastic_heun (pink and ou noise enter as input and work with any scheme)"
                 .into(),
+        );
+        check(
+            m.noise_color != NoiseColor::Ou || (m.ou_tau_s.is_finite() && m.ou_tau_s > 0.0),
+            "model.ou_tau_s",
+            format!(
+                "expected a correlation time > 0 s (10 ms is typical), got {}",
+                m.ou_tau_s
+            ),
         );
         let plant_rate = p.run.sample_rate_hz / m.samples_per_step as f64;
         check(
@@ -2356,6 +2379,14 @@ mod tests {
         assert!(
             warnings.iter().any(|w| w.contains("no edges to act on")),
             "{warnings:?}"
+        );
+        let e = errors(
+            QUICKSTART,
+            &["model.noise_color=\"ou\"", "model.ou_tau_s=0"],
+        );
+        assert!(
+            e.contains("model.ou_tau_s") && e.contains("correlation time"),
+            "{e}"
         );
         let e = errors(QUICKSTART, &["audio.host=\"alsaa\""]);
         assert!(e.contains("audio.host") && e.contains("alsa"), "{e}");

@@ -94,4 +94,12 @@ fn ladder_profiles_and_pink_noise_are_deterministic() {
         a[0] != run("jansen_rit", &reseeded)[0],
         "pink noise ignores the seed"
     );
+    let ou = ["model.noise_color=\"ou\"", "model.noise_sd=0.5"];
+    let b = run("jansen_rit", &ou);
+    assert!(b == run("jansen_rit", &ou), "OU noise differs between runs");
+    assert!(b != run("jansen_rit", &[]), "OU noise changed nothing");
+    assert!(b != a, "OU noise is the pink noise");
+    let mut slower = ou.to_vec();
+    slower.push("model.ou_tau_s=0.05");
+    assert!(b != run("jansen_rit", &slower), "OU noise ignores ou_tau_s");
 }

@@ -165,6 +165,10 @@ fn process_block_never_allocates() {
         ),
         (
             "profiles/quickstart.toml",
+            &["model.noise_color=\"ou\"", "stimulation.start_s=0.1"][..],
+        ),
+        (
+            "profiles/quickstart.toml",
             &[
                 "stimulation.kind=periodic",
                 "stimulation.rate_hz=8",

@@ -3,29 +3,46 @@
 //! The stimulus arrives one sample at a time (stimulus units, after the limiter and the latency
 //! line). The plant steps once every `samples_per_step` samples, forced by the mean of the
 //! samples since its last step (a pulse shorter than a step keeps its charge), times each node's
-//! forcing gain, plus the pink-noise input when the profile asks for it. The engine's
+//! forcing gain, plus the coloured-noise input (pink or Ornstein–Uhlenbeck) when the profile
+//! asks for it. The engine's
 //! [`super::Processor`] and the phase-response measurement ([`crate::prc`]) both drive plants
 //! through this one type, so a pulse does the same thing to the plant in both.
 
 use num_complex::Complex64;
 
+use crate::model::ou::OuNoiseBank;
 use crate::model::pink::PinkNoiseBank;
 use crate::model::Plant;
 use crate::profile::SensorNode;
 
-/// Pink noise added to every node's forcing at each plant step.
-pub(super) struct PinkInput {
-    bank: PinkNoiseBank,
+/// Where a coloured-noise input comes from: one unit-variance stream per node.
+pub(super) enum NoiseBank {
+    /// 1/f noise (`noise_color = "pink"`).
+    Pink(PinkNoiseBank),
+    /// Ornstein–Uhlenbeck noise (`noise_color = "ou"`).
+    Ou(OuNoiseBank),
+}
+
+/// Coloured noise added to every node's forcing at each plant step.
+pub(super) struct NoiseInput {
+    bank: NoiseBank,
     /// SD of the added input, model input units.
     sd: f64,
     /// This step's samples, one per node.
     values: Vec<f64>,
 }
 
-impl PinkInput {
-    pub(super) fn new(bank: PinkNoiseBank, sd: f64) -> Self {
-        let values = vec![0.0; bank.nodes()];
-        Self { bank, sd, values }
+impl NoiseInput {
+    pub(super) fn new(bank: NoiseBank, sd: f64) -> Self {
+        let nodes = match &bank {
+            NoiseBank::Pink(b) => b.nodes(),
+            NoiseBank::Ou(b) => b.nodes(),
+        };
+        Self {
+            bank,
+            sd,
+            values: vec![0.0; nodes],
+        }
     }
 }
 
@@ -38,7 +55,7 @@ pub struct ForcedPlant {
     /// Model input units per stimulus unit, per node (0 for nodes that are not stimulated).
     gains: Vec<f64>,
     forcing: Vec<Complex64>,
-    pink: Option<PinkInput>,
+    noise: Option<NoiseInput>,
     samples_per_step: usize,
     /// Samples pushed since the last step.
     pending: usize,
@@ -50,7 +67,7 @@ impl ForcedPlant {
     pub(super) fn new(
         plant: Box<dyn Plant>,
         gains: Vec<f64>,
-        pink: Option<PinkInput>,
+        noise: Option<NoiseInput>,
         samples_per_step: usize,
     ) -> Self {
         let nodes = plant.nodes();
@@ -58,7 +75,7 @@ impl ForcedPlant {
             plant,
             gains,
             forcing: vec![Complex64::default(); nodes],
-            pink,
+            noise,
             samples_per_step: samples_per_step.max(1),
             pending: 0,
             sum: 0.0,
@@ -96,10 +113,13 @@ impl ForcedPlant {
         for (f, g) in self.forcing.iter_mut().zip(&self.gains) {
             *f = Complex64::new(g * mean, 0.0);
         }
-        if let Some(pink) = self.pink.as_mut() {
-            pink.bank.fill(&mut pink.values);
-            for (f, p) in self.forcing.iter_mut().zip(&pink.values) {
-                f.re += pink.sd * p;
+        if let Some(noise) = self.noise.as_mut() {
+            match &mut noise.bank {
+                NoiseBank::Pink(bank) => bank.fill(&mut noise.values),
+                NoiseBank::Ou(bank) => bank.fill(&mut noise.values),
+            }
+            for (f, p) in self.forcing.iter_mut().zip(&noise.values) {
+                f.re += noise.sd * p;
             }
         }
         self.plant.step(&self.forcing);

@@ -19,7 +19,7 @@ pub mod offline;
 mod processor;
 
 pub use forced::ForcedPlant;
-use forced::PinkInput;
+use forced::{NoiseBank, NoiseInput};
 pub use input::{
     CaptureSide, InputLink, InputReader, Realignment, Recording, REALIGNED_WITHIN_BLOCKS,
 };
@@ -28,12 +28,15 @@ pub use processor::{OutputChannel, Processor};
 
 /// Mixed into the run's seed for the pink-noise bank.
 const PINK_SEED_MIX: u64 = 0x5049_4E4B_4E4F_4953;
+/// Mixed into the run's seed for the Ornstein–Uhlenbeck bank ("OU NOISE").
+const OU_SEED_MIX: u64 = 0x4F55_204E_4F49_5345;
 
 use crate::model::baier_grid::BaierGrid;
 use crate::model::harmonic;
 use crate::model::horn::Horn;
 use crate::model::jansen_rit::JansenRit;
 use crate::model::mpr::Mpr;
+use crate::model::ou::OuNoiseBank;
 use crate::model::pink::PinkNoiseBank;
 use crate::model::rate::Rate;
 use crate::model::sl_dn_field::SlDnField;
@@ -463,26 +466,39 @@ pub fn build(profile: &Profile) -> Result<Run, String> {
 }
 
 /// The profile's plant with its forcing path: per-node forcing gains from
-/// `stimulation.nodes`, pink input when `model.noise_color = "pink"`, one step every
+/// `stimulation.nodes`, coloured-noise input when `model.noise_color` is `pink` or `ou`, one
+/// step every
 /// `model.samples_per_step` samples. Errors name the profile key at fault.
 pub fn forced_plant(profile: &Profile) -> Result<ForcedPlant, String> {
     let fs = profile.run.sample_rate_hz;
     let plant = build_plant(profile)?;
-    let pink = match profile.model.noise_color {
-        NoiseColor::Pink if profile.model.noise_sd > 0.0 => {
-            // A seed of its own: the bank's streams are long jumps from it, which from the run's
-            // seed would be the sensor's noise stream.
-            let bank = PinkNoiseBank::new(
+    let m = &profile.model;
+    let plant_rate = fs / m.samples_per_step as f64;
+    // Seeds of their own: a bank's streams are long jumps from its seed, which from the run's
+    // seed would be the sensor's noise stream.
+    let bank = match m.noise_color {
+        _ if m.noise_sd == 0.0 => None,
+        NoiseColor::White => None,
+        NoiseColor::Pink => Some(NoiseBank::Pink(
+            PinkNoiseBank::new(
                 plant.nodes(),
-                fs / profile.model.samples_per_step as f64,
-                profile.model.pink_lowest_hz,
+                plant_rate,
+                m.pink_lowest_hz,
                 profile.run.seed ^ PINK_SEED_MIX,
             )
-            .map_err(|e| format!("model.noise_color: {e}"))?;
-            Some(PinkInput::new(bank, profile.model.noise_sd))
-        }
-        _ => None,
+            .map_err(|e| format!("model.noise_color: {e}"))?,
+        )),
+        NoiseColor::Ou => Some(NoiseBank::Ou(
+            OuNoiseBank::new(
+                plant.nodes(),
+                1.0 / plant_rate,
+                m.ou_tau_s,
+                profile.run.seed ^ OU_SEED_MIX,
+            )
+            .map_err(|e| format!("model.ou_tau_s: {e}"))?,
+        )),
     };
+    let noise = bank.map(|bank| NoiseInput::new(bank, m.noise_sd));
     let nodes = profile.model.nodes;
     let mut forcing_gain = vec![0.0; nodes];
     match &profile.stimulation.nodes {
@@ -516,7 +532,7 @@ pub fn forced_plant(profile: &Profile) -> Result<ForcedPlant, String> {
     Ok(ForcedPlant::new(
         plant,
         forcing_gain,
-        pink,
+        noise,
         profile.model.samples_per_step,
     ))
 }
@@ -567,7 +583,7 @@ fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
         dt,
         noise_sd: match m.noise_color {
             NoiseColor::White => m.noise_sd,
-            NoiseColor::Pink => 0.0,
+            NoiseColor::Pink | NoiseColor::Ou => 0.0,
         },
         coupling,
         gain: profile.network.gain,

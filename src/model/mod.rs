@@ -5,9 +5,10 @@
 //! normalization ([`sl_dn_field`]), the firing-rate population ([`rate`]), Wilson–Cowan
 //! ([`wilson_cowan`]), Baier's E–I tanh grid ([`baier_grid`]), Jansen–Rit ([`jansen_rit`]),
 //! Montbrió–Pazó–Roxin ([`mpr`]) and HORN ([`horn`]) — plus topologies ([`network`]), delay
-//! histories ([`delay`]), heterogeneous parameters ([`param`]), the streaming 1/f noise
-//! source ([`pink`]) and the vectorised sigmoid kernels, logistic and tanh ([`sigmoid`]).
-//! May call: [`crate::integrate`]. Plants do no I/O (except reading a coupling CSV at build) and
+//! histories ([`delay`]), heterogeneous parameters ([`param`]), the streaming coloured-noise
+//! inputs, 1/f ([`pink`]) and Ornstein–Uhlenbeck ([`ou`]), and the vectorised sigmoid kernels,
+//! logistic and tanh ([`sigmoid`]).
+//! May call: [`crate::integrate`], [`crate::noise`]. Plants do no I/O (except reading a coupling CSV at build) and
 //! start no threads; after `build` their `step` never allocates.
 //!
 //! Units: time in seconds, frequencies in Hz in profiles (rad/s inside), phase convention of
@@ -22,6 +23,7 @@ pub mod jansen_rit;
 pub mod kuramoto;
 pub mod mpr;
 pub mod network;
+pub mod ou;
 pub mod param;
 pub mod pink;
 pub mod rate;
