@@ -246,9 +246,9 @@ struct BenchArgs {
     /// and the SL-DN scaling).
     #[arg(long)]
     capacity_only: bool,
-    /// With --capacity or --capacity-only: measure each model's block load at this many nodes instead of
-    /// searching (median and p99 share of the period, and the median ns per node-step: a
-    /// steadier figure than the search's for comparing two builds).
+    /// With --capacity or --capacity-only: measure each model's block load at this many nodes
+    /// instead of searching (median and p99 share of the period, and the median ns per
+    /// node-step: a steadier figure than the search's for comparing two builds).
     #[arg(long, value_name = "N")]
     nodes: Option<usize>,
     /// Override a setting of every capacity run, as `entrain run --set` (repeatable), e.g.
@@ -344,8 +344,6 @@ fn bench(args: &BenchArgs) -> ExitCode {
                 return ExitCode::from(FAILED);
             }
         }
-    }
-    if !args.capacity_only && args.only.is_none() {
         match bench::sl_dn_scaling(&[8, 16, 32, 64, 128], args.repeats) {
             Ok(points) => {
                 // c · n log2 n fitted by least squares through the origin.

@@ -5,8 +5,9 @@
 //! and say what is expected, and the resolved [`Profile`] every other part is built from.
 //! May call: [`crate::model`], [`crate::integrate`] (their parameter types), and
 //! [`crate::estimate`] and [`crate::stim`], whose constructors it uses to build — and so to
-//! validate — the estimator, the policy and the limiter a profile describes. No I/O besides
-//! reading the profile text, which the caller hands in.
+//! validate — the estimator, the policy and the limiter a profile describes, and
+//! [`crate::io::audio`] for the names of the audio hosts. Its I/O: reading a profile file
+//! ([`read`]) and the headers of the recordings a profile names.
 //!
 //! Names carry units (`duration_s`, `freq_hz`, `target_phase_deg`). Every value can be
 //! overridden with `--set section.key=value` (the value is parsed as TOML; a bare word is taken as
@@ -1828,30 +1829,9 @@ impl Context<'_> {
                 o.trigger_width_ms
             ),
         );
-        // Which hosts exist is known only on the machine that plays the run; a name that is no
-        // host anywhere is a typo wherever the profile is checked.
-        let host = &p.audio.host;
-        let known = host.is_empty()
-            || ["auto", "jack"]
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(host))
-            || cpal::ALL_HOSTS
-                .iter()
-                .any(|id| id.name().eq_ignore_ascii_case(host));
-        check(
-            known,
-            "audio.host",
-            format!(
-                "'{host}' is not an audio host; expected auto, {} or jack (`entrain devices` \
-                 lists this machine's)",
-                cpal::ALL_HOSTS
-                    .iter()
-                    .map(|id| id.name().to_ascii_lowercase())
-                    .filter(|name| name != "jack")
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
+        if let Err(e) = crate::io::audio::check_host_name(&p.audio.host) {
+            check(false, "audio.host", e);
+        }
         check(
             (1..=64).contains(&p.audio.input_offset_blocks),
             "audio.input_offset_blocks",

@@ -23,6 +23,23 @@ pub(super) enum NoiseBank {
     Ou(OuNoiseBank),
 }
 
+impl NoiseBank {
+    fn nodes(&self) -> usize {
+        match self {
+            NoiseBank::Pink(bank) => bank.nodes(),
+            NoiseBank::Ou(bank) => bank.nodes(),
+        }
+    }
+
+    /// The next value of every stream (`out.len() == nodes()`). Never allocates.
+    fn fill(&mut self, out: &mut [f64]) {
+        match self {
+            NoiseBank::Pink(bank) => bank.fill(out),
+            NoiseBank::Ou(bank) => bank.fill(out),
+        }
+    }
+}
+
 /// Coloured noise added to every node's forcing at each plant step.
 pub(super) struct NoiseInput {
     bank: NoiseBank,
@@ -34,14 +51,10 @@ pub(super) struct NoiseInput {
 
 impl NoiseInput {
     pub(super) fn new(bank: NoiseBank, sd: f64) -> Self {
-        let nodes = match &bank {
-            NoiseBank::Pink(b) => b.nodes(),
-            NoiseBank::Ou(b) => b.nodes(),
-        };
         Self {
+            values: vec![0.0; bank.nodes()],
             bank,
             sd,
-            values: vec![0.0; nodes],
         }
     }
 }
@@ -114,10 +127,7 @@ impl ForcedPlant {
             *f = Complex64::new(g * mean, 0.0);
         }
         if let Some(noise) = self.noise.as_mut() {
-            match &mut noise.bank {
-                NoiseBank::Pink(bank) => bank.fill(&mut noise.values),
-                NoiseBank::Ou(bank) => bank.fill(&mut noise.values),
-            }
+            noise.bank.fill(&mut noise.values);
             for (f, p) in self.forcing.iter_mut().zip(&noise.values) {
                 f.re += noise.sd * p;
             }

@@ -126,6 +126,33 @@ pub fn quiet_alsa() -> Option<()> {
     None
 }
 
+/// Whether `name` names an audio host at all (`auto`, empty, or a host of this platform, or
+/// `jack` whether or not this build has it). Which hosts are available is known only on the
+/// machine that plays the run; a name that is no host anywhere is a typo wherever a profile is
+/// checked.
+pub fn check_host_name(name: &str) -> Result<(), String> {
+    let known = name.is_empty()
+        || ["auto", "jack"]
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+        || cpal::ALL_HOSTS
+            .iter()
+            .any(|id| id.name().eq_ignore_ascii_case(name));
+    if known {
+        return Ok(());
+    }
+    let platform: Vec<String> = cpal::ALL_HOSTS
+        .iter()
+        .map(|id| id.name().to_ascii_lowercase())
+        .filter(|h| h != "jack")
+        .collect();
+    Err(format!(
+        "'{name}' is not an audio host; expected auto, {} or jack (`entrain devices` lists this \
+         machine's)",
+        platform.join(", ")
+    ))
+}
+
 /// The audio host called `name` (`auto` = the platform default), or an error listing them.
 pub fn host(name: &str) -> Result<Host, String> {
     if name.is_empty() || name.eq_ignore_ascii_case("auto") {
