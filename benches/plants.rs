@@ -37,6 +37,7 @@ fn sl_sparse_delays(c: &mut Criterion) {
         coupling,
         gain: 5.0,
         seed: 1,
+        history_precision: entrain::model::HistoryPrecision::F64,
     };
     let params = StuartLandauParams {
         lambda: ParamSpec::Value(5.0),
@@ -72,6 +73,7 @@ fn kuramoto_all_to_all(c: &mut Criterion) {
         },
         gain: 5.0,
         seed: 1,
+        history_precision: entrain::model::HistoryPrecision::F64,
     };
     let params = KuramotoParams {
         freq_hz: ParamSpec::Dist(Dist::Lorentzian {
@@ -145,6 +147,7 @@ fn ladder_plant(kind: &str, n: usize, params: &str, coupled: bool) -> Box<dyn Pl
         coupling,
         gain: 0.1,
         seed: 1,
+        history_precision: entrain::model::HistoryPrecision::F64,
     };
     match kind {
         "harmonic" => Box::new(harmonic::build(&common, &toml::from_str(params).unwrap()).unwrap()),

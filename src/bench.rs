@@ -230,6 +230,7 @@ impl Problem {
             coupling,
             gain: 600.0,
             seed,
+            history_precision: crate::model::HistoryPrecision::F64,
         };
         Ok(match self.model {
             Model::StuartLandau => Box::new(StuartLandau::new(&common, &hopf_params())?),

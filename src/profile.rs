@@ -28,6 +28,7 @@ use crate::model::network::Topology;
 use crate::model::rate::RateParams;
 use crate::model::sl_dn_field::SlDnFieldParams;
 use crate::model::wilson_cowan::WilsonCowanParams;
+use crate::model::HistoryPrecision;
 use crate::model::{KuramotoParams, ModelKind, StuartLandauParams};
 use crate::stim::{
     PeriodicConfig, PeriodicPulses, PhaseLockedConfig, PhaseLockedPulses, Policy, PulseShape,
@@ -239,6 +240,10 @@ fn default_scheme() -> Scheme {
 pub struct NetworkSection {
     /// Global coupling gain (G for SL/HO, K for Kuramoto), 1/s.
     pub gain: f64,
+    /// How the delayed coupling's history stores node values: `"f64"` (exact, the default) or
+    /// `"f32"` (half the memory traffic of a large delayed network, each delayed value rounded
+    /// to single precision).
+    pub history_precision: HistoryPrecision,
     /// Topology, normalisation and delays.
     #[serde(flatten)]
     pub spec: NetworkSpec,
@@ -1434,6 +1439,10 @@ impl Context<'_> {
             None => 0.0,
             Some(v) => self.typed::<f64>("network.gain", v)?,
         };
+        let history_precision = match table.remove("history_precision") {
+            None => HistoryPrecision::F64,
+            Some(v) => self.typed::<HistoryPrecision>("network.history_precision", v)?,
+        };
         if !table.contains_key("topology") {
             table.insert("topology".into(), toml::Value::String("none".into()));
         }
@@ -1447,8 +1456,8 @@ impl Context<'_> {
                 return Err(self.error(
                     &format!("network.{extra}"),
                     format!(
-                        "unknown key; topology = \"{topology}\" takes only gain, normalize and \
-                         delay_ms"
+                        "unknown key; topology = \"{topology}\" takes only gain, normalize, \
+                         delay_ms and history_precision"
                     ),
                 ));
             }
@@ -1460,7 +1469,27 @@ impl Context<'_> {
             }
         }
         let spec: NetworkSpec = self.typed("network", toml::Value::Table(table))?;
-        Ok(NetworkSection { gain, spec })
+        if history_precision == HistoryPrecision::F32
+            && spec.delay_ms.is_none()
+            && !matches!(
+                spec.topology,
+                Topology::Csv {
+                    delays_ms: Some(_),
+                    ..
+                }
+            )
+        {
+            self.warnings.borrow_mut().push(
+                "network.history_precision = \"f32\" has no effect: the network has no delays, so \
+                 it keeps no history; set network.delay_ms or remove the key"
+                    .into(),
+            );
+        }
+        Ok(NetworkSection {
+            gain,
+            history_precision,
+            spec,
+        })
     }
 
     fn estimator(&self, value: toml::Value) -> Result<EstimatorSection, ProfileError> {
@@ -2311,6 +2340,38 @@ mod tests {
         let (_, warnings) = load("q", QUICKSTART, &unbalanced).unwrap();
         assert!(
             warnings.iter().any(|w| w.contains("direct")),
+            "{warnings:?}"
+        );
+    }
+
+    /// `[network] history_precision`: exact by default, `"f32"` taken, anything else refused
+    /// by name, and a warning where the network keeps no history for it to act on.
+    #[test]
+    fn history_precision_is_read_checked_and_warned_about_where_nothing_is_delayed() {
+        let delayed = "network={topology=\"ring\", neighbours=2, gain=1, delay_ms=5}";
+        let (profile, _) = load("q", QUICKSTART, &[delayed.to_string()]).unwrap();
+        assert_eq!(profile.network.history_precision, HistoryPrecision::F64);
+        let single = [
+            delayed.to_string(),
+            "network.history_precision=\"f32\"".to_string(),
+        ];
+        let (profile, warnings) = load("q", QUICKSTART, &single).unwrap();
+        assert_eq!(profile.network.history_precision, HistoryPrecision::F32);
+        assert!(
+            !warnings.iter().any(|w| w.contains("history_precision")),
+            "{warnings:?}"
+        );
+        let e = errors(QUICKSTART, &[delayed, "network.history_precision=\"f16\""]);
+        assert!(
+            e.contains("network.history_precision") && e.contains("f32"),
+            "{e}"
+        );
+        let undelayed = "network={topology=\"all_to_all\", gain=1, history_precision=\"f32\"}";
+        let (_, warnings) = load("q", QUICKSTART, &[undelayed.to_string()]).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("history_precision") && w.contains("no delays")),
             "{warnings:?}"
         );
     }

@@ -22,6 +22,7 @@ fn common(seed: u64, scheme: Scheme, noise_sd: f64) -> PlantCommon {
         coupling: Coupling::None,
         gain: 0.0,
         seed,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

@@ -31,6 +31,7 @@ fn the_standard_problem_matches_the_plain_hopf_loop_to_round_off() {
         coupling: coupling.clone(),
         gain: 600.0,
         seed: 0,
+        history_precision: entrain::model::HistoryPrecision::F64,
     };
     let mut plant = StuartLandau::new(&common, &hopf_params()).unwrap();
     let (mut x, mut y): (Vec<f64>, Vec<f64>) =
@@ -365,14 +366,18 @@ fn capacity_runs_keep_one_history_value_per_node_and_step_real_for_neural_masses
         ("mpr", 1),
         ("horn", 1),
     ] {
-        let profile = bench::capacity_profile(model, n, 48_000.0, 64, 0.2, &[]).unwrap();
-        let run = entrain::engine::build(&profile).unwrap();
-        let per_node = run.info.plant_bytes / n;
-        let history = slots * 8 * parts;
-        assert!(
-            per_node >= history && per_node < history + slots * 4,
-            "{model}: {per_node} bytes per node, history alone {history}"
-        );
+        // `history_precision = "f32"` keeps each part in 4 bytes instead of 8.
+        for (set, bytes) in [(None, 8), (Some("network.history_precision=\"f32\""), 4)] {
+            let sets: Vec<String> = set.into_iter().map(String::from).collect();
+            let profile = bench::capacity_profile(model, n, 48_000.0, 64, 0.2, &sets).unwrap();
+            let run = entrain::engine::build(&profile).unwrap();
+            let per_node = run.info.plant_bytes / n;
+            let history = slots * bytes * parts;
+            assert!(
+                per_node >= history && per_node < history + slots * 4,
+                "{model}, {set:?}: {per_node} bytes per node, history alone {history}"
+            );
+        }
     }
 }
 

@@ -24,6 +24,7 @@ fn common(nodes: usize, dt: f64, coupling: Coupling, gain: f64, noise_sd: f64) -
         coupling,
         gain,
         seed: 7,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

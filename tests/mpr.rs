@@ -28,6 +28,7 @@ fn common(
         coupling,
         gain,
         seed: 11,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

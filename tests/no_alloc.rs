@@ -215,7 +215,7 @@ fn every_estimator_source_output_and_coupling_path_never_allocates() {
     let file = format!("sensor.file=\"{}\"", recording.display());
     let q = "profiles/quickstart.toml";
     let early = "stimulation.start_s=0.1";
-    let cases: [(&str, Vec<&str>); 12] = [
+    let cases: [(&str, Vec<&str>); 13] = [
         (q, vec![early, "estimator={kind=\"echt\", low_hz=8, high_hz=12}"]),
         (
             q,
@@ -263,6 +263,10 @@ fn every_estimator_source_output_and_coupling_path_never_allocates() {
             ],
         ),
         (q, vec![early, "run.duration_s=3", "estimator={kind=\"etp\", low_hz=8, high_hz=12, train_s=1, adapt_cycles=0}"]),
+        (
+            "profiles/sl_network.toml",
+            vec!["run.duration_s=2", "network.history_precision=\"f32\""],
+        ),
     ];
     for (k, (path, sets)) in cases.iter().enumerate() {
         let p = allocations_while_processing(path, sets);

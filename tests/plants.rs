@@ -19,6 +19,7 @@ fn common(nodes: usize, scheme: Scheme, dt: f64, coupling: Coupling, gain: f64) 
         coupling,
         gain,
         seed: 3,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

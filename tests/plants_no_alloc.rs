@@ -53,6 +53,7 @@ fn common(scheme: Scheme, coupling: Coupling) -> PlantCommon {
         coupling,
         gain: 1.5,
         seed: 9,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 
@@ -120,6 +121,7 @@ fn grid_common(nodes: usize, scheme: Scheme) -> PlantCommon {
         coupling: Coupling::None,
         gain: 0.0,
         seed: 1,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

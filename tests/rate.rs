@@ -32,6 +32,7 @@ fn common(nodes: usize, scheme: Scheme, coupling: Coupling, gain: f64) -> PlantC
         coupling,
         gain,
         seed: 11,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

@@ -19,6 +19,7 @@ fn common(side: usize, dt: f64, scheme: Scheme, noise_sd: f64) -> PlantCommon {
         coupling: Coupling::None,
         gain: 0.0,
         seed: 2024,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

@@ -19,6 +19,7 @@ fn common(nodes: usize, scheme: Scheme, coupling: Coupling, gain: f64) -> PlantC
         coupling,
         gain,
         seed: 5,
+        history_precision: entrain::model::HistoryPrecision::F64,
     }
 }
 

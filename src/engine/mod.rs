@@ -588,6 +588,7 @@ fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
         coupling,
         gain: profile.network.gain,
         seed: profile.run.seed,
+        history_precision: profile.network.history_precision,
     };
     Ok(match &m.params {
         ModelParams::StuartLandau(p) => Box::new(StuartLandau::new(&common, p)?),

@@ -387,6 +387,7 @@ pub fn synthetic_set(fs: f64, seconds: f64, seed: u64) -> Result<Vec<Signal>, St
         coupling: Coupling::None,
         gain: 0.0,
         seed,
+        history_precision: crate::model::HistoryPrecision::F64,
     };
     let params = StuartLandauParams {
         lambda: ParamSpec::Value(2.0),

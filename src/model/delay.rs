@@ -3,8 +3,10 @@
 //! Memory is O(N · max_delay): each node keeps its own ring of its last values, never per-edge
 //! copies. A node's values over consecutive steps are contiguous: each ring is followed by a
 //! copy of its first [`MIRRORED`] slots, so that a run of up to that many steps never wraps
-//! ([`DelayLine::run`]), and the coupling reads a whole block of future steps' delayed values
-//! per edge at once as one slice (see `CouplingPlan`). Delays are whole
+//! ([`HistoryReader::run`]), and the coupling reads a whole block of future steps' delayed values
+//! per edge at once as one slice (see `CouplingPlan`). Values are kept exactly, or rounded to
+//! `f32` where the profile trades that for half the memory traffic ([`HistoryPrecision`]).
+//! Delays are whole
 //! model steps (`round(τ / dt)`); at audio-rate steps (21 µs at 48 kHz) the rounding is far below
 //! the delays of interest (ms).
 //!
@@ -15,10 +17,12 @@
 
 use std::fmt::Debug;
 use std::iter::Sum;
+use std::marker::PhantomData;
 use std::ops::{Add, AddAssign, Mul};
 
 use aligned_vec::{AVec, RuntimeAlign};
 use num_complex::Complex64;
+use serde::{Deserialize, Serialize};
 
 /// A value a node sends along its edges: `f64` or [`Complex64`], seen as 1 or 2 `f64` parts.
 pub trait NodeValue:
@@ -97,15 +101,70 @@ impl NodeValue for Complex64 {
 }
 
 /// Slots at the start of each ring that are kept a second time just after its end: the longest
-/// run [`DelayLine::run`] returns as one slice (the coupling's longest block).
+/// run [`HistoryReader::run`] returns as one slice (the coupling's longest block).
 pub(crate) const MIRRORED: usize = 32;
+
+/// How a history stores the values it holds: the `[network] history_precision` key.
+///
+/// `F64` keeps every value exactly. `F32` rounds each stored value to single precision (a
+/// relative error of at most 2⁻²⁴, 6·10⁻⁸, in every delayed input) and halves the bytes a
+/// delayed network streams each step: its coupling is bound by reading the history, which for
+/// 1 000 nodes and 20 ms at 48 kHz is 16 MB of complex `f64`, more than a core's share of L3.
+/// Sums are still formed in `f64`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryPrecision {
+    /// Exact: every value as the plant computed it.
+    #[default]
+    F64,
+    /// Each value rounded to the nearest `f32`.
+    F32,
+}
+
+/// A number a history stores a value's parts as (`f64` or `f32`).
+pub(crate) trait Part: Copy + Default + Debug + Send + Sync + 'static {
+    /// The part stored for `value` (rounded to nearest for `f32`).
+    fn narrow(value: f64) -> Self;
+    /// The stored part as `f64` (exact).
+    fn widen(self) -> f64;
+}
+
+impl Part for f64 {
+    #[inline(always)]
+    fn narrow(value: f64) -> Self {
+        value
+    }
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        self
+    }
+}
+
+impl Part for f32 {
+    #[inline(always)]
+    fn narrow(value: f64) -> Self {
+        value as f32
+    }
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+/// The rings' storage at the history's precision.
+#[derive(Debug)]
+enum Rings {
+    F64(AVec<f64, RuntimeAlign>),
+    F32(AVec<f32, RuntimeAlign>),
+}
 
 /// The last `max_delay_steps + 1` values of every node, node by node.
 ///
 /// Invariant: after `push`, `get(node, 0)` is the state just pushed and `get(node, d)` is the
-/// state pushed `d` pushes earlier (or the initial fill if fewer have happened). Node `n`'s ring
-/// of `slots` values starts at `data[n·stride]`, and is followed by `mirror` values equal to
-/// its first `mirror` slots (`stride = slots + mirror`).
+/// state pushed `d` pushes earlier (or the initial fill if fewer have happened), rounded to the
+/// history's [`HistoryPrecision`]. Node `n`'s ring of `slots` values starts at value
+/// `n·stride`, and is followed by `mirror` values equal to its first `mirror` slots
+/// (`stride = slots + mirror`); each value is `T::PARTS` consecutive parts.
 #[derive(Debug)]
 pub struct DelayLine<T: NodeValue> {
     nodes: usize,
@@ -118,28 +177,29 @@ pub struct DelayLine<T: NodeValue> {
     pushes: u64,
     /// Resets since construction.
     resets: u64,
-    /// The rings; a history of a huge page or more starts on a huge-page boundary.
-    data: AVec<T, RuntimeAlign>,
+    /// The rings' parts; a history of a huge page or more starts on a huge-page boundary.
+    data: Rings,
+    value: PhantomData<T>,
 }
 
-/// Cache lines at the start of a run that [`DelayLine::prefetch_run`] asks for. With 2 instead
-/// of the whole run (8 lines of a 32-step complex run), 6 edges ahead instead of 3, 1 000
-/// delayed SL nodes at 48 kHz took 3–4 % less time on a Zen 3 core, z- and x-coupled alike
-/// (9 of 10 and 7 of 7 alternating pairs).
+/// Cache lines at the start of a run that [`HistoryReader::prefetch_run`] asks for. With 2
+/// instead of the whole run (8 lines of a 32-step complex run), 6 edges ahead instead of 3,
+/// 1 000 delayed SL nodes at 48 kHz took 3–4 % less time on a Zen 3 core, z- and x-coupled
+/// alike (9 of 10 and 7 of 7 alternating pairs).
 const PREFETCH_LINES: usize = 2;
 
 /// Bytes of one transparent huge page (x86-64 and aarch64 Linux).
 const HUGE_PAGE: usize = 2 << 20;
 
-/// `len` values of `value`, on huge pages where the history is big enough to use them. The
+/// `len` copies of `value`, on huge pages where the history is big enough to use them. The
 /// coupling reads ~10 runs per node per block from anywhere in a history of many MB; with 4 kB
 /// pages nearly every run misses the TLB. The kernel picks the page size when the fill first
 /// touches the pages, so the advice comes between allocating and filling; where it is not
 /// available the history just stays on small pages.
-fn rings<T: NodeValue>(len: usize, value: T) -> AVec<T, RuntimeAlign> {
-    let bytes = std::mem::size_of_val(&value) * len;
+fn rings<P: Part>(len: usize, value: P) -> AVec<P, RuntimeAlign> {
+    let bytes = std::mem::size_of::<P>() * len;
     let huge = bytes >= HUGE_PAGE;
-    let mut data = AVec::<T, RuntimeAlign>::with_capacity(if huge { HUGE_PAGE } else { 64 }, len);
+    let mut data = AVec::<P, RuntimeAlign>::with_capacity(if huge { HUGE_PAGE } else { 64 }, len);
     #[cfg(target_os = "linux")]
     if huge {
         // SAFETY: the range is `data`'s allocation, which starts on a page boundary;
@@ -152,20 +212,82 @@ fn rings<T: NodeValue>(len: usize, value: T) -> AVec<T, RuntimeAlign> {
     data
 }
 
+impl Clone for Rings {
+    fn clone(&self) -> Self {
+        fn copy<P: Part>(from: &AVec<P, RuntimeAlign>) -> AVec<P, RuntimeAlign> {
+            let mut data = rings(from.len(), P::default());
+            data.copy_from_slice(from);
+            data
+        }
+        match self {
+            Rings::F64(parts) => Rings::F64(copy(parts)),
+            Rings::F32(parts) => Rings::F32(copy(parts)),
+        }
+    }
+}
+
 impl<T: NodeValue> Clone for DelayLine<T> {
     fn clone(&self) -> Self {
-        let mut data = rings(self.data.len(), T::default());
-        data.copy_from_slice(&self.data);
-        Self { data, ..*self }
+        Self {
+            data: self.data.clone(),
+            ..*self
+        }
+    }
+}
+
+/// Writes `z`'s parts at value `slot` of `ring`.
+#[inline(always)]
+fn put<T: NodeValue, P: Part>(ring: &mut [P], slot: usize, z: T) {
+    let at = slot * T::PARTS;
+    ring[at] = P::narrow(z.re());
+    if T::PARTS == 2 {
+        ring[at + 1] = P::narrow(z.im());
+    }
+}
+
+/// `states`' parts at value `head` of each ring of `stride` values (and at `copy`, the head's
+/// mirrored slot, when there is one).
+#[inline(always)]
+fn push_parts<T: NodeValue, P: Part>(
+    data: &mut [P],
+    stride: usize,
+    head: usize,
+    copy: Option<usize>,
+    states: impl Iterator<Item = T>,
+) {
+    let rings = data.chunks_exact_mut(stride * T::PARTS);
+    match copy {
+        Some(copy) => {
+            for (ring, z) in rings.zip(states) {
+                put(ring, head, z);
+                put(ring, copy, z);
+            }
+        }
+        None => {
+            for (ring, z) in rings.zip(states) {
+                put(ring, head, z);
+            }
+        }
     }
 }
 
 impl<T: NodeValue> DelayLine<T> {
-    /// History for `nodes` nodes holding delays of up to `max_delay_steps` steps, filled with
-    /// `initial` (the state before the run started, held constant into the past).
-    pub fn new(nodes: usize, max_delay_steps: usize, initial: &[T]) -> Self {
+    /// History for `nodes` nodes holding delays of up to `max_delay_steps` steps, stored at
+    /// `precision`, filled with `initial` (the state before the run started, held constant into
+    /// the past).
+    pub fn new(
+        nodes: usize,
+        max_delay_steps: usize,
+        precision: HistoryPrecision,
+        initial: &[T],
+    ) -> Self {
         let slots = max_delay_steps + 1;
         let mirror = MIRRORED.min(slots);
+        let parts = (slots + mirror) * nodes * T::PARTS;
+        let data = match precision {
+            HistoryPrecision::F64 => Rings::F64(rings(parts, 0.0)),
+            HistoryPrecision::F32 => Rings::F32(rings(parts, 0.0)),
+        };
         let mut line = Self {
             nodes,
             slots,
@@ -173,33 +295,22 @@ impl<T: NodeValue> DelayLine<T> {
             head: 0,
             pushes: 0,
             resets: 0,
-            data: rings((slots + mirror) * nodes, T::default()),
+            data,
+            value: PhantomData,
         };
         line.reset(initial);
         line
     }
 
-    /// Node `node`'s ring followed by its mirrored slots.
-    #[inline]
-    fn ring(&self, node: usize) -> &[T] {
-        let stride = self.slots + self.mirror;
-        let at = node * stride;
-        &self.data[at..at + stride]
-    }
-
-    /// Every node's ring with its mirrored slots, in node order.
-    fn rings_mut(&mut self) -> std::slice::ChunksExactMut<'_, T> {
-        self.data.chunks_exact_mut(self.slots + self.mirror)
+    /// Values from one node's ring to the next: its slots and their mirror.
+    fn stride(&self) -> usize {
+        self.slots + self.mirror
     }
 
     /// Ring position of the state pushed `delay_steps` pushes ago.
     #[inline]
     fn slot(&self, delay_steps: usize) -> usize {
-        if self.head >= delay_steps {
-            self.head - delay_steps
-        } else {
-            self.head + self.slots - delay_steps
-        }
+        slot(self.head, self.slots, delay_steps)
     }
 
     /// Nodes.
@@ -212,9 +323,20 @@ impl<T: NodeValue> DelayLine<T> {
         self.slots - 1
     }
 
+    /// How the values are stored.
+    pub fn precision(&self) -> HistoryPrecision {
+        match self.data {
+            Rings::F64(_) => HistoryPrecision::F64,
+            Rings::F32(_) => HistoryPrecision::F32,
+        }
+    }
+
     /// Bytes of history held, the mirrored slots included.
     pub fn bytes(&self) -> usize {
-        self.data.len() * std::mem::size_of::<T>()
+        match &self.data {
+            Rings::F64(parts) => std::mem::size_of_val(&parts[..]),
+            Rings::F32(parts) => std::mem::size_of_val(&parts[..]),
+        }
     }
 
     /// Pushes since construction or the last reset.
@@ -236,17 +358,11 @@ impl<T: NodeValue> DelayLine<T> {
             self.head + 1
         };
         self.pushes += 1;
-        let head = self.head;
-        if head < self.mirror {
-            let copy = self.slots + head;
-            for (ring, z) in self.rings_mut().zip(states) {
-                ring[head] = z;
-                ring[copy] = z;
-            }
-        } else {
-            for (ring, z) in self.rings_mut().zip(states) {
-                ring[head] = z;
-            }
+        let (head, stride) = (self.head, self.stride());
+        let copy = (head < self.mirror).then_some(self.slots + head);
+        match &mut self.data {
+            Rings::F64(parts) => push_parts(parts, stride, head, copy, states),
+            Rings::F32(parts) => push_parts(parts, stride, head, copy, states),
         }
     }
 
@@ -254,20 +370,115 @@ impl<T: NodeValue> DelayLine<T> {
     #[inline]
     pub fn get(&self, node: usize, delay_steps: usize) -> T {
         debug_assert!(delay_steps < self.slots);
-        self.ring(node)[self.slot(delay_steps)]
+        let at = (node * self.stride() + self.slot(delay_steps)) * T::PARTS;
+        fn value<T: NodeValue, P: Part>(parts: &[P]) -> T {
+            let im = if T::PARTS == 2 { parts[1].widen() } else { 0.0 };
+            T::from_re_im(parts[0].widen(), im)
+        }
+        match &self.data {
+            Rings::F64(parts) => value(&parts[at..at + T::PARTS]),
+            Rings::F32(parts) => value(&parts[at..at + T::PARTS]),
+        }
     }
 
-    /// `len` consecutive states of `node`, oldest first, starting `delay_steps` pushes ago:
-    /// `run[k] == get(node, delay_steps − k)`. Needs `len ≤ delay_steps + 1` (only the past is
-    /// known) and `len ≤ MIRRORED`: the mirrored slots continue the ring, so the run is one
-    /// slice wherever it starts.
+    /// The rings as runs of parts at the history's precision, for the coupling's block sums.
     #[inline]
-    pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> &[T] {
-        debug_assert!(delay_steps < self.slots && len <= delay_steps + 1);
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        let layout = |parts_len| Layout {
+            stride: self.stride() * T::PARTS,
+            slots: self.slots,
+            mirror: self.mirror,
+            head: self.head,
+            value_parts: T::PARTS,
+            len: parts_len,
+        };
+        match &self.data {
+            Rings::F64(parts) => Reader::F64(HistoryReader {
+                parts,
+                layout: layout(parts.len()),
+            }),
+            Rings::F32(parts) => Reader::F32(HistoryReader {
+                parts,
+                layout: layout(parts.len()),
+            }),
+        }
+    }
+
+    /// Refill every slot with `initial` and rewind.
+    pub fn reset(&mut self, initial: &[T]) {
+        fn fill<T: NodeValue, P: Part>(data: &mut [P], stride: usize, initial: &[T]) {
+            for (ring, &z) in data.chunks_exact_mut(stride * T::PARTS).zip(initial) {
+                for slot in 0..stride {
+                    put(ring, slot, z);
+                }
+            }
+        }
+        let stride = self.stride();
+        match &mut self.data {
+            Rings::F64(parts) => fill(parts, stride, initial),
+            Rings::F32(parts) => fill(parts, stride, initial),
+        }
+        self.head = 0;
+        self.pushes = 0;
+        self.resets += 1;
+    }
+}
+
+/// Ring position of the value pushed `delay_steps` pushes before the one at `head`.
+#[inline(always)]
+fn slot(head: usize, slots: usize, delay_steps: usize) -> usize {
+    if head >= delay_steps {
+        head - delay_steps
+    } else {
+        head + slots - delay_steps
+    }
+}
+
+/// Where a history's values sit among its parts.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    /// Parts from one node's ring to the next.
+    stride: usize,
+    slots: usize,
+    mirror: usize,
+    head: usize,
+    /// Parts per value (`NodeValue::PARTS`).
+    value_parts: usize,
+    /// Parts in all.
+    len: usize,
+}
+
+/// A history's rings as parts of one precision, read a run at a time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HistoryReader<'a, P: Part> {
+    parts: &'a [P],
+    layout: Layout,
+}
+
+/// [`HistoryReader`] at the history's precision.
+pub(crate) enum Reader<'a> {
+    F64(HistoryReader<'a, f64>),
+    F32(HistoryReader<'a, f32>),
+}
+
+impl<'a, P: Part> HistoryReader<'a, P> {
+    /// Bytes of history held.
+    pub fn bytes(&self) -> usize {
+        self.layout.len * std::mem::size_of::<P>()
+    }
+
+    /// The parts of `len` consecutive states of `node`, oldest first, starting `delay_steps`
+    /// pushes ago: state `k` of the run is `DelayLine::get(node, delay_steps − k)`. Needs
+    /// `len ≤ delay_steps + 1` (only the past is known) and `len ≤ MIRRORED`: the mirrored
+    /// slots continue the ring, so the run is one slice wherever it starts.
+    #[inline]
+    pub fn run(&self, node: usize, delay_steps: usize, len: usize) -> &'a [P] {
+        let l = self.layout;
+        debug_assert!(delay_steps < l.slots && len <= delay_steps + 1);
         assert!(len <= MIRRORED, "runs are at most MIRRORED steps");
-        let start = self.slot(delay_steps);
-        // `len ≤ min(MIRRORED, slots) = mirror`, and `start < slots`.
-        &self.ring(node)[start..start + len]
+        // `len ≤ min(MIRRORED, slots) = mirror`, and the slot is below `slots`.
+        let at = node * l.stride + slot(l.head, l.slots, delay_steps) * l.value_parts;
+        &self.parts[at..at + len * l.value_parts]
     }
 
     /// Ask the CPU to begin loading `run(node, delay_steps, len)` into cache: its first
@@ -280,10 +491,10 @@ impl<T: NodeValue> DelayLine<T> {
     pub fn prefetch_run(&self, node: usize, delay_steps: usize, len: usize) {
         #[cfg(target_arch = "x86_64")]
         {
-            let start = self.slot(delay_steps);
-            let len = len.min(self.mirror);
-            let run = self.ring(node)[start..start + len].as_ptr().cast::<i8>();
-            let bytes = len * std::mem::size_of::<T>();
+            let l = self.layout;
+            let len = len.min(l.mirror);
+            let run = self.run(node, delay_steps, len).as_ptr().cast::<i8>();
+            let bytes = len * l.value_parts * std::mem::size_of::<P>();
             // Every cache line the run touches, from the one holding its first byte: a run
             // that does not start on a line boundary spans one line more than its length.
             let lead = run as usize % 64;
@@ -300,26 +511,43 @@ impl<T: NodeValue> DelayLine<T> {
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (node, delay_steps, len);
     }
-
-    /// Refill every slot with `initial` and rewind.
-    pub fn reset(&mut self, initial: &[T]) {
-        for (ring, z) in self.rings_mut().zip(initial) {
-            ring.fill(*z);
-        }
-        self.head = 0;
-        self.pushes = 0;
-        self.resets += 1;
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    impl<T: NodeValue> DelayLine<T> {
+        /// Where the rings begin.
+        fn first_part(&self) -> *const u8 {
+            match &self.data {
+                Rings::F64(parts) => parts.as_ptr().cast(),
+                Rings::F32(parts) => parts.as_ptr().cast(),
+            }
+        }
+    }
+
+    /// `len` states of `node` from `delay_steps` pushes ago, as the coupling reads them.
+    fn run<T: NodeValue>(
+        line: &DelayLine<T>,
+        node: usize,
+        delay_steps: usize,
+        len: usize,
+    ) -> Vec<T> {
+        fn values<T: NodeValue, P: Part>(parts: &[P]) -> Vec<T> {
+            let wide: Vec<f64> = parts.iter().map(|p| p.widen()).collect();
+            wide.chunks_exact(T::PARTS).map(T::from_flat).collect()
+        }
+        match line.reader() {
+            Reader::F64(reader) => values(reader.run(node, delay_steps, len)),
+            Reader::F32(reader) => values(reader.run(node, delay_steps, len)),
+        }
+    }
+
     #[test]
     fn reads_back_what_was_pushed_exactly_d_steps_ago() {
         let initial = [Complex64::new(-1.0, 0.0), Complex64::new(-2.0, 0.0)];
-        let mut line = DelayLine::new(2, 5, &initial);
+        let mut line = DelayLine::new(2, 5, HistoryPrecision::F64, &initial);
         for step in 0..40 {
             let s = step as f64;
             line.push([Complex64::new(s, 0.0), Complex64::new(0.0, s)].into_iter());
@@ -345,8 +573,9 @@ mod tests {
 
     #[test]
     fn a_real_history_reads_back_like_a_complex_one() {
-        let mut real = DelayLine::new(4, 9, &[0.5f64; 4]);
-        let mut complex = DelayLine::new(4, 9, &[Complex64::new(0.5, 0.0); 4]);
+        let mut real = DelayLine::new(4, 9, HistoryPrecision::F64, &[0.5f64; 4]);
+        let mut complex =
+            DelayLine::new(4, 9, HistoryPrecision::F64, &[Complex64::new(0.5, 0.0); 4]);
         for step in 0..30 {
             let values = (0..4).map(|n| (step * 4 + n) as f64);
             real.push(values.clone());
@@ -355,23 +584,69 @@ mod tests {
                 for d in 0..=9 {
                     assert_eq!(real.get(n, d), complex.get(n, d).re, "step {step}");
                 }
-                let got = real.run(n, 9, 10);
-                let expected: Vec<f64> = complex.run(n, 9, 10).iter().map(|z| z.re).collect();
+                let got = run(&real, n, 9, 10);
+                let expected: Vec<f64> = run(&complex, n, 9, 10).iter().map(|z| z.re).collect();
                 assert_eq!(got, expected);
             }
         }
     }
 
     #[test]
+    fn an_f32_history_holds_each_value_rounded_to_f32_in_half_the_bytes() {
+        let rounded = |v: f64| f64::from(v as f32);
+        let initial = [Complex64::new(1.0 / 3.0, -0.1); 3];
+        let mut single = DelayLine::new(3, 40, HistoryPrecision::F32, &initial);
+        let exact = DelayLine::new(3, 40, HistoryPrecision::F64, &initial);
+        assert_eq!(single.precision(), HistoryPrecision::F32);
+        assert_eq!(2 * single.bytes(), exact.bytes());
+        assert_eq!(
+            single.get(2, 40),
+            Complex64::new(rounded(1.0 / 3.0), rounded(-0.1))
+        );
+        for step in 0..100 {
+            let value = |n: usize| {
+                Complex64::new(std::f64::consts::PI * step as f64, 1e-3 / (n + 1) as f64)
+            };
+            single.push((0..3).map(value));
+            let z = value(1);
+            assert_eq!(
+                single.get(1, 0),
+                Complex64::new(rounded(z.re), rounded(z.im))
+            );
+            if step >= 31 {
+                let got = run(&single, 1, 31, 32);
+                let expected: Vec<Complex64> = (0..32).map(|k| single.get(1, 31 - k)).collect();
+                assert_eq!(got, expected, "step {step}");
+            }
+        }
+        let copy = single.clone();
+        assert_eq!(
+            (copy.precision(), copy.get(0, 7)),
+            (HistoryPrecision::F32, single.get(0, 7))
+        );
+        let mut real = DelayLine::new(2, 5, HistoryPrecision::F32, &[0.1f64; 2]);
+        real.push([0.7f64, 2.0].into_iter());
+        assert_eq!(
+            (real.get(0, 0), real.get(1, 0), real.get(0, 1)),
+            (rounded(0.7), 2.0, rounded(0.1))
+        );
+    }
+
+    #[test]
     fn runs_are_the_states_in_order_wherever_the_ring_wraps() {
         // Rings shorter and longer than the mirrored slots, every start and length.
         for max_delay in [7, MIRRORED + 9] {
-            let mut line = DelayLine::new(3, max_delay, &[Complex64::default(); 3]);
+            let mut line = DelayLine::new(
+                3,
+                max_delay,
+                HistoryPrecision::F64,
+                &[Complex64::default(); 3],
+            );
             for step in 0..3 * max_delay + 5 {
                 line.push((0..3).map(|n| Complex64::new(step as f64, n as f64)));
                 for d in 0..=max_delay {
                     for len in 1..=(d + 1).min(MIRRORED) {
-                        let run = line.run(2, d, len);
+                        let run = run(&line, 2, d, len);
                         assert_eq!(run.len(), len);
                         for (k, z) in run.iter().enumerate() {
                             assert_eq!(*z, line.get(2, d - k), "step {step} d {d} k {k}");
@@ -382,7 +657,7 @@ mod tests {
             assert_eq!(line.pushes(), 3 * max_delay as u64 + 5);
             // A reset refills the mirrored slots too.
             line.reset(&[Complex64::new(-1.0, 0.0); 3]);
-            let run = line.run(1, max_delay, (max_delay + 1).min(MIRRORED));
+            let run = run(&line, 1, max_delay, (max_delay + 1).min(MIRRORED));
             assert!(run.iter().all(|z| z.re == -1.0));
         }
     }
@@ -391,26 +666,36 @@ mod tests {
     fn memory_is_per_node_not_per_edge() {
         // 960 slots a node, and the first MIRRORED of them once more.
         let slots = 960 + MIRRORED;
-        let small = DelayLine::new(100, 959, &vec![Complex64::default(); 100]);
+        let small = DelayLine::new(
+            100,
+            959,
+            HistoryPrecision::F64,
+            &vec![Complex64::default(); 100],
+        );
         assert_eq!(small.bytes(), 100 * slots * 16);
-        let real = DelayLine::new(100, 959, &[0.0f64; 100]);
+        let real = DelayLine::new(100, 959, HistoryPrecision::F64, &[0.0f64; 100]);
         assert_eq!(
             real.bytes(),
             100 * slots * 8,
             "a real history is half a complex one"
         );
-        let short = DelayLine::new(100, 4, &[0.0f64; 100]);
+        let short = DelayLine::new(100, 4, HistoryPrecision::F64, &[0.0f64; 100]);
         assert_eq!(
             short.bytes(),
             100 * 2 * 5 * 8,
             "a short ring is mirrored whole"
         );
         // A history of many MB starts on a huge-page boundary, without padding.
-        let line = DelayLine::new(1000, 959, &vec![Complex64::default(); 1000]);
+        let line = DelayLine::new(
+            1000,
+            959,
+            HistoryPrecision::F64,
+            &vec![Complex64::default(); 1000],
+        );
         assert_eq!(line.bytes(), 1000 * slots * 16);
-        assert_eq!(line.data.as_ptr() as usize % HUGE_PAGE, 0);
+        assert_eq!(line.first_part() as usize % HUGE_PAGE, 0);
         let copy = line.clone();
-        assert_eq!(copy.data.as_ptr() as usize % HUGE_PAGE, 0);
+        assert_eq!(copy.first_part() as usize % HUGE_PAGE, 0);
         assert_eq!((copy.get(999, 959), copy.pushes()), (line.get(999, 959), 0));
     }
 
@@ -418,7 +703,7 @@ mod tests {
     fn a_history_on_huge_pages_reads_back_like_a_small_one() {
         let nodes = 700;
         let initial: Vec<Complex64> = (0..nodes).map(|n| Complex64::new(n as f64, 0.0)).collect();
-        let mut line = DelayLine::new(nodes, 199, &initial);
+        let mut line = DelayLine::new(nodes, 199, HistoryPrecision::F64, &initial);
         assert!(line.bytes() >= HUGE_PAGE);
         for step in 0..450 {
             line.push((0..nodes).map(|n| Complex64::new(n as f64, step as f64)));
@@ -428,7 +713,7 @@ mod tests {
             assert_eq!(line.get(n, 199), Complex64::new(n as f64, 250.0));
             // 450 pushes into 200 slots leave the newest in slot 50: a run from 60 pushes ago
             // starts in slot 190 and crosses the ring's end.
-            let got: Vec<f64> = line.run(n, 60, 32).iter().map(|z| z.im).collect();
+            let got: Vec<f64> = run(&line, n, 60, 32).iter().map(|z| z.im).collect();
             let expected: Vec<f64> = (389..421).map(|s| s as f64).collect();
             assert_eq!(got, expected);
         }

@@ -255,7 +255,12 @@ impl Horn {
             y: initial_y.clone(),
             initial_x,
             initial_y,
-            history: DelayLine::new(n, plan.max_delay_steps, &initial_history),
+            history: DelayLine::new(
+                n,
+                plan.max_delay_steps,
+                common.history_precision,
+                &initial_history,
+            ),
             initial_history,
             plan,
             gain: common.gain,

@@ -389,7 +389,12 @@ impl JansenRit {
             nodes: n,
             node,
             s,
-            history: DelayLine::new(n, plan.max_delay_steps, &initial_history),
+            history: DelayLine::new(
+                n,
+                plan.max_delay_steps,
+                common.history_precision,
+                &initial_history,
+            ),
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],
@@ -572,6 +577,7 @@ mod tests {
             coupling: Coupling::Sparse(sorted),
             gain: 0.1,
             seed: 4,
+            history_precision: crate::model::HistoryPrecision::F64,
         };
         JansenRit::new(&common, &JansenRitParams::default()).unwrap()
     }

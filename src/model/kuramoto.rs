@@ -115,7 +115,7 @@ impl Kuramoto {
             nodes: n,
             omega: freq.iter().map(|f| TAU * f).collect(),
             lag_rotation: Complex64::from_polar(1.0, -params.phase_lag_deg.to_radians()),
-            history: DelayLine::new(n, plan.max_delay_steps, &unit),
+            history: DelayLine::new(n, plan.max_delay_steps, common.history_precision, &unit),
             plan,
             gain: common.gain,
             forcing: vec![Complex64::default(); n],

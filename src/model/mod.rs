@@ -35,7 +35,7 @@ pub mod wilson_cowan;
 use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
-pub use delay::NodeValue;
+pub use delay::{HistoryPrecision, NodeValue};
 pub use kuramoto::{Kuramoto, KuramotoParams};
 pub use network::{Coupling, NetworkSpec};
 pub use param::{Dist, ParamSpec, Sampling};
@@ -147,6 +147,8 @@ pub struct PlantCommon {
     pub gain: f64,
     /// Seed for initial conditions, heterogeneous parameters and noise.
     pub seed: u64,
+    /// How the delayed coupling's history stores node values (`[network] history_precision`).
+    pub history_precision: HistoryPrecision,
 }
 
 /// The coupling as the inner loops use it: edges split by whether they are delayed, delays in
@@ -210,7 +212,7 @@ enum PlanKind<T: NodeValue> {
 /// Longer blocks amortise more per edge; the longest is taken that leaves at least
 /// [`FAR_SHARE`] of the delayed edges long enough for it.
 const DELAY_BLOCKS: [usize; 2] = [32, 16];
-// A block's runs come from `DelayLine::run`, which returns at most `MIRRORED` steps.
+// A block's runs come from `HistoryReader::run`, which returns at most `MIRRORED` steps.
 const _: () = assert!(DELAY_BLOCKS[0] <= delay::MIRRORED && DELAY_BLOCKS[1] <= DELAY_BLOCKS[0]);
 const FAR_SHARE: f64 = 0.95;
 
@@ -323,6 +325,19 @@ fn far_block<T: NodeValue>(
     len: usize,
     (block, stride): (&mut [T], usize),
 ) {
+    match history.reader() {
+        delay::Reader::F64(reader) => far_block_at(far, reader, len, (block, stride)),
+        delay::Reader::F32(reader) => far_block_at(far, reader, len, (block, stride)),
+    }
+}
+
+/// [`far_block`] on a history stored as `P`.
+fn far_block_at<T: NodeValue, P: delay::Part>(
+    far: &Edges,
+    history: delay::HistoryReader<'_, P>,
+    len: usize,
+    (block, stride): (&mut [T], usize),
+) {
     const LONG: usize = DELAY_BLOCKS[0];
     const SHORT: usize = DELAY_BLOCKS[1];
     debug_assert!(
@@ -330,26 +345,27 @@ fn far_block<T: NodeValue>(
         "block lengths are DELAY_BLOCKS"
     );
     match (T::PARTS, len == LONG) {
-        (1, true) => far_block_of::<T, LONG, LONG>(far, history, block, stride),
-        (1, false) => far_block_of::<T, SHORT, SHORT>(far, history, block, stride),
-        (_, true) => far_block_of::<T, LONG, { 2 * LONG }>(far, history, block, stride),
-        (_, false) => far_block_of::<T, SHORT, { 2 * SHORT }>(far, history, block, stride),
+        (1, true) => far_block_of::<T, P, LONG, LONG>(far, history, block, stride),
+        (1, false) => far_block_of::<T, P, SHORT, SHORT>(far, history, block, stride),
+        (_, true) => far_block_of::<T, P, LONG, { 2 * LONG }>(far, history, block, stride),
+        (_, false) => far_block_of::<T, P, SHORT, { 2 * SHORT }>(far, history, block, stride),
     }
 }
 
 /// [`far_block`] for blocks of `LEN` steps, `PARTS = T::PARTS · LEN` sums. The sums are a
 /// fixed-length array indexed only by constants, so they stay in registers: indexed by a run's
 /// length they lived on the stack, and each edge's adds waited on the previous edge's stores
-/// (the 48 kHz problem: 14.3 → 12.3 ns per node-step).
+/// (the 48 kHz problem: 14.3 → 12.3 ns per node-step). Parts stored as `f32` are widened
+/// (exactly) before they are multiplied, so the sums are `f64` either way.
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn far_block_of<T: NodeValue, const LEN: usize, const PARTS: usize>(
+fn far_block_of<T: NodeValue, P: delay::Part, const LEN: usize, const PARTS: usize>(
     far: &Edges,
-    history: &delay::DelayLine<T>,
+    history: delay::HistoryReader<'_, P>,
     block: &mut [T],
     stride: usize,
 ) {
     assert_eq!(PARTS, T::PARTS * LEN, "PARTS is the parts of a run");
-    let nodes = history.nodes();
+    let nodes = far.row_ptr.len() - 1;
     let prefetch = history.bytes() >= PREFETCH_MIN_BYTES;
     for i in 0..nodes {
         let mut acc = [0.0f64; PARTS];
@@ -363,10 +379,10 @@ fn far_block_of<T: NodeValue, const LEN: usize, const PARTS: usize>(
                 }
             }
             let run = history.run(far.col[e] as usize, far.delay_steps[e] as usize, LEN);
-            let run: &[f64; PARTS] = T::flat(run).try_into().expect("a run of LEN values");
+            let run: &[P; PARTS] = run.try_into().expect("a run of LEN values");
             let w = far.weight[e];
             for (a, r) in acc.iter_mut().zip(run) {
-                *a += r * w;
+                *a += r.widen() * w;
             }
         }
         for (k, z) in acc.chunks_exact(T::PARTS).enumerate() {
@@ -981,7 +997,8 @@ mod tests {
         for (k, coupling) in plans.iter().enumerate() {
             let mut plan = CouplingPlan::<f64>::new(coupling, n, dt);
             let initial: Vec<f64> = (0..n).map(|i| i as f64).collect();
-            let mut history = delay::DelayLine::new(n, plan.max_delay_steps, &initial);
+            let mut history =
+                delay::DelayLine::new(n, plan.max_delay_steps, HistoryPrecision::F64, &initial);
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(k as u64);
             let (mut delayed, mut computed, mut total) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
             let mut rows = 0;
@@ -1010,13 +1027,15 @@ mod tests {
     /// values made by `value(re, im)` and edge delays in `delays` (steps), through resets of
     /// the history and skipped calls. The plan must read blocks of `block_len` steps. Every
     /// other step asks for the input in the block row where the plan can leave it there; it
-    /// must do so exactly when `in_row`.
+    /// must do so exactly when `in_row`. The history is kept at `precision`: the sums are of
+    /// the values it holds, so they match to round-off either way.
     fn check_blocked_delayed_input<T: NodeValue>(
         value: impl Fn(f64, f64) -> T,
         norm: fn(T) -> f64,
         delays: std::ops::RangeInclusive<usize>,
         block_len: usize,
         in_row: bool,
+        precision: HistoryPrecision,
     ) {
         let (n, dt) = (40, 1e-3);
         let coupling = random_coupling(n, 6, delays, dt);
@@ -1029,7 +1048,7 @@ mod tests {
             "blocks of {block_len} steps"
         );
         let initial: Vec<T> = (0..n).map(|i| value(i as f64, -1.0)).collect();
-        let mut history = delay::DelayLine::new(n, plan.max_delay_steps, &initial);
+        let mut history = delay::DelayLine::new(n, plan.max_delay_steps, precision, &initial);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
         let mut out = vec![T::default(); n];
         for step in 0..400 {
@@ -1081,15 +1100,48 @@ mod tests {
     #[test]
     fn blocked_delayed_input_equals_the_per_step_sum_through_resets_and_skipped_steps() {
         // Instantaneous, near and far edges, 16-step blocks; then only far ones, 32-step blocks.
-        let (short, long) = (0..=3 * DELAY_BLOCKS[0] + 5, DELAY_BLOCKS[0] - 1..=140);
-        check_blocked_delayed_input(Complex64::new, |z| z.norm(), short, DELAY_BLOCKS[1], false);
-        check_blocked_delayed_input(Complex64::new, |z| z.norm(), long, DELAY_BLOCKS[0], true);
+        for precision in [HistoryPrecision::F64, HistoryPrecision::F32] {
+            let (short, long) = (0..=3 * DELAY_BLOCKS[0] + 5, DELAY_BLOCKS[0] - 1..=140);
+            let norm = |z: Complex64| z.norm();
+            check_blocked_delayed_input(
+                Complex64::new,
+                norm,
+                short,
+                DELAY_BLOCKS[1],
+                false,
+                precision,
+            );
+            check_blocked_delayed_input(
+                Complex64::new,
+                norm,
+                long,
+                DELAY_BLOCKS[0],
+                true,
+                precision,
+            );
+        }
     }
 
     #[test]
     fn blocked_delayed_input_of_real_node_values_equals_the_per_step_sum() {
-        let (short, long) = (0..=3 * DELAY_BLOCKS[0] + 5, DELAY_BLOCKS[0] - 1..=140);
-        check_blocked_delayed_input(|re, _| re, f64::abs, short, DELAY_BLOCKS[1], false);
-        check_blocked_delayed_input(|re, _| re, f64::abs, long, DELAY_BLOCKS[0], true);
+        for precision in [HistoryPrecision::F64, HistoryPrecision::F32] {
+            let (short, long) = (0..=3 * DELAY_BLOCKS[0] + 5, DELAY_BLOCKS[0] - 1..=140);
+            check_blocked_delayed_input(
+                |re, _| re,
+                f64::abs,
+                short,
+                DELAY_BLOCKS[1],
+                false,
+                precision,
+            );
+            check_blocked_delayed_input(
+                |re, _| re,
+                f64::abs,
+                long,
+                DELAY_BLOCKS[0],
+                true,
+                precision,
+            );
+        }
     }
 }

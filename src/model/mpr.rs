@@ -890,7 +890,12 @@ impl Mpr {
             synapse: p.synapse,
             coef,
             weight: weights,
-            history: DelayLine::new(n, plan.max_delay_steps, &initial_rates),
+            history: DelayLine::new(
+                n,
+                plan.max_delay_steps,
+                common.history_precision,
+                &initial_rates,
+            ),
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],
@@ -1075,6 +1080,7 @@ mod tests {
             coupling: Coupling::Sparse(csr),
             gain: 0.7,
             seed: 4,
+            history_precision: crate::model::HistoryPrecision::F64,
         };
         let params = MprParams {
             populations: Populations::ExcitatoryInhibitory,
@@ -1153,6 +1159,7 @@ mod tests {
             coupling: Coupling::None,
             gain: 0.0,
             seed: 4,
+            history_precision: crate::model::HistoryPrecision::F64,
         };
         for params in [MprParams::default(), pair] {
             let mut given = Mpr::new(&common, &params).unwrap();
@@ -1182,6 +1189,7 @@ mod tests {
             coupling: Coupling::None,
             gain: 0.0,
             seed: 2,
+            history_precision: crate::model::HistoryPrecision::F64,
         };
         for populations in [Populations::Single, Populations::ExcitatoryInhibitory] {
             let params = MprParams {
@@ -1239,6 +1247,7 @@ mod tests {
                     coupling: Coupling::Sparse(csr.clone()),
                     gain,
                     seed: 2,
+                    history_precision: crate::model::HistoryPrecision::F64,
                 };
                 let single = populations == Populations::Single;
                 let params = MprParams {

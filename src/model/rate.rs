@@ -226,7 +226,12 @@ impl Rate {
             inv_tau: tau.iter().map(|t| 1.0 / t).collect(),
             w,
             input,
-            history: DelayLine::new(n, plan.max_delay_steps, &initial_history),
+            history: DelayLine::new(
+                n,
+                plan.max_delay_steps,
+                common.history_precision,
+                &initial_history,
+            ),
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],

@@ -295,7 +295,12 @@ impl WilsonCowan {
             q,
             rate_e: per_second(&tau_e),
             rate_i: per_second(&tau_i),
-            history: DelayLine::new(n, plan.max_delay_steps, &initial_history),
+            history: DelayLine::new(
+                n,
+                plan.max_delay_steps,
+                common.history_precision,
+                &initial_history,
+            ),
             plan,
             gain: common.gain,
             forcing: vec![0.0; n],
