@@ -384,23 +384,16 @@ impl<T: NodeValue> DelayLine<T> {
     /// The rings as runs of parts at the history's precision, for the coupling's block sums.
     #[inline]
     pub(crate) fn reader(&self) -> Reader<'_> {
-        let layout = |parts_len| Layout {
+        let layout = Layout {
             stride: self.stride() * T::PARTS,
             slots: self.slots,
             mirror: self.mirror,
             head: self.head,
             value_parts: T::PARTS,
-            len: parts_len,
         };
         match &self.data {
-            Rings::F64(parts) => Reader::F64(HistoryReader {
-                parts,
-                layout: layout(parts.len()),
-            }),
-            Rings::F32(parts) => Reader::F32(HistoryReader {
-                parts,
-                layout: layout(parts.len()),
-            }),
+            Rings::F64(parts) => Reader::F64(HistoryReader { parts, layout }),
+            Rings::F32(parts) => Reader::F32(HistoryReader { parts, layout }),
         }
     }
 
@@ -444,8 +437,6 @@ struct Layout {
     head: usize,
     /// Parts per value (`NodeValue::PARTS`).
     value_parts: usize,
-    /// Parts in all.
-    len: usize,
 }
 
 /// A history's rings as parts of one precision, read a run at a time.
@@ -464,7 +455,7 @@ pub(crate) enum Reader<'a> {
 impl<'a, P: Part> HistoryReader<'a, P> {
     /// Bytes of history held.
     pub fn bytes(&self) -> usize {
-        self.layout.len * std::mem::size_of::<P>()
+        std::mem::size_of_val(self.parts)
     }
 
     /// The parts of `len` consecutive states of `node`, oldest first, starting `delay_steps`
