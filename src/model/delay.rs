@@ -158,6 +158,16 @@ enum Rings {
     F32(AVec<f32, RuntimeAlign>),
 }
 
+/// `$body` with `$parts` bound to the rings' parts, whichever their precision.
+macro_rules! with_parts {
+    ($rings:expr, $parts:ident => $body:expr) => {
+        match $rings {
+            Rings::F64($parts) => $body,
+            Rings::F32($parts) => $body,
+        }
+    };
+}
+
 /// The last `max_delay_steps + 1` values of every node, node by node.
 ///
 /// Invariant: after `push`, `get(node, 0)` is the state just pushed and `get(node, d)` is the
@@ -168,11 +178,8 @@ enum Rings {
 #[derive(Debug)]
 pub struct DelayLine<T: NodeValue> {
     nodes: usize,
-    slots: usize,
-    /// `min(MIRRORED, slots)`.
-    mirror: usize,
-    /// Ring position of the newest state, in `0..slots`.
-    head: usize,
+    /// Where each value sits among the parts (and which slot is the newest).
+    layout: Layout,
     /// Pushes since construction or the last reset.
     pushes: u64,
     /// Resets since construction.
@@ -245,7 +252,7 @@ fn put<T: NodeValue, P: Part>(ring: &mut [P], slot: usize, z: T) {
     }
 }
 
-/// `states`' parts at value `head` of each ring of `stride` values (and at `copy`, the head's
+/// `states`' parts at value `head` of each ring of `stride` parts (and at `copy`, the head's
 /// mirrored slot, when there is one).
 #[inline(always)]
 fn push_parts<T: NodeValue, P: Part>(
@@ -255,7 +262,7 @@ fn push_parts<T: NodeValue, P: Part>(
     copy: Option<usize>,
     states: impl Iterator<Item = T>,
 ) {
-    let rings = data.chunks_exact_mut(stride * T::PARTS);
+    let rings = data.chunks_exact_mut(stride);
     match copy {
         Some(copy) => {
             for (ring, z) in rings.zip(states) {
@@ -282,17 +289,20 @@ impl<T: NodeValue> DelayLine<T> {
         initial: &[T],
     ) -> Self {
         let slots = max_delay_steps + 1;
-        let mirror = MIRRORED.min(slots);
-        let parts = (slots + mirror) * nodes * T::PARTS;
+        let layout = Layout {
+            slots,
+            mirror: MIRRORED.min(slots),
+            head: 0,
+            value_parts: T::PARTS,
+        };
+        let parts = layout.stride() * nodes;
         let data = match precision {
             HistoryPrecision::F64 => Rings::F64(rings(parts, 0.0)),
             HistoryPrecision::F32 => Rings::F32(rings(parts, 0.0)),
         };
         let mut line = Self {
             nodes,
-            slots,
-            mirror,
-            head: 0,
+            layout,
             pushes: 0,
             resets: 0,
             data,
@@ -302,17 +312,6 @@ impl<T: NodeValue> DelayLine<T> {
         line
     }
 
-    /// Values from one node's ring to the next: its slots and their mirror.
-    fn stride(&self) -> usize {
-        self.slots + self.mirror
-    }
-
-    /// Ring position of the state pushed `delay_steps` pushes ago.
-    #[inline]
-    fn slot(&self, delay_steps: usize) -> usize {
-        slot(self.head, self.slots, delay_steps)
-    }
-
     /// Nodes.
     pub fn nodes(&self) -> usize {
         self.nodes
@@ -320,7 +319,7 @@ impl<T: NodeValue> DelayLine<T> {
 
     /// The longest delay this line holds, in steps.
     pub fn max_delay_steps(&self) -> usize {
-        self.slots - 1
+        self.layout.slots - 1
     }
 
     /// How the values are stored.
@@ -333,10 +332,7 @@ impl<T: NodeValue> DelayLine<T> {
 
     /// Bytes of history held, the mirrored slots included.
     pub fn bytes(&self) -> usize {
-        match &self.data {
-            Rings::F64(parts) => std::mem::size_of_val(&parts[..]),
-            Rings::F32(parts) => std::mem::size_of_val(&parts[..]),
-        }
+        with_parts!(&self.data, parts => std::mem::size_of_val(&parts[..]))
     }
 
     /// Pushes since construction or the last reset.
@@ -352,45 +348,30 @@ impl<T: NodeValue> DelayLine<T> {
     /// Append the current state of every node (`states.len() == nodes`).
     #[inline]
     pub fn push(&mut self, states: impl Iterator<Item = T>) {
-        self.head = if self.head + 1 == self.slots {
-            0
-        } else {
-            self.head + 1
-        };
+        let l = &mut self.layout;
+        l.head = if l.head + 1 == l.slots { 0 } else { l.head + 1 };
         self.pushes += 1;
-        let (head, stride) = (self.head, self.stride());
-        let copy = (head < self.mirror).then_some(self.slots + head);
-        match &mut self.data {
-            Rings::F64(parts) => push_parts(parts, stride, head, copy, states),
-            Rings::F32(parts) => push_parts(parts, stride, head, copy, states),
-        }
+        let l = self.layout;
+        let copy = (l.head < l.mirror).then_some(l.slots + l.head);
+        with_parts!(&mut self.data, parts => push_parts(parts, l.stride(), l.head, copy, states));
     }
 
     /// The state of `node` `delay_steps` pushes ago (`delay_steps ≤ max_delay_steps`).
     #[inline]
     pub fn get(&self, node: usize, delay_steps: usize) -> T {
-        debug_assert!(delay_steps < self.slots);
-        let at = (node * self.stride() + self.slot(delay_steps)) * T::PARTS;
+        debug_assert!(delay_steps < self.layout.slots);
+        let at = self.layout.at(node, delay_steps, T::PARTS);
         fn value<T: NodeValue, P: Part>(parts: &[P]) -> T {
             let im = if T::PARTS == 2 { parts[1].widen() } else { 0.0 };
             T::from_re_im(parts[0].widen(), im)
         }
-        match &self.data {
-            Rings::F64(parts) => value(&parts[at..at + T::PARTS]),
-            Rings::F32(parts) => value(&parts[at..at + T::PARTS]),
-        }
+        with_parts!(&self.data, parts => value(&parts[at..at + T::PARTS]))
     }
 
     /// The rings as runs of parts at the history's precision, for the coupling's block sums.
     #[inline]
     pub(crate) fn reader(&self) -> Reader<'_> {
-        let layout = Layout {
-            stride: self.stride() * T::PARTS,
-            slots: self.slots,
-            mirror: self.mirror,
-            head: self.head,
-            value_parts: T::PARTS,
-        };
+        let layout = self.layout;
         match &self.data {
             Rings::F64(parts) => Reader::F64(HistoryReader { parts, layout }),
             Rings::F32(parts) => Reader::F32(HistoryReader { parts, layout }),
@@ -400,43 +381,53 @@ impl<T: NodeValue> DelayLine<T> {
     /// Refill every slot with `initial` and rewind.
     pub fn reset(&mut self, initial: &[T]) {
         fn fill<T: NodeValue, P: Part>(data: &mut [P], stride: usize, initial: &[T]) {
-            for (ring, &z) in data.chunks_exact_mut(stride * T::PARTS).zip(initial) {
-                for slot in 0..stride {
+            for (ring, &z) in data.chunks_exact_mut(stride).zip(initial) {
+                for slot in 0..stride / T::PARTS {
                     put(ring, slot, z);
                 }
             }
         }
-        let stride = self.stride();
-        match &mut self.data {
-            Rings::F64(parts) => fill(parts, stride, initial),
-            Rings::F32(parts) => fill(parts, stride, initial),
-        }
-        self.head = 0;
+        let stride = self.layout.stride();
+        with_parts!(&mut self.data, parts => fill(parts, stride, initial));
+        self.layout.head = 0;
         self.pushes = 0;
         self.resets += 1;
     }
 }
 
-/// Ring position of the value pushed `delay_steps` pushes before the one at `head`.
-#[inline(always)]
-fn slot(head: usize, slots: usize, delay_steps: usize) -> usize {
-    if head >= delay_steps {
-        head - delay_steps
-    } else {
-        head + slots - delay_steps
-    }
-}
-
-/// Where a history's values sit among its parts.
+/// Where a history's values sit among its parts: node `n`'s ring of `slots` values, then its
+/// `mirror` copied slots, from part `n · stride()`, each value `value_parts` parts.
 #[derive(Clone, Copy, Debug)]
 struct Layout {
-    /// Parts from one node's ring to the next.
-    stride: usize,
     slots: usize,
+    /// `min(MIRRORED, slots)`.
     mirror: usize,
+    /// Ring position of the newest state, in `0..slots`.
     head: usize,
     /// Parts per value (`NodeValue::PARTS`).
     value_parts: usize,
+}
+
+impl Layout {
+    /// Parts from one node's ring to the next: its slots and their mirror.
+    #[inline(always)]
+    fn stride(&self) -> usize {
+        (self.slots + self.mirror) * self.value_parts
+    }
+
+    /// The first part of node `node`'s state pushed `delay_steps` pushes ago, for values of
+    /// `value_parts` parts (the caller's constant where it has one, so the per-step reads
+    /// multiply by a known 1 or 2).
+    #[inline(always)]
+    fn at(&self, node: usize, delay_steps: usize, value_parts: usize) -> usize {
+        debug_assert_eq!(value_parts, self.value_parts);
+        let slot = if self.head >= delay_steps {
+            self.head - delay_steps
+        } else {
+            self.head + self.slots - delay_steps
+        };
+        (node * (self.slots + self.mirror) + slot) * value_parts
+    }
 }
 
 /// A history's rings as parts of one precision, read a run at a time.
@@ -468,7 +459,7 @@ impl<'a, P: Part> HistoryReader<'a, P> {
         debug_assert!(delay_steps < l.slots && len <= delay_steps + 1);
         assert!(len <= MIRRORED, "runs are at most MIRRORED steps");
         // `len ≤ min(MIRRORED, slots) = mirror`, and the slot is below `slots`.
-        let at = node * l.stride + slot(l.head, l.slots, delay_steps) * l.value_parts;
+        let at = l.at(node, delay_steps, l.value_parts);
         &self.parts[at..at + len * l.value_parts]
     }
 
@@ -511,10 +502,7 @@ mod tests {
     impl<T: NodeValue> DelayLine<T> {
         /// Where the rings begin.
         fn first_part(&self) -> *const u8 {
-            match &self.data {
-                Rings::F64(parts) => parts.as_ptr().cast(),
-                Rings::F32(parts) => parts.as_ptr().cast(),
-            }
+            with_parts!(&self.data, parts => parts.as_ptr().cast())
         }
     }
 

@@ -911,7 +911,7 @@ impl Plant for StuartLandau {
 mod tests {
     use super::*;
     use crate::model::network::Csr;
-    use crate::model::Coupling;
+    use crate::model::{Coupling, HistoryPrecision};
 
     /// A ring of `n` nodes, each driven by its two neighbours with delays of `shortest` to
     /// `shortest + 39` steps.
@@ -939,6 +939,25 @@ mod tests {
     /// the passes to read there.
     fn far_ring(n: usize, dt: f64) -> Coupling {
         ring(n, dt, 40)
+    }
+
+    /// 12 nodes coupled by `coupling` with G = 5, noise 0.3, seed 4: the coupling tests' plant.
+    fn noisy_ring(
+        scheme: Scheme,
+        dt: f64,
+        coupling: &Coupling,
+        history_precision: HistoryPrecision,
+    ) -> PlantCommon {
+        PlantCommon {
+            nodes: 12,
+            scheme,
+            dt,
+            noise_sd: 0.3,
+            coupling: coupling.clone(),
+            gain: 5.0,
+            seed: 4,
+            history_precision,
+        }
     }
 
     fn params(coupled_variable: CoupledVariable) -> StuartLandauParams {
@@ -1005,7 +1024,7 @@ mod tests {
                     coupling: coupling.clone(),
                     gain,
                     seed: 4,
-                    history_precision: crate::model::HistoryPrecision::F64,
+                    history_precision: HistoryPrecision::F64,
                 };
                 let mut params = params(variable);
                 if !uniform {
@@ -1056,16 +1075,7 @@ mod tests {
             let Coupling::Sparse(csr) = &coupling else {
                 unreachable!()
             };
-            let common = PlantCommon {
-                nodes: 12,
-                scheme: Scheme::StochasticHeun,
-                dt,
-                noise_sd: 0.3,
-                coupling: coupling.clone(),
-                gain: 5.0,
-                seed: 4,
-                history_precision: crate::model::HistoryPrecision::F64,
-            };
+            let common = noisy_ring(Scheme::StochasticHeun, dt, &coupling, HistoryPrecision::F64);
             let mut plant = StuartLandau::new(&common, &params(variable)).unwrap();
             let forcing = vec![Complex64::new(0.1, 0.2); 12];
             let mut checked = 0;
@@ -1112,16 +1122,7 @@ mod tests {
             (Scheme::Heun, delayed_ring(12, 0.0)),
             (Scheme::Euler, dense_instant()),
         ] {
-            let common = PlantCommon {
-                nodes: 12,
-                scheme,
-                dt,
-                noise_sd: 0.3,
-                coupling: coupling.clone(),
-                gain: 5.0,
-                seed: 4,
-                history_precision: crate::model::HistoryPrecision::F64,
-            };
+            let common = noisy_ring(scheme, dt, &coupling, HistoryPrecision::F64);
             let mut real = StuartLandau::new(&common, &params(CoupledVariable::X)).unwrap();
             assert!(matches!(real.field.link, SlLink::X(_)));
             let mut complex = StuartLandau::new(&common, &params(CoupledVariable::X)).unwrap();
@@ -1158,19 +1159,12 @@ mod tests {
             (CoupledVariable::Z, delayed_ring(12, dt)),
             (CoupledVariable::X, far_ring(12, dt)),
         ] {
-            let common = |history_precision| PlantCommon {
-                nodes: 12,
-                scheme: Scheme::StochasticHeun,
-                dt,
-                noise_sd: 0.3,
-                coupling: coupling.clone(),
-                gain: 5.0,
-                seed: 4,
-                history_precision,
+            let build = |precision| {
+                let common = noisy_ring(Scheme::StochasticHeun, dt, &coupling, precision);
+                StuartLandau::new(&common, &params(coupled))
             };
-            let build = |precision| StuartLandau::new(&common(precision), &params(coupled));
-            let mut exact = build(crate::model::HistoryPrecision::F64).unwrap();
-            let mut single = build(crate::model::HistoryPrecision::F32).unwrap();
+            let mut exact = build(HistoryPrecision::F64).unwrap();
+            let mut single = build(HistoryPrecision::F32).unwrap();
             let history_bytes =
                 |p: &StuartLandau| with_link!(&p.field.link, link => link.history.bytes());
             assert_eq!(2 * history_bytes(&single), history_bytes(&exact));
@@ -1201,7 +1195,7 @@ mod tests {
             coupling,
             gain,
             seed: 1,
-            history_precision: crate::model::HistoryPrecision::F64,
+            history_precision: HistoryPrecision::F64,
         };
         let p = params(CoupledVariable::Z);
         let path = |scheme, coupling, gain| {
