@@ -325,6 +325,11 @@ fn bench(args: &BenchArgs) -> ExitCode {
         err!("error: {e}");
         return ExitCode::from(BAD_INPUT);
     }
+    // Figures from two machines compare only with this in view.
+    out!(
+        "per-node loops: {} (AVX-512 only on AMD CPUs, see src/lanes.rs)",
+        crate::lanes::Lanes::chosen().name()
+    );
     if !args.capacity_only {
         let code = bench_problems(args.only.as_deref(), args.repeats, args.out.as_deref());
         if code != ExitCode::SUCCESS {

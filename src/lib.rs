@@ -19,6 +19,7 @@
 //! - [`wav`] — reading WAV recordings (control half only).
 //! - [`analysis`] — circular statistics, PLV, the offline (non-causal) ground-truth phase.
 //! - [`noise`] — the plants' Gaussian white noise: standard normal draws, one at a time or in bulk.
+//! - [`lanes`] — the vector width the plants' per-node loops run at on this CPU.
 //! - [`model`] — plants: the model ladder (Kuramoto, harmonic, Stuart–Landau, SL-DN field, rate,
 //!   Wilson–Cowan, Baier's grid, Jansen–Rit, MPR, HORN), topologies, delay lines, pink noise.
 //! - [`integrate`] — fixed-step integrators (Euler, Heun, RK4, stochastic variants).
@@ -77,6 +78,8 @@ pub mod estimate;
 pub mod evaluate;
 pub mod integrate;
 pub mod io;
+#[macro_use]
+pub mod lanes;
 pub mod model;
 pub mod noise;
 pub mod prc;

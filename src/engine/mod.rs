@@ -538,6 +538,8 @@ pub fn forced_plant(profile: &Profile) -> Result<ForcedPlant, String> {
 }
 
 fn build_plant(profile: &Profile) -> Result<Box<dyn Plant>, String> {
+    // Detect the per-node loops' vector width here, so that no real-time step is the first.
+    crate::lanes::Lanes::chosen();
     let m = &profile.model;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(profile.run.seed);
     rng.jump();

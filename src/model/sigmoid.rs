@@ -9,8 +9,9 @@
 //! can vectorise; `exp` was a third of Wilson–Cowan's step and `tanh` a quarter of HORN's. SIMD
 //! crates with an `exp` (e.g. `wide`) pick their instruction set when they are compiled, so in a
 //! portable build they run on 128-bit SSE2 and measured slower than libm. Here both sigmoids are
-//! written in plain branch-free arithmetic, and the loops are compiled once more for AVX2 + FMA
-//! and chosen at run time:
+//! written in plain branch-free arithmetic, and the loops are compiled for each vector width
+//! ([`crate::lanes`]: AVX-512 on AMD, where it took 5–7 % off the Wilson–Cowan and Jansen–Rit
+//! real-time loads, else AVX2 + FMA) and chosen at run time:
 //! - Cody–Waite reduction `x = k ln 2 + r`, `|r| ≤ ln2/2`, the power `2^k` built in the exponent
 //!   bits;
 //! - `e^r ≈ P(r)/P(−r)`, the [6/6] Padé approximant (truncation < 2e-19 relative on the reduced
@@ -24,18 +25,26 @@
 //! instead of 4). Multiply-adds are `mul_add`, whose single rounding
 //! gives the same bits everywhere (without FMA hardware, libm's exact `fma` is slower).
 
+use crate::lanes::Lanes;
+
 /// `z[k] ← 1 / (1 + e^{z[k]})` for every `k`.
 ///
 /// Accuracy: within 3 ulp of `1.0 / (1.0 + z.exp())` wherever that is at least 1e-300; for
 /// `z > 708` (where the logistic is below 3.4e-308) it returns `1/(1 + e^708)` instead of the
 /// exact tiny value. `−∞ → 1`, `+∞ → 0`, NaN stays NaN.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub fn logistic_in_place(z: &mut [f64]) {
-    for v in z.iter_mut() {
-        let (t, r) = reduce(*v);
-        let (even, odd) = pade_parts(r);
-        let (p, q) = (even + odd, even - odd);
-        *v = q / two_to_k(t).mul_add(p, q);
+    logistic_at(Lanes::chosen(), z);
+}
+
+vector_loop! {
+    /// [`logistic_in_place`] at the width `lanes`.
+    fn logistic_at<>(lanes: Lanes, z: &mut [f64]) {
+        for v in z.iter_mut() {
+            let (t, r) = reduce(*v);
+            let (even, odd) = pade_parts(r);
+            let (p, q) = (even + odd, even - odd);
+            *v = q / two_to_k(t).mul_add(p, q);
+        }
     }
 }
 
@@ -44,15 +53,21 @@ pub fn logistic_in_place(z: &mut [f64]) {
 /// is `rO/E` with no cancellation.
 ///
 /// Accuracy: within 3 ulp of `f64::tanh` everywhere. `±∞ → ±1`, NaN stays NaN.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub fn tanh_in_place(z: &mut [f64]) {
-    for v in z.iter_mut() {
-        // Past |z| = 354 the clamp inside holds e^{2z} at e^{±708}, where tanh is ±1 already.
-        let (t, r) = reduce(2.0 * *v);
-        let (even, odd) = pade_parts(r);
-        let two_k = two_to_k(t);
-        let (minus, plus) = (two_k - 1.0, two_k + 1.0);
-        *v = minus.mul_add(even, plus * odd) / plus.mul_add(even, minus * odd);
+    tanh_at(Lanes::chosen(), z);
+}
+
+vector_loop! {
+    /// [`tanh_in_place`] at the width `lanes`.
+    fn tanh_at<>(lanes: Lanes, z: &mut [f64]) {
+        for v in z.iter_mut() {
+            // Past |z| = 354 the clamp inside holds e^{2z} at e^{±708}, where tanh is ±1 already.
+            let (t, r) = reduce(2.0 * *v);
+            let (even, odd) = pade_parts(r);
+            let two_k = two_to_k(t);
+            let (minus, plus) = (two_k - 1.0, two_k + 1.0);
+            *v = minus.mul_add(even, plus * odd) / plus.mul_add(even, minus * odd);
+        }
     }
 }
 
@@ -162,6 +177,25 @@ mod tests {
         tanh_in_place(&mut neg);
         for (p, n) in pos.iter().zip(&neg) {
             assert!(p.abs() < 1.0 + f64::EPSILON && (p + n).abs() <= 4.0 * f64::EPSILON * p);
+        }
+    }
+
+    #[test]
+    fn every_vector_width_gives_the_same_bits() {
+        let z: Vec<f64> = (0..100_001).map(|k| -50.0 + 1e-3 * k as f64).collect();
+        let run = |f: fn(Lanes, &mut [f64]), lanes| {
+            let mut v = z.clone();
+            f(lanes, &mut v);
+            v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        };
+        for (name, f) in [
+            ("logistic", logistic_at as fn(_, &mut _)),
+            ("tanh", tanh_at),
+        ] {
+            let baseline = run(f, Lanes::available()[0]);
+            for lanes in Lanes::available() {
+                assert!(run(f, lanes) == baseline, "{name} at {}", lanes.name());
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 use super::delay::{DelayLine, NodeValue};
 use super::{CouplingPlan, ParamSpec, Plant, PlantCommon};
 use crate::integrate::{Dynamics, Integrator, NoiseSd, Scheme};
+use crate::lanes::Lanes;
 use crate::noise::GaussianNoise;
 use num_complex::Complex64;
 use rand::{RngExt, SeedableRng};
@@ -206,6 +207,8 @@ struct SlField {
     /// Whether λ, μ and β are each the same for every node (scalars in the profile): the fused
     /// passes then hold them in registers instead of streaming three arrays per step.
     uniform: bool,
+    /// The width the fused and staged passes run at.
+    lanes: Lanes,
 }
 
 impl SlField {
@@ -221,6 +224,7 @@ impl SlField {
         FusedInputs {
             coef: &self.coef,
             uniform: self.uniform,
+            lanes: self.lanes,
             forcing,
             input,
             pairs: parts == 2,
@@ -341,6 +345,8 @@ struct FusedInputs<'a> {
     coef: &'a NodeCoefficients,
     /// [`SlField::uniform`].
     uniform: bool,
+    /// [`SlField::lanes`].
+    lanes: Lanes,
     /// The step's forcing per node.
     forcing: &'a [Complex64],
     /// The step's coupling input (empty when uncoupled): the delayed input, or for a one-stage
@@ -451,10 +457,10 @@ fn fused_input<const HEUN: bool, const NOISY: bool, const UNIFORM: bool>(
     state: &mut [f64],
 ) {
     match (!p.input.is_empty(), p.coef.real_coupling, p.pairs) {
-        (false, _, _) => fused::<HEUN, NOISY, false, false, true, UNIFORM>(p, state),
-        (true, false, _) => fused::<HEUN, NOISY, true, false, true, UNIFORM>(p, state),
-        (true, true, false) => fused::<HEUN, NOISY, true, true, false, UNIFORM>(p, state),
-        (true, true, true) => fused::<HEUN, NOISY, true, true, true, UNIFORM>(p, state),
+        (false, _, _) => fused::<HEUN, NOISY, false, false, true, UNIFORM>(p.lanes, p, state),
+        (true, false, _) => fused::<HEUN, NOISY, true, false, true, UNIFORM>(p.lanes, p, state),
+        (true, true, false) => fused::<HEUN, NOISY, true, true, false, UNIFORM>(p.lanes, p, state),
+        (true, true, true) => fused::<HEUN, NOISY, true, true, true, UNIFORM>(p.lanes, p, state),
     }
 }
 
@@ -489,40 +495,39 @@ impl FusedNode {
     }
 }
 
-/// [`fused_step`] with the scheme, the noise and the coupling fixed at compile time, so that the
-/// loop has no branches; compiled for AVX2 as well where the CPU has it. Not for AVX-512: in the
-/// real-time loop that lowered the median block but raised its 99th percentile (capacity 440 →
-/// 350 SL nodes, 312 → 250 WC nodes with the sigmoid's loop too; 2026-11-23), so the per-node
-/// loops stay on AVX2.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn fused<
-    const HEUN: bool,
-    const NOISY: bool,
-    const COUPLED: bool,
-    const REAL: bool,
-    const PAIRS: bool,
-    const UNIFORM: bool,
->(
-    p: &FusedInputs,
-    state: &mut [f64],
-) {
-    let n = state.len() / 2;
-    let dt = p.dt;
-    let half = 0.5 * dt;
-    for (s, (node, w)) in state
-        .chunks_exact_mut(2)
-        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS, UNIFORM>(n))
-    {
-        let (x, y) = (s[0], s[1]);
-        let (ax, ay) = node.drift::<COUPLED, REAL>(x, y);
-        let (x1, y1) = if HEUN {
-            let (tx, ty) = plus_noise::<NOISY>(x + dt * ax, y + dt * ay, w);
-            let (bx, by) = node.drift::<COUPLED, REAL>(tx, ty);
-            (x + half * (ax + bx), y + half * (ay + by))
-        } else {
-            (x + dt * ax, y + dt * ay)
-        };
-        [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
+vector_loop! {
+    /// [`fused_step`] with the scheme, the noise and the coupling fixed at compile time, so that
+    /// the loop has no branches; at the width [`Lanes::chosen`] picks (AVX-512 only on AMD).
+    fn fused<
+        const HEUN: bool,
+        const NOISY: bool,
+        const COUPLED: bool,
+        const REAL: bool,
+        const PAIRS: bool,
+        const UNIFORM: bool,
+    >(
+        lanes: Lanes,
+        p: &FusedInputs,
+        state: &mut [f64],
+    ) {
+        let n = state.len() / 2;
+        let dt = p.dt;
+        let half = 0.5 * dt;
+        for (s, (node, w)) in state
+            .chunks_exact_mut(2)
+            .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS, UNIFORM>(n))
+        {
+            let (x, y) = (s[0], s[1]);
+            let (ax, ay) = node.drift::<COUPLED, REAL>(x, y);
+            let (x1, y1) = if HEUN {
+                let (tx, ty) = plus_noise::<NOISY>(x + dt * ax, y + dt * ay, w);
+                let (bx, by) = node.drift::<COUPLED, REAL>(tx, ty);
+                (x + half * (ax + bx), y + half * (ay + by))
+            } else {
+                (x + dt * ax, y + dt * ay)
+            };
+            [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
+        }
     }
 }
 
@@ -594,73 +599,77 @@ fn stage_input<const KIND: u8, const NOISY: bool, const UNIFORM: bool>(
     slope: &mut [f64],
 ) {
     match (!p.input.is_empty(), p.coef.real_coupling, p.pairs) {
-        (false, _, _) => staged::<KIND, NOISY, false, false, true, UNIFORM>(p, state, stage, slope),
+        (false, _, _) => {
+            staged::<KIND, NOISY, false, false, true, UNIFORM>(p.lanes, p, state, stage, slope)
+        }
         (true, false, _) => {
-            staged::<KIND, NOISY, true, false, true, UNIFORM>(p, state, stage, slope)
+            staged::<KIND, NOISY, true, false, true, UNIFORM>(p.lanes, p, state, stage, slope)
         }
         (true, true, false) => {
-            staged::<KIND, NOISY, true, true, false, UNIFORM>(p, state, stage, slope)
+            staged::<KIND, NOISY, true, true, false, UNIFORM>(p.lanes, p, state, stage, slope)
         }
         (true, true, true) => {
-            staged::<KIND, NOISY, true, true, true, UNIFORM>(p, state, stage, slope)
+            staged::<KIND, NOISY, true, true, true, UNIFORM>(p.lanes, p, state, stage, slope)
         }
     }
 }
 
-/// [`stage_pass`] with the stage, the noise and the coupling fixed at compile time; compiled
-/// for AVX2 as well (not AVX-512: see [`fused`]).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn staged<
-    const KIND: u8,
-    const NOISY: bool,
-    const COUPLED: bool,
-    const REAL: bool,
-    const PAIRS: bool,
-    const UNIFORM: bool,
->(
-    p: &FusedInputs,
-    state: &mut [f64],
-    stage: &mut [f64],
-    slope: &mut [f64],
-) {
-    let n = state.len() / 2;
-    let dt = p.dt;
-    let (half, sixth) = (0.5 * dt, dt / 6.0);
-    let nodes = state
-        .chunks_exact_mut(2)
-        .zip(stage[..2 * n].chunks_exact_mut(2))
-        .zip(slope[..2 * n].chunks_exact_mut(2))
-        .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS, UNIFORM>(n));
-    for (((s, t), k), (node, w)) in nodes {
-        let at_state = KIND == HEUN_PREDICT || KIND == RK4_FIRST;
-        let (ex, ey) = if at_state { (s[0], s[1]) } else { (t[0], t[1]) };
-        let (dx, dy) = node.drift::<COUPLED, REAL>(ex, ey);
-        match KIND {
-            HEUN_PREDICT => {
-                k[0] = dx;
-                k[1] = dy;
-                [t[0], t[1]] = plus_noise::<NOISY>(s[0] + dt * dx, s[1] + dt * dy, w).into();
-            }
-            HEUN_CORRECT => {
-                let (x1, y1) = (s[0] + half * (k[0] + dx), s[1] + half * (k[1] + dy));
-                [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
-            }
-            RK4_FIRST => {
-                k[0] = dx;
-                k[1] = dy;
-                t[0] = s[0] + half * dx;
-                t[1] = s[1] + half * dy;
-            }
-            RK4_SECOND | RK4_THIRD => {
-                k[0] += 2.0 * dx;
-                k[1] += 2.0 * dy;
-                let h = if KIND == RK4_SECOND { half } else { dt };
-                t[0] = s[0] + h * dx;
-                t[1] = s[1] + h * dy;
-            }
-            _ => {
-                let (x1, y1) = (s[0] + sixth * (k[0] + dx), s[1] + sixth * (k[1] + dy));
-                [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
+vector_loop! {
+    /// [`stage_pass`] with the stage, the noise and the coupling fixed at compile time; at the
+    /// width [`Lanes::chosen`] picks, as [`fused`].
+    fn staged<
+        const KIND: u8,
+        const NOISY: bool,
+        const COUPLED: bool,
+        const REAL: bool,
+        const PAIRS: bool,
+        const UNIFORM: bool,
+    >(
+        lanes: Lanes,
+        p: &FusedInputs,
+        state: &mut [f64],
+        stage: &mut [f64],
+        slope: &mut [f64],
+    ) {
+        let n = state.len() / 2;
+        let dt = p.dt;
+        let (half, sixth) = (0.5 * dt, dt / 6.0);
+        let nodes = state
+            .chunks_exact_mut(2)
+            .zip(stage[..2 * n].chunks_exact_mut(2))
+            .zip(slope[..2 * n].chunks_exact_mut(2))
+            .zip(p.nodes::<NOISY, COUPLED, REAL, PAIRS, UNIFORM>(n));
+        for (((s, t), k), (node, w)) in nodes {
+            let at_state = KIND == HEUN_PREDICT || KIND == RK4_FIRST;
+            let (ex, ey) = if at_state { (s[0], s[1]) } else { (t[0], t[1]) };
+            let (dx, dy) = node.drift::<COUPLED, REAL>(ex, ey);
+            match KIND {
+                HEUN_PREDICT => {
+                    k[0] = dx;
+                    k[1] = dy;
+                    [t[0], t[1]] = plus_noise::<NOISY>(s[0] + dt * dx, s[1] + dt * dy, w).into();
+                }
+                HEUN_CORRECT => {
+                    let (x1, y1) = (s[0] + half * (k[0] + dx), s[1] + half * (k[1] + dy));
+                    [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
+                }
+                RK4_FIRST => {
+                    k[0] = dx;
+                    k[1] = dy;
+                    t[0] = s[0] + half * dx;
+                    t[1] = s[1] + half * dy;
+                }
+                RK4_SECOND | RK4_THIRD => {
+                    k[0] += 2.0 * dx;
+                    k[1] += 2.0 * dy;
+                    let h = if KIND == RK4_SECOND { half } else { dt };
+                    t[0] = s[0] + h * dx;
+                    t[1] = s[1] + h * dy;
+                }
+                _ => {
+                    let (x1, y1) = (s[0] + sixth * (k[0] + dx), s[1] + sixth * (k[1] + dy));
+                    [s[0], s[1]] = plus_noise::<NOISY>(x1, y1, w).into();
+                }
             }
         }
     }
@@ -764,6 +773,7 @@ impl StuartLandau {
             forcing: vec![Complex64::default(); n],
             noise,
             uniform,
+            lanes: Lanes::chosen(),
         };
         // One-stage schemes read the input once, at the step's start, so instantaneous edges
         // fuse too; Heun's second stage needs the input at the predicted state.
@@ -1031,32 +1041,45 @@ mod tests {
                     params.lambda =
                         ParamSpec::List((0..12).map(|i| 1.5 + 0.1 * i as f64).collect());
                 }
-                let mut fused = StuartLandau::new(&common, &params).unwrap();
                 let mut generic = StuartLandau::new(&common, &params).unwrap();
-                assert_ne!(fused.path, StepPath::Generic, "{scheme:?}");
-                assert_eq!(fused.field.uniform, uniform);
                 generic.path = StepPath::Generic;
+                // The fused passes at every vector width this CPU has.
+                let mut fused: Vec<StuartLandau> = Lanes::available()
+                    .into_iter()
+                    .map(|lanes| {
+                        let mut plant = StuartLandau::new(&common, &params).unwrap();
+                        plant.field.lanes = lanes;
+                        plant
+                    })
+                    .collect();
                 let mut forcing = vec![Complex64::default(); 12];
                 for k in 0..3_000 {
                     for (i, f) in forcing.iter_mut().enumerate() {
                         *f = Complex64::new((0.01 * (k + i) as f64).sin(), 0.1 * (i as f64));
                     }
-                    fused.step(&forcing);
                     generic.step(&forcing);
+                    for plant in &mut fused {
+                        plant.step(&forcing);
+                    }
                 }
                 let in_row = |p: &StuartLandau| with_link!(&p.field.link, link => link.plan.in_row);
                 let far_only = matches!(&coupling, Coupling::Sparse(c)
                     if c.delay_s.iter().all(|&d| d >= 40.0 * dt * 0.999));
-                assert_eq!(in_row(&fused), far_only && gain != 0.0, "{scheme:?}");
-                assert_eq!(in_row(&generic), in_row(&fused));
                 let bits =
                     |p: &StuartLandau| p.state.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(&fused),
-                    bits(&generic),
-                    "{scheme:?}, {variable:?}, G = {gain}, uniform λ μ β: {uniform}"
-                );
-                assert!(fused.state.iter().all(|v| v.is_finite() && *v != 0.0));
+                for plant in &fused {
+                    let lanes = plant.field.lanes.name();
+                    assert_ne!(plant.path, StepPath::Generic, "{scheme:?}");
+                    assert_eq!(plant.field.uniform, uniform);
+                    assert_eq!(in_row(plant), far_only && gain != 0.0, "{scheme:?}");
+                    assert_eq!(in_row(&generic), in_row(plant));
+                    assert_eq!(
+                        bits(plant),
+                        bits(&generic),
+                        "{scheme:?}, {variable:?}, G = {gain}, uniform λ μ β: {uniform}, {lanes}"
+                    );
+                    assert!(plant.state.iter().all(|v| v.is_finite() && *v != 0.0));
+                }
             }
         }
     }
