@@ -29,7 +29,7 @@ use crate::model::rate::RateParams;
 use crate::model::sl_dn_field::SlDnFieldParams;
 use crate::model::wilson_cowan::WilsonCowanParams;
 use crate::model::HistoryPrecision;
-use crate::model::{KuramotoParams, ModelKind, StuartLandauParams};
+use crate::model::{KuramotoParams, ModelKind, ParamSpec, StuartLandauParams};
 use crate::stim::{
     PeriodicConfig, PeriodicPulses, PhaseLockedConfig, PhaseLockedPulses, Policy, PulseShape,
     SafetyLimits, Sham, TacsConfig, TacsSine,
@@ -1469,8 +1469,15 @@ impl Context<'_> {
             }
         }
         let spec: NetworkSpec = self.typed("network", toml::Value::Table(table))?;
+        // `delay_ms = 0` (or a list of zeros) delays nothing either.
+        let no_delay_ms = match &spec.delay_ms {
+            None => true,
+            Some(ParamSpec::Value(d)) => *d == 0.0,
+            Some(ParamSpec::List(ds)) => ds.iter().all(|d| *d == 0.0),
+            Some(ParamSpec::Dist(_)) => false,
+        };
         if history_precision == HistoryPrecision::F32
-            && spec.delay_ms.is_none()
+            && no_delay_ms
             && !matches!(
                 spec.topology,
                 Topology::Csv {
@@ -1481,7 +1488,7 @@ impl Context<'_> {
         {
             self.warnings.borrow_mut().push(
                 "network.history_precision = \"f32\" has no effect: the network has no delays, so \
-                 it keeps no history; set network.delay_ms or remove the key"
+                 it keeps no history; give network.delay_ms a value above 0 or remove the key"
                     .into(),
             );
         }
@@ -2366,14 +2373,18 @@ mod tests {
             e.contains("network.history_precision") && e.contains("f32"),
             "{e}"
         );
-        let undelayed = "network={topology=\"all_to_all\", gain=1, history_precision=\"f32\"}";
-        let (_, warnings) = load("q", QUICKSTART, &[undelayed.to_string()]).unwrap();
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains("history_precision") && w.contains("no delays")),
-            "{warnings:?}"
-        );
+        for delays in ["", ", delay_ms=0", ", delay_ms=[0, 0, 0, 0]"] {
+            let undelayed = format!(
+                "network={{topology=\"ring\", neighbours=2, gain=1, history_precision=\"f32\"{delays}}}"
+            );
+            let (_, warnings) = load("q", QUICKSTART, &[undelayed]).unwrap();
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains("history_precision") && w.contains("no delays")),
+                "{delays}: {warnings:?}"
+            );
+        }
     }
 
     /// Errors name the key and the --set that gave it: a whole section replaced by --set is
