@@ -106,12 +106,12 @@ fn amd() -> bool {
     false
 }
 
-/// `fn name<const …>(lanes: Lanes, args…) { body }` (the `<>` may be empty): the body compiled
-/// three times, for
-/// AVX-512, for AVX2 with FMA and for the baseline, and run at the width `lanes` names. Every
-/// width performs the same IEEE operations in the same order (Rust does not contract `a * b + c`
-/// into a fused multiply-add), so all three give the same bits; only their speed differs. The
-/// body's `#[inline(always)]` helpers are compiled into each width; other calls are not.
+/// `fn name<const …>(lanes: Lanes, args…) { body }` (const generics optional): the body
+/// compiled three times, for AVX-512, for AVX2 with FMA and for the baseline, and run at the
+/// width `lanes` names. Every width performs the same IEEE operations in the same order (Rust
+/// does not contract `a * b + c` into a fused multiply-add), so all three give the same bits;
+/// only their speed differs. The body's `#[inline(always)]` helpers are compiled into each
+/// width; other calls are not.
 macro_rules! vector_loop {
     (
         $(#[$attr:meta])*
@@ -147,6 +147,15 @@ macro_rules! vector_loop {
             body::<$($c),*>($($arg),*)
         }
     };
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident($lanes:ident: Lanes, $($arg:ident: $at:ty),* $(,)?) $body:block
+    ) => {
+        vector_loop! {
+            $(#[$attr])*
+            $vis fn $name<>($lanes: Lanes, $($arg: $at),*) $body
+        }
+    };
 }
 
 #[cfg(test)]
@@ -157,11 +166,9 @@ mod tests {
     fn the_chosen_width_is_one_this_cpu_has_and_the_baseline_is_always_there() {
         let all = Lanes::available();
         assert_eq!(all[0].name(), "baseline");
-        assert!(all.contains(&Lanes::chosen()));
-        // AVX-512 is chosen only on AMD; elsewhere the widest other width.
-        if !amd() {
-            assert!(!Lanes::chosen().is_avx512());
-        }
+        // The widest this CPU has, except AVX-512 where the CPU is not an AMD one.
+        let widest = all.iter().rev().find(|l| amd() || !l.is_avx512());
+        assert_eq!(Some(&Lanes::chosen()), widest);
         assert_eq!(Lanes::chosen(), Lanes::chosen(), "detected once");
     }
 

@@ -38,7 +38,7 @@ pub fn logistic_in_place(z: &mut [f64]) {
 
 vector_loop! {
     /// [`logistic_in_place`] at the width `lanes`.
-    fn logistic_at<>(lanes: Lanes, z: &mut [f64]) {
+    fn logistic_at(lanes: Lanes, z: &mut [f64]) {
         for v in z.iter_mut() {
             let (t, r) = reduce(*v);
             let (even, odd) = pade_parts(r);
@@ -59,7 +59,7 @@ pub fn tanh_in_place(z: &mut [f64]) {
 
 vector_loop! {
     /// [`tanh_in_place`] at the width `lanes`.
-    fn tanh_at<>(lanes: Lanes, z: &mut [f64]) {
+    fn tanh_at(lanes: Lanes, z: &mut [f64]) {
         for v in z.iter_mut() {
             // Past |z| = 354 the clamp inside holds e^{2z} at e^{±708}, where tanh is ±1 already.
             let (t, r) = reduce(2.0 * *v);
