@@ -98,7 +98,10 @@ fn has(width: Width) -> bool {
 fn amd() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        let id = std::arch::x86_64::__cpuid(0);
+        // Safe in recent Rust (1.95 here), unsafe in 1.89, the oldest the crate supports.
+        #[allow(unused_unsafe)]
+        // SAFETY: every x86-64 CPU has CPUID, and leaf 0 exists on all of them.
+        let id = unsafe { std::arch::x86_64::__cpuid(0) };
         // The vendor string is EBX, EDX, ECX: "Auth" "enti" "cAMD".
         (id.ebx, id.edx, id.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
     }
