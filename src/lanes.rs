@@ -9,9 +9,10 @@
 //! de-interleaves `(x, y)` pairs with fewer shuffles: on the 1 000-node real-time load (x-coupled
 //! Stuart–Landau) the fused step at 512 bits took the block median from 48 % of the period to
 //! 42 %. On an Intel Xeon the same change lowered the median but raised the 99th percentile
-//! (capacity 440 → 350 SL nodes, 2026-11-23), most likely through its frequency licences: the
-//! audio thread idles between blocks, and each block's first wide instructions then run while
-//! the core changes frequency. The dense mat-vec ([`crate::model::dense`]) picks its own kernel.
+//! (capacity 440 → 350 SL nodes, and 312 → 250 Wilson–Cowan nodes with the sigmoid at 512 bits
+//! too; 2026-11-23), most likely through its frequency licences: the audio thread idles between
+//! blocks, and each block's first wide instructions then run while the core changes frequency.
+//! The dense mat-vec ([`crate::model::dense`]) picks its own kernel.
 
 use std::sync::OnceLock;
 
