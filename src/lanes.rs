@@ -12,7 +12,8 @@
 //! (capacity 440 → 350 SL nodes, and 312 → 250 Wilson–Cowan nodes with the sigmoid at 512 bits
 //! too; 2026-11-23), most likely through its frequency licences: the audio thread idles between
 //! blocks, and each block's first wide instructions then run while the core changes frequency.
-//! The dense mat-vec ([`crate::model::dense`]) picks its own kernel.
+//! The dense mat-vec ([`crate::model::dense`]) picks its own kernel, and asks `amd` how to
+//! group its panels.
 
 use std::sync::OnceLock;
 
@@ -95,8 +96,8 @@ fn has(width: Width) -> bool {
     }
 }
 
-/// Whether the CPU's vendor string says AMD.
-fn amd() -> bool {
+/// Whether the CPU's vendor string says AMD (false off x86-64).
+pub(crate) fn amd() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         // Safe in recent Rust (1.95 here), unsafe in 1.89, the oldest the crate supports.

@@ -23,6 +23,9 @@ pub struct DenseMatrix {
     /// last panel are zero.
     w: Vec<CacheLine>,
     kernel: Kernel,
+    /// `(first panel, panels)` of each group the kernel runs side by side, first to last (see
+    /// [`groups`]).
+    groups: Vec<(usize, usize)>,
     /// Run the panel groups last to first on the next product (flips every call).
     backward: bool,
 }
@@ -61,6 +64,39 @@ impl Kernel {
         }
         Kernel::Portable
     }
+
+    /// How the kernel groups the panels on this CPU.
+    fn grouping(self) -> Grouping {
+        match self {
+            // One panel at a time; the groups only set the order.
+            Kernel::Portable => Grouping {
+                most: 1,
+                l1_reuse_bytes: L1_REUSE_BYTES,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => Grouping {
+                most: GROUP_256,
+                l1_reuse_bytes: L1_REUSE_BYTES,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 if crate::lanes::amd() => GROUPING_512_AMD,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => Grouping {
+                most: GROUP_512,
+                l1_reuse_bytes: L1_REUSE_BYTES,
+            },
+        }
+    }
+}
+
+/// How many panels a kernel runs side by side, and how many bytes of weights the end groups may
+/// hold (see [`groups`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Grouping {
+    /// Most panels in a group.
+    most: usize,
+    /// Most bytes in each end group.
+    l1_reuse_bytes: usize,
 }
 
 impl DenseMatrix {
@@ -73,10 +109,12 @@ impl DenseMatrix {
                 lines[i / PANEL * n + j].0[i % PANEL] = wij;
             }
         }
+        let kernel = Kernel::detect();
         Self {
             n,
             w: lines,
-            kernel: Kernel::detect(),
+            kernel,
+            groups: groups(n.div_ceil(PANEL), n, kernel.grouping()).collect(),
             backward: false,
         }
     }
@@ -116,15 +154,18 @@ impl DenseMatrix {
     #[inline]
     pub fn apply_strided<const S: usize>(&mut self, x: &[f64], y: &mut [f64]) {
         assert!(y.len() == self.n && (self.n == 0 || x.len() > S * (self.n - 1)));
-        let backward = self.backward;
-        self.backward = !backward;
+        let groups = Groups {
+            all: &self.groups,
+            backward: self.backward,
+        };
+        self.backward = !self.backward;
         match self.kernel {
             // SAFETY (both): the kernel was chosen from the features this CPU reported at
-            // construction, and the lengths were checked above.
+            // construction, its groups were made for it, and the lengths were checked above.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { matvec_avx512::<S>(&self.w, x, y, backward) },
+            Kernel::Avx512 => unsafe { matvec_avx512::<S>(&self.w, groups, x, y) },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => unsafe { matvec_avx2_fma::<S>(&self.w, x, y, backward) },
+            Kernel::Avx2Fma => unsafe { matvec_avx2_fma::<S>(&self.w, groups, x, y) },
             Kernel::Portable => matvec_portable::<S>(&self.w, x, y),
         }
     }
@@ -153,6 +194,23 @@ fn store_panel(sums: &[f64; PANEL], y: &mut [f64], panel: usize) {
     }
 }
 
+/// A matrix's groups in the order one product runs them.
+#[derive(Clone, Copy)]
+struct Groups<'a> {
+    /// First to last.
+    all: &'a [(usize, usize)],
+    /// Run them last to first.
+    backward: bool,
+}
+
+impl<'a> Groups<'a> {
+    /// `(first panel, panels)` of each group, in running order.
+    fn iter(self) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let len = self.all.len();
+        (0..len).map(move |k| self.all[if self.backward { len - 1 - k } else { k }])
+    }
+}
+
 /// Portable: each panel's eight chains side by side (LLVM keeps them in vector registers).
 fn matvec_portable<const S: usize>(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
     let n = y.len();
@@ -174,22 +232,29 @@ fn matvec_portable<const S: usize>(w: &[CacheLine], x: &[f64], y: &mut [f64]) {
 /// are at most this big. About two thirds of a 48 kB L1, leaving room for the state the
 /// dynamics touch between products. On the standard problem (n = 100, 13 panels of 6.4 kB) the
 /// resulting 5 + 3 + 5 panels in alternate directions made Euler, Heun and RK4 11 % faster than
-/// 7 + 6 always forward; 6 + 1 + 6 (40 kB ends) and 3 + 7 + 3 (24 kB) gained 6 %.
-#[cfg(target_arch = "x86_64")]
+/// 7 + 6 always forward on an Intel Xeon; 6 + 1 + 6 (40 kB ends) and 3 + 7 + 3 (24 kB) gained
+/// 6 %.
 const L1_REUSE_BYTES: usize = 32 << 10;
 
-/// `(first panel, panels)` of each group of at most `most` panels of `n` columns, first to
-/// last or last to first. The first and last groups hold at most [`L1_REUSE_BYTES`] each, so
+/// The AVX-512 kernel on AMD (Zen 4, 32 kB L1). Each 512-bit multiply-add runs as two halves,
+/// one per cycle, so four chains cover its 4-cycle latency; and an end group of five panels
+/// (32 kB on the standard problem) is the whole L1. Four panels at most, ends of at most 26 kB
+/// (4 + 3 + 2 + 4 on the standard problem) took Euler from 8.4–8.7 to 7.8–7.9 ns per
+/// node-step and Heun from 17.7–18.1 to 16.5–16.7 (2026-11-25, alternating runs); 5 + 3 + 5
+/// with ends of 16 or 24 kB gained nothing, 4 + 5 + 4 with eight panels at most about half.
+#[cfg(target_arch = "x86_64")]
+const GROUPING_512_AMD: Grouping = Grouping {
+    most: 4,
+    l1_reuse_bytes: 26 << 10,
+};
+
+/// `(first panel, panels)` of each group of at most `grouping.most` panels of `n` columns,
+/// first to last. The first and last groups hold at most `grouping.l1_reuse_bytes` each, so
 /// that products run in alternate directions start on a group still in L1; the panels between
 /// them are split into the fewest groups of at most `most`, of near-equal size.
-#[cfg(target_arch = "x86_64")]
-fn groups(
-    panels: usize,
-    n: usize,
-    most: usize,
-    backward: bool,
-) -> impl Iterator<Item = (usize, usize)> {
-    let end = (L1_REUSE_BYTES / (n * PANEL * 8).max(1)).clamp(1, most);
+fn groups(panels: usize, n: usize, grouping: Grouping) -> impl Iterator<Item = (usize, usize)> {
+    let most = grouping.most;
+    let end = (grouping.l1_reuse_bytes / (n * PANEL * 8).max(1)).clamp(1, most);
     // Group sizes, front to back: `end`, the middle ones (`per` each, the last `rest`), `end`;
     // or, when that leaves no middle, the fewest near-equal groups of at most `most`.
     let (end, middle, per) = if panels <= 2 * end {
@@ -202,7 +267,6 @@ fn groups(
     let inner = middle.div_ceil(per);
     let count = inner + if end > 0 { 2 } else { 0 };
     (0..count).map(move |k| {
-        let k = if backward { count - 1 - k } else { k };
         if end > 0 && k == 0 {
             (0, end)
         } else if end > 0 && k == count - 1 {
@@ -215,25 +279,23 @@ fn groups(
     })
 }
 
-/// Most panels the AVX-512 kernel runs side by side: eight chains cover the FMA latency (4
-/// cycles, two per cycle).
+/// Most panels the AVX-512 kernel runs side by side, but on AMD ([`GROUPING_512_AMD`]): eight
+/// chains cover the FMA latency (4 cycles, two per cycle).
 #[cfg(target_arch = "x86_64")]
 const GROUP_512: usize = 8;
 
-/// AVX-512: the panels in groups (see [`groups`]), each group's panels side by side, one 8-lane
-/// accumulator each, every broadcast `x_j` shared by the group. Same arithmetic as
-/// [`matvec_portable`].
+/// AVX-512: the panels in `groups`, each group's panels side by side, one 8-lane accumulator
+/// each, every broadcast `x_j` shared by the group. Same arithmetic as [`matvec_portable`].
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `w.len() == ⌈n / 8⌉ · n` and `x.len() > S · (n − 1)` for
-/// `n = y.len()`.
+/// `n = y.len()`; the groups cover the panels, each of at most 8.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn matvec_avx512<const S: usize>(w: &[CacheLine], x: &[f64], y: &mut [f64], backward: bool) {
+unsafe fn matvec_avx512<const S: usize>(w: &[CacheLine], groups: Groups, x: &[f64], y: &mut [f64]) {
     let n = y.len();
     debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
-    let panels = n.div_ceil(PANEL);
-    for (first, count) in groups(panels, n, GROUP_512, backward) {
+    for (first, count) in groups.iter() {
         let group = &w[first * n..(first + count) * n];
         match count {
             1 => panel_group_avx512::<1, S>(group, x, y, first),
@@ -290,19 +352,18 @@ const GROUP_256: usize = 4;
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `w.len() == ⌈n / 8⌉ · n` and `x.len() > S · (n − 1)`
-/// for `n = y.len()`.
+/// for `n = y.len()`; the groups cover the panels, each of at most 4.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn matvec_avx2_fma<const S: usize>(
     w: &[CacheLine],
+    groups: Groups,
     x: &[f64],
     y: &mut [f64],
-    backward: bool,
 ) {
     let n = y.len();
     debug_assert!(w.len() == n.div_ceil(PANEL) * n && y.len() == n);
-    let panels = n.div_ceil(PANEL);
-    for (first, count) in groups(panels, n, GROUP_256, backward) {
+    for (first, count) in groups.iter() {
         let group = &w[first * n..(first + count) * n];
         match count {
             1 => panel_group_avx2::<1, S>(group, x, y, first),
@@ -415,26 +476,42 @@ mod tests {
             kernels.push(("portable, stride 2", y));
             #[cfg(target_arch = "x86_64")]
             {
-                for backward in [false, true] {
-                    if std::arch::is_x86_feature_detected!("avx512f") {
-                        let (mut y, mut y2) = (vec![0.0; n], vec![0.0; n]);
-                        // SAFETY: the CPU reported AVX-512F; the shapes come from `new`.
-                        unsafe { matvec_avx512::<1>(&m.w, &x, &mut y, backward) };
-                        // SAFETY: as above; `xy.len() == 2n − 1`.
-                        unsafe { matvec_avx512::<2>(&m.w, &xy, &mut y2, backward) };
-                        kernels.push(("avx512", y));
-                        kernels.push(("avx512, stride 2", y2));
-                    }
-                    if std::arch::is_x86_feature_detected!("avx2")
-                        && std::arch::is_x86_feature_detected!("fma")
-                    {
-                        let (mut y, mut y2) = (vec![0.0; n], vec![0.0; n]);
-                        // SAFETY: the CPU reported AVX2 and FMA; the shapes come from `new`.
-                        unsafe { matvec_avx2_fma::<1>(&m.w, &x, &mut y, backward) };
-                        // SAFETY: as above; `xy.len() == 2n − 1`.
-                        unsafe { matvec_avx2_fma::<2>(&m.w, &xy, &mut y2, backward) };
-                        kernels.push(("avx2", y));
-                        kernels.push(("avx2, stride 2", y2));
+                let panels = n.div_ceil(PANEL);
+                // Each kernel on its own groups and on the other's: the groups only set the order.
+                let groupings = [
+                    GROUPING_512_AMD,
+                    Kernel::Avx512.grouping(),
+                    Kernel::Avx2Fma.grouping(),
+                ];
+                for grouping in groupings {
+                    let all: Vec<_> = groups(panels, n, grouping).collect();
+                    for backward in [false, true] {
+                        let groups = Groups {
+                            all: &all,
+                            backward,
+                        };
+                        if std::arch::is_x86_feature_detected!("avx512f") {
+                            let (mut y, mut y2) = (vec![0.0; n], vec![0.0; n]);
+                            // SAFETY: the CPU reported AVX-512F; the shapes come from `new`,
+                            // the groups from `groups` (at most 8 panels).
+                            unsafe { matvec_avx512::<1>(&m.w, groups, &x, &mut y) };
+                            // SAFETY: as above; `xy.len() == 2n − 1`.
+                            unsafe { matvec_avx512::<2>(&m.w, groups, &xy, &mut y2) };
+                            kernels.push(("avx512", y));
+                            kernels.push(("avx512, stride 2", y2));
+                        }
+                        let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                            && std::arch::is_x86_feature_detected!("fma");
+                        if avx2 && grouping.most <= GROUP_256 {
+                            let (mut y, mut y2) = (vec![0.0; n], vec![0.0; n]);
+                            // SAFETY: the CPU reported AVX2 and FMA; the shapes come from
+                            // `new`, the groups from `groups` (at most 4 panels).
+                            unsafe { matvec_avx2_fma::<1>(&m.w, groups, &x, &mut y) };
+                            // SAFETY: as above; `xy.len() == 2n − 1`.
+                            unsafe { matvec_avx2_fma::<2>(&m.w, groups, &xy, &mut y2) };
+                            kernels.push(("avx2", y));
+                            kernels.push(("avx2, stride 2", y2));
+                        }
                     }
                 }
             }
@@ -461,31 +538,54 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn groups_cover_every_panel_once_in_order_and_the_ends_fit_the_l1_share() {
+        let groupings = [
+            Kernel::Portable.grouping(),
+            Kernel::Avx2Fma.grouping(),
+            Kernel::Avx512.grouping(),
+            GROUPING_512_AMD,
+        ];
         for n in [1usize, 8, 9, 40, 64, 100, 129, 257, 1000, 4100] {
             let panels = n.div_ceil(PANEL);
-            for most in [GROUP_256, GROUP_512] {
-                let forward: Vec<_> = groups(panels, n, most, false).collect();
-                let mut backward: Vec<_> = groups(panels, n, most, true).collect();
-                backward.reverse();
-                assert_eq!(forward, backward, "n = {n}: backward is forward reversed");
+            for grouping in groupings {
+                let all: Vec<_> = groups(panels, n, grouping).collect();
+                let backward: Vec<_> = Groups {
+                    all: &all,
+                    backward: true,
+                }
+                .iter()
+                .collect();
+                assert!(
+                    backward.iter().rev().eq(&all),
+                    "n = {n}: backward is reversed"
+                );
                 let mut next = 0;
-                for &(first, count) in &forward {
+                for &(first, count) in &all {
                     assert_eq!(first, next, "n = {n}: groups are contiguous");
-                    assert!((1..=most).contains(&count), "n = {n}: {count} panels");
+                    assert!(
+                        (1..=grouping.most).contains(&count),
+                        "n = {n}: {count} panels"
+                    );
                     next += count;
                 }
                 assert_eq!(next, panels, "n = {n}: every panel once");
-                if forward.len() > 2 {
-                    for (_, count) in [forward[0], forward[forward.len() - 1]] {
+                if all.len() > 2 {
+                    for (_, count) in [all[0], all[all.len() - 1]] {
                         let bytes = count * n * PANEL * 8;
-                        assert!(count == 1 || bytes <= L1_REUSE_BYTES, "n = {n}: {bytes} B");
+                        let fits = bytes <= grouping.l1_reuse_bytes;
+                        assert!(count == 1 || fits, "n = {n}: {bytes} B");
                     }
                 }
             }
         }
-        // The standard problem: 13 panels as 5 + 3 + 5.
-        let sizes: Vec<_> = groups(13, 100, GROUP_512, false).map(|g| g.1).collect();
-        assert_eq!(sizes, [5, 3, 5]);
+        // The standard problem: 13 panels as 5 + 3 + 5 at eight panels at most, as 4 + 3 + 2 + 4
+        // at four at most with 26 kB ends.
+        let sizes = |grouping| groups(13, 100, grouping).map(|g| g.1).collect::<Vec<_>>();
+        let eight = Grouping {
+            most: GROUP_512,
+            l1_reuse_bytes: L1_REUSE_BYTES,
+        };
+        assert_eq!(sizes(eight), [5, 3, 5]);
+        assert_eq!(sizes(GROUPING_512_AMD), [4, 3, 2, 4]);
     }
 
     #[test]
