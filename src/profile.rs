@@ -1400,7 +1400,21 @@ impl Context<'_> {
     }
 
     fn model(&self, value: toml::Value) -> Result<ModelSection, ProfileError> {
-        let raw: ModelRaw = self.typed("model", value)?;
+        let table = self.table("model", value)?;
+        // serde's own message for a kind that is not a string names no kind ("invalid type:
+        // unit variant, expected string only").
+        if let Some(kind) = table.get("kind").filter(|k| !k.is_str()) {
+            let names = ModelKind::ALL.map(|k| format!("\"{}\"", k.name()));
+            return Err(self.error(
+                "model.kind",
+                format!(
+                    "expected a string, one of {}; found {}",
+                    names.join(", "),
+                    a_type(kind)
+                ),
+            ));
+        }
+        let raw: ModelRaw = self.typed("model", toml::Value::Table(table))?;
         let params = toml::Value::Table(raw.params);
         let params = match raw.kind {
             ModelKind::StuartLandau => {
@@ -1603,10 +1617,7 @@ impl Context<'_> {
             toml::Value::Table(t) => Ok(t),
             other => Err(self.error(
                 section,
-                format!(
-                    "expected a section [{section}], found a {}",
-                    other.type_str()
-                ),
+                format!("expected a section [{section}], found {}", a_type(&other)),
             )),
         }
     }
@@ -1634,8 +1645,8 @@ impl Context<'_> {
                 return Err(self.error(
                     &key,
                     format!(
-                        "expected a string, one of {expected}; found a {}",
-                        other.type_str()
+                        "expected a string, one of {expected}; found {}",
+                        a_type(&other)
                     ),
                 ));
             }
@@ -2199,6 +2210,17 @@ fn keep<T>(errors: &mut Vec<ProfileError>, result: Result<T, ProfileError>) -> O
     result.map_err(|e| errors.push(e)).ok()
 }
 
+/// A TOML value's type with its article: "an integer", "a string".
+fn a_type(value: &toml::Value) -> String {
+    let name = value.type_str();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
+}
+
 /// Turn serde's message into (key path, human message).
 fn explain(section: &str, message: &str) -> (String, String) {
     let backticked = |m: &str| m.split('`').nth(1).map(str::to_string);
@@ -2626,6 +2648,25 @@ mod tests {
         let e = errors(QUICKSTART, &["stimulation.kind=zap"]);
         assert!(
             e.contains("\"phase_locked\", \"periodic\", \"tacs\", \"none\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_kind_that_is_not_a_string_names_the_kinds_and_what_was_found() {
+        let e = errors(QUICKSTART, &["model.kind=3"]);
+        assert!(
+            e.contains("model.kind: expected a string, one of \"harmonic\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("\"stuart_landau\"") && e.contains("\"horn\""),
+            "{e}"
+        );
+        assert!(e.contains("found an integer"), "{e}");
+        let e = errors(QUICKSTART, &["estimator.kind=[1]"]);
+        assert!(
+            e.contains("\"bandpass_hilbert\"") && e.contains("found an array"),
             "{e}"
         );
     }

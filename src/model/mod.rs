@@ -109,6 +109,20 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Every kind, in the order the profile reference lists them.
+    pub const ALL: [ModelKind; 10] = [
+        ModelKind::Harmonic,
+        ModelKind::Kuramoto,
+        ModelKind::StuartLandau,
+        ModelKind::SlDnField,
+        ModelKind::Rate,
+        ModelKind::WilsonCowan,
+        ModelKind::BaierGrid,
+        ModelKind::JansenRit,
+        ModelKind::Mpr,
+        ModelKind::Horn,
+    ];
+
     /// The profile name of this kind.
     pub fn name(self) -> &'static str {
         match self {
