@@ -240,8 +240,9 @@ const L1_REUSE_BYTES: usize = 32 << 10;
 /// one per cycle, so four chains cover its 4-cycle latency; and an end group of five panels
 /// (32 kB on the standard problem) is the whole L1. Four panels at most, ends of at most 26 kB
 /// (4 + 3 + 2 + 4 on the standard problem) took Euler from 8.4–8.7 to 7.8–7.9 ns per
-/// node-step and Heun from 17.7–18.1 to 16.5–16.7 (2026-11-25, alternating runs); 5 + 3 + 5
-/// with ends of 16 or 24 kB gained nothing, 4 + 5 + 4 with eight panels at most about half.
+/// node-step and Heun from 17.7–18.1 to 16.5–16.7 (2026-11-25, alternating runs). With eight
+/// panels at most, ends of 16 or 24 kB (2 + 5 + 4 + 2, 3 + 7 + 3) gained nothing and ends of
+/// 26 kB (4 + 5 + 4) about half as much.
 #[cfg(target_arch = "x86_64")]
 const GROUPING_512_AMD: Grouping = Grouping {
     most: 4,

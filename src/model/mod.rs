@@ -109,7 +109,7 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    /// Every kind, in the order the profile reference lists them.
+    /// Every kind, in declaration order (a test holds it to serde's list of the names).
     pub const ALL: [ModelKind; 10] = [
         ModelKind::Harmonic,
         ModelKind::Kuramoto,
@@ -836,6 +836,21 @@ mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
+
+    #[test]
+    fn every_model_kind_is_listed_with_its_profile_name() {
+        // serde's message for an unknown name lists every variant's name, in order.
+        let e = serde_json::from_str::<ModelKind>("\"nope\"").unwrap_err();
+        let names = ModelKind::ALL.map(|k| format!("`{}`", k.name())).join(", ");
+        assert!(
+            e.to_string().contains(&format!("expected one of {names}")),
+            "{e}"
+        );
+        for kind in ModelKind::ALL {
+            let parsed: ModelKind = serde_json::from_str(&format!("\"{}\"", kind.name())).unwrap();
+            assert_eq!(parsed, kind);
+        }
+    }
 
     /// Random edges into every node with delays of 0 to `max_delay` steps (instant, near and
     /// far edges all present).
