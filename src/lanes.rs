@@ -13,7 +13,8 @@
 //! too; 2026-11-23), most likely through its frequency licences: the audio thread idles between
 //! blocks, and each block's first wide instructions then run while the core changes frequency.
 //! The dense mat-vec ([`crate::model::dense`]) picks its own kernel, and asks `amd` how to
-//! group its panels.
+//! group its panels. The normal draws ([`crate::noise`]) keep their 256-bit lanes at every
+//! width; where AVX-512 is chosen they rotate them with AVX-512VL.
 
 use std::sync::OnceLock;
 
