@@ -155,7 +155,8 @@ pub struct GaussianNoise {
     streams: [Stream; STREAMS],
     /// [`ZIGGURAT`], resolved at construction so that a draw does not check the `LazyLock`.
     table: &'static Ziggurat,
-    /// Whether bulk fills run [`fill_avx512`]: where [`Lanes::chosen`] picks AVX-512 (AMD).
+    /// Whether bulk fills run `fill_avx512`: where [`Lanes::chosen`] picks AVX-512 (AMD).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     avx512: bool,
 }
 
@@ -194,17 +195,20 @@ impl GaussianNoise {
             }
             return;
         }
-        // The feature check is a cached load, not a CPUID per fill.
         #[cfg(target_arch = "x86_64")]
-        if self.avx512 {
-            // SAFETY: `Lanes` chose AVX-512 only where the CPU reported AVX2, AVX-512F and VL.
-            unsafe { fill_avx512(&mut self.streams, table, out) };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU reported AVX2.
-            unsafe { fill_avx2(&mut self.streams, table, out) };
-            return;
+        {
+            if self.avx512 {
+                // SAFETY: `Lanes` chose AVX-512 only where the CPU reported AVX2, AVX-512F and
+                // AVX-512VL.
+                unsafe { fill_avx512(&mut self.streams, table, out) };
+                return;
+            }
+            // The feature check is a cached load, not a CPUID per fill.
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU reported AVX2.
+                unsafe { fill_avx2(&mut self.streams, table, out) };
+                return;
+            }
         }
         fill_scalar(&mut self.streams, table, out);
     }
