@@ -367,16 +367,31 @@ macro_rules! four_stream_fill {
                 unsafe { _mm256_storeu_pd(chunk.as_mut_ptr(), x) };
                 let accepted = _mm256_movemask_pd(inside);
                 if accepted != 0b1111 {
-                    store([s0, s1, s2, s3], streams);
+                    // The state words as they lie in the registers, `words[w][k]` word `w` of
+                    // stream `k`: four stores out and four loads back, not sixteen of each.
+                    let mut words = [[0u64; STREAMS]; 4];
+                    for (row, v) in words.iter_mut().zip([s0, s1, s2, s3]) {
+                        // SAFETY: `row` is 32 bytes, as the unaligned store writes.
+                        unsafe { _mm256_storeu_si256(row.as_mut_ptr().cast(), v) };
+                    }
                     let mut layers = [0u64; 4];
                     // SAFETY: `layers` is 32 bytes, as the unaligned store writes.
                     unsafe { _mm256_storeu_si256(layers.as_mut_ptr().cast(), layer) };
-                    for (k, (o, stream)) in chunk.iter_mut().zip(streams.iter_mut()).enumerate() {
+                    for (k, o) in chunk.iter_mut().enumerate() {
                         if accepted & (1 << k) == 0 {
-                            *o = edge(stream, table, *o, layers[k] as usize);
+                            let mut stream = Stream {
+                                s: words.map(|row| row[k]),
+                            };
+                            *o = edge(&mut stream, table, *o, layers[k] as usize);
+                            for (row, word) in words.iter_mut().zip(stream.s) {
+                                row[k] = word;
+                            }
                         }
                     }
-                    [s0, s1, s2, s3] = [0, 1, 2, 3].map(|w| load(w, streams));
+                    // SAFETY: each row is 32 bytes, as the unaligned loads read.
+                    [s0, s1, s2, s3] = words.map(|row| unsafe {
+                        _mm256_loadu_si256(row.as_ptr().cast())
+                    });
                 }
             }
             store([s0, s1, s2, s3], streams);
