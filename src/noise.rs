@@ -302,25 +302,22 @@ macro_rules! four_stream_fill {
             fn rotl<const K: i32, const R: i32>(v: __m256i) -> __m256i {
                 _mm256_or_si256(_mm256_slli_epi64::<K>(v), _mm256_srli_epi64::<R>(v))
             }
-            let load = |w: usize, st: &[Stream; STREAMS]| {
-                _mm256_set_epi64x(
-                    st[3].s[w] as i64,
-                    st[2].s[w] as i64,
-                    st[1].s[w] as i64,
-                    st[0].s[w] as i64,
-                )
-            };
-            let store = |v: [__m256i; 4], st: &mut [Stream; STREAMS]| {
-                for (w, v) in v.iter().enumerate() {
-                    let mut lanes = [0u64; 4];
-                    // SAFETY: `lanes` is 32 bytes, as the unaligned store writes.
-                    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), *v) };
-                    for (stream, lane) in st.iter_mut().zip(lanes) {
-                        stream.s[w] = lane;
-                    }
+            // The state words as the registers hold them, `words[w][k]` word `w` of stream `k`:
+            // four stores out and four loads back.
+            let spill = |v: [__m256i; 4]| {
+                let mut words = [[0u64; STREAMS]; 4];
+                for (row, v) in words.iter_mut().zip(v) {
+                    // SAFETY: `row` is 32 bytes, as the unaligned store writes.
+                    unsafe { _mm256_storeu_si256(row.as_mut_ptr().cast(), v) };
                 }
+                words
             };
-            let [mut s0, mut s1, mut s2, mut s3] = [0, 1, 2, 3].map(|w| load(w, streams));
+            let reload = |words: [[u64; STREAMS]; 4]| {
+                // SAFETY: each row is 32 bytes, as the unaligned load reads.
+                words.map(|row| unsafe { _mm256_loadu_si256(row.as_ptr().cast()) })
+            };
+            let words = std::array::from_fn(|w| streams.each_ref().map(|stream| stream.s[w]));
+            let [mut s0, mut s1, mut s2, mut s3] = reload(words);
             let low_byte = _mm256_set1_epi64x(0xff);
             let exponent = _mm256_set1_epi64x(1024 << 52);
             let three = _mm256_set1_pd(3.0);
@@ -367,13 +364,7 @@ macro_rules! four_stream_fill {
                 unsafe { _mm256_storeu_pd(chunk.as_mut_ptr(), x) };
                 let accepted = _mm256_movemask_pd(inside);
                 if accepted != 0b1111 {
-                    // The state words as they lie in the registers, `words[w][k]` word `w` of
-                    // stream `k`: four stores out and four loads back, not sixteen of each.
-                    let mut words = [[0u64; STREAMS]; 4];
-                    for (row, v) in words.iter_mut().zip([s0, s1, s2, s3]) {
-                        // SAFETY: `row` is 32 bytes, as the unaligned store writes.
-                        unsafe { _mm256_storeu_si256(row.as_mut_ptr().cast(), v) };
-                    }
+                    let mut words = spill([s0, s1, s2, s3]);
                     let mut layers = [0u64; 4];
                     // SAFETY: `layers` is 32 bytes, as the unaligned store writes.
                     unsafe { _mm256_storeu_si256(layers.as_mut_ptr().cast(), layer) };
@@ -388,13 +379,13 @@ macro_rules! four_stream_fill {
                             }
                         }
                     }
-                    // SAFETY: each row is 32 bytes, as the unaligned loads read.
-                    [s0, s1, s2, s3] = words.map(|row| unsafe {
-                        _mm256_loadu_si256(row.as_ptr().cast())
-                    });
+                    [s0, s1, s2, s3] = reload(words);
                 }
             }
-            store([s0, s1, s2, s3], streams);
+            let words = spill([s0, s1, s2, s3]);
+            for (k, stream) in streams.iter_mut().enumerate() {
+                stream.s = words.map(|row| row[k]);
+            }
             for (o, stream) in chunks.into_remainder().iter_mut().zip(streams.iter_mut()) {
                 *o = sample(stream, table);
             }
